@@ -1,0 +1,96 @@
+# labpulse: small programs for the live activity of JupyterLab classrooms.
+include config.mk
+
+PROGS    = ingest
+LIBOBJ   = lib/log.o lib/addr.o lib/sd.o lib/stats.o lib/redis.o \
+	   lib/events.o lib/hist.o lib/parse.o lib/fdout.o
+PKGS     = libevent hiredis libpq libcurl
+DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+DEPLIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -ljq -lwslay -lm
+ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(DEPCFLAGS)
+
+ingest_OBJ = cmd/ingest/main.o cmd/ingest/http.o cmd/ingest/sink.o
+labpulse_OBJ = cmd/labpulse/main.o
+UNIT     = tests/unit/test_parse tests/unit/test_events tests/unit/test_hist \
+	   tests/unit/test_addr
+BENCH    = tests/bench/httpbench
+
+BINS = $(PROGS:%=bin/%) bin/labpulse bin/stack
+
+.PHONY: all deps test check unit asan bench install uninstall clean demo lint
+all: $(BINS)
+
+%.o: %.c
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+lib/liblabpulse.a: $(LIBOBJ)
+	rm -f $@ && $(AR) rcs $@ $(LIBOBJ)
+
+bin/ingest: $(ingest_OBJ) lib/liblabpulse.a
+	@mkdir -p bin
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(ingest_OBJ) lib/liblabpulse.a $(DEPLIBS)
+
+bin/labpulse: $(labpulse_OBJ) lib/liblabpulse.a
+	@mkdir -p bin
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(labpulse_OBJ) lib/liblabpulse.a $(DEPLIBS)
+
+bin/stack: cmd/labpulse/stack.sh
+	@mkdir -p bin
+	cp cmd/labpulse/stack.sh $@ && chmod 755 $@
+
+tests/unit/%: tests/unit/%.o tests/unit/tap.o lib/liblabpulse.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< tests/unit/tap.o lib/liblabpulse.a $(DEPLIBS)
+
+tests/bench/httpbench: tests/bench/httpbench.o lib/liblabpulse.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< lib/liblabpulse.a $(DEPLIBS)
+
+deps:
+	@sh mk/deps.sh
+
+unit: $(UNIT)
+
+# The whole suite: C unit tests and command-level tests, all as TAP under prove.
+test check: deps
+	$(MAKE) all unit
+	prove -f -j1 $(UNIT) tests/*.bats
+
+# Build with AddressSanitizer and UBSan in a separate tree, then run the suite.
+asan: deps
+	$(MAKE) clean
+	$(MAKE) CFLAGS='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
+		LDFLAGS='-fsanitize=address,undefined' all unit
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+		prove -f -j1 $(UNIT) tests/*.bats
+	$(MAKE) clean
+
+bench: deps all $(BENCH)
+	sh tests/bench/ingest.sh
+
+demo: deps all
+	sh mk/demo.sh
+
+lint:
+	mandoc -Tlint -W warning man/man1/*.1 man/man7/*.7
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(DATADIR)/migrations
+	install -m 755 bin/labpulse $(DESTDIR)$(BINDIR)/labpulse
+	for p in $(PROGS) stack; do install -m 755 bin/$$p $(DESTDIR)$(LIBEXECDIR)/$$p; done
+	install -m 644 man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/man7/*.7 $(DESTDIR)$(MANDIR)/man7/
+	for f in etc/migrations/*.sql; do [ -e "$$f" ] || continue; \
+		install -m 644 "$$f" $(DESTDIR)$(DATADIR)/migrations/; done
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/labpulse
+	rm -rf $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DATADIR)
+	cd man && for f in man1/*.1 man7/*.7; do rm -f $(DESTDIR)$(MANDIR)/$$f; done
+
+clean:
+	rm -rf bin lib/*.o lib/*.a lib/*.d cmd/*/*.o cmd/*/*.d \
+		tests/unit/*.o tests/unit/*.d tests/bench/*.o tests/bench/*.d \
+		$(UNIT) $(BENCH)
+
+-include $(wildcard lib/*.d cmd/*/*.d tests/unit/*.d tests/bench/*.d)

@@ -1,0 +1,30 @@
+/* addr.h: the addresses of DESIGN.md (-, file:, unix:, stream:) and listening
+ * sockets (host:port, [v6]:port, unix:PATH). */
+#ifndef LABPULSE_ADDR_H
+#define LABPULSE_ADDR_H
+
+#include <stddef.h>
+
+enum addr_kind { ADDR_STDIO, ADDR_FILE, ADDR_UNIX, ADDR_STREAM };
+
+struct addr {
+	enum addr_kind kind;
+	char path[256];		/* file: and unix: */
+	char stream[128];	/* stream:NAME */
+	char group[128];	/* stream:NAME@GROUP, empty when none */
+};
+
+/* Parse a data address. Returns 0, or -1 with the reason in err. */
+int addr_parse(const char *spec, struct addr *a, char *err, size_t errlen);
+
+/* Create, bind and listen on a socket for spec; nonblocking, close-on-exec.
+ * Returns the descriptor, or -1 with the reason in err. */
+int addr_listen(const char *spec, int backlog, char *err, size_t errlen);
+
+/* The local address of a listening socket, as addr_listen would take it. */
+void addr_describe(int fd, char *buf, size_t len);
+
+/* Connect a blocking Unix stream socket to path. -1 with err on failure. */
+int addr_connect_unix(const char *path, char *err, size_t errlen);
+
+#endif

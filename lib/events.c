@@ -1,0 +1,411 @@
+/* events.c: what ingest checks before an event may enter the stream. Unknown
+ * fields are kept; known ones must have the type clients send. */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "events.h"
+
+enum {
+	T_STRING = 1, T_NUMBER = 2, T_INTEGER = 4, T_BOOL = 8, T_NULL = 16,
+	T_OBJECT = 32, T_ANY = 64
+};
+
+struct field_rule {
+	const char *name;
+	unsigned types;
+	const char *expect;
+};
+
+/* The fields of DESIGN.md, as the JupyterLab cell-monitor clients send them. */
+static const struct field_rule rules[] = {
+	{ "cellId",		T_STRING | T_NULL,	"a string" },
+	{ "cellIndex",		T_INTEGER | T_NULL,	"an integer" },
+	{ "cellType",		T_STRING | T_NULL,	"a string" },
+	{ "classId",		T_STRING,		"a non-empty string" },
+	{ "code",		T_STRING | T_NULL,	"a string" },
+	{ "emailAddress",	T_STRING | T_NULL,	"a string" },
+	{ "errorMessage",	T_STRING | T_NULL,	"a string" },
+	{ "eventId",		T_STRING,		"a non-empty string" },
+	{ "eventTime",		T_STRING,		"an ISO 8601 date and time" },
+	{ "eventType",		T_STRING,		"a non-empty string" },
+	{ "executionCount",	T_INTEGER | T_NULL,	"an integer" },
+	{ "executionDurationMs", T_NUMBER | T_NULL,	"a number" },
+	{ "hasError",		T_BOOL | T_NULL,	"a boolean" },
+	{ "metadata",		T_OBJECT | T_NULL,	"an object" },
+	{ "notebookPath",	T_STRING | T_NULL,	"a string" },
+	{ "result",		T_ANY,			"any value" },
+	{ "sessionId",		T_STRING | T_NULL,	"a string" },
+	{ "teamName",		T_STRING | T_NULL,	"a string" },
+	{ "userId",		T_STRING | T_NUMBER | T_NULL, "a string" },
+	{ "userName",		T_STRING | T_NULL,	"a string" },
+};
+
+static int
+fail(struct events_error *e, int status, long index, const char *field,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int
+fail(struct events_error *e, int status, long index, const char *field,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	e->status = status;
+	e->index = index;
+	e->offset = -1;
+	snprintf(e->field, sizeof e->field, "%s", field ? field : "");
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* jq's parser reports lines and columns; feeding it a byte at a time finds
+ * the exact offset, and is done only for bodies already known to be bad. */
+static long
+json_error_offset(const char *buf, size_t len)
+{
+	struct jv_parser *p = jv_parser_new(0);
+	size_t i;
+	int seen = 0;
+	long off = (long)len;
+	jv v;
+
+	for (i = 0; i < len; i++) {
+		if (seen && !isspace((unsigned char)buf[i])) {
+			off = (long)i;
+			goto out;
+		}
+		jv_parser_set_buf(p, buf + i, 1, 1);
+		while (jv_is_valid(v = jv_parser_next(p))) {
+			seen = 1;
+			jv_free(v);
+		}
+		if (jv_invalid_has_msg(jv_copy(v))) {
+			jv_free(v);
+			off = (long)i;
+			goto out;
+		}
+		jv_free(v);
+	}
+out:
+	jv_parser_free(p);
+	return off;
+}
+
+static int
+is_integer(double d)
+{
+	return d == (double)(long long)d;
+}
+
+static int
+type_ok(jv v, unsigned types)
+{
+	switch (jv_get_kind(v)) {
+	case JV_KIND_STRING:
+		return types & (T_STRING | T_ANY);
+	case JV_KIND_NUMBER:
+		if (types & (T_NUMBER | T_ANY))
+			return 1;
+		return (types & T_INTEGER) && is_integer(jv_number_value(v));
+	case JV_KIND_TRUE:
+	case JV_KIND_FALSE:
+		return types & (T_BOOL | T_ANY);
+	case JV_KIND_NULL:
+		return types & (T_NULL | T_ANY);
+	case JV_KIND_OBJECT:
+		return types & (T_OBJECT | T_ANY);
+	default:
+		return types & T_ANY;
+	}
+}
+
+static int
+two(const char *s, int lo, int hi)
+{
+	int v;
+
+	if (!isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1]))
+		return -1;
+	v = (s[0] - '0') * 10 + (s[1] - '0');
+	return v < lo || v > hi ? -1 : v;
+}
+
+int
+events_valid_time(const char *s)
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return 0;
+	s += 4;
+	if (*s++ != '-' || two(s, 1, 12) < 0)
+		return 0;
+	s += 2;
+	if (*s++ != '-' || two(s, 1, 31) < 0)
+		return 0;
+	s += 2;
+	if ((*s != 'T' && *s != 't' && *s != ' ') || two(s + 1, 0, 23) < 0)
+		return 0;
+	s += 3;
+	if (*s++ != ':' || two(s, 0, 59) < 0)
+		return 0;
+	s += 2;
+	if (*s == ':') {
+		if (two(s + 1, 0, 60) < 0)
+			return 0;
+		s += 3;
+		if (*s == '.' || *s == ',') {
+			s++;
+			if (!isdigit((unsigned char)*s))
+				return 0;
+			for (i = 0; isdigit((unsigned char)*s); i++, s++)
+				if (i >= 9)
+					return 0;
+		}
+	}
+	if (*s == '\0')
+		return 1;
+	if ((*s == 'Z' || *s == 'z') && s[1] == '\0')
+		return 1;
+	if (*s != '+' && *s != '-')
+		return 0;
+	s++;
+	if (two(s, 0, 23) < 0)
+		return 0;
+	s += 2;
+	if (*s == '\0')
+		return 1;
+	if (*s == ':')
+		s++;
+	return two(s, 0, 59) >= 0 && s[2] == '\0';
+}
+
+void
+events_format_time(int64_t us, char buf[32])
+{
+	time_t t = (time_t)(us / 1000000);
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&t, &tm);
+	n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, 32 - n, ".%06dZ", (int)(us % 1000000));
+}
+
+/* xoshiro-style state seeded once from the kernel: ids need to be unique,
+ * not secret, and a system call per event would cost more than the rest. */
+static uint64_t rng_s[2];
+
+static uint64_t
+rng_next(void)
+{
+	uint64_t s1 = rng_s[0];
+	const uint64_t s0 = rng_s[1];
+
+	if (rng_s[0] == 0 && rng_s[1] == 0) {
+		if (getrandom(rng_s, sizeof rng_s, 0) != sizeof rng_s) {
+			rng_s[0] = (uint64_t)time(NULL) ^ (uint64_t)clock();
+			rng_s[1] = (uint64_t)(uintptr_t)&s1 | 1;
+		}
+		return rng_next();
+	}
+	rng_s[0] = s0;
+	s1 ^= s1 << 23;
+	rng_s[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+	return rng_s[1] + s0;
+}
+
+void
+events_new_id(char buf[37])
+{
+	uint64_t a = rng_next(), b = rng_next();
+
+	a = (a & ~UINT64_C(0xf000)) | UINT64_C(0x4000);		/* version 4 */
+	b = (b & ~(UINT64_C(3) << 62)) | (UINT64_C(2) << 62);	/* variant */
+	snprintf(buf, 37, "%08x-%04x-%04x-%04x-%012llx",
+	    (unsigned)(a >> 32), (unsigned)((a >> 16) & 0xffff),
+	    (unsigned)(a & 0xffff), (unsigned)(b >> 48),
+	    (unsigned long long)(b & UINT64_C(0xffffffffffff)));
+}
+
+static int
+check_event(jv ev, long idx, const struct events_limits *lim,
+    struct events_error *e)
+{
+	size_t i;
+	jv v, email, user;
+	int ok;
+
+	if (jv_get_kind(ev) != JV_KIND_OBJECT)
+		return fail(e, 400, idx, NULL,
+		    "event at index %ld is not a JSON object", idx);
+	for (i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+		v = jv_object_get(jv_copy(ev), jv_string(rules[i].name));
+		if (!jv_is_valid(v)) {		/* absent */
+			jv_free(v);
+			continue;
+		}
+		ok = type_ok(v, rules[i].types);
+		if (ok && jv_get_kind(v) == JV_KIND_STRING) {
+			const char *s = jv_string_value(v);
+			int len = jv_string_length_bytes(jv_copy(v));
+
+			if (len > lim->max_field) {
+				jv_free(v);
+				return fail(e, 413, idx, rules[i].name,
+				    "field %s at index %ld is longer than %ld bytes",
+				    rules[i].name, idx, lim->max_field);
+			}
+			if (strcmp(rules[i].expect, "a non-empty string") == 0)
+				ok = len > 0;
+			else if (strcmp(rules[i].name, "eventTime") == 0)
+				ok = events_valid_time(s);
+		}
+		jv_free(v);
+		if (!ok)
+			return fail(e, 400, idx, rules[i].name,
+			    "field %s at index %ld must be %s", rules[i].name,
+			    idx, rules[i].expect);
+	}
+	if (!jv_object_has(jv_copy(ev), jv_string("eventType")))
+		return fail(e, 400, idx, "eventType",
+		    "missing required field eventType at index %ld", idx);
+	email = jv_object_get(jv_copy(ev), jv_string("emailAddress"));
+	user = jv_object_get(jv_copy(ev), jv_string("userId"));
+	ok = (jv_get_kind(email) == JV_KIND_STRING &&
+	    jv_string_length_bytes(jv_copy(email)) > 0) ||
+	    (jv_get_kind(user) == JV_KIND_STRING &&
+	    jv_string_length_bytes(jv_copy(user)) > 0) ||
+	    jv_get_kind(user) == JV_KIND_NUMBER;
+	jv_free(email);
+	jv_free(user);
+	if (!ok)
+		return fail(e, 400, idx, "emailAddress",
+		    "missing required field emailAddress (or userId) at index %ld",
+		    idx);
+	return 0;
+}
+
+static jv
+student_of(jv ev)
+{
+	jv email = jv_object_get(jv_copy(ev), jv_string("emailAddress"));
+	jv user;
+
+	if (jv_get_kind(email) == JV_KIND_STRING &&
+	    jv_string_length_bytes(jv_copy(email)) > 0)
+		return email;
+	jv_free(email);
+	user = jv_object_get(jv_copy(ev), jv_string("userId"));
+	if (jv_get_kind(user) == JV_KIND_NUMBER)
+		return jv_dump_string(user, 0);
+	return user;
+}
+
+static jv
+stamp_event(jv ev, const struct events_ctx *ctx, const char *received)
+{
+	char id[37];
+
+	if (!jv_object_has(jv_copy(ev), jv_string("eventId"))) {
+		events_new_id(id);
+		ev = jv_object_set(ev, jv_string("eventId"), jv_string(id));
+	}
+	if (!jv_object_has(jv_copy(ev), jv_string("classId")))
+		ev = jv_object_set(ev, jv_string("classId"),
+		    jv_string(ctx->token_class ? ctx->token_class
+		    : ctx->default_class));
+	ev = jv_object_set(ev, jv_string("studentId"), student_of(jv_copy(ev)));
+	ev = jv_object_set(ev, jv_string("receivedAt"), jv_string(received));
+	return ev;
+}
+
+int
+events_prepare(const char *body, size_t len, const struct events_limits *lim,
+    const struct events_ctx *ctx, jv *out, struct events_error *e)
+{
+	jv doc, ev;
+	char received[32];
+	int i, n;
+
+	*out = jv_invalid();
+	for (i = 0; (size_t)i < len && i < INT32_MAX; i++)
+		if (!isspace((unsigned char)body[i]))
+			break;
+	if ((size_t)i == len) {
+		fail(e, 400, -1, NULL, "empty body: expected a JSON array of events "
+		    "or one event object");
+		e->offset = (long)len;
+		return -1;
+	}
+	doc = jv_parse_sized(body, (int)len);
+	if (!jv_is_valid(doc)) {
+		jv msg = jv_invalid_get_msg(doc);
+		long off = json_error_offset(body, len);
+		const char *m = jv_get_kind(msg) == JV_KIND_STRING ?
+		    jv_string_value(msg) : "parse error";
+		/* jq quotes the whole body after the reason: keep the reason */
+		const char *cut = strstr(m, " (while parsing");
+
+		fail(e, 400, -1, NULL, "malformed JSON at byte %ld: %.*s", off,
+		    cut ? (int)(cut - m) : (int)strlen(m), m);
+		e->offset = off;
+		jv_free(msg);
+		return -1;
+	}
+	if (jv_get_kind(doc) == JV_KIND_OBJECT)
+		doc = jv_array_append(jv_array(), doc);
+	if (jv_get_kind(doc) != JV_KIND_ARRAY) {
+		jv_free(doc);
+		return fail(e, 400, -1, NULL, "expected a JSON array of events or "
+		    "one event object");
+	}
+	n = jv_array_length(jv_copy(doc));
+	if (n == 0) {
+		jv_free(doc);
+		return fail(e, 400, -1, NULL, "empty batch: no events");
+	}
+	if (n > lim->max_batch) {
+		jv_free(doc);
+		return fail(e, 413, -1, NULL, "batch of %d events is larger than "
+		    "the limit of %ld", n, lim->max_batch);
+	}
+	for (i = 0; i < n; i++) {
+		ev = jv_array_get(jv_copy(doc), i);
+		if (check_event(ev, i, lim, e) < 0) {
+			jv_free(ev);
+			jv_free(doc);
+			return -1;
+		}
+		jv_free(ev);
+	}
+	events_format_time(ctx->received_us, received);
+	for (i = 0; i < n; i++) {
+		ev = jv_array_get(jv_copy(doc), i);
+		doc = jv_array_set(doc, i, stamp_event(ev, ctx, received));
+	}
+	*out = doc;
+	return 0;
+}
+
+jv
+events_error_json(const struct events_error *e)
+{
+	jv o = jv_object_set(jv_object(), jv_string("error"), jv_string(e->msg));
+
+	if (e->field[0])
+		o = jv_object_set(o, jv_string("field"), jv_string(e->field));
+	if (e->index >= 0)
+		o = jv_object_set(o, jv_string("index"), jv_number(e->index));
+	if (e->offset >= 0)
+		o = jv_object_set(o, jv_string("offset"), jv_number(e->offset));
+	return o;
+}

@@ -1,0 +1,17 @@
+/* parse.h: numbers, sizes and durations from the command line, range-checked. */
+#ifndef LABPULSE_PARSE_H
+#define LABPULSE_PARSE_H
+
+#include <stddef.h>
+
+/* Each returns 0 on success, -1 with a reason in err. */
+int parse_long(const char *s, long min, long max, long *out,
+    char *err, size_t errlen);
+/* "1048576", "512k", "1MiB", "2M": bytes. */
+int parse_size(const char *s, long min, long max, long *out,
+    char *err, size_t errlen);
+/* "30s", "500ms", "2m", a bare number is seconds: milliseconds out. */
+int parse_duration_ms(const char *s, long min, long max, long *out,
+    char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,319 @@
+/* redis.c: hiredis's async API glued to libevent, with a reconnect loop kept
+ * apart from what the programs send. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+#include <hiredis/adapters/libevent.h>
+
+#include "redis.h"
+
+struct rconn {
+	struct event_base *base;
+	redisAsyncContext *ac;
+	struct event *retry;
+	int up, freeing;
+	long backoff_ms;
+	char url[512];
+	char host[256], path[256], password[256];
+	int port, db;
+	char lasterr[256];
+	unsigned long connects, losses;
+	rconn_state_fn state_fn;
+	void *state_arg;
+};
+
+static void rconn_connect(struct rconn *rc);
+
+static int
+parse_url(struct rconn *rc, const char *url, char *err, size_t errlen)
+{
+	const char *p, *q, *slash, *at, *colon;
+	char *end;
+	long v;
+
+	rc->port = 6379;
+	rc->db = 0;
+	if (strncmp(url, "unix:", 5) == 0) {
+		p = url + 5;
+		while (p[0] == '/' && p[1] == '/')	/* unix:///path */
+			p++;
+		q = strstr(p, "?db=");
+		if ((q ? (size_t)(q - p) : strlen(p)) >= sizeof rc->path || *p != '/')
+			goto bad;
+		memcpy(rc->path, p, q ? (size_t)(q - p) : strlen(p) + 1);
+		rc->path[q ? q - p : (long)strlen(p)] = '\0';
+		if (q) {
+			v = strtol(q + 4, &end, 10);
+			if (*end || end == q + 4 || v < 0 || v > 10000)
+				goto bad;
+			rc->db = (int)v;
+		}
+		return 0;
+	}
+	if (strncmp(url, "redis://", 8) != 0)
+		goto bad;
+	p = url + 8;
+	slash = strchr(p, '/');
+	at = strchr(p, '@');
+	if (at && (!slash || at < slash)) {
+		const char *pw = memchr(p, ':', at - p);
+		pw = pw ? pw + 1 : p;
+		if ((size_t)(at - pw) >= sizeof rc->password)
+			goto bad;
+		memcpy(rc->password, pw, at - pw);
+		rc->password[at - pw] = '\0';
+		p = at + 1;
+	}
+	q = slash ? slash : p + strlen(p);
+	colon = memchr(p, ':', q - p);
+	if (colon) {
+		v = strtol(colon + 1, &end, 10);
+		if (end != q || v <= 0 || v > 65535)
+			goto bad;
+		rc->port = (int)v;
+	} else {
+		colon = q;
+	}
+	if (colon == p) {
+		strcpy(rc->host, "127.0.0.1");
+	} else {
+		if ((size_t)(colon - p) >= sizeof rc->host)
+			goto bad;
+		memcpy(rc->host, p, colon - p);
+		rc->host[colon - p] = '\0';
+	}
+	if (slash && slash[1]) {
+		v = strtol(slash + 1, &end, 10);
+		if (*end || v < 0 || v > 10000)
+			goto bad;
+		rc->db = (int)v;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "bad Redis URL '%s' (expected "
+	    "redis://HOST[:PORT][/DB] or unix:PATH)", url);
+	return -1;
+}
+
+struct rconn *
+rconn_new(struct event_base *base, const char *url, char *err, size_t errlen)
+{
+	struct rconn *rc;
+
+	if (url == NULL)
+		url = getenv("LABPULSE_REDIS");
+	if (url == NULL || *url == '\0')
+		url = "redis://127.0.0.1:6379/0";
+	rc = calloc(1, sizeof *rc);
+	if (rc == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (strlen(url) >= sizeof rc->url || parse_url(rc, url, err, errlen) < 0) {
+		if (strlen(url) >= sizeof rc->url)
+			snprintf(err, errlen, "Redis URL too long");
+		free(rc);
+		return NULL;
+	}
+	strcpy(rc->url, url);
+	rc->base = base;
+	rc->backoff_ms = 50;
+	strcpy(rc->lasterr, "not connected yet");
+	return rc;
+}
+
+void
+rconn_on_state(struct rconn *rc, rconn_state_fn fn, void *arg)
+{
+	rc->state_fn = fn;
+	rc->state_arg = arg;
+}
+
+static void
+schedule_retry(struct rconn *rc)
+{
+	struct timeval tv;
+
+	if (rc->freeing)
+		return;
+	tv.tv_sec = rc->backoff_ms / 1000;
+	tv.tv_usec = (rc->backoff_ms % 1000) * 1000;
+	evtimer_add(rc->retry, &tv);
+	rc->backoff_ms *= 2;
+	if (rc->backoff_ms > 2000)
+		rc->backoff_ms = 2000;
+}
+
+static void
+set_state(struct rconn *rc, int up)
+{
+	if (rc->up == up)
+		return;
+	rc->up = up;
+	if (rc->state_fn)
+		rc->state_fn(rc, up, rc->state_arg);
+}
+
+static void
+on_connect(const redisAsyncContext *ac, int status)
+{
+	struct rconn *rc = ac->data;
+
+	if (status != REDIS_OK) {
+		snprintf(rc->lasterr, sizeof rc->lasterr, "%s", ac->errstr);
+		rc->ac = NULL;	/* hiredis frees it after this callback */
+		schedule_retry(rc);
+		return;
+	}
+	rc->connects++;
+	rc->backoff_ms = 50;
+	set_state(rc, 1);
+}
+
+static void
+on_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct rconn *rc = ac->data;
+
+	if (status != REDIS_OK)
+		snprintf(rc->lasterr, sizeof rc->lasterr, "%s",
+		    ac->errstr[0] ? ac->errstr : "connection lost");
+	rc->ac = NULL;
+	rc->losses++;
+	set_state(rc, 0);
+	schedule_retry(rc);
+}
+
+static void
+on_setup_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+	redisReply *reply = r;
+	struct rconn *rc = ac->data;
+
+	(void)priv;
+	if (reply && reply->type == REDIS_REPLY_ERROR)
+		snprintf(rc->lasterr, sizeof rc->lasterr, "%s", reply->str);
+}
+
+static void
+retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	rconn_connect(arg);
+}
+
+static void
+rconn_connect(struct rconn *rc)
+{
+	redisAsyncContext *ac;
+
+	ac = rc->path[0] ? redisAsyncConnectUnix(rc->path)
+	    : redisAsyncConnect(rc->host, rc->port);
+	if (ac == NULL) {
+		snprintf(rc->lasterr, sizeof rc->lasterr, "out of memory");
+		schedule_retry(rc);
+		return;
+	}
+	if (ac->err) {
+		snprintf(rc->lasterr, sizeof rc->lasterr, "%s", ac->errstr);
+		redisAsyncFree(ac);
+		schedule_retry(rc);
+		return;
+	}
+	ac->data = rc;
+	redisLibeventAttach(ac, rc->base);
+	redisAsyncSetConnectCallback(ac, on_connect);
+	redisAsyncSetDisconnectCallback(ac, on_disconnect);
+	rc->ac = ac;
+	/* Sent ahead of anything else on this connection: hiredis keeps order. */
+	if (rc->password[0])
+		redisAsyncCommand(ac, on_setup_reply, NULL, "AUTH %s", rc->password);
+	if (rc->db)
+		redisAsyncCommand(ac, on_setup_reply, NULL, "SELECT %d", rc->db);
+}
+
+void
+rconn_start(struct rconn *rc)
+{
+	if (rc->retry == NULL)
+		rc->retry = evtimer_new(rc->base, retry_cb, rc);
+	rconn_connect(rc);
+}
+
+redisAsyncContext *
+rconn_ctx(struct rconn *rc)
+{
+	return rc->up ? rc->ac : NULL;
+}
+
+int
+rconn_is_up(const struct rconn *rc)
+{
+	return rc->up;
+}
+
+const char *
+rconn_url(const struct rconn *rc)
+{
+	return rc->url;
+}
+
+const char *
+rconn_last_error(const struct rconn *rc)
+{
+	return rc->lasterr;
+}
+
+void
+rconn_reset(struct rconn *rc, const char *why)
+{
+	redisAsyncContext *ac = rc->ac;
+
+	if (ac == NULL)
+		return;
+	snprintf(rc->lasterr, sizeof rc->lasterr, "%s", why);
+	/* on_disconnect runs from inside redisAsyncFree when it was connected;
+	 * a context still connecting has to be retried from here. */
+	if (!rc->up) {
+		rc->ac = NULL;
+		ac->data = rc;
+		redisAsyncSetDisconnectCallback(ac, NULL);
+		redisAsyncFree(ac);
+		schedule_retry(rc);
+		return;
+	}
+	redisAsyncFree(ac);
+}
+
+void
+rconn_free(struct rconn *rc)
+{
+	if (rc == NULL)
+		return;
+	rc->freeing = 1;
+	if (rc->ac) {
+		redisAsyncSetDisconnectCallback(rc->ac, NULL);
+		redisAsyncFree(rc->ac);
+	}
+	if (rc->retry)
+		event_free(rc->retry);
+	free(rc);
+}
+
+unsigned long
+rconn_connects(const struct rconn *rc)
+{
+	return rc->connects;
+}
+
+unsigned long
+rconn_losses(const struct rconn *rc)
+{
+	return rc->losses;
+}
