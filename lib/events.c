@@ -101,7 +101,9 @@ out:
 static int
 is_integer(double d)
 {
-	return d == (double)(long long)d;
+	/* in range first: casting a larger double is undefined */
+	return d > -9007199254740992.0 && d < 9007199254740992.0 &&
+	    d == (double)(long long)d;
 }
 
 static int
@@ -140,16 +142,23 @@ two(const char *s, int lo, int hi)
 int
 events_valid_time(const char *s)
 {
-	int i;
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
+	    30, 31 };
+	int i, year = 0, month, day;
 
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 4; i++) {
 		if (!isdigit((unsigned char)s[i]))
 			return 0;
+		year = year * 10 + (s[i] - '0');
+	}
 	s += 4;
-	if (*s++ != '-' || two(s, 1, 12) < 0)
+	if (*s++ != '-' || (month = two(s, 1, 12)) < 0)
 		return 0;
 	s += 2;
-	if (*s++ != '-' || two(s, 1, 31) < 0)
+	if (*s++ != '-' || (day = two(s, 1, mdays[month - 1])) < 0)
+		return 0;
+	if (month == 2 && day == 29 &&
+	    !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)))
 		return 0;
 	s += 2;
 	if ((*s != 'T' && *s != 't' && *s != ' ') || two(s + 1, 0, 23) < 0)
@@ -275,6 +284,21 @@ check_event(jv ev, long idx, const struct events_limits *lim,
 			    "field %s at index %ld must be %s", rules[i].name,
 			    idx, rules[i].expect);
 	}
+	/* the size limit holds for every string field, known or not */
+	jv_object_foreach(ev, key, val) {
+		int too_long = jv_get_kind(val) == JV_KIND_STRING &&
+		    jv_string_length_bytes(jv_copy(val)) > lim->max_field;
+
+		jv_free(val);
+		if (too_long) {
+			fail(e, 413, idx, jv_string_value(key),
+			    "field %s at index %ld is longer than %ld bytes",
+			    jv_string_value(key), idx, lim->max_field);
+			jv_free(key);
+			return -1;
+		}
+		jv_free(key);
+	}
 	if (!jv_object_has(jv_copy(ev), jv_string("eventType")))
 		return fail(e, 400, idx, "eventType",
 		    "missing required field eventType at index %ld", idx);
@@ -294,6 +318,8 @@ check_event(jv ev, long idx, const struct events_limits *lim,
 	return 0;
 }
 
+/* The student's id: emailAddress, else userId (a number as its text).
+ * Consumes ev. */
 static jv
 student_of(jv ev)
 {
@@ -301,10 +327,12 @@ student_of(jv ev)
 	jv user;
 
 	if (jv_get_kind(email) == JV_KIND_STRING &&
-	    jv_string_length_bytes(jv_copy(email)) > 0)
+	    jv_string_length_bytes(jv_copy(email)) > 0) {
+		jv_free(ev);
 		return email;
+	}
 	jv_free(email);
-	user = jv_object_get(jv_copy(ev), jv_string("userId"));
+	user = jv_object_get(ev, jv_string("userId"));
 	if (jv_get_kind(user) == JV_KIND_NUMBER)
 		return jv_dump_string(user, 0);
 	return user;

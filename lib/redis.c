@@ -180,6 +180,9 @@ on_disconnect(const redisAsyncContext *ac, int status)
 {
 	struct rconn *rc = ac->data;
 
+	rc->ac = NULL;
+	if (rc->freeing)
+		return;
 	if (status != REDIS_OK)
 		snprintf(rc->lasterr, sizeof rc->lasterr, "%s",
 		    ac->errstr[0] ? ac->errstr : "connection lost");
@@ -282,9 +285,7 @@ rconn_reset(struct rconn *rc, const char *why)
 	 * a context still connecting has to be retried from here. */
 	if (!rc->up) {
 		rc->ac = NULL;
-		ac->data = rc;
-		redisAsyncSetDisconnectCallback(ac, NULL);
-		redisAsyncFree(ac);
+		redisAsyncFree(ac);	/* never connected: no disconnect callback */
 		schedule_retry(rc);
 		return;
 	}
@@ -296,11 +297,9 @@ rconn_free(struct rconn *rc)
 {
 	if (rc == NULL)
 		return;
-	rc->freeing = 1;
-	if (rc->ac) {
-		redisAsyncSetDisconnectCallback(rc->ac, NULL);
+	rc->freeing = 1;	/* on_disconnect then only forgets the context */
+	if (rc->ac)
 		redisAsyncFree(rc->ac);
-	}
 	if (rc->retry)
 		event_free(rc->retry);
 	free(rc);

@@ -36,6 +36,24 @@ reject_name(enum reject r)
 	return reject_names[r];
 }
 
+/* While draining, the loop ends once every answer has been written. */
+static void
+on_reply_written(struct evhttp_request *req, void *arg)
+{
+	struct ingest *ing = arg;
+
+	(void)req;
+	ing->writing--;
+	ingest_maybe_exit(ing);
+}
+
+void
+ingest_maybe_exit(struct ingest *ing)
+{
+	if (ing->draining && ing->inflight == 0 && ing->writing == 0)
+		event_base_loopexit(ing->base, NULL);
+}
+
 void
 reply_json(struct ingest *ing, struct evhttp_request *req, int code, jv body)
 {
@@ -48,9 +66,12 @@ reply_json(struct ingest *ing, struct evhttp_request *req, int code, jv body)
 	jv_free(txt);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "application/json");
-	if (ing->draining)
+	if (ing->draining) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Connection", "close");
+		ing->writing++;
+		evhttp_request_set_on_complete_cb(req, on_reply_written, ing);
+	}
 	if (code < 300)
 		ing->resp_2xx++;
 	else if (code < 500)

@@ -61,6 +61,7 @@ struct ingest {
 	struct events_limits limits;
 	struct pending *pend_head, *pend_tail;	/* FIFO, in Redis reply order */
 	long inflight;
+	long writing;			/* answers being written while draining */
 	long conns, nconfirmed;
 	struct conn *conn_table[CONN_BUCKETS];
 	int64_t unconf[UNCONF_MAX];	/* accept times, FIFO */
@@ -81,6 +82,7 @@ struct ingest {
 int http_setup(struct ingest *ing, const int *fds, int nfds);
 void http_drain(struct ingest *ing);
 void http_age_conns(struct ingest *ing);
+void ingest_maybe_exit(struct ingest *ing);
 struct conn *conn_of(struct ingest *ing, struct evhttp_request *req);
 const char *reject_name(enum reject r);
 

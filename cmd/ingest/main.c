@@ -252,10 +252,7 @@ on_term(evutil_socket_t sig, short what, void *arg)
 	    sig == SIGTERM ? "TERM" : "INT", g->inflight);
 	sd_notify_state("STOPPING=1");
 	http_drain(g);
-	if (g->inflight == 0) {
-		event_base_loopexit(g->base, NULL);
-		return;
-	}
+	ingest_maybe_exit(g);
 	tv.tv_sec = g->cfg.drain_timeout_ms / 1000;
 	tv.tv_usec = (g->cfg.drain_timeout_ms % 1000) * 1000;
 	event_base_loopexit(g->base, &tv);
@@ -507,10 +504,13 @@ main(int argc, char **argv)
 		log_warn("drain timed out; unanswered=%ld", ing.inflight);
 	log_info("stopped requests=%lu events=%lu", ing.requests,
 	    ing.events_accepted);
+	/* Requests still waiting are answered 503 as Redis goes, while their
+	 * connections are still there to answer on. */
+	rconn_free(ing.redis);
+	ing.redis = NULL;
 	evhttp_free(ing.http);
 	while (ing.pend_head)
 		pending_done(ing.pend_head);
-	rconn_free(ing.redis);
 	stats_close(stats);
 	event_free(ev_term);
 	event_free(ev_int);

@@ -103,8 +103,7 @@ pending_done(struct pending *p)
 	ing->inflight--;
 	jv_free(p->ids);
 	free(p);
-	if (ing->draining && ing->inflight == 0)
-		event_base_loopexit(ing->base, NULL);
+	ingest_maybe_exit(ing);
 }
 
 static jv

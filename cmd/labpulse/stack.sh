@@ -1,0 +1,253 @@
+#!/bin/bash
+# stack: the private local stack behind `labpulse up|down|status|env`: a
+# PostgreSQL and a Redis of its own in $LABPULSE_HOME, and the labpulse
+# daemons, on Unix sockets and free loopback ports. The test suite uses it too.
+set -u
+
+prog=labpulse
+here=$(cd "$(dirname "$0")" && pwd)
+home=${LABPULSE_HOME:-./var}
+mkdir -p "$home" 2>/dev/null
+home=$(cd "$home" 2>/dev/null && pwd) || { echo "$prog: error: cannot use LABPULSE_HOME=${LABPULSE_HOME:-./var}" >&2; exit 69; }
+run=$home/run
+logs=$home/log
+pgdata=$home/pg
+pgsock=$run/pg
+pgport=5432
+redisdir=$home/redis
+redissock=$run/redis.sock
+daemons="ingest"
+
+# Daemons must not inherit the caller's descriptors: a test runner waits on
+# them, and `eval "$(labpulse up)"` waits for stdout to close.
+for fd in 3 4 5 6 7 8 9; do eval "exec $fd>&-"; done
+
+die() { code=$1; shift; echo "$prog: error: $*" >&2; exit "$code"; }
+info() { echo "$prog: info: $*" >&2; }
+
+pgbin() {
+	local d
+	if command -v pg_config >/dev/null 2>&1; then
+		d=$(pg_config --bindir 2>/dev/null)
+		[ -x "$d/initdb" ] && { echo "$d"; return; }
+	fi
+	d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	[ -n "$d" ] && [ -x "$d/initdb" ] && { echo "$d"; return; }
+	d=$(dirname "$(command -v initdb 2>/dev/null || echo /x/x)")
+	[ -x "$d/initdb" ] && { echo "$d"; return; }
+	die 69 "PostgreSQL's server programs (initdb, pg_ctl) are not installed; run: make deps"
+}
+
+# PostgreSQL refuses to run as root: then it runs as the system user labpulse.
+pguser=
+as_pg() {
+	if [ -n "$pguser" ]; then runuser -u "$pguser" -- "$@"; else "$@"; fi
+}
+setup_pguser() {
+	[ "$(id -u)" -eq 0 ] || return 0
+	pguser=labpulse
+	if ! id -u "$pguser" >/dev/null 2>&1; then
+		useradd --system --no-create-home --shell /usr/sbin/nologin "$pguser" 2>/dev/null ||
+			die 69 "cannot create the system user $pguser for PostgreSQL"
+	fi
+	runuser -u "$pguser" -- test -x "$home" ||
+		die 69 "PostgreSQL's user $pguser cannot reach $home; set LABPULSE_HOME to a folder it can (for example under /tmp)"
+}
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1" 2>/dev/null)" 2>/dev/null; }
+
+pg_up() {
+	[ -f "$pgdata/postmaster.pid" ] && kill -0 "$(head -n 1 "$pgdata/postmaster.pid")" 2>/dev/null
+}
+
+start_pg() {
+	local bin
+	bin=$(pgbin) || exit 69
+	setup_pguser
+	mkdir -p "$pgsock" "$logs"
+	touch "$logs/postgres.log"
+	if [ -n "$pguser" ]; then
+		chown "$pguser" "$pgsock" "$logs/postgres.log"
+		[ -d "$pgdata" ] && chown -R "$pguser" "$pgdata"
+	fi
+	chmod 700 "$pgsock"
+	if [ ! -f "$pgdata/PG_VERSION" ]; then
+		rm -rf "$pgdata"
+		mkdir -p "$pgdata"
+		[ -n "$pguser" ] && chown "$pguser" "$pgdata"
+		as_pg "$bin/initdb" -D "$pgdata" -U labpulse -A trust -E UTF8 \
+			--locale=C.UTF-8 -N >>"$logs/postgres.log" 2>&1 ||
+			as_pg "$bin/initdb" -D "$pgdata" -U labpulse -A trust -E UTF8 \
+				--locale=C -N >>"$logs/postgres.log" 2>&1 ||
+			die 69 "initdb failed; see $logs/postgres.log"
+	fi
+	if ! pg_up; then
+		as_pg "$bin/pg_ctl" -D "$pgdata" -l "$logs/postgres.log" -w -t 60 \
+			-o "-c listen_addresses='' -c unix_socket_directories='$pgsock' -p $pgport -c max_connections=100" \
+			start >/dev/null 2>&1 ||
+			die 69 "PostgreSQL did not start; see $logs/postgres.log"
+	fi
+	if ! psql -h "$pgsock" -p "$pgport" -U labpulse -d postgres -tAXc \
+		"select 1 from pg_database where datname = 'labpulse'" 2>/dev/null | grep -q 1; then
+		"$bin/createdb" -h "$pgsock" -p "$pgport" -U labpulse labpulse ||
+			die 69 "cannot create the database labpulse"
+	fi
+}
+
+redis_up() { [ -S "$redissock" ] && redis-cli -s "$redissock" ping 2>/dev/null | grep -q PONG; }
+
+start_redis() {
+	command -v redis-server >/dev/null || die 69 "redis-server is not installed; run: make deps"
+	mkdir -p "$redisdir" "$logs"
+	redis_up && return 0
+	redis-server --port 0 --unixsocket "$redissock" --unixsocketperm 700 \
+		--dir "$redisdir" --appendonly yes --appendfsync everysec \
+		--daemonize yes --pidfile "$run/redis.pid" \
+		--logfile "$logs/redis.log" --save "" >/dev/null ||
+		die 69 "Redis did not start; see $logs/redis.log"
+	for _ in $(seq 100); do redis_up && return 0; sleep 0.1; done
+	die 69 "Redis did not answer; see $logs/redis.log"
+}
+
+migrate() {
+	local dir=${LABPULSE_MIGRATIONS:-}
+	[ -x "$here/migrate-indexes" ] || return 0
+	if [ -z "$dir" ]; then
+		for d in "$here/../etc/migrations" "$here/../../share/labpulse/migrations"; do
+			[ -d "$d" ] && { dir=$d; break; }
+		done
+	fi
+	[ -n "$dir" ] || return 0
+	PGHOST=$pgsock PGPORT=$pgport PGUSER=labpulse PGDATABASE=labpulse \
+		"$here/migrate-indexes" --dir "$dir" up >>"$logs/migrate.log" 2>&1 ||
+		die 69 "migrations failed; see $logs/migrate.log"
+}
+
+# Start one daemon in the background and wait for its "ready" log line,
+# which carries the address it listens on.
+start_daemon() {
+	local name=$1; shift
+	local pidf=$run/$name.pid logf=$logs/$name.log off line addr
+	alive "$pidf" && return 0
+	touch "$logf"
+	off=$(stat -c %s "$logf")
+	LABPULSE_RUNDIR=$run LABPULSE_REDIS=unix:$redissock \
+	PGHOST=$pgsock PGPORT=$pgport PGUSER=labpulse PGDATABASE=labpulse \
+		setsid "$here/$name" --stats "$run/$name.sock" "$@" \
+		</dev/null >>"$logf" 2>&1 &
+	echo $! >"$pidf"
+	for _ in $(seq 200); do
+		line=$(tail -c +$((off + 1)) "$logf" | grep -m 1 ': info: ready ')
+		if [ -n "$line" ]; then
+			addr=$(printf '%s\n' "$line" | sed -n 's/.* listen=\([^ ]*\).*/\1/p')
+			echo "$addr" >"$run/$name.addr"
+			return 0
+		fi
+		alive "$pidf" || break
+		sleep 0.05
+	done
+	tail -n 5 "$logf" >&2
+	die 69 "$name did not become ready; see $logf"
+}
+
+wait_healthy() {
+	local url=$1
+	for _ in $(seq 100); do
+		curl -fsS -o /dev/null --max-time 2 "$url/healthz" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	die 69 "$url/healthz did not answer 200"
+}
+
+print_env() {
+	local q="'"
+	echo "export LABPULSE_HOME=$q$home$q"
+	echo "export LABPULSE_RUNDIR=$q$run$q"
+	echo "export PGHOST=$q$pgsock$q"
+	echo "export PGPORT=$q$pgport$q"
+	echo "export PGDATABASE=${q}labpulse$q"
+	echo "export PGUSER=${q}labpulse$q"
+	echo "export LABPULSE_REDIS=${q}unix:$redissock$q"
+	[ -f "$run/ingest.addr" ] &&
+		echo "export LABPULSE_INGEST_URL=${q}http://$(cat "$run/ingest.addr")$q"
+	return 0
+}
+
+stop_daemon() {
+	local name=$1 pidf=$run/$1.pid pid
+	alive "$pidf" || { rm -f "$pidf" "$run/$name.addr"; return 0; }
+	pid=$(cat "$pidf")
+	kill -TERM "$pid" 2>/dev/null
+	for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$pid" 2>/dev/null; then
+		info "$name did not drain in 15 s; killing it"
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	rm -f "$pidf" "$run/$name.addr"
+}
+
+cmd_up() {
+	mkdir -p "$run" "$logs"
+	start_pg
+	start_redis
+	migrate
+	start_daemon ingest --listen "${LABPULSE_INGEST_LISTEN:-127.0.0.1:0}"
+	wait_healthy "http://$(cat "$run/ingest.addr")"
+	print_env
+}
+
+cmd_down() {
+	local d bin
+	for d in $daemons; do stop_daemon "$d"; done
+	if redis_up; then
+		redis-cli -s "$redissock" shutdown >/dev/null 2>&1
+		for _ in $(seq 100); do redis_up || break; sleep 0.1; done
+	fi
+	rm -f "$run/redis.pid"
+	if pg_up; then
+		bin=$(pgbin) || exit 69
+		setup_pguser
+		as_pg "$bin/pg_ctl" -D "$pgdata" -m fast -w -t 60 stop >/dev/null 2>&1 ||
+			die 69 "PostgreSQL did not stop; see $logs/postgres.log"
+	fi
+	return 0
+}
+
+cmd_status() {
+	local all=0 d pid
+	if pg_up; then
+		printf '%-10s %-8s pid %-7s unix:%s/.s.PGSQL.%s\n' postgres running \
+			"$(head -n 1 "$pgdata/postmaster.pid")" "$pgsock" "$pgport"
+	else
+		printf '%-10s %-8s\n' postgres stopped; all=3
+	fi
+	if redis_up; then
+		printf '%-10s %-8s pid %-7s unix:%s\n' redis running \
+			"$(cat "$run/redis.pid" 2>/dev/null)" "$redissock"
+	else
+		printf '%-10s %-8s\n' redis stopped; all=3
+	fi
+	for d in $daemons; do
+		if alive "$run/$d.pid"; then
+			pid=$(cat "$run/$d.pid")
+			printf '%-10s %-8s pid %-7s http://%s\n' "$d" running "$pid" \
+				"$(cat "$run/$d.addr" 2>/dev/null)"
+		else
+			printf '%-10s %-8s\n' "$d" stopped; all=3
+		fi
+	done
+	return $all
+}
+
+cmd_env() {
+	pg_up && redis_up || die 69 "the stack in $home is not up; start it with: labpulse up"
+	print_env
+}
+
+case "${1:-}" in
+up) cmd_up ;;
+down) cmd_down ;;
+status) cmd_status ;;
+env) cmd_env ;;
+*) echo "usage: labpulse up | down | status | env" >&2; exit 64 ;;
+esac

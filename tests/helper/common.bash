@@ -1,0 +1,93 @@
+# common.bash: what every command-level test loads: bats-support and
+# bats-assert, the built programs on PATH, a private stack per test file.
+bats_require_minimum_version 1.5.0
+bats_load_library bats-support
+bats_load_library bats-assert
+
+export LC_ALL=C
+TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+export PATH="$TOP/bin:$PATH"
+
+# A stack of its own for the test file, outside bats' private temp folder
+# so that PostgreSQL's unprivileged user can reach it when we are root.
+stack_up() {
+	LABPULSE_HOME=$(mktemp -d "${TMPDIR:-/tmp}/labpulse-test.XXXXXX")
+	chmod 755 "$LABPULSE_HOME"
+	export LABPULSE_HOME
+	local out
+	out=$(labpulse up) || { echo "labpulse up failed" >&2; return 1; }
+	eval "$out"
+}
+
+stack_down() {
+	[ -n "${LABPULSE_HOME:-}" ] || return 0
+	labpulse down || true
+	rm -rf "$LABPULSE_HOME"
+}
+
+# post URL BODY [curl args...]: sets $status_code, $body and $headers;
+# $CT overrides the Content-Type.
+post() {
+	local url=$1 data=$2; shift 2
+	local out=$BATS_TEST_TMPDIR/post.$$
+	status_code=$(curl -sS -o "$out.body" -D "$out.head" -w '%{http_code}' \
+		-X POST -H "Content-Type: ${CT:-application/json}" --data-binary "$data" \
+		"$@" "$url")
+	body=$(cat "$out.body")
+	headers=$(tr -d '\r' <"$out.head")
+}
+
+# get URL [curl args...]: the same for GET.
+get() {
+	local url=$1; shift
+	local out=$BATS_TEST_TMPDIR/get.$$
+	status_code=$(curl -sS -o "$out.body" -D "$out.head" -w '%{http_code}' \
+		"$@" "$url")
+	body=$(cat "$out.body")
+	headers=$(tr -d '\r' <"$out.head")
+}
+
+# The stats object of the daemon whose socket is $1.
+stats() {
+	socat -T 2 - "UNIX-CONNECT:$1" </dev/null
+}
+
+xlen() {
+	redis-cli -s "${LABPULSE_REDIS#unix:}" XLEN "labpulse:${1:-events}"
+}
+
+# start_ingest NAME [ARGS...]: a second ingest with its own flags, on a free
+# port; sets ${NAME}_URL, ${NAME}_PID, ${NAME}_LOG, ${NAME}_STATS.
+start_ingest() {
+	local name=$1; shift
+	local log=$BATS_FILE_TMPDIR/$name.log sock=$BATS_FILE_TMPDIR/$name.sock
+	: >"$log"
+	ingest --listen 127.0.0.1:0 --stats "$sock" "$@" </dev/null 2>"$log" 3>&- &
+	local pid=$! addr=
+	for _ in $(seq 100); do
+		addr=$(sed -n 's/.*: info: ready listen=\([^ ]*\).*/\1/p' "$log")
+		[ -n "$addr" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	[ -n "$addr" ] || { cat "$log" >&2; return 1; }
+	printf -v "${name}_URL" 'http://%s' "$addr"
+	printf -v "${name}_PID" '%s' "$pid"
+	printf -v "${name}_LOG" '%s' "$log"
+	printf -v "${name}_STATS" '%s' "$sock"
+}
+
+# wait_for CMD...: retry a command for up to 5 s.
+wait_for() {
+	for _ in $(seq 100); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# An event as the JupyterLab cell-monitor extension sends it.
+ext_event() {
+	local id=${1:-evt-1} who=${2:-ada@example.edu}
+	printf '[{"eventId":"%s","eventType":"cell_executed","eventTime":"2026-11-25T10:15:30.123","emailAddress":"%s","userName":"Ada","teamName":"t1","sessionId":"s-1","notebookPath":"lab1.ipynb","cellId":"c-9","cellIndex":3,"cellType":"code","code":"print(1)","executionCount":7,"hasError":false,"errorMessage":null,"result":"1","executionDurationMs":12.5,"metadata":{"kernel":"python3"}}]' "$id" "$who"
+}
