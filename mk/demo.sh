@@ -1,0 +1,44 @@
+#!/bin/sh
+# demo: bring up the local stack and show the main job: a class's events
+# posted the way the JupyterLab cell-monitor extension posts them, accepted,
+# and durable in the events stream.
+set -eu
+export PATH="$(pwd)/bin:$PATH"
+out=$(labpulse up) || exit 69
+eval "$out"
+url=$LABPULSE_INGEST_URL/api/v1/events
+rsock=${LABPULSE_REDIS#unix:}
+before=$(redis-cli -s "$rsock" XLEN labpulse:events)
+echo "== stack up in $LABPULSE_HOME; ingest at $LABPULSE_INGEST_URL"
+echo "== a lesson: 30 students in CS101 run cells, fail some, ask for help"
+run=$(date +%s)
+ok=0 n=0
+for round in 1 2 3; do
+	s=1
+	while [ $s -le 30 ]; do
+		n=$((n + 1))
+		err=false msg=null type=cell_executed
+		[ $(( (s + round) % 7 )) -eq 0 ] && err=true msg='"NameError: name x is not defined"'
+		[ $(( (s * round) % 11 )) -eq 0 ] && type=help
+		body=$(printf '[{"eventId":"demo-%s-%d","eventType":"%s","eventTime":"%s","emailAddress":"student%02d@example.edu","userName":"Student %d","notebookPath":"lab%d.ipynb","cellId":"cell-%d","cellIndex":%d,"cellType":"code","code":"df.describe()","executionCount":%d,"hasError":%s,"errorMessage":%s,"executionDurationMs":%d.5,"classId":"CS101"}]' \
+			"$run" "$n" "$type" "$(date -u +%Y-%m-%dT%H:%M:%S.000)" "$s" "$s" "$round" "$round" "$round" "$n" "$err" "$msg" "$((s * 3))")
+		code=$(curl -s -o /dev/null -w '%{http_code}' -X POST \
+			-H 'Content-Type: application/json' --data-binary "$body" "$url")
+		[ "$code" = 202 ] && ok=$((ok + 1))
+		s=$((s + 1))
+	done
+done
+after=$(redis-cli -s "$rsock" XLEN labpulse:events)
+echo "== posted $n events, $ok answered 202; the stream grew by $((after - before))"
+echo "== a bad POST is answered precisely:"
+curl -s -X POST -H 'Content-Type: application/json' \
+	--data-binary '[{"eventType":"cell_executed","emailAddress":"a@example.edu"},{"eventType":"help"}]' "$url"
+echo "== the last event in the stream, as ingest stamped it:"
+redis-cli -s "$rsock" --raw XREVRANGE labpulse:events + - COUNT 1 | sed -n 3p | jq .
+echo "== ingest's counters (its stats socket):"
+socat -T 2 - "UNIX-CONNECT:$LABPULSE_RUNDIR/ingest.sock" </dev/null |
+	jq -c '{requests, events_accepted, rejected: (.rejected | with_entries(select(.value > 0))), redis_rtt_p99_us: .redis.rtt_us.p99}'
+echo "== labpulse status:"
+labpulse status
+echo "== the stack keeps running: eval \"\$(bin/labpulse env)\" to use it, bin/labpulse down to stop it."
+[ "$ok" -eq "$n" ]

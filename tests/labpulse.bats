@@ -1,0 +1,87 @@
+#!/usr/bin/env bats
+# The labpulse front and the local stack it manages.
+
+setup_file() {
+	load helper/common
+	stack_up
+}
+
+teardown_file() {
+	load helper/common
+	stack_down
+}
+
+setup() {
+	load helper/common
+}
+
+@test "labpulse --help lists the programs and the stack commands" {
+	run -0 labpulse --help
+	assert_line --index 0 "usage: labpulse COMMAND [ARGS ...]"
+	assert_line --regexp '^  ingest +accept events over HTTP and queue them durably$'
+	for c in up down status env; do assert_line --regexp "^  $c +"; done
+}
+
+@test "an unknown command or no command: the list on stderr, exit 64" {
+	run -64 --separate-stderr labpulse frobnicate
+	[ -z "$output" ]
+	[[ ${stderr_lines[0]} == "labpulse: error: unknown command 'frobnicate'" ]]
+	[[ $stderr == *"  ingest "* ]]
+	run -64 --separate-stderr labpulse
+	[[ $stderr == *"usage: labpulse"* ]]
+}
+
+@test "labpulse NAME runs the program, with its arguments" {
+	run -0 labpulse ingest --version
+	assert_output "labpulse ingest 0.1.0"
+	run -0 env LABPULSE_EXEC_PATH="$TOP/bin" labpulse ingest --version
+	run -69 --separate-stderr env LABPULSE_EXEC_PATH=/nonexistent labpulse ingest --version
+	[[ $stderr == "labpulse: error: cannot run /nonexistent/ingest: No such file or directory" ]]
+}
+
+@test "the stack runs PostgreSQL, Redis and ingest, and env points at them" {
+	run -0 labpulse status
+	assert_line --regexp '^postgres +running +pid [0-9]+ +unix:.*/run/pg/\.s\.PGSQL\.5432$'
+	assert_line --regexp '^redis +running +pid [0-9]+ +unix:.*/run/redis\.sock$'
+	assert_line --regexp "^ingest +running +pid [0-9]+ +${LABPULSE_INGEST_URL}\$"
+	run -0 psql -tAXc "select current_user || ' ' || current_database()"
+	assert_output "labpulse labpulse"
+	run -0 redis-cli -s "${LABPULSE_REDIS#unix:}" config get appendonly
+	assert_line --index 1 yes
+	run -0 curl -fsS "$LABPULSE_INGEST_URL/healthz"
+	assert_output '{"status":"ok","redis":"up"}'
+	# PostgreSQL listens on no TCP port
+	run -0 psql -tAXc 'show listen_addresses'
+	assert_output ""
+}
+
+@test "labpulse up twice is harmless: same processes, same assignments" {
+	labpulse status >"$BATS_TEST_TMPDIR/before"
+	labpulse env >"$BATS_TEST_TMPDIR/env"
+	run -0 labpulse up
+	assert_output "$(cat "$BATS_TEST_TMPDIR/env")"
+	labpulse status >"$BATS_TEST_TMPDIR/after"
+	run -0 diff "$BATS_TEST_TMPDIR/before" "$BATS_TEST_TMPDIR/after"
+	for v in PGHOST PGPORT PGDATABASE PGUSER LABPULSE_REDIS LABPULSE_INGEST_URL LABPULSE_RUNDIR; do
+		grep -q "^export $v='" "$BATS_TEST_TMPDIR/env" || { echo "missing $v"; false; }
+	done
+}
+
+@test "down stops everything cleanly; up again keeps the data" {
+	post "$LABPULSE_INGEST_URL/api/v1/events" "$(ext_event keep-1)"
+	assert_equal "$status_code" 202
+	ipid=$(cat "$LABPULSE_RUNDIR/ingest.pid")
+	run -0 labpulse down
+	run -3 labpulse status
+	assert_line --regexp '^postgres +stopped'
+	assert_line --regexp '^ingest +stopped'
+	run -69 --separate-stderr labpulse env
+	[[ $stderr == "labpulse: error: the stack in $LABPULSE_HOME is not up; start it with: labpulse up" ]]
+	! kill -0 "$ipid" 2>/dev/null
+	grep -q 'ingest: info: stopped' "$LABPULSE_HOME/log/ingest.log"
+	out=$(labpulse up)
+	eval "$out"
+	# the event accepted before the restart is still in the stream
+	run -0 redis-cli -s "${LABPULSE_REDIS#unix:}" --raw XRANGE labpulse:events - +
+	assert_output --partial '"eventId":"keep-1"'
+}
