@@ -121,6 +121,11 @@ rconn_new(struct event_base *base, const char *url, char *err, size_t errlen)
 		return NULL;
 	}
 	strcpy(rc->url, url);
+	if (rc->password[0]) {	/* never show the password in logs or stats */
+		char *at = strchr(rc->url + 8, '@');
+
+		snprintf(rc->url, sizeof rc->url, "redis://***%s", at);
+	}
 	rc->base = base;
 	rc->backoff_ms = 50;
 	strcpy(rc->lasterr, "not connected yet");

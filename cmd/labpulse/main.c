@@ -50,8 +50,8 @@ usage(int code)
 }
 
 /* The folder to run programs from: $LABPULSE_EXEC_PATH, else our own folder
- * when the program is there (a build tree, or libexec itself), else the
- * install's libexec folder. */
+ * when the program is there (a build tree), else ../libexec/labpulse beside
+ * us (an install, wherever it was moved), else the configured libexec. */
 static void
 find_program(const char *prog, char *out, size_t len)
 {
@@ -70,6 +70,9 @@ find_program(const char *prog, char *out, size_t len)
 		if (slash) {
 			*slash = '\0';
 			snprintf(out, len, "%s/%s", self, prog);
+			if (access(out, X_OK) == 0)
+				return;
+			snprintf(out, len, "%s/../libexec/labpulse/%s", self, prog);
 			if (access(out, X_OK) == 0)
 				return;
 		}
