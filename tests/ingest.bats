@@ -308,7 +308,30 @@ stop_pid() {
 	run timeout 5 cat <&7
 	assert_success
 	exec 7>&-
+	# so is a slow one that stops in the middle of its request
+	exec 7<>"/dev/tcp/${hp%:*}/${hp#*:}"
+	printf 'POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n[{"ev' >&7
+	run timeout 5 cat <&7
+	assert_success
+	exec 7>&-
 	stop_pid "$cap_PID"
+}
+
+@test "several --listen addresses, a Unix socket among them, with keep-alive" {
+	sock=$BATS_FILE_TMPDIR/ingest-http.sock
+	start_ingest two --listen "unix:$sock"
+	EXTRA_PIDS="$two_PID"
+	grep -q "ready listen=127.0.0.1:[0-9]* unix:$sock to=stream:events" "$two_LOG"
+	wait_for curl -fs --unix-socket "$sock" http://localhost/healthz
+	post http://localhost/api/v1/events "$(ext_event ux-1)" --unix-socket "$sock"
+	assert_equal "$status_code" 202
+	before=$(stats "$two_STATS" | jq .cl_total)
+	# three requests on one keep-alive connection
+	run -0 curl -s -o /dev/null -o /dev/null -o /dev/null -w '%{http_code} %{num_connects}\n' \
+		"$two_URL/healthz" "$two_URL/healthz" "$two_URL/healthz"
+	assert_output $'200 1\n200 0\n200 0'
+	assert_equal "$(stats "$two_STATS" | jq .cl_total)" $((before + 1))
+	stop_pid "$two_PID"
 }
 
 @test "socket activation: ingest adopts the socket systemd passes" {
