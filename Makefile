@@ -54,13 +54,20 @@ test check: deps
 	$(MAKE) all unit
 	prove -f -j1 $(UNIT) tests/*.bats
 
-# Build with AddressSanitizer and UBSan in a separate tree, then run the suite.
+# Rebuild with AddressSanitizer and UBSan and run the suite. Daemons write
+# their reports to files (their stderr goes to logs): any report fails it.
+ASAN_DIR = $(CURDIR)/asan-reports
 asan: deps
 	$(MAKE) clean
 	$(MAKE) CFLAGS='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
 		LDFLAGS='-fsanitize=address,undefined' all unit
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	rm -rf $(ASAN_DIR) && mkdir -p $(ASAN_DIR)
+	ASAN_OPTIONS=detect_leaks=1:log_path=$(ASAN_DIR)/asan \
+	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(ASAN_DIR)/ubsan \
 		prove -f -j1 $(UNIT) tests/*.bats
+	@if [ -n "$$(ls $(ASAN_DIR))" ]; then cat $(ASAN_DIR)/*; \
+		echo "asan: sanitizer reports above" >&2; exit 1; fi
+	rm -rf $(ASAN_DIR)
 	$(MAKE) clean
 
 bench: deps all $(BENCH)
