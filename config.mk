@@ -11,4 +11,4 @@ PKG_CONFIG ?= pkg-config
 WARN     = -Wall -Wextra -Wstrict-prototypes -Wwrite-strings -Wshadow -Werror
 CFLAGS  ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -DLABPULSE_VERSION='"$(VERSION)"' \
-	-DLABPULSE_LIBEXECDIR='"$(LIBEXECDIR)"' -Ilib
+	-DLABPULSE_LIBEXECDIR='"$(LIBEXECDIR)"' -DLABPULSE_DATADIR='"$(DATADIR)"' -Ilib

@@ -1,0 +1,17 @@
+/* pgconn.h: opening PostgreSQL connections the way every libpq tool does:
+ * --db CONNINFO (a conninfo string or URI), else PG* variables and
+ * DATABASE_URL. */
+#ifndef LABPULSE_PGCONN_H
+#define LABPULSE_PGCONN_H
+
+#include <stddef.h>
+#include <libpq-fe.h>
+
+/* A connection named appname in pg_stat_activity; NULL with err on failure.
+ * conninfo NULL takes $DATABASE_URL when set, else the PG* variables. */
+PGconn *pgconn_open(const char *conninfo, const char *appname,
+    char *err, size_t errlen);
+/* A one-line form of PostgreSQL's message of res (or of the connection). */
+void pgconn_error(PGconn *c, const PGresult *res, char *err, size_t errlen);
+
+#endif
