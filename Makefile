@@ -1,7 +1,7 @@
 # labpulse: small programs for the live activity of JupyterLab classrooms.
 include config.mk
 
-PROGS    = ingest migrate-indexes
+PROGS    = ingest batch-commit migrate-indexes
 LIBOBJ   = lib/log.o lib/addr.o lib/sd.o lib/stats.o lib/redis.o \
 	   lib/events.o lib/hist.o lib/parse.o lib/fdout.o lib/pgconn.o
 PKGS     = libevent hiredis libpq libcurl
@@ -12,6 +12,7 @@ ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(DEPCFLAGS)
 ingest_OBJ = cmd/ingest/main.o cmd/ingest/http.o cmd/ingest/sink.o
 labpulse_OBJ = cmd/labpulse/main.o
 migrate-indexes_OBJ = cmd/migrate-indexes/main.o cmd/migrate-indexes/split.o
+batch-commit_OBJ = cmd/batch-commit/main.o cmd/batch-commit/source.o cmd/batch-commit/commit.o
 UNIT     = tests/unit/test_parse tests/unit/test_events tests/unit/test_hist \
 	   tests/unit/test_addr
 BENCH    = tests/bench/httpbench
@@ -30,6 +31,10 @@ lib/liblabpulse.a: $(LIBOBJ)
 bin/ingest: $(ingest_OBJ) lib/liblabpulse.a
 	@mkdir -p bin
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(ingest_OBJ) lib/liblabpulse.a $(DEPLIBS)
+
+bin/batch-commit: $(batch-commit_OBJ) lib/liblabpulse.a
+	@mkdir -p bin
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(batch-commit_OBJ) lib/liblabpulse.a $(DEPLIBS)
 
 bin/migrate-indexes: $(migrate-indexes_OBJ) lib/liblabpulse.a
 	@mkdir -p bin

@@ -18,9 +18,7 @@ struct rconn {
 	struct event *retry;
 	int up, freeing;
 	long backoff_ms;
-	char url[512];
-	char host[256], path[256], password[256];
-	int port, db;
+	struct redis_target t;
 	char lasterr[256];
 	unsigned long connects, losses;
 	rconn_state_fn state_fn;
@@ -29,13 +27,24 @@ struct rconn {
 
 static void rconn_connect(struct rconn *rc);
 
-static int
-parse_url(struct rconn *rc, const char *url, char *err, size_t errlen)
+int
+redis_target_parse(struct redis_target *rc, const char *url, char *err,
+    size_t errlen)
 {
 	const char *p, *q, *slash, *at, *colon;
 	char *end;
 	long v;
 
+	memset(rc, 0, sizeof *rc);
+	if (url == NULL)
+		url = getenv("LABPULSE_REDIS");
+	if (url == NULL || *url == '\0')
+		url = "redis://127.0.0.1:6379/0";
+	if (strlen(url) >= sizeof rc->url) {
+		snprintf(err, errlen, "Redis URL too long");
+		return -1;
+	}
+	strcpy(rc->url, url);
 	rc->port = 6379;
 	rc->db = 0;
 	if (strncmp(url, "unix:", 5) == 0) {
@@ -93,6 +102,11 @@ parse_url(struct rconn *rc, const char *url, char *err, size_t errlen)
 			goto bad;
 		rc->db = (int)v;
 	}
+	if (rc->password[0]) {	/* never show the password in logs or stats */
+		char *at2 = strchr(rc->url + 8, '@');
+
+		snprintf(rc->url, sizeof rc->url, "redis://***%s", at2);
+	}
 	return 0;
 bad:
 	snprintf(err, errlen, "bad Redis URL '%s' (expected "
@@ -105,26 +119,14 @@ rconn_new(struct event_base *base, const char *url, char *err, size_t errlen)
 {
 	struct rconn *rc;
 
-	if (url == NULL)
-		url = getenv("LABPULSE_REDIS");
-	if (url == NULL || *url == '\0')
-		url = "redis://127.0.0.1:6379/0";
 	rc = calloc(1, sizeof *rc);
 	if (rc == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (strlen(url) >= sizeof rc->url || parse_url(rc, url, err, errlen) < 0) {
-		if (strlen(url) >= sizeof rc->url)
-			snprintf(err, errlen, "Redis URL too long");
+	if (redis_target_parse(&rc->t, url, err, errlen) < 0) {
 		free(rc);
 		return NULL;
-	}
-	strcpy(rc->url, url);
-	if (rc->password[0]) {	/* never show the password in logs or stats */
-		char *at = strchr(rc->url + 8, '@');
-
-		snprintf(rc->url, sizeof rc->url, "redis://***%s", at);
 	}
 	rc->base = base;
 	rc->backoff_ms = 50;
@@ -221,8 +223,8 @@ rconn_connect(struct rconn *rc)
 {
 	redisAsyncContext *ac;
 
-	ac = rc->path[0] ? redisAsyncConnectUnix(rc->path)
-	    : redisAsyncConnect(rc->host, rc->port);
+	ac = rc->t.path[0] ? redisAsyncConnectUnix(rc->t.path)
+	    : redisAsyncConnect(rc->t.host, rc->t.port);
 	if (ac == NULL) {
 		snprintf(rc->lasterr, sizeof rc->lasterr, "out of memory");
 		schedule_retry(rc);
@@ -240,10 +242,11 @@ rconn_connect(struct rconn *rc)
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
 	rc->ac = ac;
 	/* Sent ahead of anything else on this connection: hiredis keeps order. */
-	if (rc->password[0])
-		redisAsyncCommand(ac, on_setup_reply, NULL, "AUTH %s", rc->password);
-	if (rc->db)
-		redisAsyncCommand(ac, on_setup_reply, NULL, "SELECT %d", rc->db);
+	if (rc->t.password[0])
+		redisAsyncCommand(ac, on_setup_reply, NULL, "AUTH %s",
+		    rc->t.password);
+	if (rc->t.db)
+		redisAsyncCommand(ac, on_setup_reply, NULL, "SELECT %d", rc->t.db);
 }
 
 void
@@ -269,7 +272,7 @@ rconn_is_up(const struct rconn *rc)
 const char *
 rconn_url(const struct rconn *rc)
 {
-	return rc->url;
+	return rc->t.url;
 }
 
 const char *
@@ -320,4 +323,46 @@ unsigned long
 rconn_losses(const struct rconn *rc)
 {
 	return rc->losses;
+}
+
+redisContext *
+redis_connect_sync(const struct redis_target *t, long timeout_ms, char *err,
+    size_t errlen)
+{
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	redisContext *c;
+	redisReply *r;
+
+	c = t->path[0] ? redisConnectUnixWithTimeout(t->path, tv)
+	    : redisConnectWithTimeout(t->host, t->port, tv);
+	if (c == NULL || c->err) {
+		snprintf(err, errlen, "cannot reach Redis at %s: %s", t->url,
+		    c ? c->errstr : "out of memory");
+		redisFree(c);
+		return NULL;
+	}
+	redisSetTimeout(c, tv);
+	if (t->password[0]) {
+		r = redisCommand(c, "AUTH %s", t->password);
+		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+			snprintf(err, errlen, "Redis AUTH failed: %s",
+			    r ? r->str : c->errstr);
+			freeReplyObject(r);
+			redisFree(c);
+			return NULL;
+		}
+		freeReplyObject(r);
+	}
+	if (t->db) {
+		r = redisCommand(c, "SELECT %d", t->db);
+		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+			snprintf(err, errlen, "Redis SELECT failed: %s",
+			    r ? r->str : c->errstr);
+			freeReplyObject(r);
+			redisFree(c);
+			return NULL;
+		}
+		freeReplyObject(r);
+	}
+	return c;
 }

@@ -8,6 +8,21 @@
 
 struct event_base;
 struct rconn;
+struct redisContext;
+
+/* Where Redis is: parsed from a URL (see rconn_new). */
+struct redis_target {
+	char url[512];		/* as given, the password masked */
+	char host[256], path[256], password[256];
+	int port, db;
+};
+
+int redis_target_parse(struct redis_target *t, const char *url,
+    char *err, size_t errlen);
+/* A blocking connection with a socket timeout, authenticated and on its
+ * database; NULL with err. */
+struct redisContext *redis_connect_sync(const struct redis_target *t,
+    long timeout_ms, char *err, size_t errlen);
 
 typedef void (*rconn_state_fn)(struct rconn *rc, int up, void *arg);
 

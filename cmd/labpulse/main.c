@@ -15,9 +15,13 @@ static const struct command {
 	const char *what;
 	const char *prog;	/* what runs it, when not the program NAME */
 } commands[] = {
+	{ "batch-commit", "commit events to PostgreSQL in batches, each once",
+			NULL },
 	{ "down",	"stop the local stack", "stack" },
 	{ "env",	"print the local stack's shell assignments", "stack" },
 	{ "ingest",	"accept events over HTTP and queue them durably", NULL },
+	{ "migrate-indexes", "apply and check schema and index migrations",
+			NULL },
 	{ "status",	"show what runs in the local stack", "stack" },
 	{ "up",		"start a private local stack (PostgreSQL, Redis, daemons)",
 			"stack" },

@@ -16,7 +16,7 @@ pgsock=$run/pg
 pgport=5432
 redisdir=$home/redis
 redissock=$run/redis.sock
-daemons="ingest"
+daemons="ingest batch-commit"
 
 # Daemons must not inherit the caller's descriptors: a test runner waits on
 # them, and `eval "$(labpulse up)"` waits for stdout to close.
@@ -140,7 +140,11 @@ start_daemon() {
 		line=$(tail -c +$((off + 1)) "$logf" | grep -m 1 ': info: ready ')
 		if [ -n "$line" ]; then
 			addr=$(printf '%s\n' "$line" | sed -n 's/.* listen=\([^ ]*\).*/\1/p')
-			echo "$addr" >"$run/$name.addr"
+			if [ -n "$addr" ]; then
+				echo "http://$addr" >"$run/$name.addr"
+			else
+				echo "unix:$run/$name.sock" >"$run/$name.addr"
+			fi
 			return 0
 		fi
 		alive "$pidf" || break
@@ -169,7 +173,7 @@ print_env() {
 	echo "export PGUSER=${q}labpulse$q"
 	echo "export LABPULSE_REDIS=${q}unix:$redissock$q"
 	[ -f "$run/ingest.addr" ] &&
-		echo "export LABPULSE_INGEST_URL=${q}http://$(cat "$run/ingest.addr")$q"
+		echo "export LABPULSE_INGEST_URL=$q$(cat "$run/ingest.addr")$q"
 	return 0
 }
 
@@ -192,7 +196,8 @@ cmd_up() {
 	start_redis
 	migrate
 	start_daemon ingest --listen "${LABPULSE_INGEST_LISTEN:-127.0.0.1:0}"
-	wait_healthy "http://$(cat "$run/ingest.addr")"
+	wait_healthy "$(cat "$run/ingest.addr")"
+	start_daemon batch-commit --consumer "stack-$(hostname)"
 	print_env
 }
 
@@ -216,24 +221,24 @@ cmd_down() {
 cmd_status() {
 	local all=0 d pid
 	if pg_up; then
-		printf '%-10s %-8s pid %-7s unix:%s/.s.PGSQL.%s\n' postgres running \
+		printf '%-12s %-8s pid %-7s unix:%s/.s.PGSQL.%s\n' postgres running \
 			"$(head -n 1 "$pgdata/postmaster.pid")" "$pgsock" "$pgport"
 	else
-		printf '%-10s %-8s\n' postgres stopped; all=3
+		printf '%-12s %-8s\n' postgres stopped; all=3
 	fi
 	if redis_up; then
-		printf '%-10s %-8s pid %-7s unix:%s\n' redis running \
+		printf '%-12s %-8s pid %-7s unix:%s\n' redis running \
 			"$(cat "$run/redis.pid" 2>/dev/null)" "$redissock"
 	else
-		printf '%-10s %-8s\n' redis stopped; all=3
+		printf '%-12s %-8s\n' redis stopped; all=3
 	fi
 	for d in $daemons; do
 		if alive "$run/$d.pid"; then
 			pid=$(cat "$run/$d.pid")
-			printf '%-10s %-8s pid %-7s http://%s\n' "$d" running "$pid" \
+			printf '%-12s %-8s pid %-7s %s\n' "$d" running "$pid" \
 				"$(cat "$run/$d.addr" 2>/dev/null)"
 		else
-			printf '%-10s %-8s\n' "$d" stopped; all=3
+			printf '%-12s %-8s\n' "$d" stopped; all=3
 		fi
 	done
 	return $all

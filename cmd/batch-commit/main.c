@@ -1,0 +1,325 @@
+/* batch-commit: commit events to PostgreSQL in batches, one transaction per
+ * batch, and acknowledge them in the stream only after COMMIT returned. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include "bc.h"
+#include "hist.h"
+#include "log.h"
+#include "parse.h"
+#include "sd.h"
+#include "stats.h"
+
+static const char usage_text[] =
+"usage: labpulse batch-commit [--batch-size N] [--claim-idle DURATION]\n"
+"           [--consumer NAME] [--db CONNINFO] [--from ADDR]\n"
+"           [--max-wait DURATION] [--redis URL] [--stats PATH]\n"
+"       labpulse batch-commit --help | --version\n";
+
+static const char help_text[] =
+"Commit events to PostgreSQL in batches, one transaction per batch, each event\n"
+"once; acknowledge them in the stream only after COMMIT.\n"
+"\n"
+"  --batch-size N           close a batch at N events (default: 500)\n"
+"  --claim-idle DURATION    claim entries another consumer left pending this\n"
+"                           long (default: 30s)\n"
+"  --consumer NAME          consumer name in the group (default: HOST:PID)\n"
+"  --db CONNINFO            PostgreSQL (default: $DATABASE_URL, else PG* variables)\n"
+"  --from ADDR              stream:NAME@GROUP, -, file:PATH or unix:PATH\n"
+"                           (default: stream:events@commit)\n"
+"  --max-wait DURATION      close a batch this long after its first event\n"
+"                           (default: 50ms)\n"
+"  --redis URL              redis://HOST[:PORT][/DB] or unix:PATH\n"
+"                           (default: $LABPULSE_REDIS, else redis://127.0.0.1:6379/0)\n"
+"  --stats PATH             stats socket, or none\n"
+"                           (default: $LABPULSE_RUNDIR/batch-commit.sock)\n"
+"  -h, --help               show this help\n"
+"  -V, --version            show the version\n";
+
+enum {
+	OPT_BATCH_SIZE = 256, OPT_CLAIM_IDLE, OPT_CONSUMER, OPT_DB, OPT_FROM,
+	OPT_MAX_WAIT, OPT_REDIS, OPT_STATS
+};
+
+static const struct option longopts[] = {
+	{ "batch-size",	required_argument, NULL, OPT_BATCH_SIZE },
+	{ "claim-idle",	required_argument, NULL, OPT_CLAIM_IDLE },
+	{ "consumer",	required_argument, NULL, OPT_CONSUMER },
+	{ "db",		required_argument, NULL, OPT_DB },
+	{ "from",	required_argument, NULL, OPT_FROM },
+	{ "help",	no_argument,	   NULL, 'h' },
+	{ "max-wait",	required_argument, NULL, OPT_MAX_WAIT },
+	{ "redis",	required_argument, NULL, OPT_REDIS },
+	{ "stats",	required_argument, NULL, OPT_STATS },
+	{ "version",	no_argument,	   NULL, 'V' },
+	{ NULL, 0, NULL, 0 }
+};
+
+static struct bc bc;
+
+static void __attribute__((noreturn))
+usage(int code)
+{
+	fputs(usage_text, code ? stderr : stdout);
+	if (code == 0)
+		fputs(help_text, stdout);
+	exit(code);
+}
+
+static void __attribute__((noreturn))
+die(int code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	log_error("%s", msg);
+	exit(code);
+}
+
+static void
+opt_range(const char *name, int (*fn)(const char *, long, long, long *,
+    char *, size_t), const char *s, long min, long max, long *out)
+{
+	char err[200];
+
+	if (fn(s, min, max, out, err, sizeof err) < 0) {
+		log_error("--%s: %s", name, err);
+		usage(64);
+	}
+}
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	bc.stop = 1;
+}
+
+void
+bc_serve(struct bc *b)
+{
+	if (b->base)
+		event_base_loop(b->base, EVLOOP_NONBLOCK);
+}
+
+void
+bc_idle(struct bc *b, long ms)
+{
+	struct timespec ts = { 0, 20 * 1000000L };
+	int64_t until = stats_mono_us() + ms * 1000;
+
+	while (!b->stop && stats_mono_us() < until) {
+		bc_serve(b);
+		nanosleep(&ts, NULL);
+	}
+}
+
+static jv
+fill_stats(void *arg)
+{
+	struct bc *b = arg;
+	jv o = stats_header("batch-commit", b->started_us), pg, rd;
+	int up = b->pg && PQstatus(b->pg) == CONNECTION_OK;
+	long pending = source_pending(b);
+
+	o = jv_object_set(o, jv_string("from"), jv_string(b->cfg.from));
+	o = jv_object_set(o, jv_string("batches"), jv_number(b->batches));
+	o = jv_object_set(o, jv_string("rows_committed"), jv_number(b->rows_committed));
+	o = jv_object_set(o, jv_string("duplicates_skipped"), jv_number(b->duplicates));
+	o = jv_object_set(o, jv_string("dead_rows"), jv_number(b->dead));
+	o = jv_object_set(o, jv_string("acked"), jv_number(b->acked));
+	o = jv_object_set(o, jv_string("claimed"), jv_number(b->claimed));
+	o = jv_object_set(o, jv_string("pending"), pending >= 0 ?
+	    jv_number(pending) : jv_null());
+	o = jv_object_set(o, jv_string("commit_us"), stats_hist(b->commit_us));
+	o = jv_object_set(o, jv_string("batch_rows"), stats_hist(b->batch_rows));
+	pg = jv_object();
+	pg = jv_object_set(pg, jv_string("connected"), jv_bool(up));
+	pg = jv_object_set(pg, jv_string("sv_active"), jv_number(up && b->in_txn));
+	pg = jv_object_set(pg, jv_string("sv_idle"), jv_number(up && !b->in_txn));
+	pg = jv_object_set(pg, jv_string("sv_max"), jv_number(1));
+	pg = jv_object_set(pg, jv_string("reconnects"), jv_number(b->pg_reconnects));
+	if (b->pg_error[0])
+		pg = jv_object_set(pg, jv_string("last_error"), jv_string(b->pg_error));
+	o = jv_object_set(o, jv_string("postgres"), pg);
+	if (b->from.kind == ADDR_STREAM) {
+		rd = jv_object();
+		rd = jv_object_set(rd, jv_string("url"), jv_string(b->rt.url));
+		rd = jv_object_set(rd, jv_string("connected"), jv_bool(b->redis != NULL));
+		rd = jv_object_set(rd, jv_string("stream"), jv_string(b->key));
+		rd = jv_object_set(rd, jv_string("group"), jv_string(b->from.group));
+		rd = jv_object_set(rd, jv_string("consumer"), jv_string(b->consumer));
+		if (b->redis_error[0])
+			rd = jv_object_set(rd, jv_string("last_error"),
+			    jv_string(b->redis_error));
+		o = jv_object_set(o, jv_string("redis"), rd);
+	}
+	return o;
+}
+
+static void
+parse_args(int argc, char **argv, struct bc_cfg *c)
+{
+	int ch;
+
+	c->from = "stream:events@commit";
+	c->batch_size = 500;
+	c->max_wait_ms = 50;
+	c->claim_idle_ms = 30000;
+	while ((ch = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_BATCH_SIZE:
+			opt_range("batch-size", parse_long, optarg, 1, 100000,
+			    &c->batch_size);
+			break;
+		case OPT_CLAIM_IDLE:
+			opt_range("claim-idle", parse_duration_ms, optarg, 100,
+			    86400000, &c->claim_idle_ms);
+			break;
+		case OPT_CONSUMER:
+			if (*optarg == '\0' || strlen(optarg) > 128) {
+				log_error("--consumer: must be 1 to 128 bytes");
+				usage(64);
+			}
+			c->consumer = optarg;
+			break;
+		case OPT_DB:
+			c->db = optarg;
+			break;
+		case OPT_FROM:
+			c->from = optarg;
+			break;
+		case 'h':
+			usage(0);
+		case OPT_MAX_WAIT:
+			opt_range("max-wait", parse_duration_ms, optarg, 1,
+			    60000, &c->max_wait_ms);
+			break;
+		case OPT_REDIS:
+			c->redis_url = optarg;
+			break;
+		case OPT_STATS:
+			c->stats_path = optarg;
+			break;
+		case 'V':
+			printf("labpulse batch-commit %s\n", LABPULSE_VERSION);
+			exit(0);
+		default:
+			usage(64);
+		}
+	}
+	if (optind < argc) {
+		log_error("unexpected argument '%s'", argv[optind]);
+		usage(64);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct bc_cfg *c = &bc.cfg;
+	struct stats_server *stats = NULL;
+	struct sigaction sa;
+	struct batch bt = { NULL, 0, 0, 0 };
+	char err[512], path[300], host[128];
+	int ready = 0;
+
+	log_init("labpulse-batch-commit");
+	parse_args(argc, argv, c);
+	if (addr_parse(c->from, &bc.from, err, sizeof err) < 0) {
+		log_error("--from: %s", err);
+		usage(64);
+	}
+	if (bc.from.kind == ADDR_STREAM && bc.from.group[0] == '\0') {
+		log_error("--from: a stream is read as a consumer group: "
+		    "stream:%s@GROUP", bc.from.stream);
+		usage(64);
+	}
+	if (c->consumer)
+		snprintf(bc.consumer, sizeof bc.consumer, "%s", c->consumer);
+	else {
+		gethostname(host, sizeof host);
+		host[sizeof host - 1] = '\0';
+		snprintf(bc.consumer, sizeof bc.consumer, "%s:%ld", host,
+		    (long)getpid());
+	}
+	if (source_open(&bc, err, sizeof err) < 0)
+		die(bc.from.kind == ADDR_STREAM ? 78 : 66, "--from %s: %s",
+		    c->from, err);
+	bc.started_us = stats_now_us();
+	bc.commit_us = hist_new();
+	bc.batch_rows = hist_new();
+	bc.base = event_base_new();
+	if (bc.base == NULL || bc.commit_us == NULL || bc.batch_rows == NULL)
+		die(71, "out of memory");
+	if (c->stats_path == NULL || strcmp(c->stats_path, "none") != 0) {
+		if (c->stats_path)
+			snprintf(path, sizeof path, "%s", c->stats_path);
+		else
+			stats_default_path("batch-commit", path, sizeof path);
+		stats = stats_listen(bc.base, path, fill_stats, &bc, err,
+		    sizeof err);
+		if (stats == NULL && c->stats_path)
+			die(71, "--stats: %s", err);
+		if (stats == NULL)
+			log_warn("no stats socket: %s", err);
+	}
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;	/* no SA_RESTART: waits end early */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	while (!bc.stop && pg_ensure(&bc) < 0)
+		bc_idle(&bc, 1000);
+	if (!bc.stop) {
+		log_info("ready from=%s consumer=%s batch_size=%ld max_wait_ms=%ld",
+		    c->from, bc.consumer, c->batch_size, c->max_wait_ms);
+		sd_notify_state("READY=1");
+		ready = 1;
+	}
+	while (!bc.stop) {
+		source_fill(&bc, &bt);
+		if (bt.n > 0) {
+			if (commit_batch(&bc, &bt) == 0)
+				source_ack(&bc, &bt);
+			batch_clear(&bt);
+		}
+		if (bc.from.kind != ADDR_STREAM && bc.in_eof && bc.inlen == 0)
+			break;
+	}
+	/* the batch in hand when the signal came */
+	if (bt.n > 0) {
+		if (commit_batch(&bc, &bt) == 0)
+			source_ack(&bc, &bt);
+		batch_clear(&bt);
+	}
+	if (ready)
+		sd_notify_state("STOPPING=1");
+	log_info("stopped batches=%lu rows=%lu duplicates=%lu dead=%lu",
+	    bc.batches, bc.rows_committed, bc.duplicates, bc.dead);
+	free(bt.rows);
+	free(bc.inbuf);
+	if (bc.pg)
+		PQfinish(bc.pg);
+	if (bc.redis)
+		redisFree(bc.redis);
+	stats_close(stats);
+	hist_free(bc.commit_us);
+	hist_free(bc.batch_rows);
+	event_base_free(bc.base);
+	return 0;
+}

@@ -1,0 +1,232 @@
+#!/bin/sh
+# ingest.sh: how fast ingest takes events on this machine, beside the ceiling
+# of the Redis it writes to. Run by `make bench`, which builds what it needs.
+# A benchmark reports: a missed target still exits 0; only a step that cannot
+# run exits non-zero (69 a tool or build is missing, 70 a run failed).
+set -u
+LC_ALL=C
+export LC_ALL
+
+prog=bench-ingest
+top=$(cd "$(dirname "$0")/../.." && pwd)
+bench=$top/tests/bench/httpbench
+out=$top/tests/bench/out
+conns=200
+runs=3
+run_s=${BENCH_RUN_S:-5}		# measured seconds of each run
+warm_s=${BENCH_WARMUP_S:-1}	# warm-up seconds before each
+rate=1000			# events/s offered in the latency runs
+# targets
+t_posts=20000
+t_batch=150000
+t_p99=10
+t_rss=30
+
+die() { code=$1; shift; echo "$prog: error: $*" >&2; exit "$code"; }
+info() { echo "$prog: info: $*" >&2; }
+
+for f in "$top/bin/labpulse" "$top/bin/ingest" "$top/bin/stack" "$bench"; do
+	[ -x "$f" ] || die 69 "$f is not built; run: make bench"
+done
+for t in redis-benchmark redis-cli jq awk; do
+	command -v "$t" >/dev/null 2>&1 || die 69 "$t is not installed; run: make deps"
+done
+
+home=$(mktemp -d "${TMPDIR:-/tmp}/lpbench.XXXXXX") || die 69 "cannot make a temp folder"
+# PostgreSQL may run as another user, which must reach the folder.
+chmod 755 "$home"
+LABPULSE_HOME=$home
+export LABPULSE_HOME
+cleanup() {
+	"$top/bin/labpulse" down >/dev/null 2>&1
+	rm -rf "$home"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+mkdir -p "$out" "$home/runs" || die 69 "cannot make $out"
+
+info "starting a private stack"
+stack_env=$("$top/bin/labpulse" up) || die 69 "labpulse up failed; see $home/log"
+eval "$stack_env"
+rsock=${LABPULSE_REDIS#unix:}
+url=$LABPULSE_INGEST_URL/api/v1/events
+ipid=$(cat "$LABPULSE_RUNDIR/ingest.pid")
+cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+
+# kib_of PID FIELD: a VmXXX field of /proc/PID/status in KiB.
+kib_of() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+# median of the numbers given (the middle one of an odd count)
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
+# meets VALUE OP TARGET: "met" or "missed"
+meets() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == ">=") ? (v >= t) : (v < t); print (ok ? "met" : "missed") }'; }
+redis() { redis-cli -s "$rsock" "$@"; }
+alive() { kill -0 "$ipid" 2>/dev/null || { tail -n 5 "$LABPULSE_HOME/log/ingest.log" >&2; die 70 "ingest exited during the benchmark"; }; }
+
+rss_idle=$(kib_of "$ipid" VmRSS)
+hwm_idle=$(kib_of "$ipid" VmHWM)
+
+# ---- a. the reference: one XADD per request straight to Redis ----
+# A 400-byte event-like payload, as one argument.
+payload='{"eventId":"benchref","eventType":"cell_executed","eventTime":"2026-11-25T10:15:30.123","emailAddress":"student1@example.edu","userName":"Student 1","cellType":"code","code":"'
+tail_='"}'
+pad=$((400 - ${#payload} - ${#tail_}))
+payload=$payload$(printf "%${pad}s" '' | tr ' ' x)$tail_
+[ ${#payload} -eq 400 ] || die 70 "reference payload is ${#payload} bytes, not 400"
+
+# xadd_bench N: redis-benchmark's CSV line for N requests over $conns clients.
+xadd_bench() {
+	redis-benchmark -s "$rsock" -c "$conns" -n "$1" -P 1 --csv \
+		XADD labpulse:benchref '*' event "$payload" 2>/dev/null | tail -n 1
+	redis DEL labpulse:benchref >/dev/null
+}
+# the fields counted from the end: the command itself holds commas
+csv_field() { printf '%s\n' "$1" | awk -F, -v i="$2" '{ f = $(NF - i); gsub(/"/, "", f); print f }'; }
+
+info "reference: redis-benchmark, $conns clients, XADD of 400 bytes"
+line=$(xadd_bench 20000)
+cal=$(csv_field "$line" 6)
+case $cal in ''|*[!0-9.]*) die 70 "redis-benchmark gave no figure: $line" ;; esac
+n=$(awk -v r="$cal" -v s="$run_s" 'BEGIN { n = int(r * s); if (n < 20000) n = 20000; if (n > 5000000) n = 5000000; print n }')
+ref_runs=
+ref_p99s=
+for i in 1 2 3; do
+	line=$(xadd_bench "$n")
+	v=$(csv_field "$line" 6)
+	case $v in ''|*[!0-9.]*) die 70 "redis-benchmark gave no figure: $line" ;; esac
+	ref_runs="$ref_runs $v"
+	ref_p99s="$ref_p99s $(csv_field "$line" 1)"
+	info "  run $i: $v XADD/s"
+done
+ref=$(median $ref_runs)
+ref_p99=$(median $ref_p99s)
+
+# ---- ingest: httpbench runs ----
+# http_runs NAME ARGS...: $runs runs, each saved as $home/runs/NAME.I.json.
+http_runs() {
+	name=$1
+	shift
+	for i in $(seq "$runs"); do
+		f=$home/runs/$name.$i.json
+		"$bench" --url "$url" --conns "$conns" --duration "$run_s" \
+			--warmup "$warm_s" --json "$@" >"$f" 2>"$f.err"
+		rc=$?
+		if [ "$rc" -gt 1 ] || ! jq -e .requests "$f" >/dev/null 2>&1; then
+			cat "$f.err" >&2
+			die 70 "httpbench $* failed with status $rc"
+		fi
+		alive
+		info "  run $i: $(jq -r '"\(.requests_per_s) requests/s, \(.events_per_s) events/s, p99 \(.latency_ms.p99) ms, status \(.status|tostring), errors \(.errors|tostring)"' "$f")"
+		# keep Redis small: the stream is only the benchmark's
+		redis DEL labpulse:events >/dev/null
+	done
+}
+# values FILTER NAME: the filter's value in each run of NAME
+values() { for i in $(seq "$runs"); do jq -r "$1" "$home/runs/$2.$i.json"; done | tr '\n' ' '; }
+med() { median $(values "$1" "$2"); }
+
+info "b. ingest: single-event POSTs, $conns connections, closed loop"
+http_runs single --batch 1
+posts=$(med .requests_per_s single)
+
+info "c. ingest: POSTs of 50 events, $conns connections, closed loop"
+http_runs batch50 --batch 50
+batch=$(med .events_per_s batch50)
+
+info "d. ingest: open loop, $rate events/s offered as single-event POSTs"
+http_runs open --batch 1 --rate "$rate"
+p50=$(med .latency_ms.p50 open)
+p99=$(med .latency_ms.p99 open)
+p999=$(med .latency_ms.p999 open)
+u50=$(med .latency_uncorrected_ms.p50 open)
+u99=$(med .latency_uncorrected_ms.p99 open)
+u999=$(med .latency_uncorrected_ms.p999 open)
+orate=$(med .requests_per_s open)
+
+alive
+hwm=$(kib_of "$ipid" VmHWM)
+rss_end=$(kib_of "$ipid" VmRSS)
+stats=null
+if command -v socat >/dev/null 2>&1; then
+	stats=$(socat -T 2 - "UNIX-CONNECT:$LABPULSE_RUNDIR/ingest.sock" </dev/null 2>/dev/null)
+	printf '%s' "$stats" | jq -e . >/dev/null 2>&1 || stats=null
+fi
+warnings=$(grep -c ': warning: ' "$LABPULSE_HOME/log/ingest.log" 2>/dev/null)
+errs=$(cat "$home"/runs/*.json | jq -s 'map(.errors.connect + .errors.reset + .errors.timeout + .errors.protocol + .errors.unanswered) | add')
+non2xx=$(cat "$home"/runs/*.json | jq -s 'map(.requests.answered - .requests.ok) | add')
+backlog=$(values .backlog open)
+ccpu=$(values .cpu.pct single)
+
+# ---- the report ----
+st_posts=$(meets "$posts" ">=" "$t_posts")
+st_batch=$(meets "$batch" ">=" "$t_batch")
+st_p99=$(meets "$p99" "<" "$t_p99")
+st_rss=$(meets "$(mib "$hwm")" "<" "$t_rss")
+r_posts=$(ratio "$posts" "$ref")
+r_batch=$(ratio "$batch" "$ref")
+
+row() { printf '%-44s %13s  %-14s %-7s %s\n' "$@"; }
+int() { awk -v v="$1" 'BEGIN { printf "%.0f", v }'; }
+echo
+echo "ingest benchmark: median of $runs runs of ${run_s} s (after ${warm_s} s warm-up), $conns connections"
+echo "client, ingest and Redis share this machine's $cores cores; see the client's CPU use below"
+echo
+row "figure" "measured" "target" "status" "vs reference"
+row "a. Redis XADD, 400 B, $conns clients (ceiling)" "$(int "$ref")/s" "reference" "" "1"
+row "b. single-event POSTs, closed loop" "$(int "$posts")/s" ">= $t_posts/s" "$st_posts" "$r_posts"
+row "c. events in POSTs of 50, closed loop" "$(int "$batch")/s" ">= $t_batch/s" "$st_batch" "$r_batch"
+row "d. p50 at $rate events/s (from due time)" "$p50 ms" "" "" ""
+row "   p99 at $rate events/s (from due time)" "$p99 ms" "< $t_p99 ms" "$st_p99" ""
+row "   p99.9 at $rate events/s (from due time)" "$p999 ms" "" "" ""
+row "   p50 / p99 / p99.9 uncorrected (ms)" "$u50 / $u99 / $u999" "" "" ""
+row "e. ingest peak RSS (VmHWM) after all runs" "$(mib "$hwm") MiB" "< $t_rss MiB" "$st_rss" ""
+row "   ingest RSS at idle, right after start" "$(mib "$rss_idle") MiB" "" "" ""
+echo
+echo "runs:  a$ref_runs XADD/s (p99 $ref_p99 ms) | b $(values .requests_per_s single)POSTs/s | c $(values .events_per_s batch50)events/s"
+echo "       d p99 $(values .latency_ms.p99 open)ms, achieved $orate requests/s, due but unsent $backlog"
+echo "client CPU in b (% of one core): $ccpu| client errors over all runs: $errs | non-2xx answers: $non2xx | ingest warnings in its log: ${warnings:-0}"
+
+runs_json() { for i in $(seq "$runs"); do cat "$home/runs/$1.$i.json"; done | jq -s .; }
+jq -n \
+	--argjson cores "$cores" --argjson conns "$conns" --argjson runs "$runs" \
+	--argjson run_s "$run_s" --argjson warm_s "$warm_s" --argjson rate "$rate" \
+	--argjson ref "$ref" --argjson ref_p99 "$ref_p99" \
+	--argjson ref_runs "[$(echo $ref_runs | tr ' ' ',')]" \
+	--argjson posts "$posts" --argjson batch "$batch" \
+	--argjson p50 "$p50" --argjson p99 "$p99" --argjson p999 "$p999" \
+	--argjson u50 "$u50" --argjson u99 "$u99" --argjson u999 "$u999" \
+	--argjson hwm "$(mib "$hwm")" --argjson rss_idle "$(mib "$rss_idle")" \
+	--argjson hwm_idle "$(mib "$hwm_idle")" --argjson rss_end "$(mib "$rss_end")" \
+	--argjson r_posts "$r_posts" --argjson r_batch "$r_batch" \
+	--argjson t_posts "$t_posts" --argjson t_batch "$t_batch" \
+	--argjson t_p99 "$t_p99" --argjson t_rss "$t_rss" \
+	--arg st_posts "$st_posts" --arg st_batch "$st_batch" \
+	--arg st_p99 "$st_p99" --arg st_rss "$st_rss" \
+	--argjson single "$(runs_json single)" --argjson batch50 "$(runs_json batch50)" \
+	--argjson open "$(runs_json open)" --argjson stats "$stats" \
+	--argjson warnings "${warnings:-0}" \
+	'{
+	  note: "client, ingest and Redis share the machine'"'"'s \($cores) cores",
+	  settings: {cores: $cores, conns: $conns, runs: $runs, run_s: $run_s,
+	    warmup_s: $warm_s, statistic: "median"},
+	  reference: {name: "redis-benchmark XADD, 400-byte payload, no pipelining",
+	    xadd_per_s: $ref, p99_ms: $ref_p99, runs: $ref_runs},
+	  figures: {
+	    single_event_posts_per_s: {value: $posts, target: ">= \($t_posts)",
+	      status: $st_posts, ratio_to_reference: $r_posts},
+	    batch50_events_per_s: {value: $batch, target: ">= \($t_batch)",
+	      status: $st_batch, ratio_to_reference: $r_batch},
+	    open_loop_latency_ms: {offered_events_per_s: $rate,
+	      p50: $p50, p99: $p99, p999: $p999,
+	      uncorrected: {p50: $u50, p99: $u99, p999: $u999},
+	      target: "p99 < \($t_p99)", status: $st_p99},
+	    ingest_rss_mib: {peak: $hwm, target: "< \($t_rss)", status: $st_rss,
+	      idle: $rss_idle, idle_peak: $hwm_idle, after_runs: $rss_end}
+	  },
+	  ingest: {stats: $stats, log_warnings: $warnings},
+	  runs: {single: $single, batch50: $batch50, open: $open}
+	}' >"$out/ingest.json" || die 70 "cannot write $out/ingest.json"
+echo "written: tests/bench/out/ingest.json"
+exit 0
