@@ -188,6 +188,9 @@ claim(struct bc *b, struct batch *bt, long want)
 		b->claimed += got;
 		snprintf(b->claim_cursor, sizeof b->claim_cursor, "%s",
 		    r->element[0]->str);
+		/* more may be waiting: look again with the next batch */
+		if (got > 0 && strcmp(b->claim_cursor, "0-0") != 0)
+			b->next_claim_us = 0;
 	}
 	freeReplyObject(r);
 }

@@ -473,13 +473,29 @@ main(int argc, char **argv)
 	if (db == NULL)
 		die(69, "cannot connect to PostgreSQL: %s", err);
 	q0("SET client_min_messages = warning");
-	/* One run at a time: a second waits here, then finds nothing to do. */
+	/* One run at a time: a second waits here, then finds nothing to do.
+	 * It waits by trying, not inside pg_advisory_lock(): a waiting
+	 * statement holds a snapshot, which CREATE INDEX CONCURRENTLY in the
+	 * run that holds the lock would wait for: a deadlock. */
 	{
 		char key[16];
 		const char *p[1] = { key };
+		struct timespec ts = { 0, 200 * 1000000L };
+		int said = 0;
+		PGresult *r;
 
 		snprintf(key, sizeof key, "%d", MIGRATE_LOCK_KEY);
-		PQclear(q(0, "SELECT pg_advisory_lock($1)", 1, p));
+		for (;;) {
+			r = q(0, "SELECT pg_try_advisory_lock($1)", 1, p);
+			if (strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
+				PQclear(r);
+				break;
+			}
+			PQclear(r);
+			if (!said++)
+				log_info("waiting for another migrate-indexes run");
+			nanosleep(&ts, NULL);
+		}
 	}
 	ensure_history();
 	checksums(m, n);

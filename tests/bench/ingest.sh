@@ -3,11 +3,13 @@
 # of the Redis it writes to. Run by `make bench`, which builds what it needs.
 # A benchmark reports: a missed target still exits 0; only a step that cannot
 # run exits non-zero (69 a tool or build is missing, 70 a run failed).
+# Lists of run figures are kept as words and split on purpose.
+# shellcheck disable=SC2086,SC2046
 set -u
 LC_ALL=C
 export LC_ALL
 
-prog=bench-ingest
+prog="bench-ingest"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 bench=$top/tests/bench/httpbench
 out=$top/tests/bench/out
@@ -37,6 +39,7 @@ home=$(mktemp -d "${TMPDIR:-/tmp}/lpbench.XXXXXX") || die 69 "cannot make a temp
 chmod 755 "$home"
 LABPULSE_HOME=$home
 export LABPULSE_HOME
+# shellcheck disable=SC2317
 cleanup() {
 	"$top/bin/labpulse" down >/dev/null 2>&1
 	rm -rf "$home"
@@ -65,6 +68,27 @@ meets() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == ">=") ? (v >= 
 redis() { redis-cli -s "$rsock" "$@"; }
 alive() { kill -0 "$ipid" 2>/dev/null || { tail -n 5 "$LABPULSE_HOME/log/ingest.log" >&2; die 70 "ingest exited during the benchmark"; }; }
 
+rpid=$(cat "$LABPULSE_RUNDIR/redis.pid")
+clk=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+# Where the CPU went during a run, in % of one core: ingest, Redis, the
+# client, and everything else on the machine (other work disturbs figures).
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+cpu_begin() { c0_i=$(ticks "$ipid"); c0_r=$(ticks "$rpid"); c0_m=$(busy); c0_t=$(date +%s%N); }
+# cpu_end CLIENT_CPU_SECONDS: one JSON object
+cpu_end() {
+	awk -v i0="$c0_i" -v i1="$(ticks "$ipid")" -v r0="$c0_r" -v r1="$(ticks "$rpid")" \
+	    -v m0="$c0_m" -v m1="$(busy)" -v t0="$c0_t" -v t1="$(date +%s%N)" \
+	    -v hz="$clk" -v cl="$1" 'BEGIN {
+		w = (t1 - t0) / 1e9; if (w <= 0) w = 1
+		i = (i1 - i0) / hz / w * 100; r = (r1 - r0) / hz / w * 100
+		m = (m1 - m0) / hz / w * 100; c = cl / w * 100
+		o = m - i - r - c; if (o < 0) o = 0
+		printf "{\"wall_s\":%.2f,\"ingest\":%.1f,\"redis\":%.1f,\"client\":%.1f,\"machine\":%.1f,\"others\":%.1f}\n", w, i, r, c, m, o
+	}'
+}
+
 rss_idle=$(kib_of "$ipid" VmRSS)
 hwm_idle=$(kib_of "$ipid" VmHWM)
 
@@ -92,8 +116,11 @@ case $cal in ''|*[!0-9.]*) die 70 "redis-benchmark gave no figure: $line" ;; esa
 n=$(awk -v r="$cal" -v s="$run_s" 'BEGIN { n = int(r * s); if (n < 20000) n = 20000; if (n > 5000000) n = 5000000; print n }')
 ref_runs=
 ref_p99s=
+ref_redis=
 for i in 1 2 3; do
+	cpu_begin
 	line=$(xadd_bench "$n")
+	ref_redis="$ref_redis $(cpu_end 0 | jq .redis)"
 	v=$(csv_field "$line" 6)
 	case $v in ''|*[!0-9.]*) die 70 "redis-benchmark gave no figure: $line" ;; esac
 	ref_runs="$ref_runs $v"
@@ -110,30 +137,36 @@ http_runs() {
 	shift
 	for i in $(seq "$runs"); do
 		f=$home/runs/$name.$i.json
+		cpu_begin
 		"$bench" --url "$url" --conns "$conns" --duration "$run_s" \
 			--warmup "$warm_s" --json "$@" >"$f" 2>"$f.err"
 		rc=$?
+		cpu_end "$(jq '.cpu.user_s + .cpu.sys_s' "$f" 2>/dev/null || echo 0)" >"$f.cpu"
 		if [ "$rc" -gt 1 ] || ! jq -e .requests "$f" >/dev/null 2>&1; then
 			cat "$f.err" >&2
 			die 70 "httpbench $* failed with status $rc"
 		fi
 		alive
-		info "  run $i: $(jq -r '"\(.requests_per_s) requests/s, \(.events_per_s) events/s, p99 \(.latency_ms.p99) ms, status \(.status|tostring), errors \(.errors|tostring)"' "$f")"
+		# a 202 promises the events are in the stream: count them there
+		redis XLEN labpulse:events >"$f.xlen"
+		info "  run $i: $(jq -r '"\(.requests_per_s) requests/s, \(.events_per_s) events/s, p99 \(.latency_ms.p99) ms, status \(.status|tostring), errors \(.errors|tostring)"' "$f"); CPU % of a core $(cat "$f.cpu")"
 		# keep Redis small: the stream is only the benchmark's
 		redis DEL labpulse:events >/dev/null
 	done
 }
-# values FILTER NAME: the filter's value in each run of NAME
-values() { for i in $(seq "$runs"); do jq -r "$1" "$home/runs/$2.$i.json"; done | tr '\n' ' '; }
+# values FILTER NAME [EXT]: the filter's value in each run of NAME
+values() { for i in $(seq "$runs"); do jq -r "$1" "$home/runs/$2.$i.json${3:-}"; done | tr '\n' ' '; }
 med() { median $(values "$1" "$2"); }
 
 info "b. ingest: single-event POSTs, $conns connections, closed loop"
 http_runs single --batch 1
 posts=$(med .requests_per_s single)
+hwm_b=$(kib_of "$ipid" VmHWM)
 
 info "c. ingest: POSTs of 50 events, $conns connections, closed loop"
 http_runs batch50 --batch 50
 batch=$(med .events_per_s batch50)
+hwm_c=$(kib_of "$ipid" VmHWM)
 
 info "d. ingest: open loop, $rate events/s offered as single-event POSTs"
 http_runs open --batch 1 --rate "$rate"
@@ -157,7 +190,12 @@ warnings=$(grep -c ': warning: ' "$LABPULSE_HOME/log/ingest.log" 2>/dev/null)
 errs=$(cat "$home"/runs/*.json | jq -s 'map(.errors.connect + .errors.reset + .errors.timeout + .errors.protocol + .errors.unanswered) | add')
 non2xx=$(cat "$home"/runs/*.json | jq -s 'map(.requests.answered - .requests.ok) | add')
 backlog=$(values .backlog open)
-ccpu=$(values .cpu.pct single)
+cpu_row() { echo "  $1: ingest $(values .ingest "$2" .cpu)| Redis $(values .redis "$2" .cpu)| client $(values .client "$2" .cpu)| others $(values .others "$2" .cpu)"; }
+# runs whose stream holds fewer entries than events answered 202
+short=0
+for f in "$home"/runs/*.json; do
+	[ "$(cat "$f.xlen")" -ge "$(jq .events.accepted "$f")" ] || short=$((short + 1))
+done
 
 # ---- the report ----
 st_posts=$(meets "$posts" ">=" "$t_posts")
@@ -186,14 +224,22 @@ row "   ingest RSS at idle, right after start" "$(mib "$rss_idle") MiB" "" "" ""
 echo
 echo "runs:  a$ref_runs XADD/s (p99 $ref_p99 ms) | b $(values .requests_per_s single)POSTs/s | c $(values .events_per_s batch50)events/s"
 echo "       d p99 $(values .latency_ms.p99 open)ms, achieved $orate requests/s, due but unsent $backlog"
-echo "client CPU in b (% of one core): $ccpu| client errors over all runs: $errs | non-2xx answers: $non2xx | ingest warnings in its log: ${warnings:-0}"
+echo "CPU in % of one core, per run (others: the rest of the machine, which disturbs the figures):"
+echo "  a: Redis$ref_redis"
+cpu_row b single
+cpu_row c batch50
+cpu_row d open
+echo "client errors over all runs: $errs | non-2xx answers: $non2xx"
+echo "ingest: VmHWM after b / c / d $(mib "$hwm_b") / $(mib "$hwm_c") / $(mib "$hwm") MiB, VmRSS after all $(mib "$rss_end") MiB;" \
+	"warnings in its log: ${warnings:-0}; runs whose stream held fewer entries than events accepted: $short"
 
-runs_json() { for i in $(seq "$runs"); do cat "$home/runs/$1.$i.json"; done | jq -s .; }
+runs_json() { for i in $(seq "$runs"); do jq --argjson cpu "$(cat "$home/runs/$1.$i.json.cpu")" '. + {machine_cpu_pct: $cpu}' "$home/runs/$1.$i.json"; done | jq -s .; }
 jq -n \
 	--argjson cores "$cores" --argjson conns "$conns" --argjson runs "$runs" \
 	--argjson run_s "$run_s" --argjson warm_s "$warm_s" --argjson rate "$rate" \
 	--argjson ref "$ref" --argjson ref_p99 "$ref_p99" \
 	--argjson ref_runs "[$(echo $ref_runs | tr ' ' ',')]" \
+	--argjson ref_redis "[$(echo $ref_redis | tr ' ' ',')]" \
 	--argjson posts "$posts" --argjson batch "$batch" \
 	--argjson p50 "$p50" --argjson p99 "$p99" --argjson p999 "$p999" \
 	--argjson u50 "$u50" --argjson u99 "$u99" --argjson u999 "$u999" \
@@ -206,13 +252,15 @@ jq -n \
 	--arg st_p99 "$st_p99" --arg st_rss "$st_rss" \
 	--argjson single "$(runs_json single)" --argjson batch50 "$(runs_json batch50)" \
 	--argjson open "$(runs_json open)" --argjson stats "$stats" \
-	--argjson warnings "${warnings:-0}" \
+	--argjson warnings "${warnings:-0}" --argjson short "$short" \
+	--argjson hwm_b "$(mib "$hwm_b")" --argjson hwm_c "$(mib "$hwm_c")" \
 	'{
 	  note: "client, ingest and Redis share the machine'"'"'s \($cores) cores",
 	  settings: {cores: $cores, conns: $conns, runs: $runs, run_s: $run_s,
 	    warmup_s: $warm_s, statistic: "median"},
 	  reference: {name: "redis-benchmark XADD, 400-byte payload, no pipelining",
-	    xadd_per_s: $ref, p99_ms: $ref_p99, runs: $ref_runs},
+	    xadd_per_s: $ref, p99_ms: $ref_p99, runs: $ref_runs,
+	    redis_cpu_pct: $ref_redis},
 	  figures: {
 	    single_event_posts_per_s: {value: $posts, target: ">= \($t_posts)",
 	      status: $st_posts, ratio_to_reference: $r_posts},
@@ -223,9 +271,11 @@ jq -n \
 	      uncorrected: {p50: $u50, p99: $u99, p999: $u999},
 	      target: "p99 < \($t_p99)", status: $st_p99},
 	    ingest_rss_mib: {peak: $hwm, target: "< \($t_rss)", status: $st_rss,
-	      idle: $rss_idle, idle_peak: $hwm_idle, after_runs: $rss_end}
+	      idle: $rss_idle, idle_peak: $hwm_idle, after_runs: $rss_end,
+	      peak_after_b: $hwm_b, peak_after_c: $hwm_c}
 	  },
-	  ingest: {stats: $stats, log_warnings: $warnings},
+	  ingest: {stats: $stats, log_warnings: $warnings,
+	    runs_with_fewer_stream_entries_than_accepted: $short},
 	  runs: {single: $single, batch50: $batch50, open: $open}
 	}' >"$out/ingest.json" || die 70 "cannot write $out/ingest.json"
 echo "written: tests/bench/out/ingest.json"

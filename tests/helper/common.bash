@@ -91,3 +91,84 @@ ext_event() {
 	local id=${1:-evt-1} who=${2:-ada@example.edu}
 	printf '[{"eventId":"%s","eventType":"cell_executed","eventTime":"2026-11-25T10:15:30.123","emailAddress":"%s","userName":"Ada","teamName":"t1","sessionId":"s-1","notebookPath":"lab1.ipynb","cellId":"c-9","cellIndex":3,"cellType":"code","code":"print(1)","executionCount":7,"hasError":false,"errorMessage":null,"result":"1","executionDurationMs":12.5,"metadata":{"kernel":"python3"}}]' "$id" "$who"
 }
+
+# post_many CLASS FROM TO PER [BASEURL]: post the events FROM..TO-1 of CLASS,
+# PER to a POST, retrying a 503 or a lost connection as the extension does;
+# prints how many were accepted.
+post_many() {
+	local cls=$1 i=$2 to=$3 per=$4 url=${5:-$LABPULSE_INGEST_URL}/api/v1/events
+	local acc=0 body n code tries type err
+	while [ "$i" -lt "$to" ]; do
+		body='[' n=0
+		while [ "$n" -lt "$per" ] && [ "$i" -lt "$to" ]; do
+			[ "$n" -gt 0 ] && body+=','
+			type=cell_executed err=false
+			[ $((i % 5)) -eq 0 ] && type=help
+			[ $((i % 7)) -eq 0 ] && err=true
+			printf -v ev '{"eventId":"%s-%d","eventType":"%s","classId":"%s","emailAddress":"s%d@%s.edu","notebookPath":"nb%d.ipynb","eventTime":"2026-11-25T%02d:%02d:%02d.%03d","hasError":%s,"cellIndex":%d,"code":"x = %d"}' \
+				"$cls" "$i" "$type" "$cls" $((i % 37)) "$cls" $((i % 3)) \
+				$((i / 3600 % 24)) $((i / 60 % 60)) $((i % 60)) $((i % 1000)) "$err" $((i % 20)) "$i"
+			body+=$ev
+			i=$((i + 1)) n=$((n + 1))
+		done
+		body+=']'
+		for tries in $(seq 300); do
+			code=$(curl -s -o /dev/null -w '%{http_code}' -X POST \
+				-H 'Content-Type: application/json' --data-binary "$body" "$url")
+			[ "$code" = 202 ] && break
+			case $code in 5??|000) sleep 0.1 ;; *) echo "post_many: HTTP $code" >&2; return 1 ;; esac
+		done
+		[ "$code" = 202 ] || { echo "post_many: gave up" >&2; return 1; }
+		acc=$((acc + n))
+	done
+	echo "$acc"
+}
+
+# rows CLASS: events of CLASS in PostgreSQL.
+rows() {
+	psql -tAXc "select count(*) from events where class_id = '$1'"
+}
+
+# wait_rows CLASS N [SECONDS]: until CLASS has N rows.
+wait_rows() {
+	local n
+	for _ in $(seq $((${3:-60} * 10))); do
+		n=$(rows "$1" 2>/dev/null)
+		[ "$n" = "$2" ] && return 0
+		sleep 0.1
+	done
+	echo "wait_rows: $1 has ${n:-?} rows, expected $2" >&2
+	return 1
+}
+
+# The stack's PostgreSQL, stopped and started as its own user.
+pg_stack() {
+	local owner bin
+	owner=$(stat -c %U "$LABPULSE_HOME/pg")
+	bin=$(pg_config --bindir 2>/dev/null)
+	[ -x "$bin/pg_ctl" ] || bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+	if [ "$owner" = "$(id -un)" ]; then
+		"$bin/pg_ctl" -D "$LABPULSE_HOME/pg" "$@"
+	else
+		runuser -u "$owner" -- "$bin/pg_ctl" -D "$LABPULSE_HOME/pg" "$@"
+	fi
+}
+
+# start_bc NAME [ARGS...]: a batch-commit of the test's own; sets ${NAME}_PID,
+# ${NAME}_LOG and ${NAME}_STATS.
+start_bc() {
+	local name=$1; shift
+	local log=$BATS_FILE_TMPDIR/$name.log sock=$BATS_FILE_TMPDIR/$name.sock
+	: >"$log"
+	batch-commit --stats "$sock" "$@" </dev/null 2>"$log" 3>&- &
+	local pid=$!
+	printf -v "${name}_PID" '%s' "$pid"
+	printf -v "${name}_LOG" '%s' "$log"
+	printf -v "${name}_STATS" '%s' "$sock"
+	wait_for grep -q ': info: ready ' "$log" || { cat "$log" >&2; return 1; }
+}
+
+# pending STREAM GROUP: entries delivered and not yet acknowledged.
+pending() {
+	redis-cli -s "${LABPULSE_REDIS#unix:}" XPENDING "labpulse:$1" "$2" | head -n 1
+}
