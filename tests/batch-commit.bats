@@ -197,6 +197,53 @@ progress_mismatches() {
 	assert_output --partial "malformed event:"
 }
 
+@test "SIGTERM commits the batch in hand, acknowledges it, and exits 0; READY=1 on NOTIFY_SOCKET" {
+	start_ingest st --to stream:term1
+	KILL_PIDS="$st_PID"
+	sock=$BATS_TEST_TMPDIR/notify.sock
+	socat -u "UNIX-RECV:$sock" "OPEN:$BATS_TEST_TMPDIR/notified,creat,append" 3>&- &
+	spid=$!
+	wait_for test -S "$sock"
+	NOTIFY_SOCKET=$sock start_bc bt --from stream:term1@commit --batch-size 1000 --max-wait 30s
+	KILL_PIDS="$st_PID $bt_PID $spid"
+	wait_for grep -q READY=1 "$BATS_TEST_TMPDIR/notified"
+	post_many term1 0 10 10 "$st_URL" >/dev/null
+	# the batch waits for more (30 s): nothing committed yet, all pending
+	wait_for eval '[ "$(pending term1 commit)" = 10 ]'
+	assert_equal "$(rows term1)" 0
+	kill -TERM "$bt_PID"
+	rc=0
+	wait "$bt_PID" || rc=$?
+	assert_equal "$rc" 0
+	assert_equal "$(rows term1)" 10
+	assert_equal "$(pending term1 commit)" 0
+	wait_for grep -q STOPPING=1 "$BATS_TEST_TMPDIR/notified"
+	grep -q 'stopped batches=1 rows=10 duplicates=0 dead=0' "$bt_LOG"
+	kill "$spid" "$st_PID"
+}
+
+@test "SIGTERM while PostgreSQL is away: the batch is abandoned unacknowledged, exit 0" {
+	start_ingest sa --to stream:term2
+	KILL_PIDS="$sa_PID"
+	start_bc ba --from stream:term2@commit
+	KILL_PIDS="$sa_PID $ba_PID"
+	pg_stack -m fast -w stop >/dev/null
+	post_many term2 0 20 10 "$sa_URL" >/dev/null
+	wait_for grep -q 'batch not committed; will retry' "$ba_LOG"
+	kill -TERM "$ba_PID"
+	rc=0
+	wait "$ba_PID" || rc=$?
+	assert_equal "$rc" 0
+	grep -q 'stopping: batch abandoned unacknowledged rows=20' "$ba_LOG"
+	assert_equal "$(pending term2 commit)" 20
+	labpulse up >/dev/null
+	# the next consumer of that name takes them back
+	start_bc ba2 --from stream:term2@commit --consumer "$(sed -n 's/.*consumer=\([^ ]*\).*/\1/p' "$ba_LOG")"
+	KILL_PIDS="$sa_PID $ba2_PID"
+	wait_rows term2 20
+	kill -TERM "$ba2_PID" "$sa_PID"
+}
+
 @test "the stats socket: batches, rows, duplicates, dead rows, latency, pending, the connection" {
 	stats "$LABPULSE_RUNDIR/batch-commit.sock" >"$BATS_TEST_TMPDIR/s"
 	assert_equal "$(jq -r .name "$BATS_TEST_TMPDIR/s")" batch-commit

@@ -226,8 +226,12 @@ fill_stream(struct bc *b, struct batch *bt)
 				break;
 			block = (long)(left / 1000) + 1;
 		} else {
-			block = 100;	/* come back to serve stats and signals */
+			block = 100;
 		}
+		/* a signal does not end a blocking read: come back often to
+		 * serve stats and see a stop */
+		if (block > 100)
+			block = 100;
 		snprintf(count, sizeof count, "%ld", want);
 		snprintf(blk, sizeof blk, "%ld", block);
 		if (!b->own_pending_done)
