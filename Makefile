@@ -14,7 +14,7 @@ labpulse_OBJ = cmd/labpulse/main.o
 migrate-indexes_OBJ = cmd/migrate-indexes/main.o cmd/migrate-indexes/split.o
 batch-commit_OBJ = cmd/batch-commit/main.o cmd/batch-commit/source.o cmd/batch-commit/commit.o
 UNIT     = tests/unit/test_parse tests/unit/test_events tests/unit/test_hist \
-	   tests/unit/test_addr
+	   tests/unit/test_addr tests/unit/test_split
 BENCH    = tests/bench/httpbench
 
 BINS = $(PROGS:%=bin/%) bin/labpulse bin/stack
@@ -22,37 +22,50 @@ BINS = $(PROGS:%=bin/%) bin/labpulse bin/stack
 .PHONY: all deps test check unit asan bench install uninstall clean demo lint
 all: $(BINS)
 
+# V=1 shows the whole commands.
+Q = $(if $(V),,@)
 %.o: %.c
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	@$(if $(V),,echo "  CC      $@")
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 lib/liblabpulse.a: $(LIBOBJ)
-	rm -f $@ && $(AR) rcs $@ $(LIBOBJ)
+	$(Q)rm -f $@ && $(AR) rcs $@ $(LIBOBJ)
 
 bin/ingest: $(ingest_OBJ) lib/liblabpulse.a
 	@mkdir -p bin
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(ingest_OBJ) lib/liblabpulse.a $(DEPLIBS)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(ingest_OBJ) lib/liblabpulse.a $(DEPLIBS)
 
 bin/batch-commit: $(batch-commit_OBJ) lib/liblabpulse.a
 	@mkdir -p bin
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(batch-commit_OBJ) lib/liblabpulse.a $(DEPLIBS)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(batch-commit_OBJ) lib/liblabpulse.a $(DEPLIBS)
 
 bin/migrate-indexes: $(migrate-indexes_OBJ) lib/liblabpulse.a
 	@mkdir -p bin
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(migrate-indexes_OBJ) lib/liblabpulse.a $(DEPLIBS)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(migrate-indexes_OBJ) lib/liblabpulse.a $(DEPLIBS)
 
 bin/labpulse: $(labpulse_OBJ) lib/liblabpulse.a
 	@mkdir -p bin
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(labpulse_OBJ) lib/liblabpulse.a $(DEPLIBS)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(labpulse_OBJ) lib/liblabpulse.a $(DEPLIBS)
 
 bin/stack: cmd/labpulse/stack.sh
 	@mkdir -p bin
 	cp cmd/labpulse/stack.sh $@ && chmod 755 $@
 
+tests/unit/test_split: tests/unit/test_split.o tests/unit/tap.o cmd/migrate-indexes/split.o
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ lib/liblabpulse.a $(DEPLIBS)
+
 tests/unit/%: tests/unit/%.o tests/unit/tap.o lib/liblabpulse.a
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< tests/unit/tap.o lib/liblabpulse.a $(DEPLIBS)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< tests/unit/tap.o lib/liblabpulse.a $(DEPLIBS)
 
 tests/bench/httpbench: tests/bench/httpbench.o lib/liblabpulse.a
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< lib/liblabpulse.a $(DEPLIBS)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< lib/liblabpulse.a $(DEPLIBS)
 
 deps:
 	@sh mk/deps.sh
