@@ -265,6 +265,8 @@ on_ping_reply(redisAsyncContext *ac, void *r, void *arg)
 			o = jv_object_set(o, jv_string("status"),
 			    jv_string("unavailable"));
 			o = jv_object_set(o, jv_string("redis"), jv_string("down"));
+			evhttp_add_header(evhttp_request_get_output_headers(p->req),
+			    "Retry-After", "1");
 			reply_json(ing, p->req, 503, o);
 		}
 	} else {
