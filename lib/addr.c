@@ -88,12 +88,21 @@ listen_unix(const char *path, int backlog, char *err, size_t errlen)
 		return -1;
 	}
 	strcpy(sun.sun_path, path);
-	/* A socket left by a previous run is replaced; any other file is not. */
+	/* A socket left by a previous run is replaced; a socket some process
+	 * still answers on, or any other file, is not. */
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
 			snprintf(err, errlen, "%s exists and is not a socket", path);
 			return -1;
 		}
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0) {
+			close(fd);
+			snprintf(err, errlen, "%s is in use by another process", path);
+			return -1;
+		}
+		if (fd >= 0)
+			close(fd);
 		unlink(path);
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

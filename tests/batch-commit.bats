@@ -83,6 +83,10 @@ progress_mismatches() {
 	grep -q '^bad-range|22003|value "10000000000" is out of range for type integer' "$BATS_TEST_TMPDIR/dead"
 	grep -q '^bad-time|22008|date/time field value out of range: "0000-01-01T00:00:00"' "$BATS_TEST_TMPDIR/dead"
 	grep -q '^bad-nul|22P05|unsupported Unicode escape sequence' "$BATS_TEST_TMPDIR/dead"
+	# an entry that is not an event at all is set aside whole, twice if sent twice
+	redis-cli -s "${LABPULSE_REDIS#unix:}" XADD labpulse:events '*' other thing >/dev/null
+	redis-cli -s "${LABPULSE_REDIS#unix:}" XADD labpulse:events '*' other thing >/dev/null
+	wait_for eval '[ "$(psql -tAXc "select count(*) from dead_events where convert_from(raw, '"'"'UTF8'"'"') = '"'"'{\"notAnEvent\":{\"other\":\"thing\"}}'"'"'")" = 2 ]'
 	# set aside means acknowledged: nothing of it is left pending
 	wait_for eval '[ "$(pending events commit)" = 0 ]'
 }

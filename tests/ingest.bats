@@ -380,6 +380,13 @@ stop_pid() {
 	assert_equal "$(jq -c '[.redis.connected, (.redis.rtt_us.count > 0), .cl_waiting]' "$BATS_TEST_TMPDIR/b")" '[true,true,0]'
 }
 
+@test "a stats socket another process answers on is not taken over" {
+	run -71 --separate-stderr ingest --listen 127.0.0.1:0 --stats "$LABPULSE_RUNDIR/ingest.sock"
+	assert_equal "$stderr" "labpulse-ingest: error: --stats: $LABPULSE_RUNDIR/ingest.sock is in use by another process"
+	run -0 stats "$LABPULSE_RUNDIR/ingest.sock"
+	assert_output --partial '"name":"ingest"'
+}
+
 @test "bad flags and values: usage on stderr, exit 64" {
 	run -64 --separate-stderr ingest --bogus
 	[[ ${stderr_lines[0]} == *"unrecognized option '--bogus'"* ]]

@@ -80,7 +80,7 @@ fresh_db() {
 	run -65 --separate-stderr migrate-indexes --db dbname=mig_fail --dir "$BATS_TEST_TMPDIR/mig" up
 	[[ ${lines[0]} == "applied 0001_tables ("* && ${lines[1]} == "applied 0002_indexes ("* ]]
 	[[ ${stderr_lines[0]} == "labpulse-migrate-indexes: error: migration 0003_broken failed at statement 2: division by zero" ]]
-	[[ ${stderr_lines[1]} == "  statement: SELECT 'a;b', 1/0" ]]
+	[[ ${stderr_lines[1]} == "labpulse-migrate-indexes: error: the statement: SELECT 'a;b', 1/0" ]]
 	run -0 psql -d mig_fail -tAXc "select state, transactional, failed_statement, error from labpulse_migrations where version = 3"
 	assert_output "failed|t|SELECT 'a;b', 1/0|division by zero"
 	# in a transaction: the first statement did not stay
@@ -103,6 +103,22 @@ fresh_db() {
 	[[ $stderr == *'relation "no_such_table" does not exist'* ]]
 	run -0 psql -d mig_conc -tAXc "select state, transactional from labpulse_migrations where version = 3"
 	assert_output "failed|f"
+}
+
+@test "a CONCURRENTLY build that left an invalid index is not recorded as applied on a rerun" {
+	fresh_db mig_inval
+	cp -r "$MIG" "$BATS_TEST_TMPDIR/mig"
+	printf 'CREATE TABLE t3 (a int);\nINSERT INTO t3 VALUES (1), (1);\n' >"$BATS_TEST_TMPDIR/mig/0003_t3.up.sql"
+	printf 'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t3_a_key ON t3 (a);\n' >"$BATS_TEST_TMPDIR/mig/0004_t3_key.up.sql"
+	run -65 --separate-stderr migrate-indexes --db dbname=mig_inval --dir "$BATS_TEST_TMPDIR/mig" up
+	[[ $stderr == *"could not create unique index"* ]]
+	run -65 --separate-stderr migrate-indexes --db dbname=mig_inval --dir "$BATS_TEST_TMPDIR/mig" up
+	[[ $stderr == "labpulse-migrate-indexes: error: migration 0004_t3_key failed: index t3_a_key is invalid (a CONCURRENTLY build failed); drop it with DROP INDEX CONCURRENTLY t3_a_key and run up again" ]]
+	run -0 psql -d mig_inval -tAXc "select state from labpulse_migrations where version = 4"
+	assert_output failed
+	psql -d mig_inval -qAXc "DROP INDEX CONCURRENTLY t3_a_key" -c "DELETE FROM t3 WHERE ctid = (SELECT max(ctid) FROM t3)"
+	run -0 migrate-indexes --db dbname=mig_inval --dir "$BATS_TEST_TMPDIR/mig" up
+	assert_output --regexp '^applied 0004_t3_key '
 }
 
 @test "a recorded migration whose file is gone is flagged" {

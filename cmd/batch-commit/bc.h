@@ -45,7 +45,7 @@ struct bc {
 	char claim_cursor[48];
 	int64_t next_claim_us;
 	/* pipe mode */
-	int in_fd, in_eof;
+	int in_fd, in_eof, in_error;
 	char *inbuf;
 	size_t inlen, incap;
 	/* PostgreSQL */

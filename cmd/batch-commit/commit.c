@@ -21,13 +21,15 @@ enum { OK = 0, TRANSIENT = -1 };
 static const char setup_sql[] =
 	"SET TimeZone = 'UTC';"
 	"SET client_min_messages = warning;"
-	"CREATE TEMP TABLE IF NOT EXISTS lp_staging ("
-	" class_id text, student_id text, event_id text, event_type text,"
-	" event_time timestamptz, received_at timestamptz, session_id text,"
-	" notebook_path text, cell_id text, cell_index integer, cell_type text,"
-	" execution_count integer, has_error boolean,"
-	" execution_duration_ms double precision, payload jsonb)"
-	" ON COMMIT DELETE ROWS";
+	/* the columns of events as the migrations made them */
+	"CREATE TEMP TABLE IF NOT EXISTS lp_staging"
+	" (LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS";
+
+static const char copy_sql[] =
+	"COPY lp_staging (class_id, student_id, event_id, event_type,"
+	" event_time, received_at, session_id, notebook_path, cell_id,"
+	" cell_index, cell_type, execution_count, has_error,"
+	" execution_duration_ms, payload) FROM STDIN";
 
 /* Rows are locked in key order, so that consumers sharing students cannot
  * deadlock on student_progress. */
@@ -67,7 +69,8 @@ static const char move_sql[] =
 
 static const char dead_sql[] =
 	"INSERT INTO dead_events (stream_id, consumer, reason, sqlstate, raw)"
-	" VALUES ($1, $2, $3, $4, $5) ON CONFLICT (raw_sha256) DO NOTHING";
+	" VALUES ($1, $2, $3, $4, $5)"
+	" ON CONFLICT (stream_id, raw_sha256) DO NOTHING";
 
 int
 pg_ensure(struct bc *b)
@@ -102,8 +105,9 @@ pg_ensure(struct bc *b)
 	}
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		pgconn_error(b->pg, r, err, sizeof err);
-		log_error("cannot prepare the session (is the schema migrated? "
-		    "labpulse migrate-indexes up): %s", err);
+		if (strcmp(err, b->pg_error) != 0)
+			log_error("cannot prepare the session (is the schema "
+			    "migrated? labpulse migrate-indexes up): %s", err);
 		snprintf(b->pg_error, sizeof b->pg_error, "%s", err);
 		PQclear(r);
 		PQfinish(b->pg);
@@ -352,7 +356,7 @@ attempt_range(struct attempt *a, size_t lo, size_t hi)
 	}
 	if (!exec_ok(a, "SAVEPOINT lp_rows"))
 		goto transient;
-	r = PQexec(b->pg, "COPY lp_staging FROM STDIN");
+	r = PQexec(b->pg, copy_sql);
 	if (PQresultStatus(r) != PGRES_COPY_IN) {
 		pgconn_error(b->pg, r, a->err, sizeof a->err);
 		PQclear(r);
@@ -469,6 +473,7 @@ commit_batch(struct bc *b, struct batch *bt)
 				b->rows_committed += a.inserted;
 				b->duplicates += a.staged - a.inserted;
 				b->dead += a.dead;
+				b->pg_error[0] = '\0';
 				rc = 0;
 				break;
 			}

@@ -311,6 +311,18 @@ main(int argc, char **argv)
 		sd_notify_state("STOPPING=1");
 	log_info("stopped batches=%lu rows=%lu duplicates=%lu dead=%lu",
 	    bc.batches, bc.rows_committed, bc.duplicates, bc.dead);
+	/* a consumer named after its pid leaves the group tidy when it holds
+	 * nothing; a named one (a unit's instance) stays for its next start */
+	if (bc.redis && c->consumer == NULL) {
+		redisReply *r = redisCommand(bc.redis, "XPENDING %s %s - + 1 %s",
+		    bc.key, bc.from.group, bc.consumer);
+
+		if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 0)
+			freeReplyObject(redisCommand(bc.redis,
+			    "XGROUP DELCONSUMER %s %s %s", bc.key, bc.from.group,
+			    bc.consumer));
+		freeReplyObject(r);
+	}
 	free(bt.rows);
 	free(bc.inbuf);
 	if (bc.pg)
@@ -321,5 +333,5 @@ main(int argc, char **argv)
 	hist_free(bc.commit_us);
 	hist_free(bc.batch_rows);
 	event_base_free(bc.base);
-	return 0;
+	return bc.in_error ? 74 : 0;
 }

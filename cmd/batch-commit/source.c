@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
+#include <jv.h>
 
 #include "bc.h"
 #include "log.h"
@@ -148,8 +149,20 @@ take_entries(struct bc *b, struct batch *bt, redisReply *entries)
 		for (j = 0; j + 1 < f->elements; j += 2)
 			if (strcmp(f->element[j]->str, "event") == 0)
 				break;
-		if (j + 1 >= f->elements) {	/* not ours: keep it */
-			batch_add(bt, e->element[0]->str, "{}", 2);
+		if (j + 1 >= f->elements) {
+			/* not an event of ours: set aside whole, as an object
+			 * of its fields, never lost */
+			jv o = jv_object(), txt;
+
+			for (j = 0; j + 1 < f->elements; j += 2)
+				o = jv_object_set(o, jv_string(f->element[j]->str),
+				    jv_string_sized(f->element[j + 1]->str,
+				    (int)f->element[j + 1]->len));
+			o = jv_object_set(jv_object(), jv_string("notAnEvent"), o);
+			txt = jv_dump_string(o, 0);
+			batch_add(bt, e->element[0]->str, jv_string_value(txt),
+			    (size_t)jv_string_length_bytes(jv_copy(txt)));
+			jv_free(txt);
 			got++;
 			continue;
 		}
@@ -323,6 +336,7 @@ fill_fd(struct bc *b, struct batch *bt)
 		if (n < 0 && errno != EINTR && errno != EAGAIN) {
 			log_error("cannot read %s: %s", b->cfg.from, strerror(errno));
 			b->in_eof = 1;
+			b->in_error = 1;
 		} else if (n == 0) {
 			b->in_eof = 1;
 		} else if (n > 0) {

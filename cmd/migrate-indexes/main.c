@@ -312,6 +312,30 @@ ms_since(const struct timespec *t0)
 	return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
+/* A CREATE INDEX CONCURRENTLY that failed leaves an invalid index, which
+ * IF NOT EXISTS then skips on a rerun: a migration naming an invalid index
+ * is not applied, whatever its statements said. */
+static int
+invalid_index(const struct migration *m, char *err, size_t errlen)
+{
+	PGresult *r = q(0, "SELECT c.relname FROM pg_index i"
+	    " JOIN pg_class c ON c.oid = i.indexrelid"
+	    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+	    " WHERE NOT i.indisvalid AND n.nspname = current_schema()", 0, NULL);
+	int i, found = 0;
+
+	for (i = 0; i < PQntuples(r) && !found; i++)
+		if (strstr(m->sql, PQgetvalue(r, i, 0)) != NULL) {
+			snprintf(err, errlen, "index %s is invalid (a CONCURRENTLY "
+			    "build failed); drop it with DROP INDEX CONCURRENTLY "
+			    "%s and run up again", PQgetvalue(r, i, 0),
+			    PQgetvalue(r, i, 0));
+			found = 1;
+		}
+	PQclear(r);
+	return found;
+}
+
 /* Apply one migration. A file with CONCURRENTLY cannot run in a transaction:
  * its statements run one by one, and the history says "applying" meanwhile,
  * so that a crash leaves it telling the truth. Returns 0 or -1. */
@@ -347,12 +371,19 @@ apply(struct migration *m)
 			if (tx)
 				q0("ROLLBACK");
 			record(m, "failed", tx, ms_since(&t0), s.v[i], err);
-			log_error("migration %s failed at statement %zu: %s\n"
-			    "  statement: %s", m->name, i + 1, err, s.v[i]);
+			log_error("migration %s failed at statement %zu: %s",
+			    m->name, i + 1, err);
+			log_error("the statement: %s", s.v[i]);
 			stmts_free(&s);
 			return -1;
 		}
 		PQclear(r);
+	}
+	if (!tx && invalid_index(m, err, sizeof err)) {
+		record(m, "failed", 0, ms_since(&t0), NULL, err);
+		log_error("migration %s failed: %s", m->name, err);
+		stmts_free(&s);
+		return -1;
 	}
 	record(m, "applied", tx, ms_since(&t0), NULL, NULL);
 	if (tx)

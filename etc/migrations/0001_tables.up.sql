@@ -43,9 +43,11 @@ CREATE TABLE dead_events (
 	reason			text NOT NULL,
 	sqlstate		text,
 	raw			bytea NOT NULL,
-	-- a row set aside twice (a batch retried after an unsure COMMIT) is kept once
-	raw_sha256		bytea GENERATED ALWAYS AS (sha256(raw)) STORED UNIQUE,
-	failed_at		timestamptz NOT NULL DEFAULT now()
+	raw_sha256		bytea GENERATED ALWAYS AS (sha256(raw)) STORED,
+	failed_at		timestamptz NOT NULL DEFAULT now(),
+	-- an entry set aside twice (its batch retried after an unsure COMMIT)
+	-- is kept once; distinct entries are all kept, whatever their bytes
+	CONSTRAINT dead_events_entry_key UNIQUE (stream_id, raw_sha256)
 );
 
 CREATE TABLE instructors (
