@@ -101,3 +101,16 @@ parse_duration_ms(const char *s, long min, long max, long *out, char *err,
 	return parse_scaled(s, min, max, out, err, errlen, units, scales, 1000,
 	    "duration");
 }
+
+void
+parse_option_error(int ch, int optind, char *const argv[], char *err,
+    size_t errlen)
+{
+	const char *opt = optind > 0 ? argv[optind - 1] : "?";
+	size_t n = strcspn(opt, "=");
+
+	if (ch == ':')
+		snprintf(err, errlen, "option '%.*s' needs a value", (int)n, opt);
+	else
+		snprintf(err, errlen, "unknown option '%.*s'", (int)n, opt);
+}

@@ -14,4 +14,10 @@ int parse_size(const char *s, long min, long max, long *out,
 int parse_duration_ms(const char *s, long min, long max, long *out,
     char *err, size_t errlen);
 
+/* The reason getopt_long (with opterr = 0 and an optstring starting with
+ * ':') refused an option: ch is what it returned, optind and argv its state
+ * after it. */
+void parse_option_error(int ch, int optind, char *const argv[],
+    char *err, size_t errlen);
+
 #endif

@@ -389,7 +389,9 @@ stop_pid() {
 
 @test "bad flags and values: usage on stderr, exit 64" {
 	run -64 --separate-stderr ingest --bogus
-	[[ ${stderr_lines[0]} == *"unrecognized option '--bogus'"* ]]
+	assert_equal "${stderr_lines[0]}" "labpulse-ingest: error: unknown option '--bogus'"
+	run -64 --separate-stderr ingest --max-body
+	assert_equal "${stderr_lines[0]}" "labpulse-ingest: error: option '--max-body' needs a value"
 	[[ $stderr == *"usage: labpulse ingest"* ]]
 	run -64 --separate-stderr ingest --max-body 12parsecs
 	[[ $stderr == *"labpulse-ingest: error: --max-body: invalid size '12parsecs': unknown unit 'parsecs'"* ]]

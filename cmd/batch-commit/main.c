@@ -179,7 +179,8 @@ parse_args(int argc, char **argv, struct bc_cfg *c)
 	c->batch_size = 500;
 	c->max_wait_ms = 50;
 	c->claim_idle_ms = 30000;
-	while ((ch = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_BATCH_SIZE:
 			opt_range("batch-size", parse_long, optarg, 1, 100000,
@@ -217,8 +218,13 @@ parse_args(int argc, char **argv, struct bc_cfg *c)
 		case 'V':
 			printf("labpulse batch-commit %s\n", LABPULSE_VERSION);
 			exit(0);
-		default:
+		default: {
+			char why[300];
+
+			parse_option_error(ch, optind, argv, why, sizeof why);
+			log_error("%s", why);
 			usage(64);
+		}
 		}
 	}
 	if (optind < argc) {

@@ -306,7 +306,8 @@ parse_args(int argc, char **argv, struct ingest_cfg *c)
 	c->timeout_ms = 30000;
 	c->redis_timeout_ms = 5000;
 	c->drain_timeout_ms = 10000;
-	while ((ch = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_DEFAULT_CLASS:
 			if (*optarg == '\0' || strlen(optarg) > 128) {
@@ -372,8 +373,13 @@ parse_args(int argc, char **argv, struct ingest_cfg *c)
 		case 'V':
 			printf("labpulse ingest %s\n", LABPULSE_VERSION);
 			exit(0);
-		default:
+		default: {
+			char why[300];
+
+			parse_option_error(ch, optind, argv, why, sizeof why);
+			log_error("%s", why);
 			usage(64);
+		}
 		}
 	}
 	if (optind < argc) {

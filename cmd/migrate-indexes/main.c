@@ -16,6 +16,7 @@
 #include <libpq-fe.h>
 
 #include "log.h"
+#include "parse.h"
 #include "migrate.h"
 #include "pgconn.h"
 
@@ -470,7 +471,8 @@ main(int argc, char **argv)
 	int ch, rc;
 
 	log_init("labpulse-migrate-indexes");
-	while ((ch = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'd':
 			conninfo = optarg;
@@ -483,8 +485,13 @@ main(int argc, char **argv)
 		case 'V':
 			printf("labpulse migrate-indexes %s\n", LABPULSE_VERSION);
 			return 0;
-		default:
+		default: {
+			char why[300];
+
+			parse_option_error(ch, optind, argv, why, sizeof why);
+			log_error("%s", why);
 			usage(64);
+		}
 		}
 	}
 	if (optind != argc - 1) {
