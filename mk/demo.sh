@@ -1,7 +1,7 @@
 #!/bin/sh
 # demo: bring up the local stack and show the main job: a class's events
 # posted the way the JupyterLab cell-monitor extension posts them, accepted,
-# and durable in the events stream.
+# durable in the events stream, and committed to PostgreSQL.
 set -eu
 export PATH="$(pwd)/bin:$PATH"
 out=$(labpulse up) || exit 69
@@ -33,11 +33,21 @@ echo "== posted $n events, $ok answered 202; the stream grew by $((after - befor
 echo "== a bad POST is answered precisely:"
 curl -s -X POST -H 'Content-Type: application/json' \
 	--data-binary '[{"eventType":"cell_executed","emailAddress":"a@example.edu"},{"eventType":"help"}]' "$url"
+echo "== committed to PostgreSQL by batch-commit:"
+i=0
+while [ "$(psql -tAXc "select count(*) from events where event_id like 'demo-$run-%'")" -lt "$ok" ] && [ $i -lt 100 ]; do
+	sleep 0.1; i=$((i + 1))
+done
+psql -tAXc "select count(*) || ' of the ' || $ok || ' accepted events are rows in events' from events where event_id like 'demo-$run-%'"
+echo "== who is stuck in CS101 (student_progress, kept in the same transactions):"
+psql -Xc "select student_id, notebook_path, events, errors, last_event_type from student_progress where class_id = 'CS101' order by errors desc, student_id limit 5"
 echo "== the last event in the stream, as ingest stamped it:"
 redis-cli -s "$rsock" --raw XREVRANGE labpulse:events + - COUNT 1 | sed -n 3p | jq .
-echo "== ingest's counters (its stats socket):"
+echo "== ingest's and batch-commit's counters (their stats sockets):"
 socat -T 2 - "UNIX-CONNECT:$LABPULSE_RUNDIR/ingest.sock" </dev/null |
 	jq -c '{requests, events_accepted, rejected: (.rejected | with_entries(select(.value > 0))), redis_rtt_p99_us: .redis.rtt_us.p99}'
+socat -T 2 - "UNIX-CONNECT:$LABPULSE_RUNDIR/batch-commit.sock" </dev/null |
+	jq -c '{batches, rows_committed, duplicates_skipped, dead_rows, commit_p99_us: .commit_us.p99, pending}'
 echo "== labpulse status:"
 labpulse status
 echo "== the stack keeps running: eval \"\$(bin/labpulse env)\" to use it, bin/labpulse down to stop it."
