@@ -45,6 +45,9 @@ static const struct field_rule rules[] = {
 	{ "userName",		T_STRING | T_NULL,	"a string" },
 };
 
+/* Indexes into rules[] (kept sorted by name for bsearch). */
+enum { RULE_EMAIL = 5, RULE_EVENTTYPE = 9, RULE_USERID = 18 };
+
 static int
 fail(struct events_error *e, int status, long index, const char *field,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -246,76 +249,98 @@ events_new_id(char buf[37])
 }
 
 static int
+rule_cmp(const void *key, const void *r)
+{
+	return strcmp(key, ((const struct field_rule *)r)->name);
+}
+
+#define NRULES (sizeof rules / sizeof rules[0])
+
+/* One pass over the event's fields; then the rules in their order, so that
+ * the first error named does not depend on the order of the fields. */
+static int
 check_event(jv ev, long idx, const struct events_limits *lim,
     struct events_error *e)
 {
+	jv vals[NRULES];
+	char too_long[64] = "";
+	const struct field_rule *rule;
 	size_t i;
-	jv v, email, user;
-	int ok;
+	int ok, rc = 0, has_student;
 
 	if (jv_get_kind(ev) != JV_KIND_OBJECT)
 		return fail(e, 400, idx, NULL,
 		    "event at index %ld is not a JSON object", idx);
-	for (i = 0; i < sizeof rules / sizeof rules[0]; i++) {
-		v = jv_object_get(jv_copy(ev), jv_string(rules[i].name));
-		if (!jv_is_valid(v)) {		/* absent */
-			jv_free(v);
-			continue;
-		}
-		ok = type_ok(v, rules[i].types);
-		if (ok && jv_get_kind(v) == JV_KIND_STRING) {
-			const char *s = jv_string_value(v);
-			int len = jv_string_length_bytes(jv_copy(v));
-
-			if (len > lim->max_field) {
-				jv_free(v);
-				return fail(e, 413, idx, rules[i].name,
-				    "field %s at index %ld is longer than %ld bytes",
-				    rules[i].name, idx, lim->max_field);
-			}
-			if (strcmp(rules[i].expect, "a non-empty string") == 0)
-				ok = len > 0;
-			else if (strcmp(rules[i].name, "eventTime") == 0)
-				ok = events_valid_time(s);
-		}
-		jv_free(v);
-		if (!ok)
-			return fail(e, 400, idx, rules[i].name,
-			    "field %s at index %ld must be %s", rules[i].name,
-			    idx, rules[i].expect);
-	}
-	/* the size limit holds for every string field, known or not */
+	for (i = 0; i < NRULES; i++)
+		vals[i] = jv_invalid();
 	jv_object_foreach(ev, key, val) {
-		int too_long = jv_get_kind(val) == JV_KIND_STRING &&
-		    jv_string_length_bytes(jv_copy(val)) > lim->max_field;
-
-		jv_free(val);
-		if (too_long) {
-			fail(e, 413, idx, jv_string_value(key),
-			    "field %s at index %ld is longer than %ld bytes",
-			    jv_string_value(key), idx, lim->max_field);
-			jv_free(key);
-			return -1;
+		rule = bsearch(jv_string_value(key), rules, NRULES,
+		    sizeof rules[0], rule_cmp);
+		if (rule != NULL) {
+			vals[rule - rules] = val;
+		} else {
+			if (too_long[0] == '\0' &&
+			    jv_get_kind(val) == JV_KIND_STRING &&
+			    jv_string_length_bytes(jv_copy(val)) > lim->max_field)
+				snprintf(too_long, sizeof too_long, "%s",
+				    jv_string_value(key));
+			jv_free(val);
 		}
 		jv_free(key);
 	}
-	if (!jv_object_has(jv_copy(ev), jv_string("eventType")))
-		return fail(e, 400, idx, "eventType",
+	for (i = 0; i < NRULES; i++) {
+		jv v = vals[i];
+
+		if (!jv_is_valid(v))		/* absent */
+			continue;
+		ok = type_ok(v, rules[i].types);
+		if (ok && jv_get_kind(v) == JV_KIND_STRING) {
+			int len = jv_string_length_bytes(jv_copy(v));
+
+			if (len > lim->max_field) {
+				rc = fail(e, 413, idx, rules[i].name,
+				    "field %s at index %ld is longer than %ld bytes",
+				    rules[i].name, idx, lim->max_field);
+				goto out;
+			}
+			if (rules[i].types == T_STRING && strcmp(rules[i].expect,
+			    "a non-empty string") == 0)
+				ok = len > 0;
+			else if (strcmp(rules[i].name, "eventTime") == 0)
+				ok = events_valid_time(jv_string_value(v));
+		}
+		if (!ok) {
+			rc = fail(e, 400, idx, rules[i].name,
+			    "field %s at index %ld must be %s", rules[i].name,
+			    idx, rules[i].expect);
+			goto out;
+		}
+	}
+	/* the size limit holds for every string field, known or not */
+	if (too_long[0]) {
+		rc = fail(e, 413, idx, too_long,
+		    "field %s at index %ld is longer than %ld bytes", too_long,
+		    idx, lim->max_field);
+		goto out;
+	}
+	if (!jv_is_valid(vals[RULE_EVENTTYPE])) {
+		rc = fail(e, 400, idx, "eventType",
 		    "missing required field eventType at index %ld", idx);
-	email = jv_object_get(jv_copy(ev), jv_string("emailAddress"));
-	user = jv_object_get(jv_copy(ev), jv_string("userId"));
-	ok = (jv_get_kind(email) == JV_KIND_STRING &&
-	    jv_string_length_bytes(jv_copy(email)) > 0) ||
-	    (jv_get_kind(user) == JV_KIND_STRING &&
-	    jv_string_length_bytes(jv_copy(user)) > 0) ||
-	    jv_get_kind(user) == JV_KIND_NUMBER;
-	jv_free(email);
-	jv_free(user);
-	if (!ok)
-		return fail(e, 400, idx, "emailAddress",
+		goto out;
+	}
+	has_student = (jv_get_kind(vals[RULE_EMAIL]) == JV_KIND_STRING &&
+	    jv_string_length_bytes(jv_copy(vals[RULE_EMAIL])) > 0) ||
+	    (jv_get_kind(vals[RULE_USERID]) == JV_KIND_STRING &&
+	    jv_string_length_bytes(jv_copy(vals[RULE_USERID])) > 0) ||
+	    jv_get_kind(vals[RULE_USERID]) == JV_KIND_NUMBER;
+	if (!has_student)
+		rc = fail(e, 400, idx, "emailAddress",
 		    "missing required field emailAddress (or userId) at index %ld",
 		    idx);
-	return 0;
+out:
+	for (i = 0; i < NRULES; i++)
+		jv_free(vals[i]);
+	return rc;
 }
 
 /* The student's id: emailAddress, else userId (a number as its text).
@@ -338,33 +363,197 @@ student_of(jv ev)
 	return user;
 }
 
-static jv
-stamp_event(jv ev, const struct events_ctx *ctx, const char *received)
+/* The end of the (valid) JSON value that starts at s[i]. */
+static size_t
+value_end(const char *s, size_t len, size_t i)
+{
+	int depth = 0;
+
+	if (s[i] != '{' && s[i] != '[' && s[i] != '"') {
+		while (i < len && !strchr(",]} \t\r\n", s[i]))
+			i++;
+		return i;
+	}
+	for (; i < len; i++) {
+		switch (s[i]) {
+		case '"':
+			for (i++; i < len && s[i] != '"'; i++)
+				if (s[i] == '\\')
+					i++;
+			if (depth == 0)
+				return i + 1;
+			break;
+		case '{':
+		case '[':
+			depth++;
+			break;
+		case '}':
+		case ']':
+			if (--depth == 0)
+				return i + 1;
+			break;
+		}
+	}
+	return len;
+}
+
+/* Where each top-level event lies in the body, so that it can be queued as
+ * the client wrote it: numbers keep their digits, nothing is re-encoded. */
+static void
+event_spans(const char *s, size_t len, size_t n, size_t *from, size_t *to)
+{
+	size_t i = 0, k = 0;
+
+	while (i < len && isspace((unsigned char)s[i]))
+		i++;
+	if (s[i] == '{') {
+		from[0] = i;
+		to[0] = value_end(s, len, i);
+		return;
+	}
+	for (i++; k < n && i < len; k++) {
+		while (i < len && (isspace((unsigned char)s[i]) || s[i] == ','))
+			i++;
+		from[k] = i;
+		to[k] = i = value_end(s, len, i);
+	}
+}
+
+/* The first byte at which s is not UTF-8, or -1. */
+static long
+utf8_invalid_at(const unsigned char *s, size_t len)
+{
+	size_t i = 0, n, k;
+	unsigned c;
+
+	while (i < len) {
+		c = s[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3;
+		else
+			return (long)i;
+		for (k = 1; k <= n; k++)
+			if (i + k >= len || (s[i + k] & 0xc0) != 0x80)
+				return (long)i;
+		if ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] > 0x9f) ||
+		    (c == 0xf0 && s[i + 1] < 0x90) || (c == 0xf4 && s[i + 1] > 0x8f))
+			return (long)i;
+		i += n + 1;
+	}
+	return -1;
+}
+
+static void
+add_str(struct events_text *t, const char *s, size_t n)
+{
+	if (t->len + n > t->cap) {
+		t->cap = (t->len + n) * 2 + 256;
+		t->buf = realloc(t->buf, t->cap);
+	}
+	memcpy(t->buf + t->len, s, n);
+	t->len += n;
+}
+
+static void
+add_field(struct events_text *t, int *first, const char *name, jv value)
+{
+	jv txt = jv_dump_string(value, 0);
+
+	if (!*first)
+		add_str(t, ",", 1);
+	*first = 0;
+	add_str(t, "\"", 1);
+	add_str(t, name, strlen(name));
+	add_str(t, "\":", 2);
+	add_str(t, jv_string_value(txt), (size_t)jv_string_length_bytes(jv_copy(txt)));
+	jv_free(txt);
+}
+
+/* Append event i, stamped, to t: its own bytes with the server's fields
+ * added before the closing brace. An event that already carries a field the
+ * server sets, or spans lines, is written anew from its parsed form. */
+static void
+emit_event(struct events_text *t, const char *body, size_t from, size_t to,
+    jv ev, const struct events_ctx *ctx, const char *received)
 {
 	char id[37];
+	jv eid = jv_object_get(jv_copy(ev), jv_string("eventId"));
+	int first;
+	size_t start = t->len;
 
-	if (!jv_object_has(jv_copy(ev), jv_string("eventId"))) {
+	if (!jv_is_valid(eid)) {
+		jv_free(eid);
 		events_new_id(id);
-		ev = jv_object_set(ev, jv_string("eventId"), jv_string(id));
+		eid = jv_string(id);
+		if (!jv_object_has(jv_copy(ev), jv_string("studentId")) &&
+		    !jv_object_has(jv_copy(ev), jv_string("receivedAt")) &&
+		    memchr(body + from, '\n', to - from) == NULL &&
+		    memchr(body + from, '\r', to - from) == NULL)
+			goto text;
+		ev = jv_object_set(ev, jv_string("eventId"), jv_copy(eid));
+		goto rebuild;
 	}
+	if (jv_object_has(jv_copy(ev), jv_string("studentId")) ||
+	    jv_object_has(jv_copy(ev), jv_string("receivedAt")) ||
+	    memchr(body + from, '\n', to - from) != NULL ||
+	    memchr(body + from, '\r', to - from) != NULL)
+		goto rebuild;
+	jv_free(eid);
+	eid = jv_invalid();
+text:
+	add_str(t, body + from, to - 1 - from);	/* up to the closing brace */
+	first = jv_object_length(jv_copy(ev)) == 0;
+	if (jv_is_valid(eid))
+		add_field(t, &first, "eventId", jv_copy(eid));
+	goto stamp;
+rebuild:
+	{
+		jv txt = jv_dump_string(jv_object_delete(jv_object_delete(
+		    jv_copy(ev), jv_string("studentId")), jv_string("receivedAt")), 0);
+		size_t n = (size_t)jv_string_length_bytes(jv_copy(txt));
+
+		add_str(t, jv_string_value(txt), n - 1);
+		first = n <= 2;
+		jv_free(txt);
+	}
+stamp:
 	if (!jv_object_has(jv_copy(ev), jv_string("classId")))
-		ev = jv_object_set(ev, jv_string("classId"),
-		    jv_string(ctx->token_class ? ctx->token_class
-		    : ctx->default_class));
-	ev = jv_object_set(ev, jv_string("studentId"), student_of(jv_copy(ev)));
-	ev = jv_object_set(ev, jv_string("receivedAt"), jv_string(received));
-	return ev;
+		add_field(t, &first, "classId", jv_string(ctx->token_class ?
+		    ctx->token_class : ctx->default_class));
+	add_field(t, &first, "studentId", student_of(jv_copy(ev)));
+	add_field(t, &first, "receivedAt", jv_string(received));
+	add_str(t, "}", 1);
+	/* the id answered to the client */
+	if (!jv_is_valid(eid))
+		eid = jv_object_get(jv_copy(ev), jv_string("eventId"));
+	t->items[t->n].off = start;
+	t->items[t->n].len = t->len - start;
+	t->items[t->n].id = strdup(jv_string_value(eid));
+	t->n++;
+	jv_free(eid);
+	jv_free(ev);
 }
 
 int
-events_prepare(const char *body, size_t len, const struct events_limits *lim,
-    const struct events_ctx *ctx, jv *out, struct events_error *e)
+events_prepare_text(const char *body, size_t len,
+    const struct events_limits *lim, const struct events_ctx *ctx,
+    struct events_text *out, struct events_error *e)
 {
 	jv doc, ev;
 	char received[32];
+	size_t *from = NULL, *to = NULL;
+	long bad;
 	int i, n;
 
-	*out = jv_invalid();
+	memset(out, 0, sizeof *out);
 	for (i = 0; (size_t)i < len && i < INT32_MAX; i++)
 		if (!isspace((unsigned char)body[i]))
 			break;
@@ -387,6 +576,14 @@ events_prepare(const char *body, size_t len, const struct events_limits *lim,
 		    cut ? (int)(cut - m) : (int)strlen(m), m);
 		e->offset = off;
 		jv_free(msg);
+		return -1;
+	}
+	/* jq takes bytes that are not UTF-8 as U+FFFD; the events are queued as
+	 * sent, so such a body is refused instead */
+	if ((bad = utf8_invalid_at((const unsigned char *)body, len)) >= 0) {
+		jv_free(doc);
+		fail(e, 400, -1, NULL, "malformed JSON at byte %ld: not UTF-8", bad);
+		e->offset = bad;
 		return -1;
 	}
 	if (jv_get_kind(doc) == JV_KIND_OBJECT)
@@ -416,11 +613,46 @@ events_prepare(const char *body, size_t len, const struct events_limits *lim,
 		jv_free(ev);
 	}
 	events_format_time(ctx->received_us, received);
-	for (i = 0; i < n; i++) {
-		ev = jv_array_get(jv_copy(doc), i);
-		doc = jv_array_set(doc, i, stamp_event(ev, ctx, received));
-	}
-	*out = doc;
+	from = malloc(n * sizeof *from);
+	to = malloc(n * sizeof *to);
+	out->items = calloc(n, sizeof *out->items);
+	event_spans(body, len, (size_t)n, from, to);
+	for (i = 0; i < n; i++)
+		emit_event(out, body, from[i], to[i], jv_array_get(jv_copy(doc), i),
+		    ctx, received);
+	free(from);
+	free(to);
+	jv_free(doc);
+	return 0;
+}
+
+void
+events_text_free(struct events_text *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		free(t->items[i].id);
+	free(t->items);
+	free(t->buf);
+	memset(t, 0, sizeof *t);
+}
+
+int
+events_prepare(const char *body, size_t len, const struct events_limits *lim,
+    const struct events_ctx *ctx, jv *out, struct events_error *e)
+{
+	struct events_text t;
+	size_t i;
+
+	*out = jv_invalid();
+	if (events_prepare_text(body, len, lim, ctx, &t, e) < 0)
+		return -1;
+	*out = jv_array();
+	for (i = 0; i < t.n; i++)
+		*out = jv_array_append(*out, jv_parse_sized(t.buf + t.items[i].off,
+		    (int)t.items[i].len));
+	events_text_free(&t);
 	return 0;
 }
 

@@ -27,7 +27,26 @@ struct events_error {
 	char msg[320];
 };
 
-/* Parse body into an array of checked, stamped events (one object is taken
+/* The events of a body as they are queued: each the client's own bytes
+ * with the server's fields added, one after another in buf. */
+struct events_text {
+	char *buf;
+	size_t len, cap;
+	struct events_item {
+		size_t off, len;
+		char *id;	/* its eventId, as answered to the client */
+	} *items;
+	size_t n;
+};
+
+/* Check a body and make its stamped events. Returns 0, or -1 with e filled
+ * and nothing in out. Free out with events_text_free. */
+int events_prepare_text(const char *body, size_t len,
+    const struct events_limits *lim, const struct events_ctx *ctx,
+    struct events_text *out, struct events_error *e);
+void events_text_free(struct events_text *t);
+
+/* The same, as an array of parsed events (one object is taken
  * as a batch of one). Returns 0, or -1 with e filled and nothing in *out. */
 int events_prepare(const char *body, size_t len,
     const struct events_limits *lim, const struct events_ctx *ctx,

@@ -151,7 +151,7 @@ handle_events(struct ingest *ing, struct evhttp_request *req)
 	struct events_error e;
 	const char *cls;
 	size_t len;
-	jv events;
+	struct events_text events;
 
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
 		evhttp_add_header(out, "Allow", "POST");
@@ -192,7 +192,7 @@ handle_events(struct ingest *ing, struct evhttp_request *req)
 	ctx.token_class = *cls ? cls : NULL;
 	ctx.default_class = ing->cfg.default_class;
 	ctx.received_us = stats_now_us();
-	if (events_prepare((const char *)evbuffer_pullup(in, -1), len,
+	if (events_prepare_text((const char *)evbuffer_pullup(in, -1), len,
 	    &ing->limits, &ctx, &events, &e) < 0) {
 		enum reject why = e.offset >= 0 ? REJ_MALFORMED
 		    : e.status == 413 && e.field[0] ? REJ_FIELD_TOO_LARGE
@@ -202,7 +202,8 @@ handle_events(struct ingest *ing, struct evhttp_request *req)
 		reply_json(ing, req, e.status, events_error_json(&e));
 		return;
 	}
-	sink_put(ing, req, events);
+	sink_put(ing, req, &events);
+	events_text_free(&events);
 }
 
 static void

@@ -97,9 +97,10 @@ struct pending {
 	int nevents;
 };
 int sink_setup(struct ingest *ing, char *err, size_t errlen);
-/* Queue the events (array of stamped objects); answers req when they are
- * durable or have failed. */
-void sink_put(struct ingest *ing, struct evhttp_request *req, jv events);
+/* Queue the stamped events; answers req when they are durable or have
+ * failed. */
+void sink_put(struct ingest *ing, struct evhttp_request *req,
+    const struct events_text *t);
 /* Health: answers req with 200 or 503. */
 void sink_health(struct ingest *ing, struct evhttp_request *req);
 int sink_available(struct ingest *ing);

@@ -153,18 +153,17 @@ on_exec_reply(redisAsyncContext *ac, void *r, void *arg)
 }
 
 static void
-put_redis(struct ingest *ing, struct evhttp_request *req, jv events, jv ids,
-    int n)
+put_redis(struct ingest *ing, struct evhttp_request *req,
+    const struct events_text *t, jv ids)
 {
 	redisAsyncContext *ac = rconn_ctx(ing->redis);
 	struct pending *p;
 	const char *argv[5];
-	size_t argl[5];
-	int i;
+	size_t argl[5], i;
+	int n = (int)t->n;
 
 	p = pending_new(ing, req, ids, n);
 	if (p == NULL) {
-		jv_free(events);
 		jv_free(ids);
 		reply_error(ing, req, 503, REJ_OVERLOADED, "out of memory");
 		return;
@@ -175,39 +174,31 @@ put_redis(struct ingest *ing, struct evhttp_request *req, jv events, jv ids,
 	argv[3] = "event";
 	for (i = 0; i < 4; i++)
 		argl[i] = strlen(argv[i]);
+	/* a batch is one transaction: all of it is queued, or none */
 	if (n > 1)
 		redisAsyncCommand(ac, NULL, NULL, "MULTI");
-	for (i = 0; i < n; i++) {
-		jv line = jv_dump_string(jv_array_get(jv_copy(events), i), 0);
-
-		argv[4] = jv_string_value(line);
-		argl[4] = (size_t)jv_string_length_bytes(jv_copy(line));
+	for (i = 0; i < t->n; i++) {
+		argv[4] = t->buf + t->items[i].off;
+		argl[4] = t->items[i].len;
 		redisAsyncCommandArgv(ac, n > 1 ? NULL : on_exec_reply,
 		    n > 1 ? NULL : p, 5, argv, argl);
-		jv_free(line);
 	}
 	if (n > 1)
 		redisAsyncCommand(ac, on_exec_reply, p, "EXEC");
-	jv_free(events);
 }
 
 static void
-put_fd(struct ingest *ing, struct evhttp_request *req, jv events, jv ids,
-    int n)
+put_fd(struct ingest *ing, struct evhttp_request *req,
+    const struct events_text *t, jv ids)
 {
 	struct evbuffer *out = evbuffer_new();
-	size_t len;
-	int i, rc;
+	size_t len, i;
+	int rc;
 
-	for (i = 0; i < n; i++) {
-		jv line = jv_dump_string(jv_array_get(jv_copy(events), i), 0);
-
-		evbuffer_add(out, jv_string_value(line),
-		    (size_t)jv_string_length_bytes(jv_copy(line)));
+	for (i = 0; i < t->n; i++) {
+		evbuffer_add(out, t->buf + t->items[i].off, t->items[i].len);
 		evbuffer_add(out, "\n", 1);
-		jv_free(line);
 	}
-	jv_free(events);
 	len = evbuffer_get_length(out);
 	rc = fdout_write_all(ing->out_fd, (const char *)evbuffer_pullup(out, -1),
 	    len);
@@ -227,24 +218,24 @@ put_fd(struct ingest *ing, struct evhttp_request *req, jv events, jv ids,
 		event_base_loopexit(ing->base, NULL);
 		return;
 	}
-	ing->events_accepted += n;
+	ing->events_accepted += t->n;
 	ing->posts_accepted++;
-	reply_json(ing, req, 202, accepted_body(ids, n));
+	reply_json(ing, req, 202, accepted_body(ids, (int)t->n));
 }
 
 void
-sink_put(struct ingest *ing, struct evhttp_request *req, jv events)
+sink_put(struct ingest *ing, struct evhttp_request *req,
+    const struct events_text *t)
 {
-	int i, n = jv_array_length(jv_copy(events));
 	jv ids = jv_array();
+	size_t i;
 
-	for (i = 0; i < n; i++)
-		ids = jv_array_append(ids, jv_object_get(
-		    jv_array_get(jv_copy(events), i), jv_string("eventId")));
+	for (i = 0; i < t->n; i++)
+		ids = jv_array_append(ids, jv_string(t->items[i].id));
 	if (ing->redis)
-		put_redis(ing, req, events, ids, n);
+		put_redis(ing, req, t, ids);
 	else
-		put_fd(ing, req, events, ids, n);
+		put_fd(ing, req, t, ids);
 }
 
 static void

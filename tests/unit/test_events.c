@@ -711,9 +711,71 @@ test_new_id(void)
 	is_int(dups, 0, "%d ids: all different", N);
 }
 
+/* What ingest queues: the client's own bytes, stamped. */
+static void
+test_text(void)
+{
+	struct events_ctx ctx = { NULL, "default", RECEIVED_US };
+	struct events_text t;
+	struct events_error e;
+	const char *body;
+	char *one;
+
+	body = "[{\"eventType\":\"a\",\"emailAddress\":\"x@y\",\"eventId\":\"n1\","
+	    "\"big\":12345678901234567890,\"f\":1.50}]";
+	is_int(events_prepare_text(body, strlen(body), &limits, &ctx, &t, &e), 0,
+	    "text: accepted");
+	one = strndup(t.buf + t.items[0].off, t.items[0].len);
+	is_str(one, "{\"eventType\":\"a\",\"emailAddress\":\"x@y\",\"eventId\":\"n1\","
+	    "\"big\":12345678901234567890,\"f\":1.50,\"classId\":\"default\","
+	    "\"studentId\":\"x@y\",\"receivedAt\":\"2026-11-25T20:31:39.123456Z\"}",
+	    "text: the client's bytes kept (numbers too), the stamps added");
+	is_str(t.items[0].id, "n1", "text: the id answered");
+	free(one);
+	events_text_free(&t);
+
+	/* a field the server sets, sent by the client: one key, the server's */
+	body = "{\"eventType\":\"a\",\"userId\":\"u\",\"studentId\":\"forged\"}";
+	is_int(events_prepare_text(body, strlen(body), &limits, &ctx, &t, &e), 0,
+	    "text: studentId sent by the client");
+	one = strndup(t.buf + t.items[0].off, t.items[0].len);
+	ok(strstr(one, "forged") == NULL && strstr(one, "\"studentId\":\"u\"") != NULL,
+	    "text: the server's studentId replaces the client's: %s", one);
+	ok(strstr(one, "\"eventId\":\"") != NULL, "text: an id was made");
+	is_int((long)strlen(t.items[0].id), 36, "text: a UUID answered");
+	free(one);
+	events_text_free(&t);
+
+	/* an event over several lines is written on one, for NDJSON */
+	body = "[\n {\"eventType\": \"a\",\n  \"emailAddress\": \"x\"},\n {\"eventType\":\"b\",\"emailAddress\":\"y\"}\n]";
+	is_int(events_prepare_text(body, strlen(body), &limits, &ctx, &t, &e), 0,
+	    "text: a pretty-printed batch");
+	is_int((long)t.n, 2, "text: two events");
+	ok(memchr(t.buf, '\n', t.len) == NULL, "text: no newline in what is queued");
+	one = strndup(t.buf + t.items[1].off, t.items[1].len);
+	ok(strncmp(one, "{\"eventType\":\"b\",\"emailAddress\":\"y\",\"eventId\":\"",
+	    strlen("{\"eventType\":\"b\",\"emailAddress\":\"y\",\"eventId\":\"")) == 0,
+	    "text: the second event's own bytes: %s", one);
+	free(one);
+	events_text_free(&t);
+
+	/* bytes that are not UTF-8 are refused where they are */
+	body = "[{\"eventType\":\"a\",\"emailAddress\":\"x\xff\"}]";
+	is_int(events_prepare_text(body, strlen(body), &limits, &ctx, &t, &e), -1,
+	    "text: not UTF-8 refused");
+	is_int(e.status, 400, "text: not UTF-8: 400");
+	is_int(e.offset, 35, "text: not UTF-8: its offset");
+	is_str(e.msg, "malformed JSON at byte 35: not UTF-8", "text: not UTF-8: the message");
+	body = "[{\"eventType\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\",\"emailAddress\":\"x\"}]";
+	is_int(events_prepare_text(body, strlen(body), &limits, &ctx, &t, &e), 0,
+	    "text: two-, three- and four-byte UTF-8 accepted");
+	events_text_free(&t);
+}
+
 int
 main(void)
 {
+	test_text();
 	test_cell_monitor_event();
 	test_stamping();
 	test_refusals();
