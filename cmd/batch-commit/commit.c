@@ -228,9 +228,13 @@ stage_row(const struct row *r, struct staged *s)
 		jv msg = jv_is_valid(ev) ? jv_string("not a JSON object")
 		    : jv_invalid_get_msg(ev);
 
-		snprintf(s->bad, sizeof s->bad, "malformed event: %s",
-		    jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg)
-		    : "not JSON");
+		const char *m = jv_get_kind(msg) == JV_KIND_STRING ?
+		    jv_string_value(msg) : "not JSON";
+		/* jq quotes the whole text after the reason: raw keeps it */
+		const char *cut = strstr(m, " (while parsing");
+
+		snprintf(s->bad, sizeof s->bad, "malformed event: %.*s",
+		    cut ? (int)(cut - m) : (int)strlen(m), m);
 		jv_free(msg);
 		if (jv_is_valid(ev))
 			jv_free(ev);

@@ -298,7 +298,7 @@ fill_fd(struct bc *b, struct batch *bt)
 	int timeout;
 
 	for (;;) {
-		while ((size_t)b->cfg.batch_size > bt->n &&
+		while ((size_t)b->cfg.batch_size > bt->n && b->inlen > 0 &&
 		    (nl = memchr(b->inbuf, '\n', b->inlen)) != NULL) {
 			size_t len = nl - b->inbuf;
 
