@@ -93,8 +93,11 @@ asan: deps
 	rm -rf $(ASAN_DIR)
 	$(MAKE) clean
 
+# Benchmarks against a private stack; each prints its figures beside a
+# reference measured in the same run, and writes tests/bench/out/*.json.
 bench: deps all $(BENCH)
 	sh tests/bench/ingest.sh
+	sh tests/bench/commit.sh
 
 demo: deps all
 	sh mk/demo.sh

@@ -220,7 +220,7 @@ static void
 stage_row(const struct row *r, struct staged *s)
 {
 	struct evbuf_lite o = { NULL, 0, 0 };
-	jv ev = jv_parse_sized(r->raw, (int)r->len), payload;
+	jv ev = jv_parse_sized(r->raw, (int)r->len);
 	char now[32];
 
 	memset(s, 0, sizeof *s);
@@ -272,10 +272,9 @@ stage_row(const struct row *r, struct staged *s)
 	lite_add(&o, "\t", 1);
 	put_field(&o, ev, "executionDurationMs", NULL, NULL);
 	lite_add(&o, "\t", 1);
-	payload = jv_dump_string(ev, 0);
-	put_text(&o, jv_string_value(payload),
-	    (size_t)jv_string_length_bytes(jv_copy(payload)));
-	jv_free(payload);
+	/* the payload is the event as it was queued: no second encoding */
+	jv_free(ev);
+	put_text(&o, r->raw, r->len);
 	lite_add(&o, "\n", 1);
 	s->line = o.p;
 	s->len = o.n;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
@@ -232,24 +233,27 @@ fill_stream(struct bc *b, struct batch *bt)
 		want = b->cfg.batch_size - (long)bt->n;
 		if (want <= 0)
 			break;
+		/* With events in hand, poll without blocking and wait here: a
+		 * Redis BLOCK timeout fires only on Redis's own timer (10 times
+		 * a second by default), late for a 50 ms batch. Idle, a blocking
+		 * read wakes at once when an event comes. */
+		block = 100;
 		if (bt->n > 0) {
 			left = bt->opened_us + b->cfg.max_wait_ms * 1000 -
 			    stats_mono_us();
 			if (left <= 0)
 				break;
-			block = (long)(left / 1000) + 1;
-		} else {
-			block = 100;
+			block = 0;
 		}
-		/* a signal does not end a blocking read: come back often to
-		 * serve stats and see a stop */
-		if (block > 100)
-			block = 100;
 		snprintf(count, sizeof count, "%ld", want);
 		snprintf(blk, sizeof blk, "%ld", block);
 		if (!b->own_pending_done)
 			r = redisCommand(b->redis, "XREADGROUP GROUP %s %s COUNT %s"
 			    " STREAMS %s 0", b->from.group, b->consumer, count,
+			    b->key);
+		else if (block == 0)
+			r = redisCommand(b->redis, "XREADGROUP GROUP %s %s COUNT %s"
+			    " STREAMS %s >", b->from.group, b->consumer, count,
 			    b->key);
 		else
 			r = redisCommand(b->redis, "XREADGROUP GROUP %s %s COUNT %s"
@@ -266,6 +270,14 @@ fill_stream(struct bc *b, struct batch *bt)
 			freeReplyObject(r);
 			/* NOGROUP: the stream or group was deleted: make again */
 			redis_drop(b, why);
+			continue;
+		}
+		if (block == 0 && b->own_pending_done &&
+		    (r->type != REDIS_REPLY_ARRAY || r->elements == 0)) {
+			struct timespec ts = { 0, 2 * 1000000L };
+
+			freeReplyObject(r);
+			nanosleep(&ts, NULL);	/* nothing yet: the batch waits */
 			continue;
 		}
 		if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&

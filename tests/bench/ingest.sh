@@ -52,6 +52,19 @@ mkdir -p "$out" "$home/runs" || die 69 "cannot make $out"
 info "starting a private stack"
 stack_env=$("$top/bin/labpulse" up) || die 69 "labpulse up failed; see $home/log"
 eval "$stack_env"
+# The stack's other daemons (consumers of the stream, PostgreSQL's writers)
+# would compete for the cores: stop them, so that the figures are ingest's.
+stopped=
+for pidf in "$LABPULSE_RUNDIR"/*.pid; do
+	name=$(basename "$pidf" .pid)
+	case $name in ingest|redis) continue ;; esac
+	pid=$(cat "$pidf" 2>/dev/null) || continue
+	kill -TERM "$pid" 2>/dev/null || continue
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -0 "$pid" 2>/dev/null && die 69 "$name did not stop"
+	stopped="$stopped $name"
+done
+[ -n "$stopped" ] && info "stopped for the benchmark:$stopped"
 rsock=${LABPULSE_REDIS#unix:}
 url=$LABPULSE_INGEST_URL/api/v1/events
 ipid=$(cat "$LABPULSE_RUNDIR/ingest.pid")
@@ -74,18 +87,22 @@ clk=$(getconf CLK_TCK 2>/dev/null || echo 100)
 # Where the CPU went during a run, in % of one core: ingest, Redis, the
 # client, and everything else on the machine (other work disturbs figures).
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# busy and interrupt ticks of the machine; loopback traffic is mostly softirq
 busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
-cpu_begin() { c0_i=$(ticks "$ipid"); c0_r=$(ticks "$rpid"); c0_m=$(busy); c0_t=$(date +%s%N); }
+irqs() { awk '$1 == "cpu" { print $7 + $8; exit }' /proc/stat; }
+cpu_begin() { c0_i=$(ticks "$ipid"); c0_r=$(ticks "$rpid"); c0_m=$(busy); c0_q=$(irqs); c0_t=$(date +%s%N); }
 # cpu_end CLIENT_CPU_SECONDS: one JSON object
 cpu_end() {
 	awk -v i0="$c0_i" -v i1="$(ticks "$ipid")" -v r0="$c0_r" -v r1="$(ticks "$rpid")" \
-	    -v m0="$c0_m" -v m1="$(busy)" -v t0="$c0_t" -v t1="$(date +%s%N)" \
+	    -v m0="$c0_m" -v m1="$(busy)" -v q0="$c0_q" -v q1="$(irqs)" \
+	    -v t0="$c0_t" -v t1="$(date +%s%N)" \
 	    -v hz="$clk" -v cl="$1" 'BEGIN {
 		w = (t1 - t0) / 1e9; if (w <= 0) w = 1
 		i = (i1 - i0) / hz / w * 100; r = (r1 - r0) / hz / w * 100
-		m = (m1 - m0) / hz / w * 100; c = cl / w * 100
-		o = m - i - r - c; if (o < 0) o = 0
-		printf "{\"wall_s\":%.2f,\"ingest\":%.1f,\"redis\":%.1f,\"client\":%.1f,\"machine\":%.1f,\"others\":%.1f}\n", w, i, r, c, m, o
+		m = (m1 - m0) / hz / w * 100; q = (q1 - q0) / hz / w * 100
+		c = cl / w * 100
+		o = m - i - r - c - q; if (o < 0) o = 0
+		printf "{\"wall_s\":%.2f,\"ingest\":%.1f,\"redis\":%.1f,\"client\":%.1f,\"irq\":%.1f,\"machine\":%.1f,\"others\":%.1f}\n", w, i, r, c, q, m, o
 	}'
 }
 
@@ -117,7 +134,7 @@ n=$(awk -v r="$cal" -v s="$run_s" 'BEGIN { n = int(r * s); if (n < 20000) n = 20
 ref_runs=
 ref_p99s=
 ref_redis=
-for i in 1 2 3; do
+for i in $(seq "$runs"); do
 	cpu_begin
 	line=$(xadd_bench "$n")
 	ref_redis="$ref_redis $(cpu_end 0 | jq .redis)"
@@ -190,7 +207,7 @@ warnings=$(grep -c ': warning: ' "$LABPULSE_HOME/log/ingest.log" 2>/dev/null)
 errs=$(cat "$home"/runs/*.json | jq -s 'map(.errors.connect + .errors.reset + .errors.timeout + .errors.protocol + .errors.unanswered) | add')
 non2xx=$(cat "$home"/runs/*.json | jq -s 'map(.requests.answered - .requests.ok) | add')
 backlog=$(values .backlog open)
-cpu_row() { echo "  $1: ingest $(values .ingest "$2" .cpu)| Redis $(values .redis "$2" .cpu)| client $(values .client "$2" .cpu)| others $(values .others "$2" .cpu)"; }
+cpu_row() { echo "  $1: ingest $(values .ingest "$2" .cpu)| Redis $(values .redis "$2" .cpu)| client $(values .client "$2" .cpu)| irq $(values .irq "$2" .cpu)| others $(values .others "$2" .cpu)"; }
 # runs whose stream holds fewer entries than events answered 202
 short=0
 for f in "$home"/runs/*.json; do
@@ -209,7 +226,8 @@ row() { printf '%-44s %13s  %-14s %-7s %s\n' "$@"; }
 int() { awk -v v="$1" 'BEGIN { printf "%.0f", v }'; }
 echo
 echo "ingest benchmark: median of $runs runs of ${run_s} s (after ${warm_s} s warm-up), $conns connections"
-echo "client, ingest and Redis share this machine's $cores cores; see the client's CPU use below"
+echo "client, ingest and Redis share this machine's $cores cores; see the CPU use below"
+[ -n "$stopped" ] && echo "the stack's other daemons were stopped during the runs:$stopped"
 echo
 row "figure" "measured" "target" "status" "vs reference"
 row "a. Redis XADD, 400 B, $conns clients (ceiling)" "$(int "$ref")/s" "reference" "" "1"
@@ -224,7 +242,8 @@ row "   ingest RSS at idle, right after start" "$(mib "$rss_idle") MiB" "" "" ""
 echo
 echo "runs:  a$ref_runs XADD/s (p99 $ref_p99 ms) | b $(values .requests_per_s single)POSTs/s | c $(values .events_per_s batch50)events/s"
 echo "       d p99 $(values .latency_ms.p99 open)ms, achieved $orate requests/s, due but unsent $backlog"
-echo "CPU in % of one core, per run (others: the rest of the machine, which disturbs the figures):"
+echo "CPU in % of one core, per run (irq: interrupts, mostly loopback traffic; others: the rest"
+echo "of the machine, work that competes for the cores and disturbs the figures):"
 echo "  a: Redis$ref_redis"
 cpu_row b single
 cpu_row c batch50
@@ -253,11 +272,13 @@ jq -n \
 	--argjson single "$(runs_json single)" --argjson batch50 "$(runs_json batch50)" \
 	--argjson open "$(runs_json open)" --argjson stats "$stats" \
 	--argjson warnings "${warnings:-0}" --argjson short "$short" \
+	--arg stopped "$stopped" \
 	--argjson hwm_b "$(mib "$hwm_b")" --argjson hwm_c "$(mib "$hwm_c")" \
 	'{
 	  note: "client, ingest and Redis share the machine'"'"'s \($cores) cores",
 	  settings: {cores: $cores, conns: $conns, runs: $runs, run_s: $run_s,
-	    warmup_s: $warm_s, statistic: "median"},
+	    warmup_s: $warm_s, statistic: "median",
+	    daemons_stopped: ($stopped | split(" ") | map(select(. != "")))},
 	  reference: {name: "redis-benchmark XADD, 400-byte payload, no pipelining",
 	    xadd_per_s: $ref, p99_ms: $ref_p99, runs: $ref_runs,
 	    redis_cpu_pct: $ref_redis},
