@@ -38,7 +38,7 @@ static const char help_text[] =
 "  --from ADDR              stream:NAME@GROUP, -, file:PATH or unix:PATH\n"
 "                           (default: stream:events@commit)\n"
 "  --max-wait DURATION      close a batch this long after its first event\n"
-"                           (default: 50ms)\n"
+"                           (default: 40ms)\n"
 "  --redis URL              redis://HOST[:PORT][/DB] or unix:PATH\n"
 "                           (default: $LABPULSE_REDIS, else redis://127.0.0.1:6379/0)\n"
 "  --stats PATH             stats socket, or none\n"
@@ -177,7 +177,7 @@ parse_args(int argc, char **argv, struct bc_cfg *c)
 
 	c->from = "stream:events@commit";
 	c->batch_size = 500;
-	c->max_wait_ms = 50;
+	c->max_wait_ms = 40;
 	c->claim_idle_ms = 30000;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {

@@ -5,6 +5,8 @@
 # Run by `make bench`, which builds what it needs, or alone:
 #   sh tests/bench/commit.sh
 # COMMIT_BENCH_EVENTS sets the events of the bulk run (default 1000000);
+# COMMIT_BENCH_CONSUMERS the batch-commit processes sharing it (default 2,
+# the one-machine deployment of the design; 1 measures a single consumer);
 # COMMIT_BENCH_CURL=1 posts the end-to-end load with curl even when
 # tests/bench/httpbench is built.
 # A benchmark reports: a missed target still exits 0; only a step that cannot
@@ -22,6 +24,9 @@ gen=$top/tests/bench/genevents.awk
 bench=$top/tests/bench/httpbench
 out=$top/tests/bench/out
 n=${COMMIT_BENCH_EVENTS:-1000000}
+# batch-commit processes in the group for the bulk run (the one-machine
+# deployment of DESIGN.md runs several)
+consumers=${COMMIT_BENCH_CONSUMERS:-2}
 bulk_limit_s=600	# the bulk run gives up after this long
 lat_rate=20		# events/s of the low-load phase ...
 lat_s=10		# ... for this long
@@ -40,6 +45,7 @@ die() { code=$1; shift; say "$prog: error: $*" >&2; exit "$code"; }
 info() { say "$prog: info: $*" >&2; }
 
 case $n in ''|*[!0-9]*|0*) die 64 "COMMIT_BENCH_EVENTS must be a positive integer, not '$n'" ;; esac
+case $consumers in [1-8]) ;; *) die 64 "COMMIT_BENCH_CONSUMERS must be 1 to 8, not '$consumers'" ;; esac
 for f in "$top/bin/labpulse" "$top/bin/stack" "$top/bin/ingest" \
 	"$top/bin/batch-commit" "$top/bin/migrate-indexes"; do
 	[ -x "$f" ] || die 69 "$f is not built; run: make all"
@@ -200,9 +206,14 @@ done
 sql -c CHECKPOINT || die 70 "PostgreSQL does not answer"
 
 # c. batch-commit, default flags, from the full stream
-info "c. batch-commit: $n events from the stream (done when rows_committed + dead + duplicates = $n)"
+info "c. batch-commit: $n events from the stream with $consumers consumer(s) (done when rows_committed + dead + duplicates = $n)"
 start_bc bulk
 bc1=$bc_pid
+k=2
+while [ "$k" -le "$consumers" ]; do
+	start_bc "bulk$k"
+	k=$((k + 1))
+done
 tc0=$(now)
 m0=$(machine)
 b0=$(ticks "$bc1")
@@ -225,6 +236,12 @@ while [ "$i" -lt $((bulk_limit_s * 2)) ]; do
 		g0=$(ticks "$pgb")
 	fi
 	handled=$(printf '%s' "$st" | jq '.rows_committed + .dead_rows + .duplicates_skipped')
+	k=2
+	while [ "$k" -le "$consumers" ]; do
+		stk=$(stats_of "$home/bulk$k.sock") || { k=$((k + 1)); continue; }
+		handled=$((handled + $(printf '%s' "$stk" | jq '.rows_committed + .dead_rows + .duplicates_skipped')))
+		k=$((k + 1))
+	done
 	if [ "$handled" -ge "$n" ]; then
 		done_c=1
 		break
@@ -448,7 +465,7 @@ row "batch-commit VmHWM at the end (live)" "$(mib "$hwm_live")" "MiB" "-" "-" "-
 row "rows in dead_events" "$dead_end" "rows" "0" "-" "0" "$(meets "$dead_end" '==' 0)"
 
 say
-say "batch-commit benchmark: $n events of about $ev_bytes bytes, default flags (batch 500, max-wait 50 ms)"
+say "batch-commit benchmark: $n events of about $ev_bytes bytes, default flags (batch 500, max-wait 40 ms)"
 say "PostgreSQL, Redis, ingest, batch-commit and the clients share this machine's $cores cores"
 say
 awk -F '\t' '
@@ -492,7 +509,7 @@ jq -Rn \
 	  benchmark: "batch-commit",
 	  note: "PostgreSQL, Redis, ingest, batch-commit and the clients share the machine'"'"'s \($cores) cores",
 	  settings: {events: $n, cores: $cores, event_bytes: $ev_bytes,
-	    batch_commit_flags: "default (batch 500, max-wait 50 ms)"},
+	    batch_commit_flags: "default (batch 500, max-wait 40 ms)"},
 	  figures: [$rows | split("\n")[] | select(length > 0) | split("\t") |
 	    {figure: .[0], value: (.[1] | num), unit: .[2], reference: (.[3] | num),
 	     ratio: (.[4] | num), target: (.[5] | if . == "-" then null else . end),
