@@ -162,6 +162,8 @@ fill_stats(void *arg)
 		rd = jv_object_set(rd, jv_string("stream"), jv_string(b->key));
 		rd = jv_object_set(rd, jv_string("group"), jv_string(b->from.group));
 		rd = jv_object_set(rd, jv_string("consumer"), jv_string(b->consumer));
+		rd = jv_object_set(rd, jv_string("connects"),
+		    jv_number(b->redis_reconnects));
 		if (b->redis_error[0])
 			rd = jv_object_set(rd, jv_string("last_error"),
 			    jv_string(b->redis_error));
