@@ -216,12 +216,34 @@ put_field(struct evbuf_lite *o, jv ev, const char *name, const char *alt,
 	jv_free(v);
 }
 
+/* The columns of copy_sql but the payload, and the fields they come from:
+ * the first of field, alt and alt2 that is there. */
+static const struct column {
+	const char *field, *alt, *alt2;
+} columns[] = {
+	{ "classId", NULL, NULL },
+	{ "studentId", "emailAddress", "userId" },
+	{ "eventId", NULL, NULL },
+	{ "eventType", NULL, NULL },
+	{ "eventTime", "receivedAt", NULL },
+	{ "receivedAt", NULL, NULL },
+	{ "sessionId", NULL, NULL },
+	{ "notebookPath", NULL, NULL },
+	{ "cellId", NULL, NULL },
+	{ "cellIndex", NULL, NULL },
+	{ "cellType", NULL, NULL },
+	{ "executionCount", NULL, NULL },
+	{ "hasError", NULL, NULL },
+	{ "executionDurationMs", NULL, NULL },
+};
+
 static void
 stage_row(const struct row *r, struct staged *s)
 {
 	struct evbuf_lite o = { NULL, 0, 0 };
 	jv ev = jv_parse_sized(r->raw, (int)r->len);
 	char now[32];
+	size_t i;
 
 	memset(s, 0, sizeof *s);
 	if (!jv_is_valid(ev) || jv_get_kind(ev) != JV_KIND_OBJECT) {
@@ -244,34 +266,11 @@ stage_row(const struct row *r, struct staged *s)
 		events_format_time(stats_now_us(), now);
 		ev = jv_object_set(ev, jv_string("receivedAt"), jv_string(now));
 	}
-	put_field(&o, ev, "classId", NULL, NULL);
-	lite_add(&o, "\t", 1);
-	put_field(&o, ev, "studentId", "emailAddress", "userId");
-	lite_add(&o, "\t", 1);
-	put_field(&o, ev, "eventId", NULL, NULL);
-	lite_add(&o, "\t", 1);
-	put_field(&o, ev, "eventType", NULL, NULL);
-	lite_add(&o, "\t", 1);
-	put_field(&o, ev, "eventTime", "receivedAt", NULL);
-	lite_add(&o, "\t", 1);
-	put_field(&o, ev, "receivedAt", NULL, NULL);
-	lite_add(&o, "\t", 1);
-	put_field(&o, ev, "sessionId", NULL, NULL);
-	lite_add(&o, "\t", 1);
-	put_field(&o, ev, "notebookPath", NULL, NULL);
-	lite_add(&o, "\t", 1);
-	put_field(&o, ev, "cellId", NULL, NULL);
-	lite_add(&o, "\t", 1);
-	put_field(&o, ev, "cellIndex", NULL, NULL);
-	lite_add(&o, "\t", 1);
-	put_field(&o, ev, "cellType", NULL, NULL);
-	lite_add(&o, "\t", 1);
-	put_field(&o, ev, "executionCount", NULL, NULL);
-	lite_add(&o, "\t", 1);
-	put_field(&o, ev, "hasError", NULL, NULL);
-	lite_add(&o, "\t", 1);
-	put_field(&o, ev, "executionDurationMs", NULL, NULL);
-	lite_add(&o, "\t", 1);
+	for (i = 0; i < sizeof columns / sizeof columns[0]; i++) {
+		put_field(&o, ev, columns[i].field, columns[i].alt,
+		    columns[i].alt2);
+		lite_add(&o, "\t", 1);
+	}
 	/* the payload is the event as it was queued: no second encoding */
 	jv_free(ev);
 	put_text(&o, r->raw, r->len);
