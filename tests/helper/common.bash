@@ -77,9 +77,10 @@ start_ingest() {
 	printf -v "${name}_STATS" '%s' "$sock"
 }
 
-# wait_for CMD...: retry a command for up to 5 s.
+# wait_for CMD...: retry a command for up to 15 s (a sanitizer build on a
+# busy machine is slow to start).
 wait_for() {
-	for _ in $(seq 100); do
+	for _ in $(seq 300); do
 		"$@" && return 0
 		sleep 0.05
 	done
