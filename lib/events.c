@@ -46,7 +46,10 @@ static const struct field_rule rules[] = {
 };
 
 /* Indexes into rules[] (kept sorted by name for bsearch). */
-enum { RULE_EMAIL = 5, RULE_EVENTTYPE = 9, RULE_USERID = 18 };
+enum {
+	RULE_CLASSID = 3, RULE_EMAIL = 5, RULE_EVENTID = 7, RULE_EVENTTIME = 8,
+	RULE_EVENTTYPE = 9, RULE_USERID = 18
+};
 
 static int
 fail(struct events_error *e, int status, long index, const char *field,
@@ -542,6 +545,394 @@ stamp:
 	jv_free(ev);
 }
 
+int events_fast_path = 1;
+
+/*
+ * The fast path. A body a JupyterLab client sends (an array of flat objects
+ * with plain strings) is checked by one scan of its bytes, with no parse
+ * into jq's values: jq's parser was most of ingest's time. Anything else a
+ * scan cannot decide as jq would (escapes in a string that matters, \u,
+ * numbers as student ids, duplicate known fields, lines inside an event, any
+ * error at all) is handed to the full path below, which gives the exact
+ * answer and error.
+ */
+struct scan {
+	const char *s;
+	size_t len, i;
+	int newline;		/* a line break between tokens */
+};
+
+static void
+scan_ws(struct scan *c)
+{
+	while (c->i < c->len) {
+		char ch = c->s[c->i];
+
+		if (ch == '\n' || ch == '\r')
+			c->newline = 1;
+		else if (ch != ' ' && ch != '\t')
+			return;
+		c->i++;
+	}
+}
+
+/* A string at c->i; its decoded length in *dlen, whether it holds escapes
+ * in *esc. 0, or -1 when the fast path cannot take it. */
+static int
+scan_string(struct scan *c, size_t *dlen, int *esc)
+{
+	size_t n = 0;
+	unsigned char ch;
+
+	*esc = 0;
+	if (c->s[c->i] != '"')
+		return -1;
+	for (c->i++; c->i < c->len; c->i++) {
+		ch = (unsigned char)c->s[c->i];
+		if (ch == '"') {
+			c->i++;
+			*dlen = n;
+			return 0;
+		}
+		if (ch < 0x20 || ch == 0x7f)
+			return -1;
+		if (ch == '\\') {
+			c->i++;
+			if (c->i >= c->len || !strchr("\"\\/bfnrt", c->s[c->i]))
+				return -1;	/* \u, or not JSON */
+			*esc = 1;
+		}
+		n++;
+	}
+	return -1;
+}
+
+static int
+scan_number(struct scan *c)
+{
+	const char *s = c->s;
+	size_t i = c->i;
+
+	if (i < c->len && s[i] == '-')
+		i++;
+	if (i >= c->len || !isdigit((unsigned char)s[i]))
+		return -1;
+	if (s[i] == '0')
+		i++;
+	else
+		while (i < c->len && isdigit((unsigned char)s[i]))
+			i++;
+	if (i < c->len && s[i] == '.') {
+		if (++i >= c->len || !isdigit((unsigned char)s[i]))
+			return -1;
+		while (i < c->len && isdigit((unsigned char)s[i]))
+			i++;
+	}
+	if (i < c->len && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		if (i < c->len && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if (i >= c->len || !isdigit((unsigned char)s[i]))
+			return -1;
+		while (i < c->len && isdigit((unsigned char)s[i]))
+			i++;
+	}
+	c->i = i;
+	return 0;
+}
+
+static int
+scan_value(struct scan *c, int depth)
+{
+	size_t dlen;
+	int esc;
+	char open;
+
+	if (c->i >= c->len || depth > 32)
+		return -1;
+	switch (c->s[c->i]) {
+	case '"':
+		return scan_string(c, &dlen, &esc);
+	case 't':
+		if (c->len - c->i < 4 || memcmp(c->s + c->i, "true", 4))
+			return -1;
+		c->i += 4;
+		return 0;
+	case 'f':
+		if (c->len - c->i < 5 || memcmp(c->s + c->i, "false", 5))
+			return -1;
+		c->i += 5;
+		return 0;
+	case 'n':
+		if (c->len - c->i < 4 || memcmp(c->s + c->i, "null", 4))
+			return -1;
+		c->i += 4;
+		return 0;
+	case '{':
+	case '[':
+		open = c->s[c->i++];
+		scan_ws(c);
+		if (c->i < c->len && c->s[c->i] == (open == '{' ? '}' : ']')) {
+			c->i++;
+			return 0;
+		}
+		for (;;) {
+			if (open == '{') {
+				if (c->i >= c->len || scan_string(c, &dlen, &esc) < 0)
+					return -1;
+				scan_ws(c);
+				if (c->i >= c->len || c->s[c->i++] != ':')
+					return -1;
+				scan_ws(c);
+			}
+			if (scan_value(c, depth + 1) < 0)
+				return -1;
+			scan_ws(c);
+			if (c->i >= c->len)
+				return -1;
+			if (c->s[c->i] == ',') {
+				c->i++;
+				scan_ws(c);
+				continue;
+			}
+			if (c->s[c->i++] != (open == '{' ? '}' : ']'))
+				return -1;
+			return 0;
+		}
+	default:
+		return scan_number(c);
+	}
+}
+
+/* What the fast path keeps of one event. */
+struct fast_event {
+	size_t from, to;
+	const char *id, *student;	/* contents of plain strings */
+	size_t idlen, studentlen;
+	int has_class;
+};
+
+static int
+fast_event(struct scan *c, const struct events_limits *lim,
+    struct fast_event *fe)
+{
+	unsigned seen = 0;
+	const struct field_rule *rule;
+	char key[64], num[64];
+	size_t kstart, klen, vstart, dlen;
+	int esc, kesc;
+	unsigned kind;
+
+	memset(fe, 0, sizeof *fe);
+	if (c->i >= c->len || c->s[c->i] != '{')
+		return -1;
+	fe->from = c->i++;
+	c->newline = 0;
+	scan_ws(c);
+	if (c->i < c->len && c->s[c->i] == '}')
+		return -1;
+	for (;;) {
+		kstart = c->i + 1;
+		if (scan_string(c, &dlen, &kesc) < 0 || kesc)
+			return -1;
+		klen = c->i - 1 - kstart;
+		scan_ws(c);
+		if (c->i >= c->len || c->s[c->i++] != ':')
+			return -1;
+		scan_ws(c);
+		vstart = c->i;
+		if (c->i >= c->len)
+			return -1;
+		esc = 0;
+		dlen = 0;
+		if (c->s[c->i] == '"') {
+			if (scan_string(c, &dlen, &esc) < 0)
+				return -1;
+			kind = T_STRING;
+			if ((long)dlen > lim->max_field)
+				return -1;
+		} else {
+			if (scan_value(c, 1) < 0)
+				return -1;
+			switch (c->s[vstart]) {
+			case 't': case 'f': kind = T_BOOL; break;
+			case 'n': kind = T_NULL; break;
+			case '{': kind = T_OBJECT; break;
+			case '[': kind = 0; break;	/* an array */
+			default: kind = T_NUMBER; break;
+			}
+		}
+		rule = NULL;
+		if (klen < sizeof key) {
+			memcpy(key, c->s + kstart, klen);
+			key[klen] = '\0';
+			if (strcmp(key, "studentId") == 0 ||
+			    strcmp(key, "receivedAt") == 0)
+				return -1;	/* the server's: the full path */
+			rule = bsearch(key, rules, NRULES, sizeof rules[0],
+			    rule_cmp);
+		}
+		if (rule != NULL) {
+			unsigned bit = 1u << (rule - rules);
+
+			if (seen & bit)
+				return -1;
+			seen |= bit;
+			if (!(rule->types & T_ANY)) {
+				if (kind == T_NUMBER && !(rule->types & T_NUMBER)) {
+					if (!(rule->types & T_INTEGER) ||
+					    c->i - vstart >= sizeof num)
+						return -1;
+					memcpy(num, c->s + vstart, c->i - vstart);
+					num[c->i - vstart] = '\0';
+					if (!is_integer(strtod(num, NULL)))
+						return -1;
+				} else if (kind != T_NUMBER &&
+				    !(rule->types & kind)) {
+					return -1;
+				}
+			}
+			if (kind == T_STRING) {
+				const char *v = c->s + vstart + 1;
+
+				if (rule->types == T_STRING && dlen == 0 &&
+				    strcmp(rule->expect, "a non-empty string") == 0)
+					return -1;
+				if (rule - rules == RULE_EVENTTIME) {
+					char t[48];
+
+					if (esc || dlen >= sizeof t)
+						return -1;
+					memcpy(t, v, dlen);
+					t[dlen] = '\0';
+					if (!events_valid_time(t))
+						return -1;
+				}
+				if (rule - rules == RULE_EVENTID) {
+					if (esc)
+						return -1;
+					fe->id = v;
+					fe->idlen = dlen;
+				}
+				if (rule - rules == RULE_EMAIL && dlen > 0) {
+					if (esc)
+						return -1;
+					fe->student = v;
+					fe->studentlen = dlen;
+				}
+				if (rule - rules == RULE_USERID && dlen > 0 &&
+				    fe->student == NULL) {
+					if (esc)
+						return -1;
+					fe->student = v;
+					fe->studentlen = dlen;
+				}
+			} else if (rule - rules == RULE_USERID && kind == T_NUMBER) {
+				return -1;	/* a number as id: the full path */
+			}
+			if (rule - rules == RULE_CLASSID)
+				fe->has_class = 1;
+		}
+		scan_ws(c);
+		if (c->i >= c->len)
+			return -1;
+		if (c->s[c->i] == ',') {
+			c->i++;
+			scan_ws(c);
+			continue;
+		}
+		if (c->s[c->i++] != '}')
+			return -1;
+		break;
+	}
+	fe->to = c->i;
+	if (c->newline || !(seen & (1u << RULE_EVENTTYPE)) || fe->student == NULL)
+		return -1;
+	/* emailAddress wins over userId, as in student_of() */
+	return 0;
+}
+
+static int
+fast_prepare(const char *body, size_t len, const struct events_limits *lim,
+    const struct events_ctx *ctx, struct events_text *out)
+{
+	struct scan c = { body, len, 0, 0 };
+	struct fast_event *fe = NULL;
+	size_t n = 0, cap = 0, i, start;
+	char received[32], id[37];
+	int array;
+	jv cls;
+
+	scan_ws(&c);
+	if (c.i >= len)
+		return 0;
+	array = body[c.i] == '[';
+	if (array) {
+		c.i++;
+		scan_ws(&c);
+	}
+	for (;;) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			fe = realloc(fe, cap * sizeof *fe);
+		}
+		if (fast_event(&c, lim, &fe[n]) < 0)
+			goto no;
+		n++;
+		c.newline = 0;
+		scan_ws(&c);
+		if (!array)
+			break;
+		if (c.i < len && body[c.i] == ',') {
+			c.i++;
+			scan_ws(&c);
+			continue;
+		}
+		if (c.i >= len || body[c.i++] != ']')
+			goto no;
+		scan_ws(&c);
+		break;
+	}
+	if (c.i != len || (long)n > lim->max_batch)
+		goto no;
+	events_format_time(ctx->received_us, received);
+	cls = jv_dump_string(jv_string(ctx->token_class ? ctx->token_class
+	    : ctx->default_class), 0);
+	memset(out, 0, sizeof *out);
+	out->items = calloc(n, sizeof *out->items);
+	for (i = 0; i < n; i++) {
+		start = out->len;
+		add_str(out, body + fe[i].from, fe[i].to - 1 - fe[i].from);
+		if (fe[i].id == NULL) {
+			events_new_id(id);
+			add_str(out, ",\"eventId\":\"", 12);
+			add_str(out, id, 36);
+			add_str(out, "\"", 1);
+		}
+		if (!fe[i].has_class) {
+			add_str(out, ",\"classId\":", 11);
+			add_str(out, jv_string_value(cls),
+			    (size_t)jv_string_length_bytes(jv_copy(cls)));
+		}
+		add_str(out, ",\"studentId\":\"", 14);
+		add_str(out, fe[i].student, fe[i].studentlen);
+		add_str(out, "\",\"receivedAt\":\"", 16);
+		add_str(out, received, strlen(received));
+		add_str(out, "\"}", 2);
+		out->items[i].off = start;
+		out->items[i].len = out->len - start;
+		out->items[i].id = fe[i].id ? strndup(fe[i].id, fe[i].idlen)
+		    : strdup(id);
+		out->n++;
+	}
+	jv_free(cls);
+	free(fe);
+	return 1;
+no:
+	free(fe);
+	return 0;
+}
+
 int
 events_prepare_text(const char *body, size_t len,
     const struct events_limits *lim, const struct events_ctx *ctx,
@@ -563,6 +954,10 @@ events_prepare_text(const char *body, size_t len,
 		e->offset = (long)len;
 		return -1;
 	}
+	if (events_fast_path &&
+	    utf8_invalid_at((const unsigned char *)body, len) < 0 &&
+	    fast_prepare(body, len, lim, ctx, out))
+		return 0;
 	doc = jv_parse_sized(body, (int)len);
 	if (!jv_is_valid(doc)) {
 		jv msg = jv_invalid_get_msg(doc);

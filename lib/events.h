@@ -45,6 +45,9 @@ int events_prepare_text(const char *body, size_t len,
     const struct events_limits *lim, const struct events_ctx *ctx,
     struct events_text *out, struct events_error *e);
 void events_text_free(struct events_text *t);
+/* 1 (the default): a plain body is checked by a scan of its bytes before
+ * the full parse; tests set 0 to compare the two. */
+extern int events_fast_path;
 
 /* The same, as an array of parsed events (one object is taken
  * as a batch of one). Returns 0, or -1 with e filled and nothing in *out. */

@@ -772,9 +772,62 @@ test_text(void)
 	events_text_free(&t);
 }
 
+/* The scan of plain bodies and the full parse make the same bytes. */
+static void
+test_fast_path_same(void)
+{
+	static const char *const bodies[] = {
+		"[{\"eventId\":\"a1\",\"eventType\":\"cell_executed\",\"eventTime\":\"2026-11-25T10:15:30.123\","
+		"\"emailAddress\":\"ada@example.edu\",\"userName\":\"Ada L\u00f6we\",\"cellIndex\":3,"
+		"\"executionCount\":null,\"hasError\":false,\"executionDurationMs\":12.5e0,"
+		"\"metadata\":{\"k\":[1,2,{\"x\":\"y\"}]},\"result\":[true,null],\"code\":\"print(\\\"hi\\\")\\n\"}]",
+		"{\"eventId\":\"a2\",\"eventType\":\"help\",\"userId\":\"u-7\",\"classId\":\"CS1\"}",
+		"[{\"eventId\":\"a3\",\"eventType\":\"x\",\"userId\":42}]",
+		"[{\"eventId\":\"a4\",\"eventType\":\"x\",\"emailAddress\":\"e\\/s\"}]",
+		"[{\"eventId\":\"a5\",\"eventType\":\"x\",\"emailAddress\":\"\",\"userId\":\"u5\"},"
+		" {\"eventId\":\"a6\",\"eventType\":\"x\",\"userId\":\"u6\",\"emailAddress\":\"e6\"}]",
+		"[{\"eventId\":\"a7\",\"eventType\":\"x\",\"emailAddress\":\"e\",\"dup\":1,\"dup\":2}]",
+		"[{\"eventId\":\"a8\",\"eventType\":\"x\",\"emailAddress\":\"e\",\"eventType\":\"y\"}]",
+		"[{\"eventId\":\"\u00e9t\u00e9\",\"eventType\":\"x\",\"emailAddress\":\"\u00e9\"}]",
+		"  [ {\"eventId\" : \"a9\" , \"eventType\" : \"x\" , \"emailAddress\" : \"e\" } ]  ",
+	};
+	struct events_ctx ctx = { "TOK1", "default", RECEIVED_US };
+	struct events_text a, b;
+	struct events_error e;
+	size_t i, k;
+	int same;
+
+	for (i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+		const char *body = bodies[i];
+
+		events_fast_path = 1;
+		if (events_prepare_text(body, strlen(body), &limits, &ctx, &a, &e) < 0) {
+			ok(0, "fast path: body %zu accepted: %s", i, e.msg);
+			continue;
+		}
+		events_fast_path = 0;
+		if (events_prepare_text(body, strlen(body), &limits, &ctx, &b, &e) < 0) {
+			ok(0, "full path: body %zu accepted: %s", i, e.msg);
+			events_text_free(&a);
+			continue;
+		}
+		same = a.n == b.n && a.len == b.len && memcmp(a.buf, b.buf, a.len) == 0;
+		for (k = 0; same && k < a.n; k++)
+			same = strcmp(a.items[k].id, b.items[k].id) == 0;
+		ok(same, "body %zu: the scan and the parse queue the same bytes", i);
+		if (!same)
+			diag("    scan:  %.*s\n    parse: %.*s", (int)a.len, a.buf,
+			    (int)b.len, b.buf);
+		events_text_free(&a);
+		events_text_free(&b);
+	}
+	events_fast_path = 1;
+}
+
 int
 main(void)
 {
+	test_fast_path_same();
 	test_text();
 	test_cell_monitor_event();
 	test_stamping();
