@@ -641,6 +641,22 @@ scan_number(struct scan *c)
 	return 0;
 }
 
+/* After a member or element: 1 on a comma (more follow), 0 on close, -1
+ * on anything else. */
+static int
+scan_next(struct scan *c, char close)
+{
+	scan_ws(c);
+	if (c->i >= c->len)
+		return -1;
+	if (c->s[c->i] == ',') {
+		c->i++;
+		scan_ws(c);
+		return 1;
+	}
+	return c->s[c->i++] == close ? 0 : -1;
+}
+
 static int
 scan_value(struct scan *c, int depth)
 {
@@ -687,17 +703,14 @@ scan_value(struct scan *c, int depth)
 			}
 			if (scan_value(c, depth + 1) < 0)
 				return -1;
-			scan_ws(c);
-			if (c->i >= c->len)
-				return -1;
-			if (c->s[c->i] == ',') {
-				c->i++;
-				scan_ws(c);
+			switch (scan_next(c, open == '{' ? '}' : ']')) {
+			case 1:
 				continue;
-			}
-			if (c->s[c->i++] != (open == '{' ? '}' : ']'))
+			case 0:
+				return 0;
+			default:
 				return -1;
-			return 0;
+			}
 		}
 	default:
 		return scan_number(c);
@@ -720,7 +733,7 @@ fast_event(struct scan *c, const struct events_limits *lim,
 	const struct field_rule *rule;
 	char key[64], num[64];
 	size_t kstart, klen, vstart, dlen;
-	int esc, kesc;
+	int esc, kesc, more;
 	unsigned kind;
 
 	memset(fe, 0, sizeof *fe);
@@ -833,17 +846,10 @@ fast_event(struct scan *c, const struct events_limits *lim,
 			if (rule - rules == RULE_CLASSID)
 				fe->has_class = 1;
 		}
-		scan_ws(c);
-		if (c->i >= c->len)
+		if ((more = scan_next(c, '}')) < 0)
 			return -1;
-		if (c->s[c->i] == ',') {
-			c->i++;
-			scan_ws(c);
-			continue;
-		}
-		if (c->s[c->i++] != '}')
-			return -1;
-		break;
+		if (!more)
+			break;
 	}
 	fe->to = c->i;
 	if (c->newline || !(seen & (1u << RULE_EVENTTYPE)) || fe->student == NULL)
@@ -860,7 +866,7 @@ fast_prepare(const char *body, size_t len, const struct events_limits *lim,
 	struct fast_event *fe = NULL;
 	size_t n = 0, cap = 0, i, start;
 	char received[32], id[37];
-	int array;
+	int array, more;
 	jv cls;
 
 	scan_ws(&c);
@@ -880,19 +886,15 @@ fast_prepare(const char *body, size_t len, const struct events_limits *lim,
 			goto no;
 		n++;
 		c.newline = 0;
-		scan_ws(&c);
 		if (!array)
 			break;
-		if (c.i < len && body[c.i] == ',') {
-			c.i++;
-			scan_ws(&c);
-			continue;
-		}
-		if (c.i >= len || body[c.i++] != ']')
+		more = scan_next(&c, ']');
+		if (more < 0)
 			goto no;
-		scan_ws(&c);
-		break;
+		if (!more)
+			break;
 	}
+	scan_ws(&c);
 	if (c.i != len || (long)n > lim->max_batch)
 		goto no;
 	events_format_time(ctx->received_us, received);
