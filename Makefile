@@ -1,10 +1,10 @@
 # labpulse: small programs for the live activity of JupyterLab classrooms.
 include config.mk
 
-PROGS    = ingest batch-commit migrate-indexes
+PROGS    = ingest batch-commit migrate-indexes route notify
 LIBOBJ   = lib/log.o lib/addr.o lib/sd.o lib/stats.o lib/redis.o \
 	   lib/events.o lib/hist.o lib/parse.o lib/fdout.o lib/pgconn.o
-PKGS     = libevent hiredis libpq libcurl
+PKGS     = libevent hiredis libpq libcurl nettle
 DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 DEPLIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -ljq -lwslay -lm
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(DEPCFLAGS)
@@ -13,9 +13,13 @@ ingest_OBJ = cmd/ingest/main.o cmd/ingest/http.o cmd/ingest/sink.o
 labpulse_OBJ = cmd/labpulse/main.o
 migrate-indexes_OBJ = cmd/migrate-indexes/main.o cmd/migrate-indexes/split.o
 batch-commit_OBJ = cmd/batch-commit/main.o cmd/batch-commit/source.o cmd/batch-commit/commit.o
+route_OBJ = cmd/route/main.o cmd/route/rules.o cmd/route/stream.o
+notify_OBJ = cmd/notify/main.o cmd/notify/server.o cmd/notify/client.o \
+	     cmd/notify/feed.o cmd/notify/pgpool.o
 UNIT     = tests/unit/test_parse tests/unit/test_events tests/unit/test_hist \
-	   tests/unit/test_addr tests/unit/test_split
+	   tests/unit/test_addr tests/unit/test_split tests/unit/test_rules
 BENCH    = tests/bench/httpbench
+TOOLS    = tests/tools/lpwatch
 
 BINS = $(PROGS:%=bin/%) bin/labpulse bin/stack
 
@@ -31,25 +35,14 @@ Q = $(if $(V),,@)
 lib/liblabpulse.a: $(LIBOBJ)
 	$(Q)rm -f $@ && $(AR) rcs $@ $(LIBOBJ)
 
-bin/ingest: $(ingest_OBJ) lib/liblabpulse.a
+# One link rule per program, from its NAME_OBJ list.
+define prog_rule
+bin/$(1): $$($(1)_OBJ) lib/liblabpulse.a
 	@mkdir -p bin
-	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(ingest_OBJ) lib/liblabpulse.a $(DEPLIBS)
-
-bin/batch-commit: $(batch-commit_OBJ) lib/liblabpulse.a
-	@mkdir -p bin
-	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(batch-commit_OBJ) lib/liblabpulse.a $(DEPLIBS)
-
-bin/migrate-indexes: $(migrate-indexes_OBJ) lib/liblabpulse.a
-	@mkdir -p bin
-	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(migrate-indexes_OBJ) lib/liblabpulse.a $(DEPLIBS)
-
-bin/labpulse: $(labpulse_OBJ) lib/liblabpulse.a
-	@mkdir -p bin
-	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(labpulse_OBJ) lib/liblabpulse.a $(DEPLIBS)
+	@$$(if $$(V),,echo "  LD      $$@")
+	$$(Q)$$(CC) $$(ALL_CFLAGS) $$(LDFLAGS) -o $$@ $$($(1)_OBJ) lib/liblabpulse.a $$(DEPLIBS)
+endef
+$(foreach p,$(PROGS) labpulse,$(eval $(call prog_rule,$(p))))
 
 bin/stack: cmd/labpulse/stack.sh
 	@mkdir -p bin
@@ -59,9 +52,17 @@ tests/unit/test_split: tests/unit/test_split.o tests/unit/tap.o cmd/migrate-inde
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ lib/liblabpulse.a $(DEPLIBS)
 
+tests/unit/test_rules: tests/unit/test_rules.o tests/unit/tap.o cmd/route/rules.o
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ lib/liblabpulse.a $(DEPLIBS)
+
 tests/unit/%: tests/unit/%.o tests/unit/tap.o lib/liblabpulse.a
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< tests/unit/tap.o lib/liblabpulse.a $(DEPLIBS)
+
+tests/tools/lpwatch: tests/tools/lpwatch.o lib/liblabpulse.a
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< lib/liblabpulse.a $(DEPLIBS)
 
 tests/bench/httpbench: tests/bench/httpbench.o lib/liblabpulse.a
 	@$(if $(V),,echo "  LD      $@")
@@ -70,7 +71,7 @@ tests/bench/httpbench: tests/bench/httpbench.o lib/liblabpulse.a
 deps:
 	@sh mk/deps.sh
 
-unit: $(UNIT)
+unit: $(UNIT) $(TOOLS)
 
 # The whole suite: C unit tests and command-level tests, all as TAP under prove.
 test check: deps
@@ -108,13 +109,17 @@ lint:
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \
-		$(DESTDIR)$(DATADIR)/migrations
+		$(DESTDIR)$(DATADIR)/migrations $(DESTDIR)$(DATADIR)/web \
+		$(DESTDIR)$(SYSCONFDIR)/labpulse
 	install -m 755 bin/labpulse $(DESTDIR)$(BINDIR)/labpulse
 	for p in $(PROGS) stack; do install -m 755 bin/$$p $(DESTDIR)$(LIBEXECDIR)/$$p; done
 	install -m 644 man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 man/man7/*.7 $(DESTDIR)$(MANDIR)/man7/
 	for f in etc/migrations/*.sql; do [ -e "$$f" ] || continue; \
 		install -m 644 "$$f" $(DESTDIR)$(DATADIR)/migrations/; done
+	install -m 644 share/web/* $(DESTDIR)$(DATADIR)/web/
+	[ -e $(DESTDIR)$(SYSCONFDIR)/labpulse/route.jq ] || \
+		install -m 644 etc/labpulse/route.jq $(DESTDIR)$(SYSCONFDIR)/labpulse/route.jq
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/labpulse
@@ -124,6 +129,6 @@ uninstall:
 clean:
 	rm -rf bin lib/*.o lib/*.a lib/*.d cmd/*/*.o cmd/*/*.d \
 		tests/unit/*.o tests/unit/*.d tests/bench/*.o tests/bench/*.d \
-		$(UNIT) $(BENCH)
+		tests/tools/*.o tests/tools/*.d $(UNIT) $(BENCH) $(TOOLS)
 
--include $(wildcard lib/*.d cmd/*/*.d tests/unit/*.d tests/bench/*.d)
+-include $(wildcard lib/*.d cmd/*/*.d tests/unit/*.d tests/bench/*.d tests/tools/*.d)

@@ -1,0 +1,128 @@
+/* route.h: what the files of route share. */
+#ifndef LABPULSE_ROUTE_H
+#define LABPULSE_ROUTE_H
+
+#include <limits.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jq.h>
+
+#include "addr.h"
+#include "redis.h"
+
+struct redisContext;
+
+struct route_cfg {
+	const char *from, *to, *hooks, *dead;
+	const char *redis_url, *consumer, *stats_path;
+	const char *rules_path;		/* --rules, or NULL for the default */
+	const char *check_path;		/* --check FILE */
+	int test;			/* --test */
+	long batch_size, claim_idle_ms;
+	jv args;			/* --arg and --argjson: an object */
+};
+
+enum sink_kind { SINK_NONE, SINK_STREAM, SINK_FD };
+
+/* Where one kind of message goes: a stream, or NDJSON on a descriptor. */
+struct sink {
+	const char *spec;	/* the address as given */
+	enum sink_kind kind;
+	char key[160];		/* SINK_STREAM: labpulse:NAME */
+	int fd;			/* SINK_FD */
+	struct sink *same;	/* writes through another sink, keeping order */
+	char *buf;		/* SINK_FD: the lines of the batch in hand */
+	size_t len, cap;
+};
+
+/* One event in hand, and what became of it. */
+struct entry {
+	char id[48];		/* the stream id; empty with NDJSON */
+	long line;		/* the line number with NDJSON */
+	char *raw;		/* the event's text as it was read */
+	size_t len;
+	char event_id[128];	/* its eventId, for logs; "-" when none */
+	int64_t received_us;	/* its receivedAt; 0 when none */
+	jv msgs;		/* the messages of the rules: an array */
+	char *error;		/* why it is set aside; NULL when routed */
+	int rule_failed;	/* set aside because a rule failed on it */
+};
+
+struct batch {
+	struct entry *e;
+	size_t n, cap;
+	int fd_done;		/* its NDJSON lines are written */
+};
+
+struct route {
+	struct route_cfg cfg;
+	char rules_path[PATH_MAX];
+	jq_state *jq;
+	struct addr from;
+	struct sink to, hooks, dead;
+	/* Redis */
+	int use_redis;
+	struct redis_target rt;
+	struct redisContext *redis;
+	char key[160];		/* the input stream's key */
+	char consumer[200];
+	int own_pending_done;	/* own pending entries taken back */
+	char claim_cursor[48];
+	int64_t next_claim_us;
+	/* NDJSON input */
+	int in_fd, in_eof, in_error, out_error;
+	char *inbuf;
+	size_t inlen, incap;
+	long in_line;
+	/* life */
+	volatile sig_atomic_t stop, reload;
+	struct event_base *base;
+	int64_t started_us;
+	struct hist *latency_us;
+	jv by_topic;		/* topic prefix -> messages */
+	unsigned long events_in, messages_out, dropped, rule_errors, dead_n;
+	unsigned long reloads, reload_errors, batches, claimed, redis_connects;
+	char redis_error[512];
+};
+
+/* rules.c */
+/* The rules file when --rules is not given: $LABPULSE_RULES, else
+ * ../etc/labpulse/route.jq beside the program when it exists (a build
+ * tree), else the installed one. */
+const char *rules_default_path(char *buf, size_t len);
+/* Compile text, named name in errors, with the named arguments args (an
+ * object, not consumed); modules are looked for in dir. NULL when it does
+ * not compile, with one line "NAME:LINE:COL: message" per error in err. */
+jq_state *rules_compile(const char *text, const char *name, const char *dir,
+    jv args, char *err, size_t errlen);
+/* The same for the file path; a file that cannot be read is an error too. */
+jq_state *rules_load(const char *path, jv args, char *err, size_t errlen);
+/* The messages the rules make of event (consumed): an array of objects each
+ * with a string topic, or an invalid with the reason as a string. */
+jv rules_run(jq_state *jq, jv event);
+/* receivedAt as ingest writes it (2026-11-25T20:31:39.123456Z, any ISO 8601
+ * time with a zone): microseconds since the epoch, or -1. */
+int64_t rules_parse_time(const char *s);
+
+/* stream.c */
+int source_open(struct route *r, char *err, size_t errlen);
+/* Connected to Redis, the group made and the outputs checked; -1 while
+ * Redis is away. */
+int redis_ensure(struct route *r);
+/* Wait for entries and take what came, up to --batch-size; returns with an
+ * empty batch on a signal or at the end of NDJSON input. */
+void source_fill(struct route *r, struct batch *bt);
+/* Write the messages and set-aside entries of the batch and acknowledge its
+ * entries, all in one transaction: 0 when done, -1 when given up
+ * (stopping while Redis is away, or an NDJSON output failed). */
+int batch_write(struct route *r, struct batch *bt);
+long source_pending(struct route *r);
+void batch_clear(struct batch *bt);
+
+/* main.c */
+/* Sleep up to ms while serving the stats socket; returns early on a signal. */
+void route_idle(struct route *r, long ms);
+void route_serve(struct route *r);
+
+#endif

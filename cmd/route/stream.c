@@ -1,0 +1,701 @@
+/* stream.c: where route takes events from (a consumer group of the events
+ * stream, or NDJSON) and how it writes what they became: the messages, the
+ * entries set aside and the acknowledgement, in one transaction. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+#include <jv.h>
+
+#include "fdout.h"
+#include "log.h"
+#include "route.h"
+#include "stats.h"
+
+void
+batch_clear(struct batch *bt)
+{
+	size_t i;
+
+	for (i = 0; i < bt->n; i++) {
+		free(bt->e[i].raw);
+		free(bt->e[i].error);
+		jv_free(bt->e[i].msgs);
+	}
+	bt->n = 0;
+	bt->fd_done = 0;
+}
+
+static void
+batch_add(struct batch *bt, const char *id, long line, const char *raw,
+    size_t len)
+{
+	struct entry *e;
+
+	if (bt->n == bt->cap) {
+		bt->cap = bt->cap ? bt->cap * 2 : 64;
+		bt->e = realloc(bt->e, bt->cap * sizeof *bt->e);
+		if (bt->e == NULL) {
+			log_error("out of memory");
+			exit(71);
+		}
+	}
+	e = &bt->e[bt->n++];
+	memset(e, 0, sizeof *e);
+	snprintf(e->id, sizeof e->id, "%s", id);
+	e->line = line;
+	e->raw = malloc(len + 1);
+	if (e->raw == NULL) {
+		log_error("out of memory");
+		exit(71);
+	}
+	memcpy(e->raw, raw, len);
+	e->raw[len] = '\0';
+	e->len = len;
+	e->msgs = jv_array();
+	strcpy(e->event_id, "-");
+}
+
+static void
+redis_drop(struct route *r, const char *reason)
+{
+	char why[512];
+
+	/* reason may live in the context about to be freed */
+	snprintf(why, sizeof why, "%s", reason);
+	if (r->redis) {
+		redisFree(r->redis);
+		r->redis = NULL;
+	}
+	if (strcmp(why, r->redis_error) != 0)
+		log_warn("lost Redis; retrying url=%s reason=\"%s\"", r->rt.url,
+		    why);
+	snprintf(r->redis_error, sizeof r->redis_error, "%s", why);
+}
+
+/* An output key that holds something else than a stream would fail its
+ * XADD inside the transaction while the XACK beside it succeeds: refuse to
+ * start writing instead. */
+static int
+check_output(struct route *r, const struct sink *s, char *err, size_t errlen)
+{
+	redisReply *x;
+	int ok;
+
+	if (s->kind != SINK_STREAM)
+		return 0;
+	x = redisCommand(r->redis, "TYPE %s", s->key);
+	if (x == NULL) {
+		snprintf(err, errlen, "%s", r->redis->errstr);
+		return -1;
+	}
+	ok = x->type == REDIS_REPLY_STATUS && (strcmp(x->str, "stream") == 0 ||
+	    strcmp(x->str, "none") == 0);
+	if (!ok)
+		snprintf(err, errlen, "%s holds a %s, not a stream", s->key,
+		    x->type == REDIS_REPLY_STATUS ? x->str : "?");
+	freeReplyObject(x);
+	return ok ? 0 : -1;
+}
+
+int
+redis_ensure(struct route *r)
+{
+	char err[512];
+	redisReply *x;
+
+	if (r->redis)
+		return 0;
+	r->redis = redis_connect_sync(&r->rt, 2000, err, sizeof err);
+	if (r->redis == NULL) {
+		redis_drop(r, err);
+		return -1;
+	}
+	if (r->from.kind == ADDR_STREAM) {
+		/* from the start of the stream: events queued before the
+		 * group existed are routed too */
+		x = redisCommand(r->redis, "XGROUP CREATE %s %s 0 MKSTREAM",
+		    r->key, r->from.group);
+		if (x == NULL || (x->type == REDIS_REPLY_ERROR &&
+		    strncmp(x->str, "BUSYGROUP", 9) != 0)) {
+			snprintf(err, sizeof err, "XGROUP CREATE: %s",
+			    x ? x->str : r->redis->errstr);
+			freeReplyObject(x);
+			redis_drop(r, err);
+			return -1;
+		}
+		freeReplyObject(x);
+	}
+	if (check_output(r, &r->to, err, sizeof err) < 0 ||
+	    check_output(r, &r->hooks, err, sizeof err) < 0 ||
+	    check_output(r, &r->dead, err, sizeof err) < 0) {
+		redis_drop(r, err);
+		return -1;
+	}
+	if (r->redis_error[0])
+		log_info("connected to Redis url=%s", r->rt.url);
+	r->redis_error[0] = '\0';
+	r->redis_connects++;
+	r->own_pending_done = 0;	/* after a restart of Redis, look again */
+	return 0;
+}
+
+int
+source_open(struct route *r, char *err, size_t errlen)
+{
+	if (r->from.kind == ADDR_STREAM) {
+		snprintf(r->key, sizeof r->key, "labpulse:%s", r->from.stream);
+		strcpy(r->claim_cursor, "0-0");
+		return 0;
+	}
+	if (r->from.kind == ADDR_STDIO) {
+		r->in_fd = STDIN_FILENO;
+	} else if (r->from.kind == ADDR_FILE) {
+		r->in_fd = open(r->from.path, O_RDONLY | O_CLOEXEC);
+	} else {
+		r->in_fd = addr_connect_unix(r->from.path, err, errlen);
+		if (r->in_fd < 0)
+			return -1;
+	}
+	if (r->in_fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", r->from.path,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Take the entries of an XREADGROUP or XAUTOCLAIM reply into the batch.
+ * Entries whose data is gone (deleted from the stream) are acknowledged. */
+static size_t
+take_entries(struct route *r, struct batch *bt, redisReply *entries)
+{
+	size_t i, j, got = 0;
+
+	for (i = 0; i < entries->elements; i++) {
+		redisReply *e = entries->element[i], *f;
+
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 2)
+			continue;
+		f = e->element[1];
+		if (f->type != REDIS_REPLY_ARRAY) {
+			freeReplyObject(redisCommand(r->redis, "XACK %s %s %s",
+			    r->key, r->from.group, e->element[0]->str));
+			continue;
+		}
+		for (j = 0; j + 1 < f->elements; j += 2)
+			if (strcmp(f->element[j]->str, "event") == 0)
+				break;
+		if (j + 1 >= f->elements) {
+			/* not an event of ours: set aside whole, as an object
+			 * of its fields, as batch-commit does */
+			jv o = jv_object(), txt;
+
+			for (j = 0; j + 1 < f->elements; j += 2)
+				o = jv_object_set(o, jv_string(f->element[j]->str),
+				    jv_string_sized(f->element[j + 1]->str,
+				    (int)f->element[j + 1]->len));
+			o = jv_object_set(jv_object(), jv_string("notAnEvent"), o);
+			txt = jv_dump_string(o, 0);
+			batch_add(bt, e->element[0]->str, 0, jv_string_value(txt),
+			    (size_t)jv_string_length_bytes(jv_copy(txt)));
+			jv_free(txt);
+			bt->e[bt->n - 1].error = strdup("stream entry without "
+			    "an event field");
+			got++;
+			continue;
+		}
+		batch_add(bt, e->element[0]->str, 0, f->element[j + 1]->str,
+		    f->element[j + 1]->len);
+		got++;
+	}
+	return got;
+}
+
+/* Entries another consumer left pending longer than --claim-idle. */
+static void
+claim(struct route *r, struct batch *bt)
+{
+	redisReply *x;
+	char idle[32], count[32];
+	size_t got;
+
+	if (stats_mono_us() < r->next_claim_us)
+		return;
+	r->next_claim_us = stats_mono_us() + 1000000;
+	snprintf(idle, sizeof idle, "%ld", r->cfg.claim_idle_ms);
+	snprintf(count, sizeof count, "%ld", r->cfg.batch_size);
+	x = redisCommand(r->redis, "XAUTOCLAIM %s %s %s %s %s COUNT %s",
+	    r->key, r->from.group, r->consumer, idle, r->claim_cursor, count);
+	if (x == NULL) {
+		redis_drop(r, r->redis->errstr);
+		return;
+	}
+	if (x->type == REDIS_REPLY_ARRAY && x->elements >= 2 &&
+	    x->element[1]->type == REDIS_REPLY_ARRAY) {
+		got = take_entries(r, bt, x->element[1]);
+		if (got)
+			log_info("claimed entries left pending by another "
+			    "consumer count=%zu", got);
+		r->claimed += got;
+		snprintf(r->claim_cursor, sizeof r->claim_cursor, "%s",
+		    x->element[0]->str);
+		/* more may be waiting: look again with the next batch */
+		if (got > 0 && strcmp(r->claim_cursor, "0-0") != 0)
+			r->next_claim_us = 0;
+	}
+	freeReplyObject(x);
+}
+
+static void
+fill_stream(struct route *r, struct batch *bt)
+{
+	redisReply *x;
+	char count[32];
+
+	snprintf(count, sizeof count, "%ld", r->cfg.batch_size);
+	while (!r->stop && !r->reload && bt->n == 0) {
+		route_serve(r);
+		if (redis_ensure(r) < 0) {
+			route_idle(r, 500);
+			continue;
+		}
+		if (r->own_pending_done) {
+			claim(r, bt);
+			if (r->redis == NULL || bt->n > 0)
+				continue;
+		}
+		/* Routing is as soon as an event comes: a blocking read wakes
+		 * at once; its timeout only lets signals and the stats socket
+		 * be seen. */
+		if (!r->own_pending_done)
+			x = redisCommand(r->redis, "XREADGROUP GROUP %s %s "
+			    "COUNT %s STREAMS %s 0", r->from.group, r->consumer,
+			    count, r->key);
+		else
+			x = redisCommand(r->redis, "XREADGROUP GROUP %s %s "
+			    "COUNT %s BLOCK 100 STREAMS %s >", r->from.group,
+			    r->consumer, count, r->key);
+		if (x == NULL) {
+			redis_drop(r, r->redis->errstr);
+			continue;
+		}
+		if (x->type == REDIS_REPLY_ERROR) {
+			char why[300];
+
+			snprintf(why, sizeof why, "XREADGROUP: %s", x->str);
+			freeReplyObject(x);
+			/* NOGROUP: the stream or group was deleted: make again */
+			redis_drop(r, why);
+			continue;
+		}
+		if (x->type == REDIS_REPLY_ARRAY && x->elements > 0 &&
+		    x->element[0]->elements >= 2) {
+			size_t got = take_entries(r, bt,
+			    x->element[0]->element[1]);
+
+			if (!r->own_pending_done && got == 0 &&
+			    x->element[0]->element[1]->elements == 0)
+				r->own_pending_done = 1;
+		} else if (!r->own_pending_done) {
+			r->own_pending_done = 1;
+		}
+		freeReplyObject(x);
+	}
+}
+
+/* NDJSON: what is there, a line an event, up to --batch-size; waits only
+ * while there is nothing. */
+static void
+fill_fd(struct route *r, struct batch *bt)
+{
+	struct pollfd pfd = { r->in_fd, POLLIN, 0 };
+	char *nl;
+	ssize_t n;
+	size_t len, used;
+
+	for (;;) {
+		used = 0;
+		while ((size_t)r->cfg.batch_size > bt->n && used < r->inlen &&
+		    (nl = memchr(r->inbuf + used, '\n', r->inlen - used))) {
+			len = nl - (r->inbuf + used);
+			r->in_line++;
+			if (len > 0 && strspn(r->inbuf + used, " \t\r") < len)
+				batch_add(bt, "", r->in_line, r->inbuf + used,
+				    len);
+			used += len + 1;
+		}
+		if (used > 0) {
+			memmove(r->inbuf, r->inbuf + used, r->inlen - used);
+			r->inlen -= used;
+		}
+		if (r->in_eof && r->inlen > 0 &&
+		    (size_t)r->cfg.batch_size > bt->n) {
+			/* a last line without a newline */
+			r->in_line++;
+			if (strspn(r->inbuf, " \t\r") < r->inlen)
+				batch_add(bt, "", r->in_line, r->inbuf,
+				    r->inlen);
+			r->inlen = 0;
+		}
+		if (bt->n > 0 || r->in_eof || r->stop || r->reload)
+			return;
+		route_serve(r);
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		if (r->incap - r->inlen < 65536) {
+			r->incap = r->incap ? r->incap * 2 : 1 << 16;
+			r->inbuf = realloc(r->inbuf, r->incap);
+			if (r->inbuf == NULL) {
+				log_error("out of memory");
+				exit(71);
+			}
+		}
+		n = read(r->in_fd, r->inbuf + r->inlen, r->incap - r->inlen);
+		if (n < 0 && errno != EINTR && errno != EAGAIN) {
+			log_error("cannot read %s: %s", r->cfg.from,
+			    strerror(errno));
+			r->in_eof = 1;
+			r->in_error = 1;
+		} else if (n == 0) {
+			r->in_eof = 1;
+		} else if (n > 0) {
+			r->inlen += n;
+		}
+	}
+}
+
+void
+source_fill(struct route *r, struct batch *bt)
+{
+	if (r->from.kind == ADDR_STREAM)
+		fill_stream(r, bt);
+	else
+		fill_fd(r, bt);
+}
+
+static void
+buf_add(struct sink *s, const char *p, size_t n)
+{
+	while (s->same)
+		s = s->same;
+	if (s->cap - s->len < n + 1) {
+		while (s->cap - s->len < n + 1)
+			s->cap = s->cap ? s->cap * 2 : 65536;
+		s->buf = realloc(s->buf, s->cap);
+		if (s->buf == NULL) {
+			log_error("out of memory");
+			exit(71);
+		}
+	}
+	memcpy(s->buf + s->len, p, n);
+	s->len += n;
+}
+
+static int
+buf_flush(struct route *r, struct sink *s)
+{
+	if (s->kind != SINK_FD || s->same || s->len == 0)
+		return 0;
+	if (fdout_write_all(s->fd, s->buf, s->len) < 0) {
+		log_error("cannot write to %s: %s", s->spec, strerror(errno));
+		r->out_error = 1;
+		r->stop = 1;
+		s->len = 0;
+		return -1;
+	}
+	s->len = 0;
+	return 0;
+}
+
+static struct sink *
+sink_of(struct route *r, jv msg)
+{
+	jv topic = jv_object_get(jv_copy(msg), jv_string("topic"));
+	int hook = strncmp(jv_string_value(topic), "hook:", 5) == 0;
+
+	jv_free(topic);
+	return hook ? &r->hooks : &r->to;
+}
+
+/* The NDJSON lines of the batch: each message whole, compact, a line. */
+static int
+write_fds(struct route *r, struct batch *bt)
+{
+	struct entry *e;
+	struct sink *s;
+	size_t i;
+	int j, n;
+
+	for (i = 0; i < bt->n; i++) {
+		e = &bt->e[i];
+		if (e->error) {
+			if (r->dead.kind == SINK_FD) {
+				jv o = jv_object(), txt;
+
+				o = jv_object_set(o, jv_string("event"),
+				    jv_string_sized(e->raw, (int)e->len));
+				o = jv_object_set(o, jv_string("error"),
+				    jv_string(e->error));
+				o = jv_object_set(o, jv_string("source"),
+				    e->id[0] ? jv_string(e->id) :
+				    jv_string_fmt("%s:%ld", r->cfg.from, e->line));
+				txt = jv_dump_string(o, 0);
+				buf_add(&r->dead, jv_string_value(txt),
+				    (size_t)jv_string_length_bytes(jv_copy(txt)));
+				buf_add(&r->dead, "\n", 1);
+				jv_free(txt);
+			}
+			continue;
+		}
+		n = jv_array_length(jv_copy(e->msgs));
+		for (j = 0; j < n; j++) {
+			jv m = jv_array_get(jv_copy(e->msgs), j), txt;
+
+			s = sink_of(r, m);
+			if (s->kind != SINK_FD) {
+				jv_free(m);
+				continue;
+			}
+			txt = jv_dump_string(m, 0);
+			buf_add(s, jv_string_value(txt),
+			    (size_t)jv_string_length_bytes(jv_copy(txt)));
+			buf_add(s, "\n", 1);
+			jv_free(txt);
+		}
+	}
+	if (buf_flush(r, &r->to) < 0 || buf_flush(r, &r->hooks) < 0 ||
+	    buf_flush(r, &r->dead) < 0)
+		return -1;
+	return 0;
+}
+
+/* A command for the transaction; its arguments are kept alive by the
+ * caller's jv strings or the batch. */
+struct cmds {
+	const char **argv;
+	size_t *argl;
+	size_t n, cap;		/* arguments */
+	int *argc;		/* arguments of each command */
+	size_t ncmd, cmdcap;
+	jv keep;		/* the texts the arguments point into */
+};
+
+static void
+cmd_begin(struct cmds *c)
+{
+	if (c->ncmd == c->cmdcap) {
+		c->cmdcap = c->cmdcap ? c->cmdcap * 2 : 64;
+		c->argc = realloc(c->argc, c->cmdcap * sizeof *c->argc);
+	}
+	c->argc[c->ncmd++] = 0;
+}
+
+static void
+cmd_arg(struct cmds *c, const char *p, size_t len)
+{
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 256;
+		c->argv = realloc(c->argv, c->cap * sizeof *c->argv);
+		c->argl = realloc(c->argl, c->cap * sizeof *c->argl);
+	}
+	if (c->argv == NULL || c->argl == NULL || c->argc == NULL) {
+		log_error("out of memory");
+		exit(71);
+	}
+	c->argv[c->n] = p;
+	c->argl[c->n++] = len;
+	c->argc[c->ncmd - 1]++;
+}
+
+static void
+cmd_str(struct cmds *c, const char *s)
+{
+	cmd_arg(c, s, strlen(s));
+}
+
+/* A jv string kept until the commands are sent. */
+static void
+cmd_jv(struct cmds *c, jv s)
+{
+	c->keep = jv_array_append(c->keep, jv_copy(s));
+	cmd_arg(c, jv_string_value(s), (size_t)jv_string_length_bytes(jv_copy(s)));
+	jv_free(s);
+}
+
+/* The transaction of the batch: its messages to the streams, the entries
+ * set aside, the XACK of its entries. */
+static void
+build_cmds(struct route *r, struct batch *bt, struct cmds *c)
+{
+	struct entry *e;
+	struct sink *s;
+	size_t i;
+	int j, n;
+
+	cmd_begin(c);
+	cmd_str(c, "MULTI");
+	for (i = 0; i < bt->n; i++) {
+		e = &bt->e[i];
+		if (e->error) {
+			if (r->dead.kind != SINK_STREAM)
+				continue;
+			cmd_begin(c);
+			cmd_str(c, "XADD");
+			cmd_str(c, r->dead.key);
+			cmd_str(c, "*");
+			cmd_str(c, "event");
+			cmd_arg(c, e->raw, e->len);
+			cmd_str(c, "error");
+			cmd_str(c, e->error);
+			cmd_str(c, "source");
+			if (e->id[0])
+				cmd_str(c, e->id);
+			else
+				cmd_jv(c, jv_string_fmt("%s:%ld", r->cfg.from,
+				    e->line));
+			continue;
+		}
+		n = jv_array_length(jv_copy(e->msgs));
+		for (j = 0; j < n; j++) {
+			jv m = jv_array_get(jv_copy(e->msgs), j);
+
+			s = sink_of(r, m);
+			if (s->kind != SINK_STREAM) {
+				jv_free(m);
+				continue;
+			}
+			cmd_begin(c);
+			cmd_str(c, "XADD");
+			cmd_str(c, s->key);
+			cmd_str(c, "*");
+			cmd_str(c, "topic");
+			cmd_jv(c, jv_object_get(jv_copy(m), jv_string("topic")));
+			cmd_str(c, "msg");
+			cmd_jv(c, jv_dump_string(m, 0));
+		}
+	}
+	if (r->from.kind == ADDR_STREAM) {
+		cmd_begin(c);
+		cmd_str(c, "XACK");
+		cmd_str(c, r->key);
+		cmd_str(c, r->from.group);
+		for (i = 0; i < bt->n; i++)
+			cmd_str(c, bt->e[i].id);
+	}
+	cmd_begin(c);
+	cmd_str(c, "EXEC");
+}
+
+/* Send the transaction and read its answers: 0 when EXEC ran it, -1 with
+ * the connection dropped otherwise. */
+static int
+send_cmds(struct route *r, struct cmds *c)
+{
+	redisReply *x, *exec = NULL;
+	char why[400] = "";
+	size_t i, off = 0;
+	int lost = 0;
+
+	for (i = 0; i < c->ncmd; i++) {
+		redisAppendCommandArgv(r->redis, c->argc[i], c->argv + off,
+		    c->argl + off);
+		off += c->argc[i];
+	}
+	for (i = 0; i < c->ncmd; i++) {
+		if (redisGetReply(r->redis, (void **)&x) != REDIS_OK) {
+			snprintf(why, sizeof why, "%s", r->redis->errstr);
+			lost = 1;
+			break;
+		}
+		if (x->type == REDIS_REPLY_ERROR && !why[0])
+			snprintf(why, sizeof why, "%s: %s", i == 0 ? "MULTI" :
+			    i + 1 == c->ncmd ? "EXEC" : "queueing", x->str);
+		if (i + 1 == c->ncmd)
+			exec = x;
+		else
+			freeReplyObject(x);
+	}
+	if (!lost && exec && exec->type == REDIS_REPLY_ARRAY) {
+		/* the checks at connect make these unlikely: say so loudly */
+		for (i = 0; i < exec->elements; i++)
+			if (exec->element[i]->type == REDIS_REPLY_ERROR)
+				log_error("a command of the transaction failed "
+				    "error=\"%s\"", exec->element[i]->str);
+		freeReplyObject(exec);
+		return 0;
+	}
+	freeReplyObject(exec);
+	if (!why[0])
+		snprintf(why, sizeof why, "EXEC: transaction not run");
+	redis_drop(r, why);
+	return -1;
+}
+
+int
+batch_write(struct route *r, struct batch *bt)
+{
+	struct cmds c;
+	int rc = -1;
+
+	if (bt->n == 0)
+		return 0;
+	if (!bt->fd_done) {
+		if (write_fds(r, bt) < 0)
+			return -1;
+		bt->fd_done = 1;
+	}
+	if (!r->use_redis)
+		return 0;
+	memset(&c, 0, sizeof c);
+	c.keep = jv_array();
+	build_cmds(r, bt, &c);
+	if (c.ncmd == 2) {	/* MULTI EXEC: nothing for Redis */
+		rc = 0;
+		goto out;
+	}
+	/* Written and acknowledged together, or neither: keep trying while
+	 * Redis is away. */
+	for (;;) {
+		if (redis_ensure(r) == 0 && send_cmds(r, &c) == 0) {
+			rc = 0;
+			break;
+		}
+		if (r->stop) {
+			log_info("stopping: batch abandoned unacknowledged "
+			    "events=%zu", bt->n);
+			break;
+		}
+		route_idle(r, 500);
+	}
+out:
+	free(c.argv);
+	free(c.argl);
+	free(c.argc);
+	jv_free(c.keep);
+	return rc;
+}
+
+long
+source_pending(struct route *r)
+{
+	redisReply *x;
+	long n = -1;
+
+	if (r->from.kind != ADDR_STREAM || r->redis == NULL)
+		return -1;
+	x = redisCommand(r->redis, "XPENDING %s %s", r->key, r->from.group);
+	if (x && x->type == REDIS_REPLY_ARRAY && x->elements >= 1 &&
+	    x->element[0]->type == REDIS_REPLY_INTEGER)
+		n = (long)x->element[0]->integer;
+	if (x == NULL)
+		redis_drop(r, r->redis->errstr);
+	freeReplyObject(x);
+	return n;
+}
