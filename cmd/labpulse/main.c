@@ -20,8 +20,12 @@ static const struct command {
 	{ "down",	"stop the local stack", "stack" },
 	{ "env",	"print the local stack's shell assignments", "stack" },
 	{ "ingest",	"accept events over HTTP and queue them durably", NULL },
+	{ "instructor",	"add, list and revoke instructors and their tokens",
+			"stack" },
 	{ "migrate-indexes", "apply and check schema and index migrations",
 			NULL },
+	{ "notify",	"serve live class dashboards (WebSocket, SSE)", NULL },
+	{ "route",	"turn events into class messages with jq rules", NULL },
 	{ "status",	"show what runs in the local stack", "stack" },
 	{ "up",		"start a private local stack (PostgreSQL, Redis, daemons)",
 			"stack" },
@@ -30,6 +34,7 @@ static const struct command {
 static const char usage_text[] =
 "usage: labpulse COMMAND [ARGS ...]\n"
 "       labpulse up | down | status | env\n"
+"       labpulse instructor add NAME CLASS... | list | revoke NAME\n"
 "       labpulse -h | --help | -V | --version\n";
 
 static void

@@ -16,7 +16,7 @@ pgsock=$run/pg
 pgport=5432
 redisdir=$home/redis
 redissock=$run/redis.sock
-daemons="ingest batch-commit"
+daemons="ingest batch-commit route notify"
 
 # Daemons must not inherit the caller's descriptors: a test runner waits on
 # them, and `eval "$(labpulse up)"` waits for stdout to close.
@@ -174,6 +174,8 @@ print_env() {
 	echo "export LABPULSE_REDIS=${q}unix:$redissock$q"
 	[ -f "$run/ingest.addr" ] &&
 		echo "export LABPULSE_INGEST_URL=$q$(cat "$run/ingest.addr")$q"
+	[ -f "$run/notify.addr" ] &&
+		echo "export LABPULSE_NOTIFY_URL=$q$(cat "$run/notify.addr")$q"
 	return 0
 }
 
@@ -198,6 +200,9 @@ cmd_up() {
 	start_daemon ingest --listen "${LABPULSE_INGEST_LISTEN:-127.0.0.1:0}"
 	wait_healthy "$(cat "$run/ingest.addr")"
 	start_daemon batch-commit --consumer "stack-$(hostname)"
+	start_daemon route --consumer "stack-$(hostname)"
+	start_daemon notify --listen "${LABPULSE_NOTIFY_LISTEN:-127.0.0.1:0}"
+	wait_healthy "$(cat "$run/notify.addr")"
 	print_env
 }
 
@@ -249,10 +254,99 @@ cmd_env() {
 	print_env
 }
 
+# Instructors and their tokens, in the database named by PG* variables or
+# DATABASE_URL, else in the local stack's. Only a token's SHA-256 is stored.
+instructor_usage() {
+	cat >&"${1:-2}" <<-'EOF'
+	usage: labpulse instructor add NAME CLASS...
+	       labpulse instructor list
+	       labpulse instructor revoke NAME
+	EOF
+}
+
+ipsql() {
+	if [ -z "${PGHOST:-}${PGDATABASE:-}${PGSERVICE:-}${DATABASE_URL:-}" ]; then
+		pg_up || die 69 "no database: set PG* variables or DATABASE_URL, or start the local stack with: labpulse up"
+		PGHOST=$pgsock PGPORT=$pgport PGUSER=labpulse PGDATABASE=labpulse \
+			psql -X -q -v ON_ERROR_STOP=1 "$@"
+	elif [ -n "${DATABASE_URL:-}" ] && [ -z "${PGHOST:-}${PGDATABASE:-}" ]; then
+		psql -X -q -v ON_ERROR_STOP=1 -d "$DATABASE_URL" "$@"
+	else
+		psql -X -q -v ON_ERROR_STOP=1 "$@"
+	fi
+}
+
+valid_name() {	# what: the thing named; value
+	[ -n "$2" ] || die 64 "$1 must not be empty"
+	[ "${#2}" -le 120 ] || die 64 "$1 must be at most 120 bytes: $2"
+	case $2 in *[[:cntrl:]]*) die 64 "$1 must not hold control characters" ;; esac
+}
+
+cmd_instructor() {
+	local sub=${1:-} name token out c
+	[ $# -gt 0 ] && shift
+	case $sub in
+	add)
+		[ $# -ge 2 ] || { echo "$prog: error: add needs a NAME and at least one CLASS" >&2; instructor_usage; exit 64; }
+		name=$1; shift
+		valid_name NAME "$name"
+		for c in "$@"; do valid_name CLASS "$c"; done
+		token=$(head -c 32 /dev/urandom | base64 -w 0 | tr '+/' '-_' | tr -d '=')
+		out=$( { printf '%s\n' "$@" | ipsql -v name="$name" -v token="$token" -tA -f /dev/fd/3; } 3<<-'SQL' 2>&1
+		BEGIN;
+		SELECT count(*) > 0 AS exists FROM instructors WHERE name = :'name' AND disabled_at IS NULL \gset
+		\if :exists
+		\echo instructor exists
+		ROLLBACK;
+		\quit
+		\endif
+		CREATE TEMP TABLE new_classes (class_id text) ON COMMIT DROP;
+		\copy new_classes FROM pstdin
+		WITH i AS (INSERT INTO instructors (name, token_hash)
+			VALUES (:'name', encode(sha256(convert_to(:'token', 'UTF8')), 'hex'))
+			RETURNING id)
+		INSERT INTO instructor_classes (instructor_id, class_id)
+			SELECT DISTINCT i.id, n.class_id FROM i, new_classes n;
+		COMMIT;
+		SQL
+		) || die 69 "cannot add the instructor: $out"
+		case $out in *"instructor exists"*)
+			die 65 "instructor $name exists; revoke it first or choose another name" ;;
+		esac
+		info "instructor $name may watch: $*; the token below is shown only now"
+		printf '%s\n' "$token"
+		;;
+	list)
+		[ $# -eq 0 ] || { instructor_usage; exit 64; }
+		ipsql -c "SELECT i.name, coalesce(string_agg(c.class_id, ' ' ORDER BY c.class_id), '') AS classes,
+			to_char(i.created_at, 'YYYY-MM-DD HH24:MI') AS created,
+			CASE WHEN i.disabled_at IS NULL THEN 'active' ELSE 'revoked ' || to_char(i.disabled_at, 'YYYY-MM-DD HH24:MI') END AS state
+			FROM instructors i LEFT JOIN instructor_classes c ON c.instructor_id = i.id
+			GROUP BY i.id ORDER BY i.name, i.id" ||
+			die 69 "cannot list the instructors"
+		;;
+	revoke)
+		[ $# -eq 1 ] || { echo "$prog: error: revoke needs one NAME" >&2; instructor_usage; exit 64; }
+		out=$(ipsql -v name="$1" -tA -f - <<-'SQL' 2>&1
+		WITH r AS (UPDATE instructors SET disabled_at = now()
+			WHERE name = :'name' AND disabled_at IS NULL RETURNING 1)
+		SELECT count(*) FROM r;
+		SQL
+		) || die 69 "cannot revoke: $out"
+		[ "$out" = 1 ] || die 65 "no active instructor named $1"
+		info "instructor $1 revoked; dashboards it has open stay until they reconnect"
+		;;
+	-h|--help) instructor_usage 1; exit 0 ;;
+	*) [ -n "$sub" ] && echo "$prog: error: unknown instructor command '$sub'" >&2
+	   instructor_usage; exit 64 ;;
+	esac
+}
+
 case "${1:-}" in
 up) cmd_up ;;
 down) cmd_down ;;
 status) cmd_status ;;
 env) cmd_env ;;
-*) echo "usage: labpulse up | down | status | env" >&2; exit 64 ;;
+instructor) shift; cmd_instructor "$@" ;;
+*) echo "usage: labpulse up | down | status | env | instructor" >&2; exit 64 ;;
 esac

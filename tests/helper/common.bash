@@ -87,6 +87,12 @@ wait_for() {
 	return 1
 }
 
+# wait_until 'SHELL TEXT': wait_for, with the text evaluated anew each time
+# (wait_for test "$(...)" would evaluate it once).
+wait_until() {
+	wait_for eval "$1"
+}
+
 # An event as the JupyterLab cell-monitor extension sends it.
 ext_event() {
 	local id=${1:-evt-1} who=${2:-ada@example.edu}
@@ -172,4 +178,49 @@ start_bc() {
 # pending STREAM GROUP: entries delivered and not yet acknowledged.
 pending() {
 	redis-cli -s "${LABPULSE_REDIS#unix:}" XPENDING "labpulse:$1" "$2" | head -n 1
+}
+
+# start_notify NAME [ARGS...]: a notify of the test's own on a free port;
+# sets ${NAME}_URL, ${NAME}_PID, ${NAME}_LOG and ${NAME}_STATS.
+start_notify() {
+	local name=$1; shift
+	local log=$BATS_FILE_TMPDIR/$name.log sock=$BATS_FILE_TMPDIR/$name.sock
+	: >"$log"
+	notify --listen 127.0.0.1:0 --stats "$sock" "$@" 2>"$log" 3>&- &
+	local pid=$! addr=
+	for _ in $(seq 300); do
+		addr=$(sed -n 's/.*: info: ready listen=\([^ ]*\).*/\1/p' "$log")
+		[ -n "$addr" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	[ -n "$addr" ] || { cat "$log" >&2; return 1; }
+	printf -v "${name}_URL" 'http://%s' "$addr"
+	printf -v "${name}_PID" '%s' "$pid"
+	printf -v "${name}_LOG" '%s' "$log"
+	printf -v "${name}_STATS" '%s' "$sock"
+	wait_for curl -fs -o /dev/null "http://$addr/healthz"
+}
+
+# post_one CLASS EVENTID [STUDENT [HASERROR]]: one cell execution.
+post_one() {
+	local body
+	printf -v body '[{"eventId":"%s","eventType":"cell_executed","eventTime":"2026-11-25T10:15:30.123Z","classId":"%s","emailAddress":"%s","userName":"Ada","notebookPath":"lab1.ipynb","cellIndex":3,"code":"x = 1","hasError":%s}]' \
+		"$2" "$1" "${3:-s1@example.edu}" "${4:-false}"
+	post "$LABPULSE_INGEST_URL/api/v1/events" "$body"
+	[ "$status_code" = 202 ] || { echo "post_one: HTTP $status_code $body" >&2; return 1; }
+}
+
+# routed CLASS: the routed stream's messages of CLASS, in stream order, as
+# "ID EVENTID KIND" lines: what every dashboard of CLASS must get.
+routed() {
+	redis-cli -s "${LABPULSE_REDIS#unix:}" --raw XRANGE labpulse:routed - + |
+		awk -v t="class:$1" 'NR % 5 == 1 { id = $0 } NR % 5 == 3 { top = $0 }
+			NR % 5 == 0 && top == t { print "{\"id\":\"" id "\",\"m\":" $0 "}" }' |
+		jq -r '"\(.id) \(.m.eventId) \(.m.kind)"'
+}
+
+# got FILE: what an lpwatch output FILE received, in the form routed prints.
+got() {
+	grep '^{' "$1" | jq -r 'select(.type == "message") | "\(.id) \(.message.eventId) \(.message.kind)"'
 }

@@ -1,0 +1,805 @@
+/* client.c: one dashboard connection. After the request (server.c) it is a
+ * WebSocket (frames through wslay) or a Server-Sent-Events stream; both go
+ * through the same steps: the token checked against the instructors, then
+ * a snapshot per class (or a replay from the id the client last saw), then
+ * live messages in stream order. A client's send queue is what sits in its
+ * output buffer: past --max-queue it gets nothing more until it has drained,
+ * then a resync and a fresh snapshot; one that does not drain is closed. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "hist.h"
+#include "log.h"
+#include "notify.h"
+#include "stats.h"
+
+#define REQUEST_TIMEOUT_S	10
+#define MAX_CLIENT_MSG		65536	/* from a WebSocket client */
+
+/* The instructor of a token and the classes they may watch. */
+static const char sql_auth[] =
+	"SELECT i.name, coalesce((SELECT json_agg(c.class_id ORDER BY c.class_id)"
+	" FROM instructor_classes c WHERE c.instructor_id = i.id), '[]')"
+	" FROM instructors i"
+	" WHERE i.token_hash = encode(sha256(convert_to($1, 'UTF8')), 'hex')"
+	" AND i.disabled_at IS NULL";
+
+/* A class as student_progress has it: a row per student and notebook,
+ * newest first. jsonb's text has no newlines, which SSE needs. */
+static const char sql_snapshot[] =
+	"SELECT coalesce(jsonb_agg(jsonb_build_object("
+	"'studentId', student_id, 'notebookPath', notebook_path,"
+	" 'events', events, 'executions', executions, 'errors', errors,"
+	" 'lastActivity', to_char(last_activity AT TIME ZONE 'UTC',"
+	" 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+	" 'lastEventType', last_event_type)"
+	" ORDER BY last_activity DESC, student_id, notebook_path), '[]')::text"
+	" FROM student_progress WHERE class_id = $1";
+
+static void client_free(struct client *c);
+static void start_snapshots(struct client *c);
+
+void
+client_hold(struct client *c)
+{
+	c->refs++;
+}
+
+void
+client_release(struct client *c)
+{
+	if (--c->refs == 0 && c->dead)
+		free(c);
+}
+
+static int
+queued(const struct client *c)
+{
+	return c->bev ? (int)evbuffer_get_length(bufferevent_get_output(c->bev))
+	    : 0;
+}
+
+/* ---- writing ---- */
+
+static ssize_t
+ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
+    int flags, void *user)
+{
+	struct client *c = user;
+
+	(void)flags;
+	if (c->bev == NULL ||
+	    evbuffer_add(bufferevent_get_output(c->bev), data, len) < 0) {
+		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+		return -1;
+	}
+	return (ssize_t)len;
+}
+
+static ssize_t
+ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+    void *user)
+{
+	struct client *c = user;
+	int n;
+
+	(void)flags;
+	n = c->bev ? evbuffer_remove(bufferevent_get_input(c->bev), buf, len) : 0;
+	if (n <= 0) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
+	c->last_seen_us = stats_mono_us();
+	return n;
+}
+
+static void
+ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+    void *user)
+{
+	(void)ctx;
+	(void)arg;
+	(void)user;
+	/* Pings are answered by wslay, a close is echoed by it; what a
+	 * client says otherwise changes nothing: it cannot widen its view. */
+}
+
+static void
+ws_flush(struct client *c)
+{
+	if (c->ws && wslay_event_want_write(c->ws))
+		wslay_event_send(c->ws);
+}
+
+/* Close the connection once what is queued is written. */
+static void
+client_closing(struct client *c)
+{
+	if (c->state == CS_CLOSING)
+		return;
+	c->state = CS_CLOSING;
+	if (c->bev) {
+		bufferevent_disable(c->bev, EV_READ);
+		if (queued(c) == 0)
+			client_free(c);
+	}
+}
+
+/* Tell a WebSocket client why it is closed (code and reason), or end an
+ * SSE stream. */
+static void
+client_close_code(struct client *c, int code, const char *reason)
+{
+	if (c->state == CS_CLOSING || c->dead)
+		return;
+	if (c->kind == CK_WS && c->ws) {
+		wslay_event_queue_close(c->ws, (uint16_t)code,
+		    (const uint8_t *)reason, strlen(reason));
+		ws_flush(c);
+	}
+	client_closing(c);
+}
+
+/* A server message: a WebSocket text frame, or an SSE event with its id. */
+static void
+send_frame(struct client *c, const char *type, const char *id,
+    const char *frame, size_t len)
+{
+	if (c->bev == NULL || c->state == CS_CLOSING)
+		return;
+	if (c->kind == CK_WS) {
+		struct wslay_event_msg m = { WSLAY_TEXT_FRAME,
+		    (const uint8_t *)frame, len };
+
+		wslay_event_queue_msg(c->ws, &m);
+		ws_flush(c);
+	} else {
+		struct evbuffer *out = bufferevent_get_output(c->bev);
+
+		if (id)
+			evbuffer_add_printf(out, "id: %s\n", id);
+		evbuffer_add_printf(out, "event: %s\ndata: ", type);
+		evbuffer_add(out, frame, len);
+		evbuffer_add(out, "\n\n", 2);
+	}
+}
+
+static void
+send_json(struct client *c, const char *type, const char *id, jv o)
+{
+	jv s = jv_dump_string(o, 0);
+
+	send_frame(c, type, id, jv_string_value(s),
+	    (size_t)jv_string_length_bytes(jv_copy(s)));
+	jv_free(s);
+}
+
+/* Fell behind: nothing more until the queue drains, then a resync. */
+static void
+go_slow(struct client *c)
+{
+	struct notify *n = c->n;
+
+	if (n->cfg.slow_close) {
+		n->dropped_slow++;
+		log_info("client too slow; closed peer=%s queued=%d", c->peer,
+		    queued(c));
+		client_close_code(c, 1013, "too slow");
+		return;
+	}
+	n->resync_slow++;
+	c->state = CS_SLOW;
+	c->slow_since_us = stats_mono_us();
+	jv_free(c->held);
+	c->held = jv_array();
+	c->held_bytes = 0;
+	log_info("client too slow; resync when drained peer=%s queued=%d",
+	    c->peer, queued(c));
+}
+
+void
+client_deliver(struct client *c, const char *id, const char *frame,
+    size_t len, int64_t received_us)
+{
+	struct notify *n = c->n;
+
+	send_frame(c, "message", id, frame, len);
+	snprintf(c->last_id, sizeof c->last_id, "%s", id);
+	c->sent++;
+	n->messages_sent++;
+	if (received_us > 0) {
+		int64_t d = stats_now_us() - received_us;
+
+		hist_record(n->delivery_us, d > 0 ? (uint64_t)d : 0);
+	}
+	if (queued(c) - c->snapshot_bytes > n->cfg.max_queue)
+		go_slow(c);
+}
+
+static int
+watches(const struct client *c, const char *klass)
+{
+	for (int i = 0; i < c->nclasses; i++)
+		if (strcmp(c->classes[i], klass) == 0)
+			return 1;
+	return 0;
+}
+
+void
+client_dispatch(struct notify *n, const char *id, const char *klass,
+    const char *frame, size_t len, int64_t received_us)
+{
+	struct client *c, *next;
+
+	for (c = TAILQ_FIRST(&n->clients); c; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (!watches(c, klass))
+			continue;
+		if (c->state == CS_LIVE) {
+			client_deliver(c, id, frame, len, received_us);
+		} else if (c->state == CS_SNAPSHOT) {
+			/* after the snapshots, in order */
+			c->held = jv_array_append(c->held, jv_array_append(
+			    jv_array_append(jv_array(), jv_string(id)),
+			    jv_string_sized(frame, (int)len)));
+			c->held_bytes += len;
+			if (c->held_bytes > (size_t)n->cfg.max_queue) {
+				jv_free(c->held);
+				c->held = jv_array();
+				c->held_bytes = 0;
+				c->resync_after = 1;
+			}
+		}
+	}
+}
+
+/* ---- the steps after the request ---- */
+
+static void
+hello(struct client *c)
+{
+	jv o = jv_object(), cl = jv_array();
+
+	for (int i = 0; i < c->nclasses; i++)
+		cl = jv_array_append(cl, jv_string(c->classes[i]));
+	o = jv_object_set(o, jv_string("type"), jv_string("hello"));
+	o = jv_object_set(o, jv_string("instructor"), jv_string(c->instructor));
+	o = jv_object_set(o, jv_string("classes"), cl);
+	o = jv_object_set(o, jv_string("id"), jv_string(feed_position(c->n)));
+	send_json(c, "hello", NULL, o);
+}
+
+static void
+go_live(struct client *c)
+{
+	c->state = CS_LIVE;
+	if (queued(c) - c->snapshot_bytes > c->n->cfg.max_queue)
+		go_slow(c);
+}
+
+static void
+resync(struct client *c, const char *reason)
+{
+	jv o = jv_object();
+
+	o = jv_object_set(o, jv_string("type"), jv_string("resync"));
+	o = jv_object_set(o, jv_string("reason"), jv_string(reason));
+	o = jv_object_set(o, jv_string("id"), jv_string(feed_position(c->n)));
+	send_json(c, "resync", NULL, o);
+	start_snapshots(c);
+}
+
+struct snapreq {
+	struct client *c;
+	char klass[128];
+	char id[NOTIFY_ID_LEN];
+};
+
+static void
+snapshots_over(struct client *c)
+{
+	jv held = c->held;
+	int i, len;
+
+	c->held = jv_array();
+	c->held_bytes = 0;
+	if (c->resync_after) {
+		c->resync_after = 0;
+		jv_free(held);
+		c->n->resync_slow++;
+		resync(c, "slow");
+		return;
+	}
+	c->state = CS_LIVE;
+	len = jv_array_length(jv_copy(held));
+	for (i = 0; i < len && c->state == CS_LIVE; i++) {
+		jv e = jv_array_get(jv_copy(held), i);
+		jv id = jv_array_get(jv_copy(e), 0), fr = jv_array_get(e, 1);
+
+		client_deliver(c, jv_string_value(id), jv_string_value(fr),
+		    (size_t)jv_string_length_bytes(jv_copy(fr)), 0);
+		jv_free(id);
+		jv_free(fr);
+	}
+	jv_free(held);
+	if (c->state == CS_LIVE)
+		go_live(c);
+}
+
+static void
+on_snapshot(PGresult *res, const char *err, void *arg)
+{
+	struct snapreq *sr = arg;
+	struct client *c = sr->c;
+
+	if (c->dead || c->state != CS_SNAPSHOT) {
+		goto out;
+	}
+	if (res == NULL || PQntuples(res) != 1) {
+		log_warn("no snapshot; closing peer=%s class=%s error=\"%s\"",
+		    c->peer, sr->klass, err ? err : "no row");
+		client_close_code(c, 1011, "database unavailable");
+		goto out;
+	}
+	{
+		const char *students = PQgetvalue(res, 0, 0);
+		jv k = jv_dump_string(jv_string(sr->klass), 0);
+		size_t cap = strlen(students) + 200 +
+		    (size_t)jv_string_length_bytes(jv_copy(k));
+		char *frame = malloc(cap);
+
+		if (frame) {
+			int fl = snprintf(frame, cap, "{\"type\":\"snapshot\","
+			    "\"class\":%s,\"id\":\"%s\",\"students\":%s}",
+			    jv_string_value(k), sr->id, students);
+
+			send_frame(c, "snapshot", sr->id, frame, (size_t)fl);
+			free(frame);
+			/* a snapshot may be larger than the queue: it does
+			 * not count against it until it has drained */
+			c->snapshot_bytes = queued(c);
+		}
+		jv_free(k);
+		c->n->snapshots++;
+		snprintf(c->last_id, sizeof c->last_id, "%s", sr->id);
+	}
+	if (--c->snapshots_waiting == 0)
+		snapshots_over(c);
+out:
+	client_release(c);
+	free(sr);
+}
+
+static void
+start_snapshots(struct client *c)
+{
+	int i;
+
+	c->state = CS_SNAPSHOT;
+	c->snapshots_waiting = c->nclasses;
+	client_hold(c);		/* a query may fail at once and close it */
+	for (i = 0; i < c->nclasses && !c->dead && c->state == CS_SNAPSHOT;
+	    i++) {
+		struct snapreq *sr = calloc(1, sizeof *sr);
+		const char *p[1] = { c->classes[i] };
+
+		if (sr == NULL) {
+			client_close_code(c, 1011, "out of memory");
+			break;
+		}
+		sr->c = c;
+		snprintf(sr->klass, sizeof sr->klass, "%s", c->classes[i]);
+		/* what the snapshot stands for: the messages up to here */
+		snprintf(sr->id, sizeof sr->id, "%s", feed_position(c->n));
+		client_hold(c);
+		pgpool_query(c->n->pool, sql_snapshot, 1, p, on_snapshot, sr);
+	}
+	client_release(c);
+}
+
+static void
+on_replayed(struct client *c, int result)
+{
+	if (c->state != CS_REPLAY)
+		return;
+	if (result == 0) {
+		go_live(c);
+	} else if (result > 0) {
+		c->n->resync_gap++;
+		log_info("resync: since is older than the stream holds peer=%s "
+		    "since=%s", c->peer, c->since);
+		resync(c, "gap");
+	} else {
+		client_close_code(c, 1011, "stream unavailable");
+	}
+}
+
+/* Refuse a client: an HTTP status for SSE (nothing was sent yet), a close
+ * code for WebSocket (4000 + the status). */
+static void
+refuse(struct client *c, int status, const char *msg)
+{
+	if (status == 401)
+		c->n->auth_401++;
+	else if (status == 403)
+		c->n->auth_403++;
+	else if (status == 400)
+		c->n->bad_requests++;
+	log_info("refused peer=%s status=%d reason=\"%s\"", c->peer, status, msg);
+	if (c->kind == CK_WS) {
+		client_close_code(c, status < 500 ? 4000 + status : 1011, msg);
+	} else {
+		server_error(c, status, msg);
+		client_closing(c);
+	}
+}
+
+static void
+begin_stream(struct client *c)
+{
+	if (c->kind == CK_SSE) {
+		static const char head[] = "HTTP/1.1 200 OK\r\n"
+		    "Content-Type: text/event-stream; charset=utf-8\r\n"
+		    "Cache-Control: no-cache\r\n"
+		    "X-Accel-Buffering: no\r\n"
+		    "Connection: close\r\n\r\n"
+		    "retry: 2000\n\n";
+
+		evbuffer_add(bufferevent_get_output(c->bev), head,
+		    sizeof head - 1);
+	}
+	hello(c);
+	if (c->since[0]) {
+		c->state = CS_REPLAY;
+		feed_replay(c->n, c, c->since, on_replayed);
+	} else {
+		start_snapshots(c);
+	}
+}
+
+static void
+on_auth(PGresult *res, const char *err, void *arg)
+{
+	struct client *c = arg;
+	jv allowed;
+	int i, j, n, ok;
+
+	if (c->dead || c->state != CS_AUTH)
+		goto out;
+	if (res == NULL) {
+		log_warn("cannot check a token peer=%s error=\"%s\"", c->peer, err);
+		refuse(c, 503, "database unavailable");
+		goto out;
+	}
+	if (PQntuples(res) == 0) {
+		refuse(c, 401, "unknown token");
+		goto out;
+	}
+	snprintf(c->instructor, sizeof c->instructor, "%s", PQgetvalue(res, 0, 0));
+	allowed = jv_parse(PQgetvalue(res, 0, 1));
+	n = jv_get_kind(allowed) == JV_KIND_ARRAY ?
+	    jv_array_length(jv_copy(allowed)) : 0;
+	for (i = 0; i < c->nclasses; i++) {
+		ok = 0;
+		for (j = 0; j < n && !ok; j++) {
+			jv a = jv_array_get(jv_copy(allowed), j);
+
+			ok = jv_get_kind(a) == JV_KIND_STRING &&
+			    strcmp(jv_string_value(a), c->classes[i]) == 0;
+			jv_free(a);
+		}
+		if (!ok) {
+			char msg[200];
+
+			snprintf(msg, sizeof msg, "class %.120s is not yours",
+			    c->classes[i]);
+			jv_free(allowed);
+			refuse(c, 403, msg);
+			goto out;
+		}
+	}
+	jv_free(allowed);
+	log_info("subscribed peer=%s kind=%s instructor=%s classes=%d%s%s",
+	    c->peer, c->kind == CK_WS ? "ws" : "sse", c->instructor,
+	    c->nclasses, c->since[0] ? " since=" : "", c->since);
+	begin_stream(c);
+out:
+	client_release(c);
+}
+
+/* The request is read and the client is a WebSocket or SSE one: check its
+ * token (status is 0, or the HTTP status of what was wrong with it). */
+void
+client_subscribe(struct client *c, int status, const char *msg)
+{
+	const char *p[1];
+
+	if (c->kind == CK_WS)
+		c->n->nws++;	/* both counted down when freed */
+	else
+		c->n->nsse++;
+	bufferevent_set_timeouts(c->bev, NULL, NULL);
+	if (status) {
+		refuse(c, status, msg);
+		return;
+	}
+	if (c->token[0] == '\0') {
+		refuse(c, 401, "no token");
+		return;
+	}
+	c->state = CS_AUTH;
+	p[0] = c->token;
+	client_hold(c);
+	pgpool_query(c->n->pool, sql_auth, 1, p, on_auth, c);
+}
+
+/* ---- WebSocket ---- */
+
+int
+client_ws_start(struct client *c)
+{
+	struct wslay_event_callbacks cb = { ws_recv_cb, ws_send_cb, NULL,
+	    NULL, NULL, NULL, ws_msg_cb };
+
+	if (wslay_event_context_server_init(&c->ws, &cb, c) != 0)
+		return -1;
+	wslay_event_config_set_max_recv_msg_length(c->ws, MAX_CLIENT_MSG);
+	c->kind = CK_WS;
+	c->last_seen_us = stats_mono_us();
+	return 0;
+}
+
+static void
+ws_read(struct client *c)
+{
+	int r = wslay_event_recv(c->ws);
+
+	if (r == 0)
+		r = wslay_event_send(c->ws);
+	if (wslay_event_get_status_code_sent(c->ws) == WSLAY_CODE_PROTOCOL_ERROR &&
+	    c->state != CS_CLOSING) {
+		c->n->proto_errors++;
+		log_info("malformed frame; closed peer=%s", c->peer);
+	}
+	if (r != 0 || (!wslay_event_want_read(c->ws) &&
+	    !wslay_event_want_write(c->ws)) || wslay_event_get_close_sent(c->ws))
+		client_closing(c);
+}
+
+/* ---- the connection ---- */
+
+static void
+on_read(struct bufferevent *bev, void *arg)
+{
+	struct client *c = arg;
+	int r;
+
+	(void)bev;
+	switch (c->kind) {
+	case CK_HTTP:
+		if (c->state != CS_REQUEST)
+			break;
+		client_hold(c);
+		r = server_request(c);
+		if (r < 0)
+			client_closing(c);
+		else if (r > 0 && c->kind == CK_WS && !c->dead &&
+		    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+			ws_read(c);	/* frames sent right after the request */
+		client_release(c);
+		break;
+	case CK_WS:
+		ws_read(c);
+		break;
+	case CK_SSE:	/* nothing is expected from it */
+		evbuffer_drain(bufferevent_get_input(c->bev),
+		    evbuffer_get_length(bufferevent_get_input(c->bev)));
+		break;
+	}
+}
+
+static void
+on_write(struct bufferevent *bev, void *arg)
+{
+	struct client *c = arg;
+
+	(void)bev;
+	if (c->state == CS_CLOSING) {
+		client_free(c);
+		return;
+	}
+	c->snapshot_bytes = 0;	/* all written */
+	if (c->state == CS_SLOW && queued(c) == 0)
+		resync(c, "slow");
+}
+
+static void
+on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct client *c = arg;
+
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+		client_free(c);
+}
+
+void
+client_accept(struct notify *n, int fd, const char *peer)
+{
+	struct client *c;
+	struct timeval tv = { REQUEST_TIMEOUT_S, 0 };
+
+	if (n->nclients >= n->cfg.max_clients || n->stopping) {
+		static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+		    "Content-Type: application/json\r\nRetry-After: 5\r\n"
+		    "Connection: close\r\nContent-Length: 39\r\n\r\n"
+		    "{\"error\":\"too many clients; try again\"}";
+		ssize_t w;
+
+		n->refused_cap++;
+		w = write(fd, busy, sizeof busy - 1);
+		(void)w;
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof *c);
+	if (c == NULL) {
+		close(fd);
+		return;
+	}
+	/* The kernel's buffer for the client is part of its queue: bounded
+	 * too, so that a client that stops reading is seen, and soon. */
+	{
+		int sndbuf = (int)n->cfg.max_queue;
+
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+	}
+	c->n = n;
+	c->held = jv_array();
+	c->opened_us = stats_mono_us();
+	snprintf(c->peer, sizeof c->peer, "%s", peer);
+	c->bev = bufferevent_socket_new(n->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		close(fd);
+		jv_free(c->held);
+		free(c);
+		return;
+	}
+	c->refs = 1;	/* the connection's own */
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	TAILQ_INSERT_TAIL(&n->clients, c, link);
+	n->nclients++;
+	n->accepted++;
+}
+
+static void
+client_free(struct client *c)
+{
+	struct notify *n = c->n;
+	int i;
+
+	if (c->dead)
+		return;
+	c->dead = 1;
+	TAILQ_REMOVE(&n->clients, c, link);
+	n->nclients--;
+	if (c->kind == CK_WS)
+		n->nws--;
+	else if (c->kind == CK_SSE)
+		n->nsse--;
+	if (c->bev) {
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	}
+	if (c->ws)
+		wslay_event_context_free(c->ws);
+	c->ws = NULL;
+	for (i = 0; i < c->nclasses; i++)
+		free(c->classes[i]);
+	c->nclasses = 0;
+	jv_free(c->held);
+	c->held = jv_invalid();
+	client_release(c);
+}
+
+void
+client_tick(struct notify *n)
+{
+	struct client *c, *next;
+	int64_t now = stats_mono_us(), hb = n->cfg.heartbeat_ms * 1000;
+
+	for (c = TAILQ_FIRST(&n->clients); c; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c->state == CS_SLOW && now - c->slow_since_us > 2 * hb) {
+			/* what is queued does not drain: no close frame would
+			 * get through either */
+			n->dropped_slow++;
+			log_info("client did not drain; closed peer=%s queued=%d",
+			    c->peer, queued(c));
+			client_free(c);
+			continue;
+		}
+		if (c->state < CS_REPLAY || c->state > CS_LIVE)
+			continue;
+		if (c->kind == CK_WS) {
+			struct wslay_event_msg ping = { WSLAY_PING, NULL, 0 };
+
+			if (now - c->last_seen_us > 2 * hb) {
+				n->dead_closed++;
+				log_info("no answer to pings; closed peer=%s",
+				    c->peer);
+				client_free(c);
+				continue;
+			}
+			wslay_event_queue_msg(c->ws, &ping);
+			ws_flush(c);
+		} else if (c->kind == CK_SSE) {
+			evbuffer_add(bufferevent_get_output(c->bev),
+			    ": ping\n\n", 8);
+		}
+	}
+}
+
+void
+client_close_all(struct notify *n)
+{
+	struct client *c, *next;
+
+	for (c = TAILQ_FIRST(&n->clients); c; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c->kind == CK_WS && c->state != CS_CLOSING)
+			client_close_code(c, 1001, "going away");
+		else
+			client_closing(c);
+	}
+}
+
+jv
+client_stats(struct notify *n)
+{
+	jv by = jv_object();
+	struct client *c;
+	int i;
+
+	TAILQ_FOREACH(c, &n->clients, link) {
+		const char *k = c->kind == CK_WS ? "ws" : "sse";
+
+		if (c->kind == CK_HTTP || c->state < CS_REPLAY ||
+		    c->state == CS_CLOSING)
+			continue;
+		for (i = 0; i < c->nclasses; i++) {
+			jv o = jv_object_get(jv_copy(by), jv_string(c->classes[i]));
+			jv v;
+
+			if (jv_get_kind(o) != JV_KIND_OBJECT) {
+				jv_free(o);
+				o = jv_object();
+				o = jv_object_set(o, jv_string("ws"), jv_number(0));
+				o = jv_object_set(o, jv_string("sse"), jv_number(0));
+			}
+			v = jv_object_get(jv_copy(o), jv_string(k));
+			o = jv_object_set(o, jv_string(k),
+			    jv_number(jv_number_value(v) + 1));
+			jv_free(v);
+			by = jv_object_set(by, jv_string(c->classes[i]), o);
+		}
+	}
+	return by;
+}
+
+void
+client_drop_all(struct notify *n)
+{
+	while (!TAILQ_EMPTY(&n->clients))
+		client_free(TAILQ_FIRST(&n->clients));
+}

@@ -1,0 +1,699 @@
+/* feed.c: where notify's messages come from. Every instance reads all of
+ * the routed stream (no consumer group), so that dashboards can be spread
+ * over many instances; a second connection serves replays, which read the
+ * stream up to the position the live reader has dispatched, so that a
+ * client goes from replay to live with no gap and no duplicate. In a pipe,
+ * NDJSON messages get ids of their own and replay only what is current. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+#include "log.h"
+#include "notify.h"
+#include "redis.h"
+#include "stats.h"
+
+#define FEED_COUNT	200	/* entries per read */
+#define FEED_BLOCK_MS	"5000"
+
+struct feed {
+	struct notify *n;
+	char key[160];
+	struct rconn *live, *query;
+	int reading, positioned;
+	struct sid pos;
+	char pos_text[NOTIFY_ID_LEN];
+	/* pipe mode */
+	struct bufferevent *in;
+	int in_eof;
+	/* counters */
+	unsigned long bad_messages, other_topics, reads;
+};
+
+int
+sid_parse(const char *s, struct sid *out)
+{
+	char *end;
+	unsigned long long ms, seq = 0;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	ms = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	if (*end == '-') {
+		if (end[1] < '0' || end[1] > '9')
+			return -1;
+		seq = strtoull(end + 1, &end, 10);
+		if (errno)
+			return -1;
+	}
+	if (*end != '\0')
+		return -1;
+	out->ms = ms;
+	out->seq = seq;
+	return 0;
+}
+
+int
+sid_cmp(struct sid a, struct sid b)
+{
+	if (a.ms != b.ms)
+		return a.ms < b.ms ? -1 : 1;
+	if (a.seq != b.seq)
+		return a.seq < b.seq ? -1 : 1;
+	return 0;
+}
+
+void
+sid_format(struct sid id, char buf[NOTIFY_ID_LEN])
+{
+	snprintf(buf, NOTIFY_ID_LEN, "%" PRIu64 "-%" PRIu64, id.ms, id.seq);
+}
+
+static void
+set_pos(struct feed *f, const char *id)
+{
+	if (sid_parse(id, &f->pos) < 0)
+		return;
+	snprintf(f->pos_text, sizeof f->pos_text, "%s", id);
+}
+
+/* "2026-11-25T20:31:39.123456Z" → microseconds; 0 when it is not that. */
+static int64_t
+parse_time_us(const char *s)
+{
+	struct tm tm;
+	int y, mo, d, h, mi, sec, n = 0;
+	long frac = 0, scale = 1000000;
+	const char *p;
+
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec,
+	    &n) != 6 || n == 0)
+		return 0;
+	p = s + n;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			if (scale > 1) {
+				scale /= 10;
+				frac += (*p - '0') * scale;
+			}
+	}
+	if (*p != 'Z')
+		return 0;
+	memset(&tm, 0, sizeof tm);
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	return (int64_t)timegm(&tm) * 1000000 + frac;
+}
+
+/* The frame every client of the class gets:
+ * {"type":"message","id":…,"class":…,"topic":…,"message":…}, with class and
+ * topic re-encoded as they came from a field. NULL when out of memory. */
+static char *
+make_frame(const char *id, const char *topic, const char *msg, size_t len,
+    size_t *outlen)
+{
+	jv k = jv_dump_string(jv_string(topic + 6), 0);
+	jv tp = jv_dump_string(jv_string(topic), 0);
+	size_t cap = len + strlen(id) + 80 +
+	    (size_t)jv_string_length_bytes(jv_copy(k)) +
+	    (size_t)jv_string_length_bytes(jv_copy(tp));
+	char *frame = malloc(cap);
+	size_t fl;
+
+	if (frame) {
+		fl = (size_t)snprintf(frame, cap, "{\"type\":\"message\","
+		    "\"id\":\"%s\",\"class\":%s,\"topic\":%s,\"message\":", id,
+		    jv_string_value(k), jv_string_value(tp));
+		memcpy(frame + fl, msg, len);
+		fl += len;
+		frame[fl++] = '}';
+		frame[fl] = '\0';
+		*outlen = fl;
+	}
+	jv_free(k);
+	jv_free(tp);
+	return frame;
+}
+
+/* One message of the stream: checked once, framed once, then handed to
+ * the clients of its class. */
+static void
+feed_message(struct feed *f, const char *id, const char *topic,
+    const char *msg, size_t len)
+{
+	struct notify *n = f->n;
+	jv m, t;
+	char *frame;
+	size_t fl;
+	int64_t received = 0;
+	const char *klass;
+
+	set_pos(f, id);
+	n->messages_in++;
+	if (strncmp(topic, "class:", 6) != 0 || topic[6] == '\0') {
+		f->other_topics++;
+		return;
+	}
+	klass = topic + 6;
+	m = jv_parse_sized(msg, (int)len);
+	if (!jv_is_valid(m) || jv_get_kind(m) != JV_KIND_OBJECT) {
+		jv_free(m);
+		f->bad_messages++;
+		log_warn("not a JSON object; skipped id=%s", id);
+		return;
+	}
+	t = jv_object_get(jv_copy(m), jv_string("receivedAt"));
+	if (jv_get_kind(t) == JV_KIND_STRING)
+		received = parse_time_us(jv_string_value(t));
+	jv_free(t);
+	frame = make_frame(id, topic, msg, len, &fl);
+	if (frame)
+		client_dispatch(n, id, klass, frame, fl, received);
+	free(frame);
+	jv_free(m);
+}
+
+/* Fields of a stream entry: topic and msg; NULL when absent. */
+static void
+entry_fields(redisReply *e, redisReply **topic, redisReply **msg)
+{
+	redisReply *f;
+	size_t j;
+
+	*topic = *msg = NULL;
+	if (e->type != REDIS_REPLY_ARRAY || e->elements < 2)
+		return;
+	f = e->element[1];
+	if (f->type != REDIS_REPLY_ARRAY)
+		return;
+	for (j = 0; j + 1 < f->elements; j += 2) {
+		if (strcmp(f->element[j]->str, "topic") == 0)
+			*topic = f->element[j + 1];
+		else if (strcmp(f->element[j]->str, "msg") == 0)
+			*msg = f->element[j + 1];
+	}
+}
+
+static void read_next(struct feed *f);
+
+static void
+on_read(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct feed *f = arg;
+	redisReply *r = reply, *entries, *topic, *msg;
+	size_t i;
+
+	(void)ac;
+	f->reading = 0;
+	if (r == NULL)
+		return;		/* lost: read again when it is back */
+	if (r->type == REDIS_REPLY_ERROR) {
+		log_warn("XREAD: %s", r->str);
+		rconn_reset(f->live, r->str);
+		return;
+	}
+	f->reads++;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+	    r->element[0]->elements >= 2) {
+		entries = r->element[0]->element[1];
+		for (i = 0; i < entries->elements; i++) {
+			redisReply *e = entries->element[i];
+
+			if (e->type != REDIS_REPLY_ARRAY || e->elements < 1)
+				continue;
+			entry_fields(e, &topic, &msg);
+			if (topic == NULL || msg == NULL) {
+				set_pos(f, e->element[0]->str);
+				f->bad_messages++;
+				continue;
+			}
+			feed_message(f, e->element[0]->str, topic->str,
+			    msg->str, msg->len);
+		}
+	}
+	read_next(f);
+}
+
+static void
+on_position(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct feed *f = arg;
+	redisReply *r = reply;
+
+	(void)ac;
+	f->reading = 0;
+	if (r == NULL)
+		return;
+	if (r->type == REDIS_REPLY_ARRAY) {
+		if (r->elements > 0 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+		    r->element[0]->elements > 0)
+			set_pos(f, r->element[0]->element[0]->str);
+		f->positioned = 1;
+		log_info("reading %s from id=%s", f->key, f->pos_text);
+	}
+	read_next(f);
+}
+
+static void
+read_next(struct feed *f)
+{
+	redisAsyncContext *ac = rconn_ctx(f->live);
+
+	if (ac == NULL || f->reading || f->n->stopping)
+		return;
+	f->reading = 1;
+	if (!f->positioned)	/* start where the stream is now */
+		redisAsyncCommand(ac, on_position, f, "XREVRANGE %s + - COUNT 1",
+		    f->key);
+	else
+		redisAsyncCommand(ac, on_read, f, "XREAD COUNT %d BLOCK %s "
+		    "STREAMS %s %s", FEED_COUNT, FEED_BLOCK_MS, f->key,
+		    f->pos_text);
+}
+
+static void
+on_live_state(struct rconn *rc, int up, void *arg)
+{
+	(void)rc;
+	if (up)
+		read_next(arg);
+}
+
+/* ---- replay ---- */
+
+struct replay {
+	struct feed *f;
+	struct client *c;
+	replay_done_fn done;
+	struct sid cursor, upto;
+	char cursor_text[NOTIFY_ID_LEN], upto_text[NOTIFY_ID_LEN];
+};
+
+static void
+replay_end(struct replay *rp, int result)
+{
+	struct client *c = rp->c;
+
+	if (!c->dead)
+		rp->done(c, result);
+	client_release(c);
+	free(rp);
+}
+
+static int
+client_watches(struct client *c, const char *klass)
+{
+	for (int i = 0; i < c->nclasses; i++)
+		if (strcmp(c->classes[i], klass) == 0)
+			return 1;
+	return 0;
+}
+
+static void replay_step(struct replay *rp);
+
+static void
+on_range(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct replay *rp = arg;
+	struct feed *f = rp->f;
+	redisReply *r = reply, *topic, *msg;
+	size_t i, fl;
+	char *frame;
+	jv m;
+	int ok;
+
+	(void)ac;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || rp->c->dead) {
+		replay_end(rp, rp->c->dead ? 0 : -1);
+		return;
+	}
+	for (i = 0; i < r->elements; i++) {
+		redisReply *e = r->element[i];
+
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 1)
+			continue;
+		sid_parse(e->element[0]->str, &rp->cursor);
+		snprintf(rp->cursor_text, sizeof rp->cursor_text, "%s",
+		    e->element[0]->str);
+		entry_fields(e, &topic, &msg);
+		if (topic == NULL || msg == NULL ||
+		    strncmp(topic->str, "class:", 6) != 0 ||
+		    !client_watches(rp->c, topic->str + 6))
+			continue;
+		m = jv_parse_sized(msg->str, (int)msg->len);
+		ok = jv_get_kind(m) == JV_KIND_OBJECT;
+		jv_free(m);
+		if (!ok)
+			continue;
+		frame = make_frame(e->element[0]->str, topic->str, msg->str,
+		    msg->len, &fl);
+		if (frame)
+			client_deliver(rp->c, e->element[0]->str, frame, fl, 0);
+		free(frame);
+		f->n->replayed++;
+		if (rp->c->dead || rp->c->state == CS_SLOW)
+			break;
+	}
+	if (rp->c->dead || rp->c->state == CS_SLOW) {
+		replay_end(rp, 0);
+		return;
+	}
+	if (r->elements == FEED_COUNT) {
+		replay_step(rp);
+		return;
+	}
+	/* all up to upto is sent: live from here, unless the live reader
+	 * moved on meanwhile */
+	if (sid_cmp(rp->upto, f->pos) == 0) {
+		replay_end(rp, 0);
+		return;
+	}
+	rp->cursor = rp->upto;
+	memcpy(rp->cursor_text, rp->upto_text, sizeof rp->cursor_text);
+	replay_step(rp);
+}
+
+static void
+replay_step(struct replay *rp)
+{
+	struct feed *f = rp->f;
+	redisAsyncContext *ac = rconn_ctx(f->query);
+
+	rp->upto = f->pos;
+	memcpy(rp->upto_text, f->pos_text, sizeof rp->upto_text);
+	if (sid_cmp(rp->cursor, rp->upto) >= 0) {
+		replay_end(rp, 0);
+		return;
+	}
+	if (ac == NULL) {
+		replay_end(rp, -1);
+		return;
+	}
+	redisAsyncCommand(ac, on_range, rp, "XRANGE %s (%s %s COUNT %d",
+	    f->key, rp->cursor_text, rp->upto_text, FEED_COUNT);
+}
+
+/* Is everything after since still in the stream? Trimming takes entries
+ * from the head, so an id older than the first entry may have lost what
+ * followed it (an id trimmed alone gives one resync too many, never a
+ * silent gap); XDEL shows in max-deleted-entry-id; an id beyond the last
+ * one is from another stream. */
+static void
+on_info(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct replay *rp = arg;
+	redisReply *r = reply;
+	struct sid maxdel = { 0, 0 }, last = { 0, 0 }, first = { 0, 0 };
+	struct sid zero = { 0, 0 };
+	long long length = 0, added = 0;
+	int have_first = 0, gap;
+	size_t i;
+
+	(void)ac;
+	if (rp->c->dead) {
+		replay_end(rp, 0);
+		return;
+	}
+	if (r == NULL) {
+		replay_end(rp, -1);
+		return;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		/* no such stream: only "0-0" is a place in it */
+		replay_end(rp, sid_cmp(rp->cursor, zero) == 0 ? 0 : 1);
+		return;
+	}
+	if (r->type != REDIS_REPLY_ARRAY) {
+		replay_end(rp, -1);
+		return;
+	}
+	for (i = 0; i + 1 < r->elements; i += 2) {
+		const char *k = r->element[i]->str;
+		redisReply *v = r->element[i + 1];
+
+		if (k == NULL)
+			continue;
+		if (strcmp(k, "max-deleted-entry-id") == 0 &&
+		    v->type == REDIS_REPLY_STRING)
+			sid_parse(v->str, &maxdel);
+		else if (strcmp(k, "last-generated-id") == 0 &&
+		    v->type == REDIS_REPLY_STRING)
+			sid_parse(v->str, &last);
+		else if (strcmp(k, "length") == 0 && v->type == REDIS_REPLY_INTEGER)
+			length = v->integer;
+		else if (strcmp(k, "entries-added") == 0 &&
+		    v->type == REDIS_REPLY_INTEGER)
+			added = v->integer;
+		else if (strcmp(k, "first-entry") == 0 &&
+		    v->type == REDIS_REPLY_ARRAY && v->elements > 0 &&
+		    v->element[0]->type == REDIS_REPLY_STRING)
+			have_first = sid_parse(v->element[0]->str, &first) == 0;
+	}
+	if (sid_cmp(rp->cursor, last) > 0)
+		gap = 1;
+	else if (sid_cmp(rp->cursor, zero) == 0)
+		gap = added > length;
+	else if (sid_cmp(maxdel, rp->cursor) > 0)
+		gap = 1;
+	else if (have_first)
+		gap = sid_cmp(rp->cursor, first) < 0;
+	else	/* empty: whole only if since was the last entry */
+		gap = sid_cmp(rp->cursor, last) < 0;
+	if (gap) {
+		replay_end(rp, 1);
+		return;
+	}
+	replay_step(rp);
+}
+
+void
+feed_replay(struct notify *n, struct client *c, const char *since,
+    replay_done_fn done)
+{
+	struct feed *f = n->feed;
+	struct replay *rp;
+	redisAsyncContext *ac;
+
+	rp = calloc(1, sizeof *rp);
+	if (rp == NULL) {
+		done(c, -1);
+		return;
+	}
+	rp->f = f;
+	rp->c = c;
+	rp->done = done;
+	client_hold(c);
+	if (sid_parse(since, &rp->cursor) < 0) {
+		replay_end(rp, 1);
+		return;
+	}
+	snprintf(rp->cursor_text, sizeof rp->cursor_text, "%" PRIu64 "-%"
+	    PRIu64, rp->cursor.ms, rp->cursor.seq);
+	n->replays++;
+	if (f->in || f->query == NULL) {
+		/* a pipe keeps no history: only the current position is whole */
+		replay_end(rp, sid_cmp(rp->cursor, f->pos) == 0 ? 0 : 1);
+		return;
+	}
+	ac = rconn_ctx(f->query);
+	if (ac == NULL || !f->positioned) {
+		replay_end(rp, -1);
+		return;
+	}
+	redisAsyncCommand(ac, on_info, rp, "XINFO STREAM %s", f->key);
+}
+
+/* ---- pipe mode ---- */
+
+static void
+on_line_input(struct bufferevent *bev, void *arg)
+{
+	struct feed *f = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	char *line, id[NOTIFY_ID_LEN];
+	size_t len;
+	struct sid next;
+
+	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) != NULL) {
+		jv m = jv_parse_sized(line, (int)len), t;
+
+		if (len == 0 || strspn(line, " \t\r") == len) {
+			jv_free(m);
+			free(line);
+			continue;
+		}
+		t = jv_is_valid(m) && jv_get_kind(m) == JV_KIND_OBJECT ?
+		    jv_object_get(jv_copy(m), jv_string("topic")) : jv_invalid();
+		next.ms = (uint64_t)(stats_now_us() / 1000);
+		next.seq = 0;
+		if (next.ms <= f->pos.ms) {
+			next.ms = f->pos.ms;
+			next.seq = f->pos.seq + 1;
+		}
+		sid_format(next, id);
+		if (jv_get_kind(t) != JV_KIND_STRING) {
+			f->bad_messages++;
+			log_warn("input line is not a message with a topic; "
+			    "skipped");
+		} else {
+			feed_message(f, id, jv_string_value(t), line, len);
+		}
+		jv_free(t);
+		jv_free(m);
+		free(line);
+	}
+}
+
+static void
+on_line_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct feed *f = arg;
+
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		if (what & BEV_EVENT_ERROR)
+			log_error("cannot read %s: %s", f->n->cfg.from,
+			    strerror(errno));
+		else
+			log_info("input ended; dashboards stay connected");
+		f->in_eof = 1;
+		bufferevent_disable(f->in, EV_READ);
+	}
+}
+
+int
+feed_open(struct notify *n, char *err, size_t errlen)
+{
+	struct feed *f = calloc(1, sizeof *f);
+	int fd;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	f->n = n;
+	n->feed = f;
+	strcpy(f->pos_text, "0-0");
+	if (n->from.kind == ADDR_STREAM) {
+		if (n->from.group[0]) {
+			snprintf(err, errlen, "every notify reads all of the "
+			    "stream: no @GROUP");
+			return -1;
+		}
+		snprintf(f->key, sizeof f->key, "labpulse:%s", n->from.stream);
+		f->live = rconn_new(n->base, n->cfg.redis_url, err, errlen);
+		if (f->live == NULL)
+			return -1;
+		f->query = rconn_new(n->base, n->cfg.redis_url, err, errlen);
+		if (f->query == NULL)
+			return -1;
+		rconn_on_state(f->live, on_live_state, f);
+		rconn_start(f->live);
+		rconn_start(f->query);
+		return 0;
+	}
+	if (n->from.kind == ADDR_STDIO)
+		fd = STDIN_FILENO;
+	else if (n->from.kind == ADDR_FILE)
+		fd = open(n->from.path, O_RDONLY | O_CLOEXEC);
+	else
+		fd = addr_connect_unix(n->from.path, err, errlen);
+	if (fd < 0) {
+		if (n->from.kind == ADDR_FILE)
+			snprintf(err, errlen, "cannot open %s: %s", n->from.path,
+			    strerror(errno));
+		return -1;
+	}
+	evutil_make_socket_nonblocking(fd);
+	f->positioned = 1;
+	f->in = bufferevent_socket_new(n->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(f->in, on_line_input, NULL, on_line_event, f);
+	bufferevent_enable(f->in, EV_READ);
+	return 0;
+}
+
+const char *
+feed_position(struct notify *n)
+{
+	return n->feed->pos_text;
+}
+
+int
+feed_is_stream(struct notify *n)
+{
+	return n->feed->live != NULL;
+}
+
+int
+feed_is_up(struct notify *n)
+{
+	struct feed *f = n->feed;
+
+	if (f->in)
+		return !f->in_eof;
+	return rconn_is_up(f->live) && f->positioned;
+}
+
+jv
+feed_stats(struct notify *n)
+{
+	struct feed *f = n->feed;
+	jv o = jv_object();
+
+	o = jv_object_set(o, jv_string("from"), jv_string(n->cfg.from));
+	o = jv_object_set(o, jv_string("position"), jv_string(f->pos_text));
+	o = jv_object_set(o, jv_string("bad_messages"), jv_number(f->bad_messages));
+	o = jv_object_set(o, jv_string("other_topics"), jv_number(f->other_topics));
+	if (f->live) {
+		o = jv_object_set(o, jv_string("stream"), jv_string(f->key));
+		o = jv_object_set(o, jv_string("url"),
+		    jv_string(rconn_url(f->live)));
+		o = jv_object_set(o, jv_string("connected"),
+		    jv_bool(rconn_is_up(f->live) && rconn_is_up(f->query)));
+		o = jv_object_set(o, jv_string("connects"),
+		    jv_number(rconn_connects(f->live) + rconn_connects(f->query)));
+		o = jv_object_set(o, jv_string("losses"),
+		    jv_number(rconn_losses(f->live) + rconn_losses(f->query)));
+		if (!rconn_is_up(f->live) && rconn_last_error(f->live)[0])
+			o = jv_object_set(o, jv_string("last_error"),
+			    jv_string(rconn_last_error(f->live)));
+	} else {
+		o = jv_object_set(o, jv_string("input_ended"), jv_bool(f->in_eof));
+	}
+	return o;
+}
+
+void
+feed_close(struct notify *n)
+{
+	struct feed *f = n->feed;
+
+	if (f == NULL)
+		return;
+	if (f->live)
+		rconn_free(f->live);
+	if (f->query)
+		rconn_free(f->query);
+	if (f->in)
+		bufferevent_free(f->in);
+	free(f);
+	n->feed = NULL;
+}

@@ -1,0 +1,343 @@
+/* pgpool.c: a few PostgreSQL connections that every dashboard client's
+ * queries share, never a connection per client. Queries wait in one queue
+ * (cl_waiting) for a free connection; each runs asynchronously on the loop. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "notify.h"
+#include "pgconn.h"
+#include "stats.h"
+
+#define PG_MAX_PARAMS	4
+#define PG_RETRY_US	1000000	/* a failed connect is not tried again sooner */
+
+struct pgreq {
+	char *sql;
+	char *params[PG_MAX_PARAMS];
+	int nparams;
+	pg_done_fn done;
+	void *arg;
+	int64_t queued_us;
+	TAILQ_ENTRY(pgreq) link;
+};
+TAILQ_HEAD(pgreq_list, pgreq);
+
+struct pgslot {
+	struct pgpool *pool;
+	PGconn *conn;
+	struct event *ev;
+	struct pgreq *req;	/* running, or NULL when idle */
+	PGresult *res;
+	int64_t next_try_us;
+};
+
+struct pgpool {
+	struct event_base *base;
+	char *conninfo;
+	struct pgslot *slots;
+	int size;
+	struct pgreq_list queue;
+	long waiting;
+	unsigned long queries, errors, connects;
+	int64_t maxwait_seen_us;
+	char last_error[512];
+};
+
+static void pool_run(struct pgpool *p);
+
+struct pgpool *
+pgpool_new(struct event_base *base, const char *conninfo, int size)
+{
+	struct pgpool *p = calloc(1, sizeof *p);
+
+	if (p == NULL)
+		return NULL;
+	p->base = base;
+	p->conninfo = conninfo ? strdup(conninfo) : NULL;
+	p->size = size;
+	p->slots = calloc(size, sizeof *p->slots);
+	TAILQ_INIT(&p->queue);
+	if (p->slots == NULL) {
+		free(p);
+		return NULL;
+	}
+	for (int i = 0; i < size; i++)
+		p->slots[i].pool = p;
+	return p;
+}
+
+static void
+req_free(struct pgreq *r)
+{
+	for (int i = 0; i < r->nparams; i++)
+		free(r->params[i]);
+	free(r->sql);
+	free(r);
+}
+
+static void
+slot_drop(struct pgslot *s, const char *why)
+{
+	struct pgpool *p = s->pool;
+
+	if (s->ev) {
+		event_free(s->ev);
+		s->ev = NULL;
+	}
+	if (s->conn) {
+		PQfinish(s->conn);
+		s->conn = NULL;
+	}
+	if (strcmp(why, p->last_error) != 0)
+		log_warn("lost PostgreSQL reason=\"%s\"", why);
+	snprintf(p->last_error, sizeof p->last_error, "%s", why);
+}
+
+static void
+finish(struct pgslot *s, PGresult *res, const char *err)
+{
+	struct pgreq *r = s->req;
+
+	s->req = NULL;
+	if (res == NULL || err)
+		s->pool->errors++;
+	r->done(res, err, r->arg);
+	req_free(r);
+}
+
+/* The query's results are all in: hand the first to the caller. */
+static void
+query_over(struct pgslot *s)
+{
+	PGresult *res = s->res;
+	char err[512];
+
+	s->res = NULL;
+	if (res && PQresultStatus(res) != PGRES_TUPLES_OK &&
+	    PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pgconn_error(s->conn, res, err, sizeof err);
+		log_warn("query failed error=\"%s\"", err);
+		finish(s, NULL, err);
+	} else {
+		finish(s, res, res ? NULL : "no result");
+	}
+	PQclear(res);
+}
+
+static void
+on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct pgslot *s = arg;
+	PGresult *r;
+	char err[512];
+
+	(void)fd;
+	(void)what;
+	if (s->req == NULL) {	/* nothing asked: a notice, or the end */
+		if (!PQconsumeInput(s->conn)) {
+			pgconn_error(s->conn, NULL, err, sizeof err);
+			slot_drop(s, err);
+		}
+		return;
+	}
+	if (!PQconsumeInput(s->conn)) {
+		pgconn_error(s->conn, NULL, err, sizeof err);
+		PQclear(s->res);
+		s->res = NULL;
+		slot_drop(s, err);
+		finish(s, NULL, err);
+		pool_run(s->pool);
+		return;
+	}
+	while (!PQisBusy(s->conn)) {
+		r = PQgetResult(s->conn);
+		if (r == NULL) {
+			query_over(s);
+			pool_run(s->pool);
+			return;
+		}
+		if (s->res == NULL)
+			s->res = r;	/* keep the first result */
+		else
+			PQclear(r);
+	}
+}
+
+static int
+slot_connect(struct pgslot *s)
+{
+	struct pgpool *p = s->pool;
+	char err[512];
+	int64_t now = stats_mono_us();
+
+	if (now < s->next_try_us)
+		return -1;
+	s->conn = pgconn_open(p->conninfo, "labpulse-notify", err, sizeof err);
+	if (s->conn == NULL) {
+		s->next_try_us = now + PG_RETRY_US;
+		if (strcmp(err, p->last_error) != 0)
+			log_warn("cannot connect to PostgreSQL reason=\"%s\"", err);
+		snprintf(p->last_error, sizeof p->last_error, "%s", err);
+		return -1;
+	}
+	PQsetnonblocking(s->conn, 1);
+	/* always watched: a server that goes away is seen at once */
+	s->ev = event_new(p->base, PQsocket(s->conn), EV_READ | EV_PERSIST,
+	    on_readable, s);
+	event_add(s->ev, NULL);
+	p->connects++;
+	if (p->last_error[0])
+		log_info("connected to PostgreSQL");
+	p->last_error[0] = '\0';
+	return 0;
+}
+
+static void
+pool_run(struct pgpool *p)
+{
+	struct pgreq *r;
+	struct pgslot *s;
+	char err[512];
+	int i;
+
+	while ((r = TAILQ_FIRST(&p->queue)) != NULL) {
+		s = NULL;
+		for (i = 0; i < p->size; i++)
+			if (p->slots[i].req == NULL && p->slots[i].conn) {
+				s = &p->slots[i];
+				break;
+			}
+		if (s == NULL)
+			for (i = 0; i < p->size; i++)
+				if (p->slots[i].req == NULL &&
+				    slot_connect(&p->slots[i]) == 0) {
+					s = &p->slots[i];
+					break;
+				}
+		if (s == NULL) {
+			int any = 0;
+
+			for (i = 0; i < p->size; i++)
+				any |= p->slots[i].conn != NULL;
+			if (any)
+				return;	/* all busy: wait for one */
+			/* PostgreSQL is away: say so at once, don't queue */
+			TAILQ_REMOVE(&p->queue, r, link);
+			p->waiting--;
+			p->errors++;
+			r->done(NULL, p->last_error[0] ? p->last_error :
+			    "PostgreSQL is unavailable", r->arg);
+			req_free(r);
+			continue;
+		}
+		TAILQ_REMOVE(&p->queue, r, link);
+		p->waiting--;
+		{
+			int64_t w = stats_mono_us() - r->queued_us;
+
+			if (w > p->maxwait_seen_us)
+				p->maxwait_seen_us = w;
+		}
+		s->req = r;
+		p->queries++;
+		if (!PQsendQueryParams(s->conn, r->sql, r->nparams, NULL,
+		    (const char *const *)r->params, NULL, NULL, 0)) {
+			pgconn_error(s->conn, NULL, err, sizeof err);
+			slot_drop(s, err);
+			finish(s, NULL, err);
+			continue;
+		}
+		PQflush(s->conn);
+	}
+}
+
+void
+pgpool_query(struct pgpool *p, const char *sql, int nparams,
+    const char *const *params, pg_done_fn done, void *arg)
+{
+	struct pgreq *r = calloc(1, sizeof *r);
+	int i;
+
+	if (r == NULL || nparams > PG_MAX_PARAMS) {
+		free(r);
+		done(NULL, "out of memory", arg);
+		return;
+	}
+	r->sql = strdup(sql);
+	r->nparams = nparams;
+	for (i = 0; i < nparams; i++)
+		r->params[i] = strdup(params[i]);
+	r->done = done;
+	r->arg = arg;
+	r->queued_us = stats_mono_us();
+	TAILQ_INSERT_TAIL(&p->queue, r, link);
+	p->waiting++;
+	pool_run(p);
+}
+
+jv
+pgpool_stats(struct pgpool *p)
+{
+	jv o = jv_object();
+	long active = 0, idle = 0;
+	int64_t maxwait = 0;
+	struct pgreq *r;
+	int i;
+
+	for (i = 0; i < p->size; i++) {
+		if (p->slots[i].req)
+			active++;
+		else if (p->slots[i].conn)
+			idle++;
+	}
+	r = TAILQ_FIRST(&p->queue);
+	if (r)
+		maxwait = stats_mono_us() - r->queued_us;
+	o = jv_object_set(o, jv_string("sv_active"), jv_number(active));
+	o = jv_object_set(o, jv_string("sv_idle"), jv_number(idle));
+	o = jv_object_set(o, jv_string("sv_max"), jv_number(p->size));
+	o = jv_object_set(o, jv_string("cl_waiting"), jv_number(p->waiting));
+	o = jv_object_set(o, jv_string("maxwait_us"), jv_number((double)maxwait));
+	o = jv_object_set(o, jv_string("maxwait_seen_us"),
+	    jv_number((double)p->maxwait_seen_us));
+	o = jv_object_set(o, jv_string("queries"), jv_number(p->queries));
+	o = jv_object_set(o, jv_string("errors"), jv_number(p->errors));
+	o = jv_object_set(o, jv_string("connects"), jv_number(p->connects));
+	if (p->last_error[0])
+		o = jv_object_set(o, jv_string("last_error"),
+		    jv_string(p->last_error));
+	return o;
+}
+
+void
+pgpool_free(struct pgpool *p)
+{
+	struct pgreq *r;
+	int i;
+
+	if (p == NULL)
+		return;
+	while ((r = TAILQ_FIRST(&p->queue)) != NULL) {
+		TAILQ_REMOVE(&p->queue, r, link);
+		r->done(NULL, "shutting down", r->arg);
+		req_free(r);
+	}
+	for (i = 0; i < p->size; i++) {
+		struct pgslot *s = &p->slots[i];
+
+		if (s->req)
+			finish(s, NULL, "shutting down");
+		PQclear(s->res);
+		if (s->ev)
+			event_free(s->ev);
+		if (s->conn)
+			PQfinish(s->conn);
+	}
+	free(p->slots);
+	free(p->conninfo);
+	free(p);
+}

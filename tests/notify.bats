@@ -1,0 +1,336 @@
+#!/usr/bin/env bats
+# notify: dashboards over WebSocket and SSE, against the stack's ingest,
+# route, PostgreSQL and Redis. lpwatch (tests/tools) is the dashboard client.
+
+setup_file() {
+	load helper/common
+	stack_up
+	TOKEN=$(labpulse instructor add ann CS101 CS102 2>/dev/null | tail -n 1)
+	OTHER=$(labpulse instructor add bob CS200 2>/dev/null | tail -n 1)
+	export TOKEN OTHER
+}
+
+teardown_file() {
+	load helper/common
+	stack_down
+}
+
+setup() {
+	load helper/common
+	LPWATCH=$TOP/tests/tools/lpwatch
+	[ -x "$LPWATCH" ] || { echo "tests/tools/lpwatch is not built: make unit"; return 1; }
+	URL=$LABPULSE_NOTIFY_URL
+	EXTRA_PIDS=
+}
+
+teardown() {
+	for p in $EXTRA_PIDS; do kill "$p" 2>/dev/null || true; done
+	for p in $EXTRA_PIDS; do wait "$p" 2>/dev/null || true; done
+}
+
+# watch NAME ARGS...: an lpwatch in the background, its output in
+# $BATS_TEST_TMPDIR/NAME; waits until it got its hello (or an answer).
+watch() {
+	local name=$1; shift
+	"$LPWATCH" "$@" >"$BATS_TEST_TMPDIR/$name" 2>"$BATS_TEST_TMPDIR/$name.err" 3>&- &
+	EXTRA_PIDS+=" $!"
+	printf -v "${name}_PID" '%s' "$!"
+	wait_for grep -qE '"type":"(snapshot|hello)"|^(close|http) ' "$BATS_TEST_TMPDIR/$name"
+}
+
+@test "WebSocket and SSE clients get their class's messages in order, never another class's" {
+	watch ws1 --timeout 20 --token "$TOKEN" "$URL/ws?class=CS101"
+	watch sse1 --timeout 20 "$URL/sse?class=CS101&token=$TOKEN"
+	watch ws2 --timeout 20 --token "$TOKEN" "$URL/ws?class=CS102"
+	watch bob --timeout 20 --token "$OTHER" "$URL/sse?class=CS200"
+	wait_for grep -q '"type":"snapshot"' "$BATS_TEST_TMPDIR/sse1"
+	for i in 1 2 3 4 5 6; do
+		post_one CS101 "order-a$i" "s$i@example.edu" "$([ "$i" = 3 ] && echo true || echo false)"
+		post_one CS102 "order-b$i"
+	done
+	post_one CS200 order-c1
+	# 6 activities and one alert for CS101
+	wait_until 'test "$(got "$BATS_TEST_TMPDIR/ws1" | wc -l)" -ge 7'
+	wait_until 'test "$(got "$BATS_TEST_TMPDIR/sse1" | wc -l)" -ge 7'
+	wait_until 'test "$(got "$BATS_TEST_TMPDIR/ws2" | wc -l)" -ge 6'
+	wait_until 'test "$(got "$BATS_TEST_TMPDIR/bob" | wc -l)" -ge 1'
+	routed CS101 | grep ' order-a' >"$BATS_TEST_TMPDIR/want1"
+	assert_equal "$(cut -d' ' -f2,3 "$BATS_TEST_TMPDIR/want1" | tr '\n' ' ')" \
+		"order-a1 activity order-a2 activity order-a3 activity order-a3 alert order-a4 activity order-a5 activity order-a6 activity "
+	got "$BATS_TEST_TMPDIR/ws1" >"$BATS_TEST_TMPDIR/got-ws1"
+	got "$BATS_TEST_TMPDIR/sse1" >"$BATS_TEST_TMPDIR/got-sse1"
+	diff "$BATS_TEST_TMPDIR/want1" "$BATS_TEST_TMPDIR/got-ws1"
+	diff "$BATS_TEST_TMPDIR/want1" "$BATS_TEST_TMPDIR/got-sse1"
+	assert_equal "$(got "$BATS_TEST_TMPDIR/ws2" | cut -d' ' -f2 | tr '\n' ' ')" \
+		"order-b1 order-b2 order-b3 order-b4 order-b5 order-b6 "
+	assert_equal "$(got "$BATS_TEST_TMPDIR/bob" | cut -d' ' -f2 | tr '\n' ' ')" "order-c1 "
+	# nothing of another class reached anyone
+	! grep -q 'order-[bc]' "$BATS_TEST_TMPDIR/ws1"
+	! grep -q 'order-[bc]' "$BATS_TEST_TMPDIR/sse1"
+	! grep -q 'order-[ac]' "$BATS_TEST_TMPDIR/ws2"
+	! grep -q 'order-[ab]' "$BATS_TEST_TMPDIR/bob"
+	# the hello names the instructor and the classes
+	assert_equal "$(grep '"type":"hello"' "$BATS_TEST_TMPDIR/ws1" | jq -c '[.instructor, .classes]')" '["ann",["CS101"]]'
+	stats "$LABPULSE_RUNDIR/notify.sock" >"$BATS_TEST_TMPDIR/st"
+	assert_equal "$(jq -c '.clients.by_class.CS101' "$BATS_TEST_TMPDIR/st")" '{"ws":1,"sse":1}'
+	assert_equal "$(jq -c '.clients.by_class.CS200' "$BATS_TEST_TMPDIR/st")" '{"ws":0,"sse":1}'
+}
+
+@test "a subscription first gets a snapshot of the class from student_progress" {
+	post_one CS102 snap-1 snapper@example.edu true
+	wait_until 'test "$(psql -tAXc "select errors from student_progress where class_id = '\''CS102'\'' and student_id = '\''snapper@example.edu'\''")" = 1' || {
+		psql -tAXc "select * from student_progress"; psql -tAXc "select * from dead_events"; false; }
+	watch s1 --timeout 5 "$URL/sse?class=CS102&token=$TOKEN"
+	wait_for grep -q '"type":"snapshot"' "$BATS_TEST_TMPDIR/s1"
+	run jq -c 'select(.type == "snapshot") | [.class, (.students[] | select(.studentId == "snapper@example.edu") | [.notebookPath, .executions, .errors])]' "$BATS_TEST_TMPDIR/s1"
+	assert_output '["CS102",["lab1.ipynb",1,1]]'
+	# one query per class through the pool, never a connection per client
+	stats "$LABPULSE_RUNDIR/notify.sock" >"$BATS_TEST_TMPDIR/st"
+	assert_equal "$(jq -c '.postgres | [.sv_max, (.sv_active + .sv_idle <= .sv_max), .cl_waiting]' "$BATS_TEST_TMPDIR/st")" '[2,true,0]'
+	assert_equal "$(psql -tAXc "select count(*) <= 2 from pg_stat_activity where application_name = 'labpulse-notify'")" t
+}
+
+@test "tokens: none or a wrong one is 401 or close 4401; another's class is 403 or close 4403" {
+	get "$URL/sse?class=CS101"
+	assert_equal "$status_code" 401
+	assert_equal "$body" '{"error":"no token"}'
+	get "$URL/sse?class=CS101&token=wrong"
+	assert_equal "$status_code" 401
+	assert_equal "$body" '{"error":"unknown token"}'
+	get "$URL/sse?class=CS101" -H "Authorization: Bearer $OTHER"
+	assert_equal "$status_code" 403
+	assert_equal "$body" '{"error":"class CS101 is not yours"}'
+	get "$URL/sse?class=CS101&class=CS200" -H "Authorization: Bearer $TOKEN"
+	assert_equal "$status_code" 403
+	assert_equal "$body" '{"error":"class CS200 is not yours"}'
+	get "$URL/sse?token=$TOKEN"
+	assert_equal "$status_code" 400
+	assert_equal "$body" '{"error":"class: name at least one class (?class=NAME)"}'
+	get "$URL/sse?class=CS101&token=$TOKEN&since=yesterday"
+	assert_equal "$status_code" 400
+	assert_equal "$body" '{"error":"since: not a stream id (MS-SEQ): yesterday"}'
+	run -0 "$LPWATCH" --timeout 5 "$URL/ws?class=CS101"
+	assert_output 'close 4401 no token'
+	run -0 "$LPWATCH" --timeout 5 --token wrong "$URL/ws?class=CS101"
+	assert_output 'close 4401 unknown token'
+	run -0 "$LPWATCH" --timeout 5 --token "$OTHER" "$URL/ws?class=CS101"
+	assert_output 'close 4403 class CS101 is not yours'
+	run -0 "$LPWATCH" --timeout 5 --token "$TOKEN" "$URL/ws?class=CS101&since=x"
+	assert_output 'close 4400 since: not a stream id (MS-SEQ): x'
+	# a revoked token is refused at its next connection
+	tok=$(labpulse instructor add carl CS300 2>/dev/null | tail -n 1)
+	run -0 "$LPWATCH" --timeout 1 "$URL/sse?class=CS300&token=$tok"
+	[[ ${lines[0]} == '{"type":"hello","instructor":"carl"'* ]]
+	labpulse instructor revoke carl 2>/dev/null
+	get "$URL/sse?class=CS300&token=$tok"
+	assert_equal "$status_code" 401
+	stats "$LABPULSE_RUNDIR/notify.sock" >"$BATS_TEST_TMPDIR/st"
+	[ "$(jq '.refused."401"' "$BATS_TEST_TMPDIR/st")" -ge 5 ]
+	[ "$(jq '.refused."403"' "$BATS_TEST_TMPDIR/st")" -ge 3 ]
+}
+
+@test "a client that reconnects with its last id gets every message once, in order, while 1,000 flow" {
+	watch full --timeout 60 --token "$TOKEN" "$URL/ws?class=CS101"
+	start=$(redis-cli -s "${LABPULSE_REDIS#unix:}" --raw XREVRANGE labpulse:routed + - COUNT 1 | head -n 1)
+	"$LPWATCH" --timeout 60 --drop-after 150 --token "$TOKEN" "$URL/ws?class=CS101&since=$start" \
+		>"$BATS_TEST_TMPDIR/part1" 2>&1 3>&- &
+	p1=$!
+	EXTRA_PIDS+=" $p1"
+	# 1,000 events of CS101 (with their alerts) and some of CS102, by 25
+	post_many CS101 0 1000 25 >/dev/null &
+	poster=$!
+	post_many CS102 0 200 25 >/dev/null
+	wait "$p1"
+	last=$(sed -n 's/^last-id //p' "$BATS_TEST_TMPDIR/part1")
+	[ -n "$last" ]
+	# reconnect over SSE this time, with Last-Event-ID, while events still flow
+	wait "$poster"
+	wait_until 'test "$(routed CS101 | grep -c '\'' CS101-'\'')" -ge 1000'
+	want=$(routed CS101 | awk -v s="$start" '{ split($1, a, "-"); split(s, b, "-");
+		if (a[1] > b[1] || (a[1] == b[1] && a[2] > b[2])) print }')
+	lastwant=$(tail -n 1 <<<"$want" | cut -d' ' -f1)
+	run -0 "$LPWATCH" --timeout 30 --since "$last" --until-id "$lastwant" --token "$TOKEN" "$URL/sse?class=CS101"
+	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/part2"
+	{ got "$BATS_TEST_TMPDIR/part1"; got "$BATS_TEST_TMPDIR/part2"; } >"$BATS_TEST_TMPDIR/both"
+	printf '%s\n' "$want" >"$BATS_TEST_TMPDIR/want"
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/want")" "$(( 1000 + $(seq 0 999 | awk '$1 % 7 == 0 && $1 % 5 != 0' | wc -l) ))"
+	diff "$BATS_TEST_TMPDIR/want" "$BATS_TEST_TMPDIR/both"
+	# no snapshot and no resync on the way back
+	! grep -q '"type":"\(snapshot\|resync\)"' "$BATS_TEST_TMPDIR/part2"
+	# and the client that stayed got the same, live
+	wait_until 'test "$(got "$BATS_TEST_TMPDIR/full" | grep -c '\'' CS101-'\'')" -ge "$(wc -l <"$BATS_TEST_TMPDIR/want")"'
+	got "$BATS_TEST_TMPDIR/full" | grep ' CS101-' | diff "$BATS_TEST_TMPDIR/want" -
+}
+
+@test "an id older than the stream holds gets a resync and a fresh snapshot, never a silent gap" {
+	post_one CS101 gap-1
+	post_one CS101 gap-2
+	post_one CS101 gap-3
+	wait_until 'test "$(routed CS101 | grep -c '\'' gap-'\'')" -ge 3'
+	old=$(routed CS101 | grep ' gap-1 ' | cut -d' ' -f1)
+	# gap-2 goes: what follows gap-1 is no longer whole
+	redis-cli -s "${LABPULSE_REDIS#unix:}" XTRIM labpulse:routed MAXLEN 1 >/dev/null
+	run -0 "$LPWATCH" --timeout 3 --token "$TOKEN" "$URL/ws?class=CS101&since=$old"
+	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/o"
+	assert_equal "$(grep '^{' "$BATS_TEST_TMPDIR/o" | jq -r .type | tr '\n' ' ')" "hello resync snapshot "
+	assert_equal "$(grep '"type":"resync"' "$BATS_TEST_TMPDIR/o" | jq -r .reason)" gap
+	# an id from beyond the stream is no place in it either
+	run -0 "$LPWATCH" --timeout 3 --token "$TOKEN" "$URL/sse?class=CS101&since=99999999999999-0"
+	assert_equal "$(grep '^{' <<<"$output" | jq -r .type | tr '\n' ' ')" "hello resync snapshot "
+	stats "$LABPULSE_RUNDIR/notify.sock" >"$BATS_TEST_TMPDIR/st"
+	[ "$(jq .resyncs.gap "$BATS_TEST_TMPDIR/st")" -ge 2 ]
+}
+
+@test "a client that never reads is resynced or closed while the others keep receiving" {
+	start_notify slow --max-queue 256k --heartbeat 500ms
+	watch reader --timeout 60 --token "$TOKEN" "$slow_URL/ws?class=CS102"
+	"$LPWATCH" --no-read --timeout 30 --token "$TOKEN" "$slow_URL/sse?class=CS102" \
+		>/dev/null 2>&1 3>&- &
+	EXTRA_PIDS+=" $!"
+	"$LPWATCH" --no-read --timeout 30 --token "$TOKEN" "$slow_URL/ws?class=CS102" \
+		>/dev/null 2>&1 3>&- &
+	EXTRA_PIDS+=" $!"
+	# (the WebSocket one may already be closed for not answering pings)
+	wait_until 'test "$(stats "$slow_STATS" | jq .snapshots)" = 3'
+	before=$(routed CS102 | wc -l)
+	post_many CS102 1000 4000 100 >/dev/null
+	wait_until 'test "$(routed CS102 | wc -l)" -ge $((before + 3000))'
+	# both non-readers were dropped, the reader got everything
+	wait_until 'test "$(stats "$slow_STATS" | jq '\''.dropped_slow + .dead_closed'\'')" -ge 2'
+	routed CS102 | tail -n +$((before + 1)) >"$BATS_TEST_TMPDIR/want"
+	wait_until 'test "$(got "$BATS_TEST_TMPDIR/reader" | wc -l)" -ge "$(wc -l <"$BATS_TEST_TMPDIR/want")"'
+	got "$BATS_TEST_TMPDIR/reader" | tail -n "$(wc -l <"$BATS_TEST_TMPDIR/want")" | diff "$BATS_TEST_TMPDIR/want" -
+	stats "$slow_STATS" >"$BATS_TEST_TMPDIR/st"
+	assert_equal "$(jq .clients.cl_active "$BATS_TEST_TMPDIR/st")" 1
+	[ "$(jq .resyncs.slow "$BATS_TEST_TMPDIR/st")" -ge 1 ]
+	grep -q 'client did not drain; closed' "$slow_LOG"
+	kill -TERM "$slow_PID"
+	wait "$slow_PID"
+}
+
+@test "--on-slow close closes a client past its queue with 1013 at once" {
+	start_notify slowc --max-queue 4k --on-slow close
+	watch fast --timeout 30 --token "$TOKEN" "$slowc_URL/ws?class=CS102"
+	"$LPWATCH" --no-read --timeout 30 --token "$TOKEN" "$slowc_URL/sse?class=CS102" \
+		>/dev/null 2>&1 3>&- &
+	EXTRA_PIDS+=" $!"
+	wait_until 'test "$(stats "$slowc_STATS" | jq .clients.cl_active)" = 2'
+	post_many CS102 5000 7000 100 >/dev/null
+	wait_until 'test "$(stats "$slowc_STATS" | jq .dropped_slow)" -ge 1'
+	grep -q 'client too slow; closed' "$slowc_LOG"
+	stats "$slowc_STATS" >"$BATS_TEST_TMPDIR/st"
+	assert_equal "$(jq '.resyncs.slow' "$BATS_TEST_TMPDIR/st")" 0
+	kill -TERM "$slowc_PID"
+	wait "$slowc_PID"
+}
+
+@test "a malformed WebSocket frame is answered with close 1002" {
+	port=${URL##*:}
+	exec 5<>"/dev/tcp/127.0.0.1/$port"
+	printf 'GET /ws?class=CS101&token=%s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n' "$TOKEN" >&5
+	# a text frame without the mask every client frame must have
+	printf '\x81\x02hi' >&5
+	timeout 3 cat <&5 >"$BATS_TEST_TMPDIR/raw" || true
+	exec 5>&-
+	grep -q 'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=' "$BATS_TEST_TMPDIR/raw"
+	od -An -tx1 -v "$BATS_TEST_TMPDIR/raw" | tr -d '\n' | grep -q '88 02 03 ea'
+	[ "$(stats "$LABPULSE_RUNDIR/notify.sock" | jq .protocol_errors)" -ge 1 ]
+}
+
+@test "connections past --max-clients are answered 503" {
+	start_notify cap --max-clients 2
+	watch c1 --timeout 20 --token "$TOKEN" "$cap_URL/ws?class=CS101"
+	watch c2 --timeout 20 --token "$TOKEN" "$cap_URL/sse?class=CS101"
+	get "$cap_URL/healthz"
+	assert_equal "$status_code" 503
+	assert_equal "$body" '{"error":"too many clients; try again"}'
+	[[ $headers == *"Retry-After: 5"* ]]
+	stats "$cap_STATS" >"$BATS_TEST_TMPDIR/st"
+	assert_equal "$(jq -c '[.clients.max_clients, .clients.connections, .refused_cap]' "$BATS_TEST_TMPDIR/st")" '[2,2,1]'
+	kill -TERM "$cap_PID"
+	wait "$cap_PID"
+}
+
+@test "the dashboard page and /healthz are served; nothing outside the web root is" {
+	get "$URL/"
+	assert_equal "$status_code" 200
+	[[ $headers == *"Content-Type: text/html; charset=utf-8"* ]]
+	[[ $body == *"<script src=\"app.js\""* ]] || [[ $body == *"app.js"* ]]
+	get "$URL/app.js"
+	assert_equal "$status_code" 200
+	[[ $headers == *"Content-Type: text/javascript; charset=utf-8"* ]]
+	get "$URL/..%2f..%2fetc%2fpasswd"
+	assert_equal "$status_code" 404
+	get "$URL/.hidden"
+	assert_equal "$status_code" 404
+	get "$URL/healthz"
+	assert_equal "$status_code" 200
+	assert_equal "$body" ok
+	post "$URL/sse" '{}'
+	assert_equal "$status_code" 405
+	get "$URL/ws?class=CS101"
+	assert_equal "$status_code" 426
+}
+
+@test "SIGTERM closes WebSocket clients with 1001 and exits 0" {
+	start_notify term
+	watch t1 --timeout 20 --token "$TOKEN" "$term_URL/ws?class=CS101"
+	wait_for grep -q '"type":"snapshot"' "$BATS_TEST_TMPDIR/t1"
+	kill -TERM "$term_PID"
+	wait "$term_PID"
+	wait_for grep -q '^close 1001 going away' "$BATS_TEST_TMPDIR/t1"
+	grep -q 'info: stopped ' "$term_LOG"
+}
+
+@test "in a pipe, notify serves NDJSON messages from stdin" {
+	mkfifo "$BATS_TEST_TMPDIR/in"
+	exec 6<>"$BATS_TEST_TMPDIR/in"
+	log=$BATS_TEST_TMPDIR/pipe.log
+	notify --from - --listen 127.0.0.1:0 --stats none <&6 2>"$log" 3>&- &
+	pid=$!
+	EXTRA_PIDS+=" $pid"
+	wait_for grep -q 'ready listen=' "$log"
+	purl=http://$(sed -n 's/.*ready listen=\([^ ]*\).*/\1/p' "$log")
+	watch p1 --timeout 10 --count 2 --token "$TOKEN" "$purl/sse?class=CS101"
+	wait_for grep -q '"type":"snapshot"' "$BATS_TEST_TMPDIR/p1"
+	printf '%s\n' '{"topic":"class:CS101","kind":"activity","eventId":"pipe-1"}' \
+		'{"topic":"class:CS999","eventId":"pipe-x"}' 'not json' \
+		'{"topic":"class:CS101","kind":"alert","eventId":"pipe-2"}' >&6
+	wait "$p1_PID"
+	assert_equal "$(grep '^{' "$BATS_TEST_TMPDIR/p1" | jq -r 'select(.type == "message") | .message.eventId' | tr '\n' ' ')" "pipe-1 pipe-2 "
+	grep -q 'input line is not a message with a topic; skipped' "$log"
+	exec 6>&-
+}
+
+@test "socket activation and READY=1 as ingest does" {
+	port=$((20000 + RANDOM % 30000))
+	sock=$BATS_TEST_TMPDIR/notify.sock
+	socat -u "UNIX-RECV:$sock" "OPEN:$BATS_TEST_TMPDIR/notified,creat,append" 3>&- &
+	EXTRA_PIDS+=" $!"
+	wait_for test -S "$sock"
+	NOTIFY_SOCKET=$sock systemd-socket-activate -l "127.0.0.1:$port" -E NOTIFY_SOCKET \
+		"$TOP/bin/notify" --stats none --redis "$LABPULSE_REDIS" 2>"$BATS_TEST_TMPDIR/sa.log" 3>&- &
+	pid=$!
+	EXTRA_PIDS+=" $pid"
+	wait_for grep -q "Listening on 127.0.0.1:$port" "$BATS_TEST_TMPDIR/sa.log"
+	wait_for curl -fs "http://127.0.0.1:$port/healthz"
+	wait_for grep -q READY=1 "$BATS_TEST_TMPDIR/notified"
+	grep -qx "STATUS=listening on 127.0.0.1:$port" "$BATS_TEST_TMPDIR/notified"
+	kill -TERM "$pid"
+	wait "$pid" || true
+}
+
+@test "bad flags and addresses are refused with the reason" {
+	run -64 --separate-stderr notify --on-slow never
+	assert_equal "${stderr_lines[0]}" "labpulse-notify: error: --on-slow: resync or close, not 'never'"
+	run -64 --separate-stderr notify --from stream:routed@g
+	assert_equal "${stderr_lines[0]}" "labpulse-notify: error: --from: every notify reads all of the stream: stream:routed, without @GROUP"
+	run -64 --separate-stderr notify --max-queue 1
+	[[ ${stderr_lines[0]} == "labpulse-notify: error: --max-queue: "* ]]
+	run -64 --separate-stderr notify --heartbeat soon
+	[[ ${stderr_lines[0]} == "labpulse-notify: error: --heartbeat: "* ]]
+	run -66 --separate-stderr notify --from file:/nonexistent --stats none --listen 127.0.0.1:0
+	assert_equal "$stderr" "labpulse-notify: error: --from file:/nonexistent: cannot open /nonexistent: No such file or directory"
+	run -78 --separate-stderr notify --web-root /nonexistent --stats none
+	assert_equal "$stderr" "labpulse-notify: error: --web-root /nonexistent: not a folder"
+}
