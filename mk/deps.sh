@@ -5,17 +5,39 @@ set -eu
 pkgs="build-essential pkg-config libpq-dev libhiredis-dev libevent-dev
 libwslay-dev libcurl4-openssl-dev libjq-dev postgresql redis-server
 redis-tools bats bats-assert bats-support mandoc curl jq procps util-linux
-socat systemd"
+socat systemd nettle-dev chromium nodejs"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
 		missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
-echo "labpulse: installing:$missing" >&2
 sudo=
 [ "$(id -u)" -eq 0 ] || sudo=sudo
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-# shellcheck disable=SC2086
-$sudo apt-get install -y -qq --no-install-recommends $missing >&2
+if [ -n "$missing" ]; then
+	echo "labpulse: installing:$missing" >&2
+	$sudo apt-get update -qq
+	# shellcheck disable=SC2086
+	$sudo apt-get install -y -qq --no-install-recommends $missing >&2
+fi
+
+# The browser test drives chromium with playwright-core from npm, pinned by
+# tests/browser/package-lock.json. npm is not in the list above: Debian ships
+# it as a package of its own, while NodeSource's nodejs carries it and
+# conflicts with Debian's.
+browser=$(dirname "$0")/../tests/browser
+if [ ! -d "$browser/node_modules/playwright-core" ]; then
+	if ! command -v npm >/dev/null 2>&1; then
+		echo "labpulse: installing: npm" >&2
+		{ $sudo apt-get update -qq &&
+		    $sudo apt-get install -y -qq --no-install-recommends npm >&2; } || {
+			echo "labpulse: error: cannot install npm, which the browser test needs" >&2
+			exit 69
+		}
+	fi
+	echo "labpulse: installing playwright-core in tests/browser" >&2
+	(cd "$browser" && npm ci --no-audit --no-fund --loglevel=error >&2) || {
+		echo "labpulse: error: npm ci failed in tests/browser: the browser test needs playwright-core from the npm registry" >&2
+		exit 69
+	}
+fi
