@@ -117,13 +117,17 @@ watch() {
 	assert_output 'close 4403 class CS101 is not yours'
 	run -0 "$LPWATCH" --timeout 5 --token "$TOKEN" "$URL/ws?class=CS101&since=x"
 	assert_output 'close 4400 since: not a stream id (MS-SEQ): x'
-	# a revoked token is refused at its next connection
+	# a revoked token is refused at its next connection, and SIGHUP closes
+	# the dashboards it has open
 	tok=$(labpulse instructor add carl CS300 2>/dev/null | tail -n 1)
-	run -0 "$LPWATCH" --timeout 1 "$URL/sse?class=CS300&token=$tok"
-	[[ ${lines[0]} == '{"type":"hello","instructor":"carl"'* ]]
+	watch carl --timeout 20 --token "$tok" "$URL/ws?class=CS300"
+	[[ $(head -n 1 "$BATS_TEST_TMPDIR/carl") == '{"type":"hello","instructor":"carl"'* ]]
 	labpulse instructor revoke carl 2>/dev/null
 	get "$URL/sse?class=CS300&token=$tok"
 	assert_equal "$status_code" 401
+	kill -HUP "$(cat "$LABPULSE_RUNDIR/notify.pid")"
+	wait_for grep -qx 'close 4401 token revoked' "$BATS_TEST_TMPDIR/carl"
+	[ "$(stats "$LABPULSE_RUNDIR/notify.sock" | jq .revoked_closed)" -ge 1 ]
 	stats "$LABPULSE_RUNDIR/notify.sock" >"$BATS_TEST_TMPDIR/st"
 	[ "$(jq '.refused."401"' "$BATS_TEST_TMPDIR/st")" -ge 5 ]
 	[ "$(jq '.refused."403"' "$BATS_TEST_TMPDIR/st")" -ge 3 ]

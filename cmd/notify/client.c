@@ -515,6 +515,72 @@ out:
 	client_release(c);
 }
 
+/* SIGHUP: is the token still good for every class the client watches? */
+static void
+on_recheck(PGresult *res, const char *err, void *arg)
+{
+	struct client *c = arg;
+	jv allowed;
+	int i, ok = 1;
+
+	if (c->dead || c->state == CS_CLOSING || res == NULL) {
+		if (res == NULL && !c->dead)
+			log_warn("cannot re-check a token; kept peer=%s error=\"%s\"",
+			    c->peer, err);
+		goto out;
+	}
+	if (PQntuples(res) == 0) {
+		log_info("token revoked; closed peer=%s instructor=%s", c->peer,
+		    c->instructor);
+		c->n->revoked_closed++;
+		client_close_code(c, 4401, "token revoked");
+		goto out;
+	}
+	allowed = jv_parse(PQgetvalue(res, 0, 1));
+	for (i = 0; i < c->nclasses && ok; i++) {
+		int j, n = jv_get_kind(allowed) == JV_KIND_ARRAY ?
+		    jv_array_length(jv_copy(allowed)) : 0;
+
+		ok = 0;
+		for (j = 0; j < n && !ok; j++) {
+			jv a = jv_array_get(jv_copy(allowed), j);
+
+			ok = jv_get_kind(a) == JV_KIND_STRING &&
+			    strcmp(jv_string_value(a), c->classes[i]) == 0;
+			jv_free(a);
+		}
+	}
+	jv_free(allowed);
+	if (!ok) {
+		log_info("class no longer allowed; closed peer=%s instructor=%s",
+		    c->peer, c->instructor);
+		c->n->revoked_closed++;
+		client_close_code(c, 4403, "class no longer yours");
+	}
+out:
+	client_release(c);
+}
+
+void
+client_recheck_all(struct notify *n)
+{
+	struct client *c, *next;
+	const char *p[1];
+	int count = 0;
+
+	for (c = TAILQ_FIRST(&n->clients); c; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c->kind == CK_HTTP || c->state < CS_SNAPSHOT ||
+		    c->state == CS_CLOSING)
+			continue;
+		p[0] = c->token;
+		client_hold(c);
+		pgpool_query(n->pool, sql_auth, 1, p, on_recheck, c);
+		count++;
+	}
+	log_info("reload: re-checking the tokens of %d clients", count);
+}
+
 /* The request is read and the client is a WebSocket or SSE one: check its
  * token (status is 0, or the HTTP status of what was wrong with it). */
 void

@@ -300,6 +300,8 @@ fill_stats(void *arg)
 	rs = jv_object_set(rs, jv_string("401"), jv_number(n->auth_401));
 	rs = jv_object_set(rs, jv_string("403"), jv_number(n->auth_403));
 	o = jv_object_set(o, jv_string("refused"), rs);
+	o = jv_object_set(o, jv_string("revoked_closed"),
+	    jv_number(n->revoked_closed));
 	o = jv_object_set(o, jv_string("delivery_us"), stats_hist(n->delivery_us));
 	o = jv_object_set(o, jv_string("max_queue"), jv_number(n->cfg.max_queue));
 	o = jv_object_set(o, jv_string("feed"), feed_stats(n));
@@ -355,10 +357,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
-	(void)arg;
-	/* tokens are checked in PostgreSQL at each connection */
-	log_info("reload: nothing to reload; tokens are checked at each "
-	    "connection");
+	client_recheck_all(arg);
 }
 
 static void

@@ -131,6 +131,9 @@ void client_deliver(struct client *c, const char *id, const char *frame,
 void client_tick(struct notify *n);
 /* Close every client (shutdown): WebSocket 1001. */
 void client_close_all(struct notify *n);
+/* SIGHUP: check every client's token and classes again; close those that
+ * lost them (4401, 4403). */
+void client_recheck_all(struct notify *n);
 /* Free every client at once (exit). */
 void client_drop_all(struct notify *n);
 void client_hold(struct client *c);
@@ -175,7 +178,7 @@ struct notify {
 	unsigned long accepted, refused_cap, messages_in, messages_sent;
 	unsigned long snapshots, resync_gap, resync_slow, dropped_slow;
 	unsigned long dead_closed, auth_401, auth_403, bad_requests;
-	unsigned long replays, replayed, proto_errors, not_class;
+	unsigned long replays, replayed, proto_errors, revoked_closed;
 	struct hist *delivery_us;	/* receivedAt → written to the client */
 };
 
