@@ -350,3 +350,17 @@ labpulse-route: warning: entry set aside line=3 eventId=- error="not JSON: Inval
 	assert_equal "$(pending rtredis route)" 0
 	stop_route "$rr_PID"
 }
+
+@test "--max-len keeps about the last N entries of the streams route writes" {
+	for i in $(seq 1000); do
+		printf "XADD labpulse:events-ml * event '{\"eventId\":\"ml-%d\",\"classId\":\"C1\",\"eventType\":\"cell_executed\",\"code\":\"x\"}'\n" "$i"
+	done | redis-cli -s "${LABPULSE_REDIS#unix:}" >/dev/null
+	start_route ml --from stream:events-ml@ml --to stream:routed-ml --max-len 50
+	wait_until '[ "$(rcli XLEN labpulse:routed-ml)" -gt 0 ] && [ "$(pending events-ml ml)" = 0 ] && [ "$(stats "$ml_STATS" | jq .events_in)" = 1000 ]'
+	n=$(rcli XLEN labpulse:routed-ml)
+	# whole nodes go (100 entries each by default): at least 50 stay, far from 1000
+	[ "$n" -ge 50 ] && [ "$n" -le 250 ] || { echo "XLEN $n"; false; }
+	# the newest is there
+	assert_equal "$(rcli XREVRANGE labpulse:routed-ml + - COUNT 1 | sed -n 5p | jq -r .eventId)" ml-1000
+	stop_route "$ml_PID"
+}

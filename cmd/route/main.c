@@ -26,8 +26,8 @@
 static const char usage_text[] =
 "usage: labpulse route [--arg NAME VALUE] [--argjson NAME JSON]\n"
 "           [--batch-size N] [--claim-idle DURATION] [--consumer NAME]\n"
-"           [--dead ADDR] [--from ADDR] [--hooks ADDR] [--redis URL]\n"
-"           [--rules FILE] [--stats PATH] [--to ADDR]\n"
+"           [--dead ADDR] [--from ADDR] [--hooks ADDR] [--max-len N]\n"
+"           [--redis URL] [--rules FILE] [--stats PATH] [--to ADDR]\n"
 "       labpulse route --check FILE [--arg NAME VALUE] [--argjson NAME JSON]\n"
 "       labpulse route --test [--rules FILE] [--arg NAME VALUE]\n"
 "           [--argjson NAME JSON]\n"
@@ -51,6 +51,8 @@ static const char help_text[] =
 "                           (default: stream:events@route)\n"
 "  --hooks ADDR             where messages of topic hook:... go\n"
 "                           (default: stream:hooks, or --to when that is NDJSON)\n"
+"  --max-len N              keep about the last N entries of each stream it\n"
+"                           writes, 0 for all (default: 200000)\n"
 "  --redis URL              redis://HOST[:PORT][/DB] or unix:PATH\n"
 "                           (default: $LABPULSE_REDIS, else redis://127.0.0.1:6379/0)\n"
 "  --rules FILE             the jq program (default: $LABPULSE_RULES, else\n"
@@ -66,7 +68,8 @@ static const char help_text[] =
 
 enum {
 	OPT_ARG = 256, OPT_ARGJSON, OPT_BATCH_SIZE, OPT_CHECK, OPT_CLAIM_IDLE,
-	OPT_CONSUMER, OPT_DEAD, OPT_FROM, OPT_HOOKS, OPT_REDIS, OPT_RULES,
+	OPT_CONSUMER, OPT_DEAD, OPT_FROM, OPT_HOOKS, OPT_MAX_LEN, OPT_REDIS,
+	OPT_RULES,
 	OPT_STATS, OPT_TEST, OPT_TO
 };
 
@@ -81,6 +84,7 @@ static const struct option longopts[] = {
 	{ "from",	required_argument, NULL, OPT_FROM },
 	{ "help",	no_argument,	   NULL, 'h' },
 	{ "hooks",	required_argument, NULL, OPT_HOOKS },
+	{ "max-len",	required_argument, NULL, OPT_MAX_LEN },
 	{ "redis",	required_argument, NULL, OPT_REDIS },
 	{ "rules",	required_argument, NULL, OPT_RULES },
 	{ "stats",	required_argument, NULL, OPT_STATS },
@@ -439,6 +443,7 @@ parse_args(int argc, char **argv, struct route_cfg *c)
 	c->from = "stream:events@route";
 	c->to = "stream:routed";
 	c->batch_size = 500;
+	c->max_len = 200000;
 	c->claim_idle_ms = 30000;
 	c->args = jv_object();
 	opterr = 0;
@@ -447,6 +452,10 @@ parse_args(int argc, char **argv, struct route_cfg *c)
 		case OPT_ARG:
 		case OPT_ARGJSON:
 			named_arg(c, ch == OPT_ARGJSON, argc, argv);
+			break;
+		case OPT_MAX_LEN:
+			opt_range("max-len", parse_long, optarg, 0, 1000000000L,
+			    &c->max_len);
 			break;
 		case OPT_BATCH_SIZE:
 			opt_range("batch-size", parse_long, optarg, 1, 100000,

@@ -20,6 +20,7 @@ struct route_cfg {
 	const char *check_path;		/* --check FILE */
 	int test;			/* --test */
 	long batch_size, claim_idle_ms;
+	long max_len;			/* --max-len: trim to about this; 0 never */
 	jv args;			/* --arg and --argjson: an object */
 };
 

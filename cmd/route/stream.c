@@ -529,6 +529,18 @@ cmd_jv(struct cmds *c, jv s)
 	jv_free(s);
 }
 
+/* MAXLEN ~ N: Redis trims whole nodes of the stream, cheaply, and keeps at
+ * least N entries; dashboards resuming from a trimmed id get a resync. */
+static void
+cmd_trim(struct route *r, struct cmds *c)
+{
+	if (r->cfg.max_len <= 0)
+		return;
+	cmd_str(c, "MAXLEN");
+	cmd_str(c, "~");
+	cmd_jv(c, jv_string_fmt("%ld", r->cfg.max_len));
+}
+
 /* The transaction of the batch: its messages to the streams, the entries
  * set aside, the XACK of its entries. */
 static void
@@ -549,6 +561,7 @@ build_cmds(struct route *r, struct batch *bt, struct cmds *c)
 			cmd_begin(c);
 			cmd_str(c, "XADD");
 			cmd_str(c, r->dead.key);
+			cmd_trim(r, c);
 			cmd_str(c, "*");
 			cmd_str(c, "event");
 			cmd_arg(c, e->raw, e->len);
@@ -574,6 +587,7 @@ build_cmds(struct route *r, struct batch *bt, struct cmds *c)
 			cmd_begin(c);
 			cmd_str(c, "XADD");
 			cmd_str(c, s->key);
+			cmd_trim(r, c);
 			cmd_str(c, "*");
 			cmd_str(c, "topic");
 			cmd_jv(c, jv_object_get(jv_copy(m), jv_string("topic")));
