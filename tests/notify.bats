@@ -272,6 +272,7 @@ watch() {
 	assert_equal "$body" ok
 	post "$URL/sse" '{}'
 	assert_equal "$status_code" 405
+	assert_equal "$body" '{"error":"only GET"}'
 	get "$URL/ws?class=CS101"
 	assert_equal "$status_code" 426
 }
@@ -337,4 +338,47 @@ watch() {
 	assert_equal "$stderr" "labpulse-notify: error: --from file:/nonexistent: cannot open /nonexistent: No such file or directory"
 	run -78 --separate-stderr notify --web-root /nonexistent --stats none
 	assert_equal "$stderr" "labpulse-notify: error: --web-root /nonexistent: not a folder"
+}
+
+@test "entries trimmed while Redis was away from notify: every live client is resynced" {
+	start_notify gapr
+	watch g1 --timeout 20 --token "$TOKEN" "$gapr_URL/sse?class=CS101"
+	wait_for grep -q '"type":"snapshot"' "$BATS_TEST_TMPDIR/g1"
+	# in one transaction: notify's connections (and everyone's) dropped, a
+	# message added and the stream trimmed of it before notify is back
+	printf '%s\n' MULTI 'CLIENT KILL TYPE normal' \
+		"XADD labpulse:routed * topic class:CS101 msg '{\"kind\":\"activity\",\"eventId\":\"lost-1\"}'" \
+		'XTRIM labpulse:routed MAXLEN 0' EXEC |
+		redis-cli -s "${LABPULSE_REDIS#unix:}" >/dev/null
+	wait_for grep -q '"type":"resync","reason":"gap"' "$BATS_TEST_TMPDIR/g1"
+	assert_equal "$(grep '^{' "$BATS_TEST_TMPDIR/g1" | jq -r .type | tr '\n' ' ')" "hello snapshot resync snapshot "
+	grep -q 'the stream lost entries after id=' "$gapr_LOG"
+	assert_equal "$(stats "$gapr_STATS" | jq .feed.gaps)" 1
+	kill -TERM "$gapr_PID"
+	wait "$gapr_PID"
+}
+
+@test "labpulse instructor: add prints a token once and stores its hash; list and revoke; every misuse answered" {
+	run -0 --separate-stderr labpulse instructor add dora CS401 CS402 CS401
+	[[ $output =~ ^[A-Za-z0-9_-]{43}$ ]]
+	tok=$output
+	assert_equal "$stderr" "labpulse: info: instructor dora may watch: CS401 CS402 CS401; the token below is shown only now"
+	assert_equal "$(psql -tAXc "select token_hash = encode(sha256(convert_to('$tok', 'UTF8')), 'hex') from instructors where name = 'dora'")" t
+	assert_equal "$(psql -tAXc "select count(*) from instructors where token_hash like '%$tok%' or name like '%$tok%'")" 0
+	assert_equal "$(psql -tAXc "select string_agg(class_id, ' ' order by class_id) from instructor_classes c join instructors i on i.id = c.instructor_id where i.name = 'dora'")" "CS401 CS402"
+	run -65 --separate-stderr labpulse instructor add dora CS401
+	assert_equal "$stderr" "labpulse: error: instructor dora exists; revoke it first or choose another name"
+	run -0 labpulse instructor list
+	assert_line --regexp '^ dora +\| CS401 CS402 +\| [0-9-]+ [0-9:]+ +\| active$'
+	run -0 --separate-stderr labpulse instructor revoke dora
+	run -65 --separate-stderr labpulse instructor revoke dora
+	assert_equal "$stderr" "labpulse: error: no active instructor named dora"
+	run -0 labpulse instructor list
+	assert_line --regexp '^ dora +\| CS401 CS402 +\| .* \| revoked '
+	run -64 --separate-stderr labpulse instructor add eve
+	assert_equal "${stderr_lines[0]}" "labpulse: error: add needs a NAME and at least one CLASS"
+	run -64 --separate-stderr labpulse instructor add "" CS1
+	assert_equal "$stderr" "labpulse: error: NAME must not be empty"
+	run -64 --separate-stderr labpulse instructor frobnicate
+	assert_equal "${stderr_lines[0]}" "labpulse: error: unknown instructor command 'frobnicate'"
 }

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,6 +24,7 @@
 #include "stats.h"
 
 #define REQUEST_TIMEOUT_S	10
+#define CLOSE_TIMEOUT_S		5	/* to write the last bytes */
 #define MAX_CLIENT_MSG		65536	/* from a WebSocket client */
 
 /* The instructor of a token and the classes they may watch. */
@@ -123,13 +126,19 @@ ws_flush(struct client *c)
 static void
 client_closing(struct client *c)
 {
+	struct timeval tv = { CLOSE_TIMEOUT_S, 0 };
+
 	if (c->state == CS_CLOSING)
 		return;
 	c->state = CS_CLOSING;
 	if (c->bev) {
 		bufferevent_disable(c->bev, EV_READ);
-		if (queued(c) == 0)
+		if (queued(c) == 0) {
 			client_free(c);
+			return;
+		}
+		/* a peer that reads nothing more is not waited for long */
+		bufferevent_set_timeouts(c->bev, NULL, &tv);
 	}
 }
 
@@ -346,6 +355,7 @@ on_snapshot(PGresult *res, const char *err, void *arg)
 	if (res == NULL || PQntuples(res) != 1) {
 		log_warn("no snapshot; closing peer=%s class=%s error=\"%s\"",
 		    c->peer, sr->klass, err ? err : "no row");
+		c->n->closed_unavailable++;
 		client_close_code(c, 1011, "database unavailable");
 		goto out;
 	}
@@ -418,6 +428,7 @@ on_replayed(struct client *c, int result)
 		    "since=%s", c->peer, c->since);
 		resync(c, "gap");
 	} else {
+		c->n->closed_unavailable++;
 		client_close_code(c, 1011, "stream unavailable");
 	}
 }
@@ -433,6 +444,8 @@ refuse(struct client *c, int status, const char *msg)
 		c->n->auth_403++;
 	else if (status == 400)
 		c->n->bad_requests++;
+	else
+		c->n->closed_unavailable++;
 	log_info("refused peer=%s status=%d reason=\"%s\"", c->peer, status, msg);
 	if (c->kind == CK_WS) {
 		client_close_code(c, status < 500 ? 4000 + status : 1011, msg);
@@ -524,9 +537,11 @@ on_recheck(PGresult *res, const char *err, void *arg)
 	int i, ok = 1;
 
 	if (c->dead || c->state == CS_CLOSING || res == NULL) {
-		if (res == NULL && !c->dead)
+		if (res == NULL && !c->dead) {
 			log_warn("cannot re-check a token; kept peer=%s error=\"%s\"",
 			    c->peer, err);
+			c->n->recheck_errors++;
+		}
 		goto out;
 	}
 	if (PQntuples(res) == 0) {
@@ -724,9 +739,12 @@ client_accept(struct notify *n, int fd, const char *peer)
 	/* The kernel's buffer for the client is part of its queue: bounded
 	 * too, so that a client that stops reading is seen, and soon. */
 	{
-		int sndbuf = (int)n->cfg.max_queue;
+		int sndbuf = (int)n->cfg.max_queue, one = 1;
 
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+		/* a message goes out when written: without this, the write
+		 * after a client's pong waits for its delayed ACK (Nagle) */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	}
 	c->n = n;
 	c->held = jv_array();
@@ -840,7 +858,7 @@ client_stats(struct notify *n)
 	TAILQ_FOREACH(c, &n->clients, link) {
 		const char *k = c->kind == CK_WS ? "ws" : "sse";
 
-		if (c->kind == CK_HTTP || c->state < CS_REPLAY ||
+		if (c->kind == CK_HTTP || c->state < CS_SNAPSHOT ||
 		    c->state == CS_CLOSING)
 			continue;
 		for (i = 0; i < c->nclasses; i++) {
@@ -861,6 +879,20 @@ client_stats(struct notify *n)
 		}
 	}
 	return by;
+}
+
+void
+client_resync_all(struct notify *n)
+{
+	struct client *c, *next;
+
+	for (c = TAILQ_FIRST(&n->clients); c; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c->state != CS_LIVE)
+			continue;
+		n->resync_gap++;
+		resync(c, "gap");
+	}
 }
 
 void

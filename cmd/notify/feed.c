@@ -38,7 +38,7 @@ struct feed {
 	struct bufferevent *in;
 	int in_eof;
 	/* counters */
-	unsigned long bad_messages, other_topics, reads;
+	unsigned long bad_messages, other_topics, reads, gaps;
 };
 
 int
@@ -160,7 +160,7 @@ feed_message(struct feed *f, const char *id, const char *topic,
     const char *msg, size_t len)
 {
 	struct notify *n = f->n;
-	jv m, t;
+	jv m, t, compact = jv_invalid();
 	char *frame;
 	size_t fl;
 	int64_t received = 0;
@@ -180,6 +180,13 @@ feed_message(struct feed *f, const char *id, const char *topic,
 		log_warn("not a JSON object; skipped id=%s", id);
 		return;
 	}
+	if (memchr(msg, '\n', len) || memchr(msg, '\r', len)) {
+		/* whitespace between tokens, and a line break would end an SSE
+		 * data line: written again, compact */
+		compact = jv_dump_string(jv_copy(m), 0);
+		msg = jv_string_value(compact);
+		len = (size_t)jv_string_length_bytes(jv_copy(compact));
+	}
 	t = jv_object_get(jv_copy(m), jv_string("receivedAt"));
 	if (jv_get_kind(t) == JV_KIND_STRING)
 		received = parse_time_us(jv_string_value(t));
@@ -188,6 +195,7 @@ feed_message(struct feed *f, const char *id, const char *topic,
 	if (frame)
 		client_dispatch(n, id, klass, frame, fl, received);
 	free(frame);
+	jv_free(compact);
 	jv_free(m);
 }
 
@@ -213,6 +221,7 @@ entry_fields(redisReply *e, redisReply **topic, redisReply **msg)
 }
 
 static void read_next(struct feed *f);
+static int stream_gap(redisReply *r, struct sid since);
 
 static void
 on_read(redisAsyncContext *ac, void *reply, void *arg)
@@ -289,12 +298,41 @@ read_next(struct feed *f)
 		    f->pos_text);
 }
 
+/* Back after Redis was away: was the stream trimmed past what was read,
+ * or is it another stream? Then every live client is told to resync. */
+static void
+on_live_info(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct feed *f = arg;
+	redisReply *r = reply;
+
+	(void)ac;
+	f->reading = 0;
+	if (r == NULL)
+		return;
+	if (stream_gap(r, f->pos) == 1) {
+		log_warn("the stream lost entries after id=%s while Redis was "
+		    "away; resyncing every client", f->pos_text);
+		f->gaps++;
+		client_resync_all(f->n);
+	}
+	read_next(f);
+}
+
 static void
 on_live_state(struct rconn *rc, int up, void *arg)
 {
-	(void)rc;
-	if (up)
-		read_next(arg);
+	struct feed *f = arg;
+	redisAsyncContext *ac = rconn_ctx(rc);
+
+	if (!up)
+		return;
+	if (f->positioned && ac && !f->reading && rconn_connects(rc) > 1) {
+		f->reading = 1;
+		redisAsyncCommand(ac, on_live_info, f, "XINFO STREAM %s", f->key);
+		return;
+	}
+	read_next(f);
 }
 
 /* ---- replay ---- */
@@ -360,11 +398,23 @@ on_range(redisAsyncContext *ac, void *reply, void *arg)
 			continue;
 		m = jv_parse_sized(msg->str, (int)msg->len);
 		ok = jv_get_kind(m) == JV_KIND_OBJECT;
-		jv_free(m);
-		if (!ok)
+		if (!ok) {
+			jv_free(m);
 			continue;
-		frame = make_frame(e->element[0]->str, topic->str, msg->str,
-		    msg->len, &fl);
+		}
+		/* as feed_message does: the bytes as written, unless a line
+		 * break must go */
+		if (memchr(msg->str, '\n', msg->len) ||
+		    memchr(msg->str, '\r', msg->len)) {
+			m = jv_dump_string(m, 0);
+			frame = make_frame(e->element[0]->str, topic->str,
+			    jv_string_value(m),
+			    (size_t)jv_string_length_bytes(jv_copy(m)), &fl);
+		} else {
+			frame = make_frame(e->element[0]->str, topic->str,
+			    msg->str, msg->len, &fl);
+		}
+		jv_free(m);
 		if (frame)
 			client_deliver(rp->c, e->element[0]->str, frame, fl, 0);
 		free(frame);
@@ -411,40 +461,25 @@ replay_step(struct replay *rp)
 	    f->key, rp->cursor_text, rp->upto_text, FEED_COUNT);
 }
 
-/* Is everything after since still in the stream? Trimming takes entries
- * from the head, so an id older than the first entry may have lost what
- * followed it (an id trimmed alone gives one resync too many, never a
- * silent gap); XDEL shows in max-deleted-entry-id; an id beyond the last
- * one is from another stream. */
-static void
-on_info(redisAsyncContext *ac, void *reply, void *arg)
+/* Is everything after since still in the stream, by XINFO STREAM's reply?
+ * Trimming takes entries from the head, so an id older than the first entry
+ * may have lost what followed it (an id trimmed alone gives one resync too
+ * many, never a silent gap); XDEL shows in max-deleted-entry-id; an id
+ * beyond the last one is from another stream. 1 for a gap, -1 when the
+ * reply is not what was asked. */
+static int
+stream_gap(redisReply *r, struct sid since)
 {
-	struct replay *rp = arg;
-	redisReply *r = reply;
 	struct sid maxdel = { 0, 0 }, last = { 0, 0 }, first = { 0, 0 };
 	struct sid zero = { 0, 0 };
 	long long length = 0, added = 0;
-	int have_first = 0, gap;
+	int have_first = 0;
 	size_t i;
 
-	(void)ac;
-	if (rp->c->dead) {
-		replay_end(rp, 0);
-		return;
-	}
-	if (r == NULL) {
-		replay_end(rp, -1);
-		return;
-	}
-	if (r->type == REDIS_REPLY_ERROR) {
-		/* no such stream: only "0-0" is a place in it */
-		replay_end(rp, sid_cmp(rp->cursor, zero) == 0 ? 0 : 1);
-		return;
-	}
-	if (r->type != REDIS_REPLY_ARRAY) {
-		replay_end(rp, -1);
-		return;
-	}
+	if (r->type == REDIS_REPLY_ERROR)	/* no such stream */
+		return sid_cmp(since, zero) == 0 ? 0 : 1;
+	if (r->type != REDIS_REPLY_ARRAY)
+		return -1;
 	for (i = 0; i + 1 < r->elements; i += 2) {
 		const char *k = r->element[i]->str;
 		redisReply *v = r->element[i + 1];
@@ -467,16 +502,32 @@ on_info(redisAsyncContext *ac, void *reply, void *arg)
 		    v->element[0]->type == REDIS_REPLY_STRING)
 			have_first = sid_parse(v->element[0]->str, &first) == 0;
 	}
-	if (sid_cmp(rp->cursor, last) > 0)
-		gap = 1;
-	else if (sid_cmp(rp->cursor, zero) == 0)
-		gap = added > length;
-	else if (sid_cmp(maxdel, rp->cursor) > 0)
-		gap = 1;
-	else if (have_first)
-		gap = sid_cmp(rp->cursor, first) < 0;
-	else	/* empty: whole only if since was the last entry */
-		gap = sid_cmp(rp->cursor, last) < 0;
+	if (sid_cmp(since, last) > 0)
+		return 1;
+	if (sid_cmp(since, zero) == 0)
+		return added > length;
+	if (sid_cmp(maxdel, since) > 0)
+		return 1;
+	if (have_first)
+		return sid_cmp(since, first) < 0;
+	return sid_cmp(since, last) < 0;	/* empty: whole if since was last */
+}
+
+static void
+on_info(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct replay *rp = arg;
+	int gap;
+
+	(void)ac;
+	if (rp->c->dead) {
+		replay_end(rp, 0);
+		return;
+	}
+	if (reply == NULL || (gap = stream_gap(reply, rp->cursor)) < 0) {
+		replay_end(rp, -1);
+		return;
+	}
 	if (gap) {
 		replay_end(rp, 1);
 		return;
@@ -662,6 +713,7 @@ feed_stats(struct notify *n)
 	o = jv_object_set(o, jv_string("position"), jv_string(f->pos_text));
 	o = jv_object_set(o, jv_string("bad_messages"), jv_number(f->bad_messages));
 	o = jv_object_set(o, jv_string("other_topics"), jv_number(f->other_topics));
+	o = jv_object_set(o, jv_string("gaps"), jv_number(f->gaps));
 	if (f->live) {
 		o = jv_object_set(o, jv_string("stream"), jv_string(f->key));
 		o = jv_object_set(o, jv_string("url"),

@@ -302,6 +302,10 @@ fill_stats(void *arg)
 	o = jv_object_set(o, jv_string("refused"), rs);
 	o = jv_object_set(o, jv_string("revoked_closed"),
 	    jv_number(n->revoked_closed));
+	o = jv_object_set(o, jv_string("closed_unavailable"),
+	    jv_number(n->closed_unavailable));
+	o = jv_object_set(o, jv_string("recheck_errors"),
+	    jv_number(n->recheck_errors));
 	o = jv_object_set(o, jv_string("delivery_us"), stats_hist(n->delivery_us));
 	o = jv_object_set(o, jv_string("max_queue"), jv_number(n->cfg.max_queue));
 	o = jv_object_set(o, jv_string("feed"), feed_stats(n));

@@ -134,6 +134,9 @@ void client_close_all(struct notify *n);
 /* SIGHUP: check every client's token and classes again; close those that
  * lost them (4401, 4403). */
 void client_recheck_all(struct notify *n);
+/* The stream lost what the live reader had not read: every live client
+ * gets a resync and a fresh snapshot. */
+void client_resync_all(struct notify *n);
 /* Free every client at once (exit). */
 void client_drop_all(struct notify *n);
 void client_hold(struct client *c);
@@ -179,6 +182,7 @@ struct notify {
 	unsigned long snapshots, resync_gap, resync_slow, dropped_slow;
 	unsigned long dead_closed, auth_401, auth_403, bad_requests;
 	unsigned long replays, replayed, proto_errors, revoked_closed;
+	unsigned long closed_unavailable, recheck_errors;
 	struct hist *delivery_us;	/* receivedAt → written to the client */
 };
 

@@ -218,8 +218,7 @@ take_query(struct client *c, const char *query, struct evkeyvalq *h,
 	}
 	if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
 		snprintf(c->token, sizeof c->token, "%s", auth + 7);
-	if (leid && *leid)
-		snprintf(c->since, sizeof c->since, "%.47s", leid);
+
 	TAILQ_FOREACH(kv, &q, next) {
 		if (strcmp(kv->key, "class") == 0) {
 			if (*kv->value == '\0' || strlen(kv->value) > 120) {
@@ -242,6 +241,10 @@ take_query(struct client *c, const char *query, struct evkeyvalq *h,
 		}
 	}
 	evhttp_clear_headers(&q);
+	/* EventSource reconnects with the id it saw last: newer than a ?since
+	 * the page was opened with */
+	if (leid && *leid)
+		snprintf(c->since, sizeof c->since, "%.47s", leid);
 	if (status)
 		return status;
 	if (c->nclasses == 0) {
@@ -272,9 +275,11 @@ upgrade_ws(struct client *c, const char *query, struct evkeyvalq *h)
 		return -1;
 	}
 	if (ver == NULL || strcmp(ver, "13") != 0) {
+		static const char v13[] =
+		    "{\"error\":\"Sec-WebSocket-Version must be 13\"}";
+
 		server_reply(c, 426, "application/json",
-		    "Sec-WebSocket-Version: 13\r\n",
-		    "{\"error\":\"Sec-WebSocket-Version must be 13\"}", 45);
+		    "Sec-WebSocket-Version: 13\r\n", v13, sizeof v13 - 1);
 		return -1;
 	}
 	if (key == NULL || strlen(key) != 24) {
@@ -336,9 +341,11 @@ server_request(struct client *c)
 	}
 	*target++ = '\0';
 	*version = '\0';
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-		server_reply(c, 405, "application/json", "Allow: GET\r\n",
-		    "{\"error\":\"only GET\"}", 19);
+	if (strcmp(method, "GET") != 0) {
+		static const char only[] = "{\"error\":\"only GET\"}";
+
+		server_reply(c, 405, "application/json", "Allow: GET\r\n", only,
+		    sizeof only - 1);
 		ret = -1;
 		goto out;
 	}
