@@ -292,7 +292,9 @@ cmd_instructor() {
 		valid_name NAME "$name"
 		for c in "$@"; do valid_name CLASS "$c"; done
 		token=$(head -c 32 /dev/urandom | base64 -w 0 | tr '+/' '-_' | tr -d '=')
-		out=$( { printf '%s\n' "$@" | ipsql -v name="$name" -v token="$token" -tA -f /dev/fd/3; } 3<<-'SQL' 2>&1
+		# the token reaches psql in its script, not on a command line
+		# that ps shows
+		sql=$(printf '\\set token %s\n' "$token"; cat <<-'SQL'
 		BEGIN;
 		SELECT count(*) > 0 AS exists FROM instructors WHERE name = :'name' AND disabled_at IS NULL \gset
 		\if :exists
@@ -309,6 +311,8 @@ cmd_instructor() {
 			SELECT DISTINCT i.id, n.class_id FROM i, new_classes n;
 		COMMIT;
 		SQL
+		)
+		out=$( { printf '%s\n' "$@" | ipsql -v name="$name" -tA -f /dev/fd/3; } 3<<<"$sql" 2>&1
 		) || die 69 "cannot add the instructor: $out"
 		case $out in *"instructor exists"*)
 			die 65 "instructor $name exists; revoke it first or choose another name" ;;
@@ -334,7 +338,7 @@ cmd_instructor() {
 		SQL
 		) || die 69 "cannot revoke: $out"
 		[ "$out" = 1 ] || die 65 "no active instructor named $1"
-		info "instructor $1 revoked; dashboards it has open stay until they reconnect"
+		info "instructor $1 revoked; dashboards it has open close at notify's next reload (SIGHUP) or when they reconnect"
 		;;
 	-h|--help) instructor_usage 1; exit 0 ;;
 	*) [ -n "$sub" ] && echo "$prog: error: unknown instructor command '$sub'" >&2
