@@ -96,9 +96,10 @@ asan: deps
 
 # Benchmarks against a private stack; each prints its figures beside a
 # reference measured in the same run, and writes tests/bench/out/*.json.
-bench: deps all $(BENCH)
+bench: deps all $(BENCH) $(TOOLS)
 	sh tests/bench/ingest.sh
 	sh tests/bench/commit.sh
+	sh tests/bench/notify.sh
 
 demo: deps all
 	sh mk/demo.sh

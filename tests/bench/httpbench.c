@@ -29,8 +29,9 @@
 #include "parse.h"
 
 static const char usage_text[] =
-"usage: httpbench [--batch N] [--conns N] [--duration SECONDS] [--json]\n"
-"           [--rate R] [--timeout SECONDS] [--warmup SECONDS] --url URL\n"
+"usage: httpbench [--batch N] [--classes N] [--conns N] [--duration SECONDS]\n"
+"           [--json] [--rate R] [--stamp] [--timeout SECONDS]\n"
+"           [--warmup SECONDS] --url URL\n"
 "       httpbench --help\n";
 
 static const char help_text[] =
@@ -39,12 +40,18 @@ static const char help_text[] =
 "percentiles and the client's own CPU use.\n"
 "\n"
 "  --batch N           events in one POST (default: 1)\n"
+"  --classes N         give each event \"classId\":\"bench-K\", K the student\n"
+"                      (0 to 199) modulo N; 0 sends no classId (default: 0)\n"
 "  --conns N           keep-alive connections (default: 200)\n"
 "  --duration SECONDS  measured time after the warm-up (default: 10)\n"
 "  --json              one JSON object on stdout instead of the table\n"
 "  --rate R            open loop: R requests per second in total, latency\n"
 "                      measured from each request's due time; 0 is closed\n"
 "                      loop, each connection sends when answered (default: 0)\n"
+"  --stamp             eventIds \"b-<epoch microseconds>-<n>\", the time the\n"
+"                      request is written (in the open loop, when it is really\n"
+"                      sent, not when it fell due), for a dashboard client to\n"
+"                      measure POST to receipt; without it \"bench-<run>-<n>\"\n"
 "  --timeout SECONDS   a request unanswered this long is an error; also the\n"
 "                      connect time allowed and the wait for answers after\n"
 "                      the end (default: 5)\n"
@@ -56,17 +63,19 @@ static const char help_text[] =
 "68 the host cannot be resolved, 71 the event loop cannot be set up.\n";
 
 enum {
-	OPT_BATCH = 256, OPT_CONNS, OPT_DURATION, OPT_JSON, OPT_RATE,
-	OPT_TIMEOUT, OPT_URL, OPT_WARMUP
+	OPT_BATCH = 256, OPT_CLASSES, OPT_CONNS, OPT_DURATION, OPT_JSON,
+	OPT_RATE, OPT_STAMP, OPT_TIMEOUT, OPT_URL, OPT_WARMUP
 };
 
 static const struct option longopts[] = {
 	{ "batch",	required_argument, NULL, OPT_BATCH },
+	{ "classes",	required_argument, NULL, OPT_CLASSES },
 	{ "conns",	required_argument, NULL, OPT_CONNS },
 	{ "duration",	required_argument, NULL, OPT_DURATION },
 	{ "help",	no_argument,	   NULL, 'h' },
 	{ "json",	no_argument,	   NULL, OPT_JSON },
 	{ "rate",	required_argument, NULL, OPT_RATE },
+	{ "stamp",	no_argument,	   NULL, OPT_STAMP },
 	{ "timeout",	required_argument, NULL, OPT_TIMEOUT },
 	{ "url",	required_argument, NULL, OPT_URL },
 	{ "warmup",	required_argument, NULL, OPT_WARMUP },
@@ -83,9 +92,9 @@ static const struct option longopts[] = {
 struct bench_cfg {
 	const char *url;
 	char host[256], port[8], path[1024], hostport[300];
-	long batch, conns, duration_ms, timeout_ms, warmup_ms;
+	long batch, classes, conns, duration_ms, timeout_ms, warmup_ms;
 	double rate;
-	int json;
+	int json, stamp;
 };
 
 enum conn_state { C_CLOSED, C_CONNECTING, C_IDLE, C_HEAD, C_BODY };
@@ -121,6 +130,7 @@ struct bench {
 	char *body;
 	size_t body_cap;
 	uint64_t next_event;		/* counter in the eventIds */
+	int64_t stamp_us;		/* --stamp: wall time of this request */
 	unsigned long event_bytes;	/* rendered, for the average size */
 	uint64_t next_req;		/* open loop: the next request's index */
 	int64_t t_start, t_warm, t_end;
@@ -179,6 +189,16 @@ now_us(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Wall time, which another process (the dashboard client) can compare. */
+static int64_t
+epoch_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
@@ -279,16 +299,28 @@ static const char event_code[] =
 	"print(df.groupby('team').score.mean().round(2))";
 
 /* One event as the cell-monitor extension sends it, about 500 bytes: the
- * fields of DESIGN.md, 200 students, 100 characters of Python. */
+ * fields of DESIGN.md, 200 students, 100 characters of Python; with
+ * --classes, the class a dashboard follows; with --stamp, the send time
+ * in the eventId, which route passes to the dashboards unchanged. */
 static size_t
 render_event(struct bench *b, char *p, size_t cap)
 {
 	uint64_t n = b->next_event++;
 	unsigned k = (unsigned)(n % STUDENTS);
+	char id[80], klass[40] = "";
 	int len;
 
+	if (b->cfg.stamp)
+		snprintf(id, sizeof id, "b-%lld-%llu", (long long)b->stamp_us,
+		    (unsigned long long)n);
+	else
+		snprintf(id, sizeof id, "bench-%s-%llu", b->run_id,
+		    (unsigned long long)n);
+	if (b->cfg.classes > 0)
+		snprintf(klass, sizeof klass, "\"classId\":\"bench-%u\",",
+		    k % (unsigned)b->cfg.classes);
 	len = snprintf(p, cap,
-	    "{\"eventId\":\"bench-%s-%llu\",\"eventType\":\"cell_executed\","
+	    "{\"eventId\":\"%s\",%s\"eventType\":\"cell_executed\","
 	    "\"eventTime\":\"2026-11-25T10:15:%02u.%03u\","
 	    "\"emailAddress\":\"student%u@example.edu\","
 	    "\"userName\":\"Student %u\",\"teamName\":\"team-%02u\","
@@ -297,7 +329,7 @@ render_event(struct bench *b, char *p, size_t cap)
 	    "\"code\":\"%s\",\"executionCount\":%llu,\"hasError\":false,"
 	    "\"result\":\"3.2\",\"executionDurationMs\":12.5,"
 	    "\"metadata\":{\"kernel\":\"python3\"}}",
-	    b->run_id, (unsigned long long)n, (unsigned)(n / 1000 % 60),
+	    id, klass, (unsigned)(n / 1000 % 60),
 	    (unsigned)(n % 1000), k, k, k % 20, k, (unsigned)(n % 40),
 	    (unsigned)(n % 40), event_code,
 	    (unsigned long long)(n / STUDENTS % 1000 + 1));
@@ -552,6 +584,8 @@ send_request(struct conn *c, int64_t due)
 	size_t len;
 
 	idle_remove(c);
+	if (b->cfg.stamp)
+		b->stamp_us = epoch_us();
 	len = render_body(b);
 	if (len == 0)
 		die(70, "event buffer too small");
@@ -900,9 +934,11 @@ report(struct bench *b, double wall_s)
 		printf("{\"url\":");
 		json_string(c->url);
 		printf(",\"mode\":\"%s\",\"conns\":%ld,\"batch\":%ld,"
-		    "\"rate\":%.3f,\"duration_s\":%.3f,\"warmup_s\":%.3f,",
+		    "\"rate\":%.3f,\"duration_s\":%.3f,\"warmup_s\":%.3f,"
+		    "\"classes\":%ld,\"stamp\":%s,",
 		    c->rate > 0 ? "open" : "closed", c->conns, c->batch,
-		    c->rate, win, (double)c->warmup_ms / 1000.0);
+		    c->rate, win, (double)c->warmup_ms / 1000.0, c->classes,
+		    c->stamp ? "true" : "false");
 		printf("\"requests\":{\"sent\":%lu,\"answered\":%lu,\"ok\":%lu},"
 		    "\"events\":{\"sent\":%lu,\"accepted\":%lu,\"bytes\":%.0f},"
 		    "\"status\":{", b->sent, b->answered, b->ok, b->events_sent,
@@ -939,6 +975,11 @@ report(struct bench *b, double wall_s)
 		printf(", %.1f requests/s offered", c->rate);
 	printf(", %.1f s warm-up + %.1f s measured\n",
 	    (double)c->warmup_ms / 1000.0, win);
+	if (c->classes > 0)
+		printf("  classes   bench-0 to bench-%ld, by student\n",
+		    c->classes - 1);
+	if (c->stamp)
+		printf("  eventIds  stamped with the send time, b-<epoch us>-<n>\n");
 	printf("  requests  sent %lu  answered %lu  2xx %lu\n", b->sent,
 	    b->answered, b->ok);
 	printf("  events    sent %lu  accepted %lu  (%.0f bytes each)\n",
@@ -1014,6 +1055,10 @@ main(int argc, char **argv)
 			rc = parse_long(optarg, 1, 10000, &c->batch, err,
 			    sizeof err);
 			break;
+		case OPT_CLASSES:
+			rc = parse_long(optarg, 0, STUDENTS, &c->classes, err,
+			    sizeof err);
+			break;
 		case OPT_CONNS:
 			rc = parse_long(optarg, 1, 20000, &c->conns, err,
 			    sizeof err);
@@ -1029,6 +1074,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_RATE:
 			rc = parse_rate(optarg, &c->rate, err, sizeof err);
+			break;
+		case OPT_STAMP:
+			c->stamp = 1;
 			break;
 		case OPT_TIMEOUT:
 			rc = parse_duration_ms(optarg, 10, 3600000L,
