@@ -152,6 +152,45 @@ stats_header(const char *name, int64_t started_us)
 }
 
 jv
+stats_pool(const struct stats_pool *p)
+{
+	jv o = jv_object();
+
+	o = jv_object_set(o, jv_string("kind"), jv_string(p->kind));
+	o = jv_object_set(o, jv_string("connected"), jv_bool(p->connected));
+	o = jv_object_set(o, jv_string("sv_max"), jv_number(p->sv_max));
+	o = jv_object_set(o, jv_string("sv_active"), jv_number(p->sv_active));
+	o = jv_object_set(o, jv_string("sv_idle"), jv_number(p->sv_idle));
+	o = jv_object_set(o, jv_string("cl_waiting"), jv_number(p->cl_waiting));
+	o = jv_object_set(o, jv_string("maxwait_us"),
+	    jv_number((double)p->maxwait_us));
+	return o;
+}
+
+jv
+stats_queue(double depth, double max, const char *what)
+{
+	jv o = jv_object();
+
+	o = jv_object_set(o, jv_string("depth"), jv_number(depth));
+	o = jv_object_set(o, jv_string("max"), max < 0 ? jv_null() :
+	    jv_number(max));
+	o = jv_object_set(o, jv_string("what"), jv_string(what));
+	return o;
+}
+
+jv
+stats_delivery(double in, double out, double dropped)
+{
+	jv o = jv_object();
+
+	o = jv_object_set(o, jv_string("in"), jv_number(in));
+	o = jv_object_set(o, jv_string("out"), jv_number(out));
+	o = jv_object_set(o, jv_string("dropped"), jv_number(dropped));
+	return o;
+}
+
+jv
 stats_hist(const struct hist *h)
 {
 	jv o = jv_object();

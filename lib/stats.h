@@ -22,6 +22,22 @@ void stats_close(struct stats_server *s);
 
 /* The fields every daemon reports: name, pid, version, start time, uptime. */
 jv stats_header(const char *name, int64_t started_us);
+/* The fields every daemon has for poolstat(1), in PgBouncer's words. One
+ * pool of connections: kind is "postgres" or "redis". */
+struct stats_pool {
+	const char *kind;
+	int connected;
+	long sv_max, sv_active, sv_idle;	/* server connections */
+	long cl_waiting;			/* requests waiting for one */
+	int64_t maxwait_us;			/* the oldest of them, now */
+};
+jv stats_pool(const struct stats_pool *p);
+/* What waits in the daemon: depth, max (< 0: no limit) and what it is. */
+jv stats_queue(double depth, double max, const char *what);
+/* Counters since start: taken in, passed on, dropped (the daemon's or its
+ * readers' fault; a client's bad input is not dropped). */
+jv stats_delivery(double in, double out, double dropped);
+
 /* {"count":…, "p50":…, "p99":…, "p999":…, "max":…, "mean":…} of h. */
 jv stats_hist(const struct hist *h);
 

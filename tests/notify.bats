@@ -207,6 +207,8 @@ watch() {
 	stats "$slow_STATS" >"$BATS_TEST_TMPDIR/st"
 	assert_equal "$(jq .clients.cl_active "$BATS_TEST_TMPDIR/st")" 1
 	[ "$(jq .resyncs.slow "$BATS_TEST_TMPDIR/st")" -ge 1 ]
+	# what the slow one did not get is counted, and the delivery share shows it
+	[ "$(jq .delivery.dropped "$BATS_TEST_TMPDIR/st")" -ge 1 ]
 	grep -q 'client did not drain; closed' "$slow_LOG"
 	kill -TERM "$slow_PID"
 	wait "$slow_PID"
@@ -381,4 +383,28 @@ watch() {
 	assert_equal "$stderr" "labpulse: error: NAME must not be empty"
 	run -64 --separate-stderr labpulse instructor frobnicate
 	assert_equal "${stderr_lines[0]}" "labpulse: error: unknown instructor command 'frobnicate'"
+}
+
+@test "every daemon's stats carry pools, queue and delivery, alike" {
+	for d in ingest batch-commit route notify; do
+		stats "$LABPULSE_RUNDIR/$d.sock" >"$BATS_TEST_TMPDIR/$d.json"
+		run -0 jq -e '
+			(.pools | type == "object" and length > 0) and
+			(.pools | to_entries | all(.value |
+				(.kind == "postgres" or .kind == "redis") and (.connected | type == "boolean") and
+				([.sv_max, .sv_active, .sv_idle, .cl_waiting, .maxwait_us] | all(type == "number")) and
+				.sv_active + .sv_idle <= .sv_max)) and
+			([.queue.depth] | all(type == "number")) and (.queue.max == null or (.queue.max | type == "number")) and
+			(.queue.what | type == "string") and
+			([.delivery.in, .delivery.out, .delivery.dropped] | all(type == "number")) and
+			.delivery.out + .delivery.dropped <= .delivery.in' "$BATS_TEST_TMPDIR/$d.json"
+	done
+	assert_equal "$(jq -c '.pools | keys' "$BATS_TEST_TMPDIR/batch-commit.json")" '["postgres","redis"]'
+	assert_equal "$(jq -c '.pools | keys' "$BATS_TEST_TMPDIR/notify.json")" '["postgres","redis"]'
+	assert_equal "$(jq -c '[.pools.postgres.sv_max, .pools.redis.sv_max]' "$BATS_TEST_TMPDIR/notify.json")" '[2,2]'
+	assert_equal "$(jq -c '.pools | keys' "$BATS_TEST_TMPDIR/ingest.json")" '["redis"]'
+	# ingest counts its POSTs
+	before=$(jq .delivery.out "$BATS_TEST_TMPDIR/ingest.json")
+	post_one CS101 deliv-1
+	assert_equal "$(stats "$LABPULSE_RUNDIR/ingest.sock" | jq .delivery.out)" $((before + 1))
 }

@@ -169,6 +169,27 @@ fill_stats(void *arg)
 			    jv_string(b->redis_error));
 		o = jv_object_set(o, jv_string("redis"), rd);
 	}
+	{
+		struct stats_pool p = { "postgres", up, 1, up && b->in_txn,
+		    up && !b->in_txn, 0, 0 };
+		jv pools = jv_object_set(jv_object(), jv_string("postgres"),
+		    stats_pool(&p));
+
+		if (b->from.kind == ADDR_STREAM) {
+			struct stats_pool r = { "redis", b->redis != NULL, 1, 0,
+			    b->redis != NULL, 0, 0 };
+
+			pools = jv_object_set(pools, jv_string("redis"),
+			    stats_pool(&r));
+		}
+		o = jv_object_set(o, jv_string("pools"), pools);
+	}
+	o = jv_object_set(o, jv_string("queue"), stats_queue(pending >= 0 ?
+	    pending : 0, -1, "entries pending in the group"));
+	/* rows: taken, committed or found there already, set aside */
+	o = jv_object_set(o, jv_string("delivery"), stats_delivery(
+	    b->rows_committed + b->duplicates + b->dead,
+	    b->rows_committed + b->duplicates, b->dead));
 	return o;
 }
 

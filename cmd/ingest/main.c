@@ -236,6 +236,20 @@ fill_stats(void *arg)
 		r = jv_object_set(r, jv_string("rtt_us"), stats_hist(g->redis_rtt));
 		o = jv_object_set(o, jv_string("redis"), r);
 	}
+	{
+		int up = g->redis && rconn_is_up(g->redis);
+		struct stats_pool p = { "redis", up, 1, up && g->inflight > 0,
+		    up && g->inflight == 0, g->inflight, g->pend_head ?
+		    stats_mono_us() - g->pend_head->t0 : 0 };
+
+		o = jv_object_set(o, jv_string("pools"), jv_object_set(
+		    jv_object(), jv_string("redis"), stats_pool(&p)));
+	}
+	o = jv_object_set(o, jv_string("queue"), stats_queue(g->inflight,
+	    g->cfg.max_inflight, "requests waiting for Redis"));
+	/* POSTs: taken, answered 2xx, answered 5xx (retried by clients) */
+	o = jv_object_set(o, jv_string("delivery"), stats_delivery(g->requests,
+	    g->posts_accepted, g->resp_5xx));
 	return o;
 }
 

@@ -254,6 +254,8 @@ client_dispatch(struct notify *n, const char *id, const char *klass,
 			continue;
 		if (c->state == CS_LIVE) {
 			client_deliver(c, id, frame, len, received_us);
+		} else if (c->state == CS_SLOW) {
+			n->skipped++;	/* its resync's snapshot stands for it */
 		} else if (c->state == CS_SNAPSHOT) {
 			/* after the snapshots, in order */
 			c->held = jv_array_append(c->held, jv_array_append(
@@ -261,6 +263,8 @@ client_dispatch(struct notify *n, const char *id, const char *klass,
 			    jv_string_sized(frame, (int)len)));
 			c->held_bytes += len;
 			if (c->held_bytes > (size_t)n->cfg.max_queue) {
+				n->skipped += (unsigned long)jv_array_length(
+				    jv_copy(c->held));
 				jv_free(c->held);
 				c->held = jv_array();
 				c->held_bytes = 0;
@@ -893,6 +897,17 @@ client_resync_all(struct notify *n)
 		n->resync_gap++;
 		resync(c, "gap");
 	}
+}
+
+size_t
+client_queued_total(struct notify *n)
+{
+	struct client *c;
+	size_t sum = 0;
+
+	TAILQ_FOREACH(c, &n->clients, link)
+		sum += (size_t)queued(c);
+	return sum;
 }
 
 void

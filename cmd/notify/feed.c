@@ -39,6 +39,7 @@ struct feed {
 	int in_eof;
 	/* counters */
 	unsigned long bad_messages, other_topics, reads, gaps;
+	long replays_running;
 };
 
 int
@@ -350,6 +351,7 @@ replay_end(struct replay *rp, int result)
 {
 	struct client *c = rp->c;
 
+	rp->f->replays_running--;
 	if (!c->dead)
 		rp->done(c, result);
 	client_release(c);
@@ -552,6 +554,7 @@ feed_replay(struct notify *n, struct client *c, const char *since,
 	rp->c = c;
 	rp->done = done;
 	client_hold(c);
+	f->replays_running++;
 	if (sid_parse(since, &rp->cursor) < 0) {
 		replay_end(rp, 1);
 		return;
@@ -731,6 +734,20 @@ feed_stats(struct notify *n)
 		o = jv_object_set(o, jv_string("input_ended"), jv_bool(f->in_eof));
 	}
 	return o;
+}
+
+jv
+feed_pool(struct notify *n)
+{
+	struct feed *f = n->feed;
+	int live = rconn_is_up(f->live), query = rconn_is_up(f->query);
+	/* the live connection always waits in XREAD; the other serves
+	 * replays */
+	struct stats_pool p = { "redis", live && query, 2,
+	    live + (query && f->replays_running > 0),
+	    query && f->replays_running == 0, 0, 0 };
+
+	return stats_pool(&p);
 }
 
 void

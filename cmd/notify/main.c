@@ -310,6 +310,20 @@ fill_stats(void *arg)
 	o = jv_object_set(o, jv_string("max_queue"), jv_number(n->cfg.max_queue));
 	o = jv_object_set(o, jv_string("feed"), feed_stats(n));
 	o = jv_object_set(o, jv_string("postgres"), pgpool_stats(n->pool));
+	{
+		jv pools = jv_object_set(jv_object(), jv_string("postgres"),
+		    pgpool_pool(n->pool));
+
+		if (feed_is_stream(n))
+			pools = jv_object_set(pools, jv_string("redis"),
+			    feed_pool(n));
+		o = jv_object_set(o, jv_string("pools"), pools);
+	}
+	o = jv_object_set(o, jv_string("queue"), stats_queue(
+	    (double)client_queued_total(n), -1, "bytes queued for dashboards"));
+	/* messages for live clients: meant, sent, skipped (a slow client's) */
+	o = jv_object_set(o, jv_string("delivery"), stats_delivery(
+	    n->messages_sent + n->skipped, n->messages_sent, n->skipped));
 	return o;
 }
 

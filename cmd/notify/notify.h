@@ -48,6 +48,8 @@ struct pgpool *pgpool_new(struct event_base *base, const char *conninfo,
 void pgpool_query(struct pgpool *p, const char *sql, int nparams,
     const char *const *params, pg_done_fn done, void *arg);
 jv pgpool_stats(struct pgpool *p);
+/* The pool in the form every daemon reports (stats_pool). */
+jv pgpool_pool(struct pgpool *p);
 void pgpool_free(struct pgpool *p);
 
 /* ---- feed.c: the routed stream (or NDJSON), read by every instance ---- */
@@ -67,6 +69,8 @@ const char *feed_position(struct notify *n);
 int feed_is_stream(struct notify *n);
 int feed_is_up(struct notify *n);
 jv feed_stats(struct notify *n);
+/* The two Redis connections as a pool (stats_pool). */
+jv feed_pool(struct notify *n);
 void feed_close(struct notify *n);
 
 /* Replay: messages of the client's classes after since, up to the feed's
@@ -137,6 +141,8 @@ void client_recheck_all(struct notify *n);
 /* The stream lost what the live reader had not read: every live client
  * gets a resync and a fresh snapshot. */
 void client_resync_all(struct notify *n);
+/* Bytes waiting in every client's output. */
+size_t client_queued_total(struct notify *n);
 /* Free every client at once (exit). */
 void client_drop_all(struct notify *n);
 void client_hold(struct client *c);
@@ -183,6 +189,7 @@ struct notify {
 	unsigned long dead_closed, auth_401, auth_403, bad_requests;
 	unsigned long replays, replayed, proto_errors, revoked_closed;
 	unsigned long closed_unavailable, recheck_errors;
+	unsigned long skipped;	/* messages a slow client did not get */
 	struct hist *delivery_us;	/* receivedAt → written to the client */
 };
 

@@ -313,6 +313,26 @@ pgpool_stats(struct pgpool *p)
 	return o;
 }
 
+jv
+pgpool_pool(struct pgpool *p)
+{
+	struct stats_pool sp = { "postgres", 0, p->size, 0, 0, p->waiting, 0 };
+	struct pgreq *r = TAILQ_FIRST(&p->queue);
+	int i;
+
+	for (i = 0; i < p->size; i++) {
+		if (p->slots[i].conn)
+			sp.connected = 1;
+		if (p->slots[i].req)
+			sp.sv_active++;
+		else if (p->slots[i].conn)
+			sp.sv_idle++;
+	}
+	if (r)
+		sp.maxwait_us = stats_mono_us() - r->queued_us;
+	return stats_pool(&sp);
+}
+
 void
 pgpool_free(struct pgpool *p)
 {

@@ -392,6 +392,23 @@ fill_stats(void *arg)
 			    jv_string(r->redis_error));
 		o = jv_object_set(o, jv_string("redis"), rd);
 	}
+	{
+		jv pools = jv_object();
+
+		if (r->use_redis) {
+			struct stats_pool p = { "redis", r->redis != NULL, 1, 0,
+			    r->redis != NULL, 0, 0 };
+
+			pools = jv_object_set(pools, jv_string("redis"),
+			    stats_pool(&p));
+		}
+		o = jv_object_set(o, jv_string("pools"), pools);
+	}
+	o = jv_object_set(o, jv_string("queue"), stats_queue(pending >= 0 ?
+	    pending : 0, -1, "entries pending in the group"));
+	/* events: taken, routed (or dropped by a rule, on purpose), set aside */
+	o = jv_object_set(o, jv_string("delivery"), stats_delivery(r->events_in,
+	    r->events_in - r->dead_n, r->dead_n));
 	return o;
 }
 
