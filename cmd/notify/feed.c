@@ -741,11 +741,12 @@ feed_pool(struct notify *n)
 {
 	struct feed *f = n->feed;
 	int live = rconn_is_up(f->live), query = rconn_is_up(f->query);
-	/* the live connection always waits in XREAD; the other serves
+	/* the live connection waits in XREAD, for the stream as batch-commit's
+	 * and route's readers do: idle; the other is busy while it serves
 	 * replays */
-	struct stats_pool p = { "redis", live && query, 2,
-	    live + (query && f->replays_running > 0),
-	    query && f->replays_running == 0, 0, 0 };
+	int busy = query && f->replays_running > 0;
+	struct stats_pool p = { "redis", live && query, 2, busy,
+	    live + (query && !busy), 0, 0 };
 
 	return stats_pool(&p);
 }
