@@ -54,7 +54,14 @@ setup_pguser() {
 		die 69 "PostgreSQL's user $pguser cannot reach $home; set LABPULSE_HOME to a folder it can (for example under /tmp)"
 }
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1" 2>/dev/null)" 2>/dev/null; }
+# A pid file's process runs, and is not a zombie that nobody reaped yet.
+alive() {
+	local pid
+	[ -f "$1" ] || return 1
+	pid=$(cat "$1" 2>/dev/null)
+	kill -0 "$pid" 2>/dev/null || return 1
+	! grep -qs '^[0-9]* (.*) Z' "/proc/$pid/stat"
+}
 
 pg_up() {
 	[ -f "$pgdata/postmaster.pid" ] && kill -0 "$(head -n 1 "$pgdata/postmaster.pid")" 2>/dev/null
