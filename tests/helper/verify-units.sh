@@ -49,6 +49,7 @@ trap 'exit 1' HUP INT TERM
 
 names=
 for f in "$root"/etc/systemd/*.service "$root"/etc/systemd/*.socket \
+    "$root"/etc/systemd/*.timer \
     "$root"/etc/systemd/*.target; do
 	[ -f "$f" ] || continue
 	n=${f##*/}
