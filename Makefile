@@ -1,7 +1,7 @@
 # labpulse: small programs for the live activity of JupyterLab classrooms.
 include config.mk
 
-PROGS    = ingest batch-commit migrate-indexes route notify
+PROGS    = ingest batch-commit migrate-indexes route notify poolstat
 LIBOBJ   = lib/log.o lib/addr.o lib/sd.o lib/stats.o lib/redis.o \
 	   lib/events.o lib/hist.o lib/parse.o lib/fdout.o lib/pgconn.o
 PKGS     = libevent hiredis libpq libcurl nettle
@@ -14,6 +14,8 @@ labpulse_OBJ = cmd/labpulse/main.o
 migrate-indexes_OBJ = cmd/migrate-indexes/main.o cmd/migrate-indexes/split.o
 batch-commit_OBJ = cmd/batch-commit/main.o cmd/batch-commit/source.o cmd/batch-commit/commit.o
 route_OBJ = cmd/route/main.o cmd/route/rules.o cmd/route/stream.o
+poolstat_OBJ = cmd/poolstat/main.o cmd/poolstat/collect.o cmd/poolstat/show.o \
+	       cmd/poolstat/check.o
 notify_OBJ = cmd/notify/main.o cmd/notify/server.o cmd/notify/client.o \
 	     cmd/notify/feed.o cmd/notify/pgpool.o
 UNIT     = tests/unit/test_parse tests/unit/test_events tests/unit/test_hist \

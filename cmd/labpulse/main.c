@@ -25,6 +25,7 @@ static const struct command {
 	{ "migrate-indexes", "apply and check schema and index migrations",
 			NULL },
 	{ "notify",	"serve live class dashboards (WebSocket, SSE)", NULL },
+	{ "poolstat",	"show pools, queues and delivery of every daemon", NULL },
 	{ "route",	"turn events into class messages with jq rules", NULL },
 	{ "status",	"show what runs in the local stack", "stack" },
 	{ "up",		"start a private local stack (PostgreSQL, Redis, daemons)",

@@ -1,0 +1,523 @@
+/* check.c: the figures of a tick that thresholds judge, the expressions of
+ * --warn and --crit, and the one line of a monitoring plugin. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "poolstat.h"
+
+static const struct metric_info {
+	const char *name;
+	enum unit unit;		/* what a bare number is */
+	int pct;		/* takes % */
+	int time;		/* takes us, ms, s */
+} metrics[M_COUNT] = {
+	[M_POOL_UTIL]	 = { "pool_util", U_PCT, 1, 0 },
+	[M_CL_WAITING]	 = { "cl_waiting", U_NONE, 0, 0 },
+	[M_MAXWAIT]	 = { "maxwait", U_US, 0, 1 },
+	[M_STREAM_LAG]	 = { "stream_lag", U_NONE, 0, 0 },
+	[M_PENDING]	 = { "pending", U_NONE, 0, 0 },
+	[M_DELIVERY]	 = { "delivery", U_PCT, 1, 0 },
+	[M_DAEMONS_DOWN] = { "daemons_down", U_NONE, 0, 0 },
+};
+
+static const char *const ops[] = { ">", ">=", "<", "<=" };
+
+static void
+take_max(struct figures *f, enum metric m, double x, const char *where)
+{
+	if (isnan(x) || !(isnan(f->v[m]) || x > f->v[m]))
+		return;
+	f->v[m] = x;
+	snprintf(f->where[m], sizeof f->where[m], "%s", where);
+}
+
+static double
+add(double sum, double x)
+{
+	if (isnan(x))
+		return sum;
+	return isnan(sum) ? x : sum + x;
+}
+
+static void
+daemon_figures(jv d, struct figures *f)
+{
+	jv pools = jget(d, "pools"), dl = jget(d, "delivery"), k, p;
+	char name[256], pool[256], kind[32], where[600];
+	double x;
+	int i;
+
+	jstr(d, "name", name, sizeof name);
+	daemon_kind(d, kind, sizeof kind);
+	if (jv_get_kind(pools) == JV_KIND_OBJECT)
+		for (i = jv_object_iter(pools); jv_object_iter_valid(pools, i);
+		    i = jv_object_iter_next(pools, i)) {
+			k = jv_object_iter_key(pools, i);
+			p = jv_object_iter_value(pools, i);
+			snprintf(pool, sizeof pool, "%s", jv_string_value(k));
+			snprintf(where, sizeof where, "%s %s", name, pool);
+			take_max(f, M_POOL_UTIL, jnum(p, "util_pct"), where);
+			take_max(f, M_MAXWAIT, jnum(p, "maxwait_us"), where);
+			x = jnum(p, "cl_waiting");
+			if (!isnan(x))
+				f->v[M_CL_WAITING] += x;
+			jv_free(k);
+			jv_free(p);
+		}
+	if (jv_get_kind(dl) == JV_KIND_OBJECT) {
+		if (strcmp(kind, "notify") == 0) {
+			x = jnum(dl, "share_pct");
+			if (!isnan(x) && (isnan(f->v[M_DELIVERY]) ||
+			    x < f->v[M_DELIVERY])) {
+				f->v[M_DELIVERY] = x;
+				snprintf(f->where[M_DELIVERY],
+				    sizeof f->where[M_DELIVERY], "%s", name);
+			}
+			f->msgs_s = add(f->msgs_s, jnum(dl, "out_per_s"));
+		} else if (strcmp(kind, "ingest") == 0)
+			f->in_s = add(f->in_s, jnum(dl, "in_per_s"));
+		else if (strcmp(kind, "batch-commit") == 0)
+			f->rows_s = add(f->rows_s, jnum(dl, "out_per_s"));
+	}
+	jv_free(pools);
+	jv_free(dl);
+}
+
+static void
+redis_figures(jv rd, struct figures *f)
+{
+	jv ss = jget(rd, "streams"), s, gs, g;
+	char sname[256], gname[256], where[600];
+	double x;
+	int i, j, n, m;
+
+	if (jv_get_kind(ss) != JV_KIND_ARRAY) {
+		jv_free(ss);
+		return;
+	}
+	n = jv_array_length(jv_copy(ss));
+	for (i = 0; i < n; i++) {
+		s = jv_array_get(jv_copy(ss), i);
+		jstr(s, "stream", sname, sizeof sname);
+		gs = jget(s, "groups");
+		m = jv_get_kind(gs) == JV_KIND_ARRAY ?
+		    jv_array_length(jv_copy(gs)) : 0;
+		for (j = 0; j < m; j++) {
+			g = jv_array_get(jv_copy(gs), j);
+			jstr(g, "group", gname, sizeof gname);
+			snprintf(where, sizeof where, "%s %s", sname, gname);
+			take_max(f, M_STREAM_LAG, jnum(g, "lag"), where);
+			x = jnum(g, "pending");
+			take_max(f, M_PENDING, x, where);
+			f->pending_total = add(f->pending_total, x);
+			jv_free(g);
+		}
+		jv_free(gs);
+		jv_free(s);
+	}
+	jv_free(ss);
+}
+
+void
+figures_of(jv tick, const struct ps_cfg *c, struct figures *f)
+{
+	jv ds = jget(tick, "daemons"), d, src;
+	int i, n, k;
+
+	memset(f, 0, sizeof *f);
+	for (k = 0; k < M_COUNT; k++)
+		f->v[k] = NAN;
+	f->v[M_CL_WAITING] = 0;
+	f->v[M_MAXWAIT] = 0;
+	f->pending_total = f->in_s = f->rows_s = f->msgs_s = NAN;
+	f->pg_conns = f->pg_util = NAN;
+	n = jv_get_kind(ds) == JV_KIND_ARRAY ? jv_array_length(jv_copy(ds)) : 0;
+	for (i = 0; i < n; i++) {
+		d = jv_array_get(jv_copy(ds), i);
+		f->daemons++;
+		if (jtrue(d, "up"))
+			daemon_figures(d, f);
+		else
+			f->down++;
+		jv_free(d);
+	}
+	jv_free(ds);
+	f->v[M_DAEMONS_DOWN] = f->down;
+	src = jget(tick, "postgres");
+	if (!c->no_postgres && jtrue(src, "up")) {
+		f->pg_conns = jnum(src, "connections");
+		f->pg_util = jnum(src, "util_pct");
+		take_max(f, M_POOL_UTIL, f->pg_util, "postgres");
+	}
+	jv_free(src);
+	src = jget(tick, "redis");
+	if (!c->no_redis && jtrue(src, "up"))
+		redis_figures(src, f);
+	jv_free(src);
+}
+
+jv
+figures_json(const struct figures *f)
+{
+	jv o = jv_object();
+
+	o = jv_object_set(o, jv_string("daemons"), jv_number(f->daemons));
+	o = jv_object_set(o, jv_string("daemons_down"), jv_number(f->down));
+	o = jv_object_set(o, jv_string("pool_util_pct"),
+	    num_or_null(f->v[M_POOL_UTIL]));
+	o = jv_object_set(o, jv_string("cl_waiting"),
+	    jv_number(f->v[M_CL_WAITING]));
+	o = jv_object_set(o, jv_string("maxwait_us"),
+	    jv_number(f->v[M_MAXWAIT]));
+	o = jv_object_set(o, jv_string("stream_lag"),
+	    num_or_null(f->v[M_STREAM_LAG]));
+	o = jv_object_set(o, jv_string("pending"),
+	    num_or_null(f->v[M_PENDING]));
+	o = jv_object_set(o, jv_string("delivery_pct"),
+	    num_or_null(f->v[M_DELIVERY]));
+	return o;
+}
+
+/* ---- expressions ---- */
+
+static void
+set_th(struct ps_cfg *c, int level, enum metric m, int op, double v,
+    enum unit u)
+{
+	struct threshold *t = &c->th[level][m];
+
+	t->set = 1;
+	t->op = op;
+	t->value = v;
+	t->unit = u;
+}
+
+void
+check_defaults(struct ps_cfg *c)
+{
+	memset(c->th, 0, sizeof c->th);
+	set_th(c, L_WARN, M_POOL_UTIL, OP_GE, 70, U_PCT);
+	set_th(c, L_WARN, M_STREAM_LAG, OP_GE, 1000, U_NONE);
+	set_th(c, L_CRIT, M_POOL_UTIL, OP_GE, 80, U_PCT);
+	set_th(c, L_CRIT, M_STREAM_LAG, OP_GE, 10000, U_NONE);
+	set_th(c, L_CRIT, M_DELIVERY, OP_LT, 99.5, U_PCT);
+	set_th(c, L_CRIT, M_DAEMONS_DOWN, OP_GE, 1, U_NONE);
+}
+
+/* One condition, METRIC OP NUMBER[UNIT], of len bytes at s. */
+static int
+parse_cond(struct ps_cfg *c, int level, const char *s, size_t len,
+    const char *opt, const char *expr, char *err, size_t errlen)
+{
+	const struct metric_info *mi;
+	char cond[256], num[64], *p, *end;
+	size_t n;
+	int m, op;
+	double v;
+	enum unit u;
+
+	if (len == 0) {
+		snprintf(err, errlen, "%s: empty condition in '%s'", opt, expr);
+		return -1;
+	}
+	if (len >= sizeof cond) {
+		snprintf(err, errlen, "%s: condition too long in '%s'", opt,
+		    expr);
+		return -1;
+	}
+	memcpy(cond, s, len);
+	cond[len] = '\0';
+	n = strspn(cond, "abcdefghijklmnopqrstuvwxyz_");
+	if (n == 0) {
+		snprintf(err, errlen, "%s: no metric in '%s' of '%s'", opt,
+		    cond, expr);
+		return -1;
+	}
+	for (m = 0; m < M_COUNT; m++)
+		if (strlen(metrics[m].name) == n &&
+		    strncmp(cond, metrics[m].name, n) == 0)
+			break;
+	if (m == M_COUNT) {
+		snprintf(err, errlen, "%s: unknown metric '%.*s' in '%s'", opt,
+		    (int)n, cond, expr);
+		return -1;
+	}
+	mi = &metrics[m];
+	p = cond + n;
+	if (p[0] == '>' || p[0] == '<') {
+		op = p[0] == '>' ? OP_GT : OP_LT;
+		if (p[1] == '=') {
+			op++;
+			p++;
+		}
+		p++;
+	} else {
+		snprintf(err, errlen, "%s: no operator (>, >=, < or <=) after "
+		    "'%s' in '%s'", opt, mi->name, expr);
+		return -1;
+	}
+	n = strspn(p, "0123456789.");
+	if (n == 0 || n >= sizeof num) {
+		snprintf(err, errlen, "%s: no number after '%s%s' in '%s'",
+		    opt, mi->name, ops[op], expr);
+		return -1;
+	}
+	memcpy(num, p, n);
+	num[n] = '\0';
+	v = strtod(num, &end);
+	if (*end != '\0' || num[0] == '.' || num[n - 1] == '.' ||
+	    strchr(num, '.') != strrchr(num, '.')) {
+		snprintf(err, errlen, "%s: bad number '%s' in '%s'", opt, num,
+		    expr);
+		return -1;
+	}
+	p += n;
+	u = mi->unit;
+	if (*p == '\0')
+		;
+	else if (strcmp(p, "%") == 0 && mi->pct)
+		u = U_PCT;
+	else if (strcmp(p, "us") == 0 && mi->time)
+		u = U_US;
+	else if (strcmp(p, "ms") == 0 && mi->time) {
+		u = U_MS;
+		v *= 1000;
+	} else if (strcmp(p, "s") == 0 && mi->time) {
+		u = U_S;
+		v *= 1000000;
+	} else {
+		snprintf(err, errlen, "%s: %s takes %s, not '%s', in '%s'", opt,
+		    mi->name, mi->pct ? "a number or a %" : mi->time ?
+		    "a number of us, ms or s" : "a bare number", p, expr);
+		return -1;
+	}
+	set_th(c, level, (enum metric)m, op, v, u);
+	return 0;
+}
+
+int
+check_parse(struct ps_cfg *c, int level, const char *opt, const char *expr,
+    char *err, size_t errlen)
+{
+	const char *s = expr, *comma;
+
+	for (;;) {
+		comma = strchr(s, ',');
+		if (parse_cond(c, level, s, comma ? (size_t)(comma - s) :
+		    strlen(s), opt, expr, err, errlen) < 0)
+			return -1;
+		if (comma == NULL)
+			return 0;
+		s = comma + 1;
+	}
+}
+
+/* ---- judging ---- */
+
+const char *
+check_state_word(int state)
+{
+	static const char *const words[] = { "OK", "WARNING", "CRITICAL",
+		"UNKNOWN" };
+
+	return words[state >= 0 && state <= ST_UNKNOWN ? state : ST_UNKNOWN];
+}
+
+static int
+holds(const struct threshold *t, double x)
+{
+	if (!t->set || isnan(x))
+		return 0;
+	switch (t->op) {
+	case OP_GT: return x > t->value;
+	case OP_GE: return x >= t->value;
+	case OP_LT: return x < t->value;
+	default:    return x <= t->value;
+	}
+}
+
+/* x, in the metric's own unit, said in unit u. */
+static const char *
+say(double x, enum unit u, char *buf, size_t len)
+{
+	char n[64];
+
+	switch (u) {
+	case U_PCT:
+		snprintf(buf, len, "%s%%", fmt_num(x, n, sizeof n));
+		break;
+	case U_US:
+		snprintf(buf, len, "%sus", fmt_num(x, n, sizeof n));
+		break;
+	case U_MS:
+		snprintf(buf, len, "%sms", fmt_num(x / 1000, n, sizeof n));
+		break;
+	case U_S:
+		snprintf(buf, len, "%ss", fmt_num(x / 1000000, n, sizeof n));
+		break;
+	default:
+		snprintf(buf, len, "%s", fmt_num(x, n, sizeof n));
+	}
+	return buf;
+}
+
+static void
+reason(struct sbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+reason(struct sbuf *b, const char *fmt, ...)
+{
+	char text[1200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	sb_printf(b, "%s%s", b->len ? "; " : "", text);
+}
+
+static void
+down_reasons(jv tick, struct sbuf *b)
+{
+	jv ds = jget(tick, "daemons"), d;
+	char name[256];
+	int i, n;
+
+	n = jv_get_kind(ds) == JV_KIND_ARRAY ? jv_array_length(jv_copy(ds)) : 0;
+	for (i = 0; i < n; i++) {
+		d = jv_array_get(jv_copy(ds), i);
+		if (!jtrue(d, "up"))
+			reason(b, "daemon %s down", jstr(d, "name", name,
+			    sizeof name));
+		jv_free(d);
+	}
+	jv_free(ds);
+}
+
+static void
+source_reason(jv tick, const char *key, const char *what, struct sbuf *b)
+{
+	jv src = jget(tick, key);
+	char err[1024];
+
+	if (!jtrue(src, "up"))
+		reason(b, "%s unreachable: %s", what, jstr(src, "error", err,
+		    sizeof err)[0] ? err : "no figures");
+	jv_free(src);
+}
+
+/* The reasons of each state, warn and crit; returns the worst state. */
+static int
+judge(const struct ps_cfg *c, jv tick, const char *note,
+    const struct figures *f, struct sbuf *r)
+{
+	const struct threshold *t;
+	char val[64], thr[64];
+	int m, level;
+	enum unit u;
+
+	if (f->daemons == 0)
+		reason(&r[L_CRIT], "no daemon found%s%s", note && *note ?
+		    ": " : "", note ? note : "");
+	if (holds(&c->th[L_CRIT][M_DAEMONS_DOWN], f->v[M_DAEMONS_DOWN]))
+		down_reasons(tick, &r[L_CRIT]);
+	else if (holds(&c->th[L_WARN][M_DAEMONS_DOWN], f->v[M_DAEMONS_DOWN]))
+		down_reasons(tick, &r[L_WARN]);
+	if (!c->no_postgres)
+		source_reason(tick, "postgres", "postgres", &r[L_CRIT]);
+	if (!c->no_redis)
+		source_reason(tick, "redis", "redis", &r[L_CRIT]);
+	for (m = 0; m < M_COUNT; m++) {
+		if (m == M_DAEMONS_DOWN)
+			continue;
+		level = holds(&c->th[L_CRIT][m], f->v[m]) ? L_CRIT :
+		    holds(&c->th[L_WARN][m], f->v[m]) ? L_WARN : -1;
+		if (level < 0)
+			continue;
+		t = &c->th[level][m];
+		u = metrics[m].unit == U_PCT ? U_PCT : t->unit;
+		reason(&r[level], "%s %s %s %s%s%s%s", metrics[m].name,
+		    say(f->v[m], u, val, sizeof val), ops[t->op],
+		    say(t->value, u, thr, sizeof thr),
+		    f->where[m][0] ? " (" : "", f->where[m],
+		    f->where[m][0] ? ")" : "");
+	}
+	return r[L_CRIT].len ? ST_CRITICAL : r[L_WARN].len ? ST_WARNING :
+	    ST_OK;
+}
+
+static void
+all_well(const struct figures *f, struct sbuf *b)
+{
+	if (f->down == 0)
+		sb_printf(b, "all %d daemons up, pools and queues within "
+		    "limits", f->daemons);
+	else
+		sb_printf(b, "%d of %d daemons up, pools and queues within "
+		    "limits", f->daemons - f->down, f->daemons);
+}
+
+int
+check_state(const struct ps_cfg *c, jv tick, const char *note,
+    struct sbuf *reasons)
+{
+	struct sbuf r[2] = { { NULL, 0, 0 }, { NULL, 0, 0 } };
+	struct figures f;
+	int state;
+
+	figures_of(tick, c, &f);
+	state = judge(c, tick, note, &f, r);
+	if (state == ST_OK)
+		all_well(&f, reasons);
+	else
+		sb_printf(reasons, "%s", r[state == ST_CRITICAL ? L_CRIT :
+		    L_WARN].s);
+	sb_free(&r[0]);
+	sb_free(&r[1]);
+	return state;
+}
+
+/* LABEL=VALUE[UOM];WARN;CRIT, in the UOM of the guidelines: %, a count,
+ * or ms for maxwait. */
+static void
+perfdata(const struct ps_cfg *c, const struct figures *f, struct sbuf *b)
+{
+	const char *uom;
+	double scale;
+	char n[64];
+	int m, level;
+
+	for (m = 0; m < M_COUNT; m++) {
+		uom = metrics[m].pct ? "%" : metrics[m].time ? "ms" : "";
+		scale = metrics[m].time ? 1000 : 1;
+		sb_printf(b, " %s=", metrics[m].name);
+		if (isnan(f->v[m]))
+			sb_printf(b, "U");
+		else
+			sb_printf(b, "%s%s", fmt_num(f->v[m] / scale, n,
+			    sizeof n), uom);
+		for (level = L_WARN; level <= L_CRIT; level++)
+			sb_printf(b, ";%s", !c->th[level][m].set ? "" :
+			    fmt_num(c->th[level][m].value / scale, n, sizeof n));
+	}
+}
+
+int
+check_judge(const struct ps_cfg *c, jv tick, const char *note,
+    struct sbuf *line)
+{
+	struct sbuf reasons = { NULL, 0, 0 };
+	struct figures f;
+	int state;
+
+	state = check_state(c, tick, note, &reasons);
+	figures_of(tick, c, &f);
+	sb_printf(line, "POOLSTAT %s - %s |", check_state_word(state),
+	    reasons.s);
+	perfdata(c, &f, line);
+	sb_free(&reasons);
+	return state;
+}

@@ -1,0 +1,143 @@
+/* poolstat.h: the parts of poolstat: a tick collected from the daemons'
+ * stats sockets, PostgreSQL and Redis (collect.c), shown as a table, lines
+ * or Prometheus text (show.c), and judged against thresholds (check.c). */
+#ifndef POOLSTAT_H
+#define POOLSTAT_H
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jv.h>
+#include <libpq-fe.h>
+
+#include "redis.h"
+
+enum ps_format { FMT_TABLE, FMT_LINES, FMT_JSON, FMT_PROM };
+
+/* The metrics of --check, in the order of its performance data. */
+enum metric {
+	M_POOL_UTIL, M_CL_WAITING, M_MAXWAIT, M_STREAM_LAG, M_PENDING,
+	M_DELIVERY, M_DAEMONS_DOWN, M_COUNT
+};
+enum { L_WARN, L_CRIT };
+enum { ST_OK, ST_WARNING, ST_CRITICAL, ST_UNKNOWN };
+enum { OP_GT, OP_GE, OP_LT, OP_LE };
+enum unit { U_NONE, U_PCT, U_US, U_MS, U_S };
+
+struct threshold {
+	int set;
+	int op;
+	double value;		/* in the metric's unit: %, a count, µs */
+	enum unit unit;		/* as written, to say it back */
+};
+
+struct ps_cfg {
+	const char *db, *redis_url, *rundir;
+	const char **sockets;
+	int nsockets;
+	enum ps_format format;
+	int formats;		/* of --json, --prometheus, --lines */
+	long watch_ms;		/* 0: no --watch */
+	long count;		/* 0: no --count */
+	long sample_ms, timeout_ms;
+	const char *record, *replay;
+	int check, no_postgres, no_redis;
+	struct threshold th[2][M_COUNT];
+};
+
+/* A growing string. */
+struct sbuf {
+	char *s;
+	size_t len, cap;
+};
+
+void sb_printf(struct sbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void sb_putc(struct sbuf *b, char c);
+void sb_reset(struct sbuf *b);
+void sb_free(struct sbuf *b);
+
+/* Counters of a sample that the JSON of a tick does not carry (it carries
+ * their rates): for the rates, and for Prometheus, which wants counters. */
+struct raw {
+	int64_t mono_us;
+	int pg;			/* the four below were read */
+	double xact_commit, xact_rollback, blks_hit, blks_read;
+	int redis;
+	double commands;	/* total_commands_processed */
+	double ops_now;		/* instantaneous_ops_per_sec */
+	long sent_at_info;	/* our own commands sent before that INFO */
+};
+
+struct collector {
+	const struct ps_cfg *cfg;
+	struct redis_target rt;
+	struct redisContext *redis;
+	PGconn *pg;
+	long redis_sent;	/* commands we sent, left out of ops/s */
+	jv prev;		/* the tick before, or jv_null() */
+	struct raw raw, prev_raw;
+	char note[400];		/* why no daemon was found, or "" */
+	volatile sig_atomic_t *stop;
+};
+
+/* collect.c */
+int collector_init(struct collector *co, const struct ps_cfg *c,
+    volatile sig_atomic_t *stop, char *err, size_t errlen);
+/* One sample as a tick, with rates from the tick before when there is
+ * one. */
+jv collector_tick(struct collector *co);
+void collector_free(struct collector *co);
+
+/* The figures the thresholds judge, from a tick alone (so that a replayed
+ * tick is judged as it was live). NAN where no source gives one. */
+struct figures {
+	int daemons, down;
+	double v[M_COUNT];
+	char where[M_COUNT][600];
+	/* for --lines */
+	double pending_total, in_s, rows_s, msgs_s, pg_conns, pg_util;
+};
+
+/* check.c */
+void figures_of(jv tick, const struct ps_cfg *c, struct figures *f);
+jv figures_json(const struct figures *f);
+void check_defaults(struct ps_cfg *c);
+int check_parse(struct ps_cfg *c, int level, const char *opt,
+    const char *expr, char *err, size_t errlen);
+/* The state of tick and its line, "POOLSTAT STATE - reasons | perfdata". */
+int check_judge(const struct ps_cfg *c, jv tick, const char *note,
+    struct sbuf *line);
+/* The state and its reasons alone, for the table's title. */
+int check_state(const struct ps_cfg *c, jv tick, const char *note,
+    struct sbuf *reasons);
+const char *check_state_word(int state);
+
+/* show.c */
+void show_table(struct sbuf *b, const struct ps_cfg *c, jv tick,
+    const char *note);
+void show_line_header(struct sbuf *b);
+void show_line(struct sbuf *b, const struct ps_cfg *c, jv tick);
+/* raw is NULL for a replayed tick: its counters are then left out. */
+void show_prometheus(struct sbuf *b, const struct ps_cfg *c, jv tick,
+    const struct raw *raw);
+
+/* Reading a jv without consuming it; a missing key or a non-object gives
+ * null, a non-number NAN. */
+jv jget(jv o, const char *key);
+double jnum(jv o, const char *key);
+int jtrue(jv o, const char *key);
+const char *jstr(jv o, const char *key, char *buf, size_t len);
+jv num_or_null(double x);
+double round_to(double x, int decimals);
+/* The kind of daemon d is: ingest, batch-commit, route, notify or "". */
+const char *daemon_kind(jv d, char *buf, size_t len);
+/* An error message on one line: control bytes as blanks, runs of blanks
+ * as one, and jq's echo of the text it could not parse cut off. */
+char *one_line(char *s);
+/* A number as short as it reads: at most 2 decimals, no trailing zeros. */
+const char *fmt_num(double x, char *buf, size_t len);
+
+#endif

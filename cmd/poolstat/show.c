@@ -1,0 +1,864 @@
+/* show.c: a tick as the table (at most 100 columns), as one line like
+ * vmstat, or as Prometheus text exposition format 0.0.4. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "poolstat.h"
+
+#define COLS 100
+
+void
+sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	size_t cap;
+	char *ns;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		cap = b->cap ? b->cap : 256;
+		while (b->len + n + 1 > cap)
+			cap *= 2;
+		ns = realloc(b->s, cap);
+		if (ns == NULL)
+			return;
+		b->s = ns;
+		b->cap = cap;
+	}
+	va_start(ap, fmt);
+	vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	b->len += n;
+}
+
+void
+sb_putc(struct sbuf *b, char c)
+{
+	sb_printf(b, "%c", c);
+}
+
+void
+sb_reset(struct sbuf *b)
+{
+	b->len = 0;
+	if (b->s)
+		b->s[0] = '\0';
+}
+
+void
+sb_free(struct sbuf *b)
+{
+	free(b->s);
+	b->s = NULL;
+	b->len = b->cap = 0;
+}
+
+const char *
+fmt_num(double x, char *buf, size_t len)
+{
+	char *p;
+
+	if (isnan(x)) {
+		snprintf(buf, len, "-");
+		return buf;
+	}
+	snprintf(buf, len, "%.2f", x);
+	p = buf + strlen(buf) - 1;
+	while (*p == '0')
+		*p-- = '\0';
+	if (*p == '.')
+		*p = '\0';
+	if (strcmp(buf, "-0") == 0)
+		snprintf(buf, len, "0");
+	return buf;
+}
+
+/* x with a printf format, or "-" when there is none. */
+static const char *
+fmt_or_dash(const char *fmt, double x, char *buf, size_t len)
+{
+	if (isnan(x))
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, fmt, x);
+	return buf;
+}
+
+static const char *
+fmt_dur(double s, char *buf, size_t len)
+{
+	long t;
+
+	if (isnan(s) || s < 0)
+		snprintf(buf, len, "-");
+	else if (s < 1)
+		snprintf(buf, len, "%.0fms", s * 1000);
+	else if (s < 10)
+		snprintf(buf, len, "%.1fs", s);
+	else if (s < 60)
+		snprintf(buf, len, "%.0fs", s);
+	else if ((t = (long)s) < 3600)
+		snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
+	else if (t < 86400)
+		snprintf(buf, len, "%ldh%02ldm", t / 3600, t / 60 % 60);
+	else
+		snprintf(buf, len, "%ldd%02ldh", t / 86400, t / 3600 % 24);
+	return buf;
+}
+
+static const char *
+fmt_bytes(double x, char *buf, size_t len)
+{
+	if (isnan(x))
+		snprintf(buf, len, "-");
+	else if (x < 1024)
+		snprintf(buf, len, "%.0fB", x);
+	else if (x < 1024.0 * 1024)
+		snprintf(buf, len, "%.1fK", x / 1024);
+	else if (x < 1024.0 * 1024 * 1024)
+		snprintf(buf, len, "%.1fM", x / 1024 / 1024);
+	else
+		snprintf(buf, len, "%.1fG", x / 1024 / 1024 / 1024);
+	return buf;
+}
+
+/* The tick's time (UTC, ISO 8601) in local time, as fmt says. */
+static const char *
+fmt_time(jv tick, const char *fmt, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t t;
+	char iso[64];
+
+	jstr(tick, "time", iso, sizeof iso);
+	memset(&tm, 0, sizeof tm);
+	if (sscanf(iso, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon,
+	    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6) {
+		snprintf(buf, len, "%s", iso[0] ? iso : "-");
+		return buf;
+	}
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	t = timegm(&tm);
+	localtime_r(&t, &tm);
+	strftime(buf, len, fmt, &tm);
+	return buf;
+}
+
+/* One line of the table, cut at COLS columns, without trailing blanks. */
+static void
+row(struct sbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+row(struct sbuf *b, const char *fmt, ...)
+{
+	char line[4096];
+	size_t n, cols, i;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	for (i = 0; line[i]; i++)
+		if ((unsigned char)line[i] < 32)
+			line[i] = ' ';
+	/* count columns as UTF-8 characters, and cut between two */
+	for (i = 0, cols = 0; line[i]; i++)
+		if (((unsigned char)line[i] & 0xC0) != 0x80 && ++cols > COLS)
+			break;
+	line[i] = '\0';
+	n = i;
+	while (n > 0 && line[n - 1] == ' ')
+		line[--n] = '\0';
+	sb_printf(b, "%s\n", line);
+}
+
+static int
+width(int w, const char *s, int max)
+{
+	int n = (int)strlen(s);
+
+	if (n > w)
+		w = n;
+	return w > max ? max : w;
+}
+
+static void
+table_daemons(struct sbuf *b, jv ds, const char *note)
+{
+	char name[256], ver[64], err[400], up[32], pid[32], q[64], x[32], y[32];
+	jv d, qu;
+	int i, n, w = 7;
+
+	n = jv_get_kind(ds) == JV_KIND_ARRAY ? jv_array_length(jv_copy(ds)) : 0;
+	for (i = 0; i < n; i++) {
+		d = jv_array_get(jv_copy(ds), i);
+		w = width(w, jstr(d, "name", name, sizeof name), 28);
+		jv_free(d);
+	}
+	row(b, "%-*s %-5s %8s %-9s %-9s %s", w, "DAEMONS", "STATE", "PID",
+	    "UPTIME", "VERSION", "QUEUE");
+	if (n == 0)
+		row(b, "(%s)", note && *note ? note : "no daemon");
+	for (i = 0; i < n; i++) {
+		d = jv_array_get(jv_copy(ds), i);
+		jstr(d, "name", name, sizeof name);
+		if (!jtrue(d, "up")) {
+			row(b, "%-*.*s %-5s %8s %s", w, w, name, "down", "-",
+			    jstr(d, "error", err, sizeof err));
+			jv_free(d);
+			continue;
+		}
+		qu = jget(d, "queue");
+		if (jv_get_kind(qu) == JV_KIND_OBJECT)
+			snprintf(q, sizeof q, "%s/%s", fmt_or_dash("%.0f",
+			    jnum(qu, "depth"), x, sizeof x), fmt_or_dash("%.0f",
+			    jnum(qu, "max"), y, sizeof y));
+		else
+			snprintf(q, sizeof q, "-");
+		jv_free(qu);
+		jstr(d, "version", ver, sizeof ver);
+		row(b, "%-*.*s %-5s %8s %-9s %-9.9s %s", w, w, name, "up",
+		    fmt_or_dash("%.0f", jnum(d, "pid"), pid, sizeof pid),
+		    fmt_dur(jnum(d, "uptime_s"), up, sizeof up),
+		    ver[0] ? ver : "-", q);
+		jv_free(d);
+	}
+}
+
+#define POOL_FMT "%-*.*s %-*.*s %6s %9s %7s %10s %10s %6s %s"
+
+static void
+pool_row(struct sbuf *b, int w1, int w2, const char *name, const char *pool,
+    jv p)
+{
+	char a[32], c[32], e[32], f[32], g[32], h[32];
+
+	row(b, POOL_FMT, w1, w1, name, w2, w2, pool,
+	    fmt_or_dash("%.0f", jnum(p, "sv_max"), a, sizeof a),
+	    fmt_or_dash("%.0f", jnum(p, "sv_active"), c, sizeof c),
+	    fmt_or_dash("%.0f", jnum(p, "sv_idle"), e, sizeof e),
+	    fmt_or_dash("%.0f", jnum(p, "cl_waiting"), f, sizeof f),
+	    fmt_or_dash("%.1f", jnum(p, "maxwait_us") / 1000, g, sizeof g),
+	    fmt_or_dash("%.1f", jnum(p, "util_pct"), h, sizeof h),
+	    jtrue(p, "connected") ? "yes" : "no");
+}
+
+/* The pools of the daemons up: measured (b NULL) or shown; how many. */
+static int
+pool_rows(struct sbuf *b, jv ds, int *w1, int *w2)
+{
+	char name[256], pool[256];
+	jv d, ps, k, p;
+	int i, j, n, rows = 0;
+
+	n = jv_get_kind(ds) == JV_KIND_ARRAY ? jv_array_length(jv_copy(ds)) : 0;
+	for (i = 0; i < n; i++) {
+		d = jv_array_get(jv_copy(ds), i);
+		ps = jget(d, "pools");
+		jstr(d, "name", name, sizeof name);
+		if (jtrue(d, "up") && jv_get_kind(ps) == JV_KIND_OBJECT)
+			for (j = jv_object_iter(ps);
+			    jv_object_iter_valid(ps, j);
+			    j = jv_object_iter_next(ps, j)) {
+				k = jv_object_iter_key(ps, j);
+				p = jv_object_iter_value(ps, j);
+				snprintf(pool, sizeof pool, "%s",
+				    jv_string_value(k));
+				if (b)
+					pool_row(b, *w1, *w2, name, pool, p);
+				*w1 = width(*w1, name, 18);
+				*w2 = width(*w2, pool, 12);
+				rows++;
+				jv_free(k);
+				jv_free(p);
+			}
+		jv_free(ps);
+		jv_free(d);
+	}
+	return rows;
+}
+
+static void
+table_pools(struct sbuf *b, jv ds, jv pg)
+{
+	char a[32], c[32], h[32];
+	int rows, w1 = 8, w2 = 6;
+
+	pool_rows(NULL, ds, &w1, &w2);
+	row(b, POOL_FMT, w1, w1, "POOLS", w2, w2, "POOL", "SV_MAX",
+	    "SV_ACTIVE", "SV_IDLE", "CL_WAITING", "MAXWAIT_MS", "UTIL%",
+	    "CONN");
+	rows = pool_rows(b, ds, &w1, &w2);
+	if (jtrue(pg, "up")) {
+		row(b, POOL_FMT, w1, w1, "postgres", w2, w2, "server",
+		    fmt_or_dash("%.0f", jnum(pg, "max_connections"), a,
+		    sizeof a),
+		    fmt_or_dash("%.0f", jnum(pg, "connections"), c, sizeof c),
+		    "-", "-", "-",
+		    fmt_or_dash("%.1f", jnum(pg, "util_pct"), h, sizeof h), "");
+		rows++;
+	}
+	if (rows == 0)
+		row(b, "(no pool reported)");
+}
+
+static void
+source_line(struct sbuf *b, jv src)
+{
+	char err[1024];
+
+	jstr(src, "error", err, sizeof err);
+	if (strncmp(err, "left out", 8) == 0)
+		row(b, "%s", err);
+	else
+		row(b, "unreachable: %s", err[0] ? err : "no figures");
+}
+
+static void
+table_queues(struct sbuf *b, jv rd)
+{
+	char sname[256], gname[256], who[256], a[32], c[32], e[32], f[32],
+	    g[32], idle[300];
+	jv ss, s, gs, gr;
+	int i, j, n, m, w1 = 6, w2 = 5, pass;
+
+	if (!jtrue(rd, "up")) {
+		row(b, "QUEUES");
+		source_line(b, rd);
+		return;
+	}
+	ss = jget(rd, "streams");
+	n = jv_get_kind(ss) == JV_KIND_ARRAY ? jv_array_length(jv_copy(ss)) : 0;
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 1) {
+			row(b, "%-*s %8s  %-*s %9s %8s %8s  %s", w1, "QUEUES",
+			    "LENGTH", w2, "GROUP", "CONSUMERS", "PENDING", "LAG",
+			    "IDLEST CONSUMER");
+			if (n == 0)
+				row(b, "(no labpulse stream)");
+		}
+		for (i = 0; i < n; i++) {
+			s = jv_array_get(jv_copy(ss), i);
+			gs = jget(s, "groups");
+			jstr(s, "stream", sname, sizeof sname);
+			fmt_or_dash("%.0f", jnum(s, "length"), a, sizeof a);
+			m = jv_get_kind(gs) == JV_KIND_ARRAY ?
+			    jv_array_length(jv_copy(gs)) : 0;
+			if (pass == 0)
+				w1 = width(w1, sname, 26);
+			else if (m == 0)
+				row(b, "%-*.*s %8s  %-*s", w1, w1, sname, a, w2,
+				    "-");
+			for (j = 0; j < m; j++) {
+				gr = jv_array_get(jv_copy(gs), j);
+				jstr(gr, "group", gname, sizeof gname);
+				if (pass == 0) {
+					w2 = width(w2, gname, 16);
+					jv_free(gr);
+					continue;
+				}
+				if (jstr(gr, "idlest_consumer", who,
+				    sizeof who)[0])
+					snprintf(idle, sizeof idle, "%s (%s)",
+					    who, fmt_dur(jnum(gr, "idlest_ms") /
+					    1000, f, sizeof f));
+				else
+					snprintf(idle, sizeof idle, "-");
+				row(b, "%-*.*s %8s  %-*.*s %9s %8s %8s  %s", w1, w1,
+				    sname, a, w2, w2, gname,
+				    fmt_or_dash("%.0f", jnum(gr, "consumers"), c,
+				    sizeof c),
+				    fmt_or_dash("%.0f", jnum(gr, "pending"), e,
+				    sizeof e),
+				    fmt_or_dash("%.0f", jnum(gr, "lag"), g,
+				    sizeof g), idle);
+				jv_free(gr);
+			}
+			jv_free(gs);
+			jv_free(s);
+		}
+	}
+	jv_free(ss);
+}
+
+static void
+table_delivery(struct sbuf *b, jv ds)
+{
+	char name[256], a[32], c[32], e[32], f[32];
+	jv d, dl;
+	int i, n, w = 8;
+
+	n = jv_get_kind(ds) == JV_KIND_ARRAY ? jv_array_length(jv_copy(ds)) : 0;
+	for (i = 0; i < n; i++) {
+		d = jv_array_get(jv_copy(ds), i);
+		w = width(w, jstr(d, "name", name, sizeof name), 28);
+		jv_free(d);
+	}
+	row(b, "%-*s %10s %10s %10s %8s", w, "DELIVERY", "IN/S", "OUT/S",
+	    "DROPPED", "SHARE%");
+	if (n == 0)
+		row(b, "(no daemon)");
+	for (i = 0; i < n; i++) {
+		d = jv_array_get(jv_copy(ds), i);
+		dl = jget(d, "delivery");
+		jstr(d, "name", name, sizeof name);
+		if (!jtrue(d, "up"))
+			row(b, "%-*.*s %10s %10s %10s %8s", w, w, name, "-", "-",
+			    "-", "down");
+		else
+			row(b, "%-*.*s %10s %10s %10s %8s", w, w, name,
+			    fmt_or_dash("%.1f", jnum(dl, "in_per_s"), a,
+			    sizeof a),
+			    fmt_or_dash("%.1f", jnum(dl, "out_per_s"), c,
+			    sizeof c),
+			    fmt_or_dash("%.0f", jnum(dl, "dropped"), e,
+			    sizeof e),
+			    fmt_num(jnum(dl, "share_pct"), f, sizeof f));
+		jv_free(dl);
+		jv_free(d);
+	}
+}
+
+static void
+table_postgres(struct sbuf *b, jv pg)
+{
+	char a[32], c[32], e[32], f[32], g[32], h[32], k2[32];
+	jv by, keys, key, st;
+	const char *app;
+	int i, n, w = 8;
+
+	if (!jtrue(pg, "up")) {
+		row(b, "POSTGRES");
+		source_line(b, pg);
+		return;
+	}
+	by = jget(pg, "by_app");
+	if (jv_get_kind(by) != JV_KIND_OBJECT) {
+		jv_free(by);
+		by = jv_object();
+	}
+	keys = jv_keys(jv_copy(by));
+	n = jv_array_length(jv_copy(keys));
+	for (i = 0; i < n; i++) {
+		key = jv_array_get(jv_copy(keys), i);
+		w = width(w, jv_string_value(key), 40);
+		jv_free(key);
+	}
+	row(b, "%-*s %7s %7s %13s %8s", w, "POSTGRES", "ACTIVE", "IDLE",
+	    "IDLE IN XACT", "WAITING");
+	for (i = 0; i < n; i++) {
+		key = jv_array_get(jv_copy(keys), i);
+		app = jv_string_value(key);
+		st = jv_object_get(jv_copy(by), jv_copy(key));
+		row(b, "%-*.*s %7s %7s %13s %8s", w, w, *app ? app : "(none)",
+		    fmt_or_dash("%.0f", jnum(st, "active"), a, sizeof a),
+		    fmt_or_dash("%.0f", jnum(st, "idle"), c, sizeof c),
+		    fmt_or_dash("%.0f", jnum(st, "idle_in_transaction"), e,
+		    sizeof e),
+		    fmt_or_dash("%.0f", jnum(st, "waiting"), f, sizeof f));
+		jv_free(st);
+		jv_free(key);
+	}
+	jv_free(keys);
+	jv_free(by);
+	row(b, "connections %s/%s (%s reserved), oldest xact %s, commits/s %s, "
+	    "rollbacks/s %s, cache hit %s%%",
+	    fmt_or_dash("%.0f", jnum(pg, "connections"), a, sizeof a),
+	    fmt_or_dash("%.0f", jnum(pg, "max_connections"), c, sizeof c),
+	    fmt_or_dash("%.0f", jnum(pg, "reserved"), e, sizeof e),
+	    fmt_dur(jnum(pg, "oldest_xact_s"), f, sizeof f),
+	    fmt_or_dash("%.1f", jnum(pg, "commits_per_s"), g, sizeof g),
+	    fmt_or_dash("%.1f", jnum(pg, "rollbacks_per_s"), h, sizeof h),
+	    fmt_or_dash("%.1f", jnum(pg, "cache_hit_pct"), k2, sizeof k2));
+}
+
+static void
+table_redis(struct sbuf *b, jv rd)
+{
+	char a[32], c[32], e[32], f[32];
+
+	if (!jtrue(rd, "up")) {
+		row(b, "REDIS");
+		source_line(b, rd);
+		return;
+	}
+	row(b, "%-8s %8s %8s %9s %9s", "REDIS", "CLIENTS", "BLOCKED", "MEMORY",
+	    "OPS/S");
+	row(b, "%-8s %8s %8s %9s %9s", "server",
+	    fmt_or_dash("%.0f", jnum(rd, "connected_clients"), a, sizeof a),
+	    fmt_or_dash("%.0f", jnum(rd, "blocked_clients"), c, sizeof c),
+	    fmt_bytes(jnum(rd, "used_memory"), e, sizeof e),
+	    fmt_or_dash("%.1f", jnum(rd, "ops_per_s"), f, sizeof f));
+}
+
+void
+show_table(struct sbuf *b, const struct ps_cfg *c, jv tick, const char *note)
+{
+	struct sbuf reasons = { NULL, 0, 0 };
+	jv ds = jget(tick, "daemons"), pg = jget(tick, "postgres"),
+	    rd = jget(tick, "redis");
+	char when[64], iv[32], title[COLS + 1024];
+	double x = jnum(tick, "interval_s");
+	int state;
+
+	state = check_state(c, tick, note, &reasons);
+	if (isnan(x))
+		snprintf(iv, sizeof iv, "no rates");
+	else
+		snprintf(iv, sizeof iv, "rates over %.2fs", x);
+	snprintf(title, sizeof title, "labpulse poolstat  %s  %s  %s%s%s",
+	    fmt_time(tick, "%Y-%m-%d %H:%M:%S", when, sizeof when), iv,
+	    check_state_word(state), state == ST_OK ? "" : " - ",
+	    state == ST_OK ? "" : reasons.s);
+	sb_free(&reasons);
+	/* the reasons are all in --check; here, what fits */
+	if (strlen(title) > COLS)
+		snprintf(title + COLS - 3, 4, "...");
+	row(b, "%s", title);
+	row(b, "%s", "");
+	table_daemons(b, ds, note);
+	row(b, "%s", "");
+	table_pools(b, ds, pg);
+	row(b, "%s", "");
+	table_queues(b, rd);
+	row(b, "%s", "");
+	table_delivery(b, ds);
+	row(b, "%s", "");
+	table_postgres(b, pg);
+	row(b, "%s", "");
+	table_redis(b, rd);
+	jv_free(ds);
+	jv_free(pg);
+	jv_free(rd);
+}
+
+/* ---- one line a tick ---- */
+
+#define LINE_FMT "%8s %5s %6s %6s %8s %7s %7s %8s %8s %8s %6s %6s %6s\n"
+
+void
+show_line_header(struct sbuf *b)
+{
+	sb_printf(b, LINE_FMT, "time", "up", "pool%", "clwait", "wait_ms", "lag",
+	    "pending", "posts/s", "rows/s", "msgs/s", "deliv%", "pgconn",
+	    "pg%");
+}
+
+void
+show_line(struct sbuf *b, const struct ps_cfg *c, jv tick)
+{
+	struct figures f;
+	char t[32], up[32], v[11][32];
+
+	figures_of(tick, c, &f);
+	snprintf(up, sizeof up, "%d/%d", f.daemons - f.down, f.daemons);
+	sb_printf(b, LINE_FMT, fmt_time(tick, "%H:%M:%S", t, sizeof t), up,
+	    fmt_or_dash("%.1f", f.v[M_POOL_UTIL], v[0], sizeof v[0]),
+	    fmt_or_dash("%.0f", f.v[M_CL_WAITING], v[1], sizeof v[1]),
+	    fmt_or_dash("%.1f", f.v[M_MAXWAIT] / 1000, v[2], sizeof v[2]),
+	    fmt_or_dash("%.0f", f.v[M_STREAM_LAG], v[3], sizeof v[3]),
+	    fmt_or_dash("%.0f", f.pending_total, v[4], sizeof v[4]),
+	    fmt_or_dash("%.1f", f.in_s, v[5], sizeof v[5]),
+	    fmt_or_dash("%.1f", f.rows_s, v[6], sizeof v[6]),
+	    fmt_or_dash("%.1f", f.msgs_s, v[7], sizeof v[7]),
+	    fmt_num(f.v[M_DELIVERY], v[8], sizeof v[8]),
+	    fmt_or_dash("%.0f", f.pg_conns, v[9], sizeof v[9]),
+	    fmt_or_dash("%.1f", f.pg_util, v[10], sizeof v[10]));
+}
+
+/* ---- Prometheus ---- */
+
+enum fam {
+	F_DAEMON_UP, F_UPTIME, F_POOL_CONN, F_POOL_MAX, F_POOL_WAITING,
+	F_POOL_MAXWAIT, F_QUEUE_DEPTH, F_QUEUE_MAX, F_DEL_IN, F_DEL_OUT,
+	F_DEL_DROPPED, F_PG_UP, F_PG_CONN, F_PG_MAX, F_PG_RESERVED, F_PG_OLDEST,
+	F_PG_COMMIT, F_PG_ROLLBACK, F_PG_HIT, F_PG_READ, F_REDIS_UP,
+	F_REDIS_CLIENTS, F_REDIS_BLOCKED, F_REDIS_MEMORY, F_REDIS_COMMANDS,
+	F_STREAM_LEN, F_GROUP_CONSUMERS, F_GROUP_PENDING, F_GROUP_LAG,
+	F_GROUP_IDLE, F_COUNT
+};
+
+static const struct {
+	const char *name, *type, *help;
+} fams[F_COUNT] = {
+	{ "labpulse_daemon_up", "gauge",
+	  "1 when the daemon answered on its stats socket, else 0." },
+	{ "labpulse_daemon_uptime_seconds", "gauge",
+	  "Seconds since the daemon started." },
+	{ "labpulse_pool_connections", "gauge",
+	  "Server connections of the pool, by state (sv_active, sv_idle)." },
+	{ "labpulse_pool_max_connections", "gauge",
+	  "The most server connections the pool may hold (sv_max)." },
+	{ "labpulse_pool_waiting_clients", "gauge",
+	  "Clients waiting for a connection of the pool (cl_waiting)." },
+	{ "labpulse_pool_maxwait_seconds", "gauge",
+	  "The longest current wait for a connection of the pool." },
+	{ "labpulse_queue_depth", "gauge",
+	  "What waits in the daemon's queue." },
+	{ "labpulse_queue_max", "gauge",
+	  "The bound of the daemon's queue." },
+	{ "labpulse_delivery_in_total", "counter",
+	  "What the daemon took in since it started." },
+	{ "labpulse_delivery_out_total", "counter",
+	  "What the daemon passed on since it started." },
+	{ "labpulse_delivery_dropped_total", "counter",
+	  "What the daemon gave up since it started." },
+	{ "labpulse_postgres_up", "gauge",
+	  "1 when PostgreSQL answered, else 0." },
+	{ "labpulse_postgres_connections", "gauge",
+	  "Client backends by application and state." },
+	{ "labpulse_postgres_max_connections", "gauge",
+	  "The setting max_connections." },
+	{ "labpulse_postgres_reserved_connections", "gauge",
+	  "The setting superuser_reserved_connections." },
+	{ "labpulse_postgres_oldest_xact_seconds", "gauge",
+	  "The age of the oldest open transaction, 0 when there is none." },
+	{ "labpulse_postgres_xact_commit_total", "counter",
+	  "Transactions committed in the database." },
+	{ "labpulse_postgres_xact_rollback_total", "counter",
+	  "Transactions rolled back in the database." },
+	{ "labpulse_postgres_blks_hit_total", "counter",
+	  "Blocks found in PostgreSQL's cache." },
+	{ "labpulse_postgres_blks_read_total", "counter",
+	  "Blocks read from outside PostgreSQL's cache." },
+	{ "labpulse_redis_up", "gauge",
+	  "1 when Redis answered, else 0." },
+	{ "labpulse_redis_connected_clients", "gauge",
+	  "Clients connected to Redis." },
+	{ "labpulse_redis_blocked_clients", "gauge",
+	  "Clients in a blocking command." },
+	{ "labpulse_redis_used_memory_bytes", "gauge",
+	  "Memory used by Redis." },
+	{ "labpulse_redis_commands_processed_total", "counter",
+	  "Commands Redis processed." },
+	{ "labpulse_stream_length", "gauge",
+	  "Entries in the stream." },
+	{ "labpulse_stream_group_consumers", "gauge",
+	  "Consumers of the group." },
+	{ "labpulse_stream_group_pending", "gauge",
+	  "Entries given to a consumer of the group and not acknowledged." },
+	{ "labpulse_stream_group_lag", "gauge",
+	  "Entries not given to the group yet; NaN when Redis cannot tell." },
+	{ "labpulse_stream_group_idle_seconds", "gauge",
+	  "How long the group's idlest consumer has done nothing." },
+};
+
+struct expo {
+	struct sbuf s[F_COUNT];
+};
+
+static void
+esc(struct sbuf *b, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			sb_printf(b, "\\%c", *s);
+		else if (*s == '\n')
+			sb_printf(b, "\\n");
+		else
+			sb_putc(b, *s);
+	}
+}
+
+/* A sample of family f; labels are name/value pairs ending in NULL. A
+ * missing value (NAN) is left out unless nan_ok. */
+static void
+sample(struct expo *e, enum fam f, double v, int nan_ok, ...)
+{
+	struct sbuf *b = &e->s[f];
+	const char *k, *val;
+	va_list ap;
+	int first = 1;
+
+	if (isnan(v) && !nan_ok)
+		return;
+	sb_printf(b, "%s", fams[f].name);
+	va_start(ap, nan_ok);
+	while ((k = va_arg(ap, const char *)) != NULL) {
+		val = va_arg(ap, const char *);
+		sb_printf(b, "%s%s=\"", first ? "{" : ",", k);
+		esc(b, val);
+		sb_putc(b, '"');
+		first = 0;
+	}
+	va_end(ap);
+	if (!first)
+		sb_putc(b, '}');
+	if (isnan(v))
+		sb_printf(b, " NaN\n");
+	else
+		sb_printf(b, " %.15g\n", v);
+}
+
+static void
+prom_daemon(struct expo *e, jv d)
+{
+	char name[256], pool[256];
+	jv ps, k, p, q, dl;
+	int i;
+
+	jstr(d, "name", name, sizeof name);
+	sample(e, F_DAEMON_UP, jtrue(d, "up"), 0, "daemon", name, NULL);
+	if (!jtrue(d, "up"))
+		return;
+	sample(e, F_UPTIME, jnum(d, "uptime_s"), 0, "daemon", name, NULL);
+	ps = jget(d, "pools");
+	if (jv_get_kind(ps) == JV_KIND_OBJECT)
+		for (i = jv_object_iter(ps); jv_object_iter_valid(ps, i);
+		    i = jv_object_iter_next(ps, i)) {
+			k = jv_object_iter_key(ps, i);
+			p = jv_object_iter_value(ps, i);
+			snprintf(pool, sizeof pool, "%s", jv_string_value(k));
+			sample(e, F_POOL_CONN, jnum(p, "sv_active"), 0, "daemon",
+			    name, "pool", pool, "state", "active", NULL);
+			sample(e, F_POOL_CONN, jnum(p, "sv_idle"), 0, "daemon",
+			    name, "pool", pool, "state", "idle", NULL);
+			sample(e, F_POOL_MAX, jnum(p, "sv_max"), 0, "daemon",
+			    name, "pool", pool, NULL);
+			sample(e, F_POOL_WAITING, jnum(p, "cl_waiting"), 0,
+			    "daemon", name, "pool", pool, NULL);
+			sample(e, F_POOL_MAXWAIT, jnum(p, "maxwait_us") / 1e6, 0,
+			    "daemon", name, "pool", pool, NULL);
+			jv_free(k);
+			jv_free(p);
+		}
+	jv_free(ps);
+	q = jget(d, "queue");
+	sample(e, F_QUEUE_DEPTH, jnum(q, "depth"), 0, "daemon", name, NULL);
+	sample(e, F_QUEUE_MAX, jnum(q, "max"), 0, "daemon", name, NULL);
+	jv_free(q);
+	dl = jget(d, "delivery");
+	sample(e, F_DEL_IN, jnum(dl, "in"), 0, "daemon", name, NULL);
+	sample(e, F_DEL_OUT, jnum(dl, "out"), 0, "daemon", name, NULL);
+	sample(e, F_DEL_DROPPED, jnum(dl, "dropped"), 0, "daemon", name, NULL);
+	jv_free(dl);
+}
+
+static void
+prom_postgres(struct expo *e, jv pg, const struct raw *raw)
+{
+	static const char *const states[] = { "active", "idle",
+		"idle_in_transaction", "waiting" };
+	jv by, keys, key, st;
+	double x;
+	int i, j, n;
+
+	sample(e, F_PG_UP, jtrue(pg, "up"), 0, NULL);
+	if (!jtrue(pg, "up"))
+		return;
+	by = jget(pg, "by_app");
+	if (jv_get_kind(by) == JV_KIND_OBJECT) {
+		keys = jv_keys(jv_copy(by));
+		n = jv_array_length(jv_copy(keys));
+		for (i = 0; i < n; i++) {
+			key = jv_array_get(jv_copy(keys), i);
+			st = jv_object_get(jv_copy(by), jv_copy(key));
+			for (j = 0; j < 4; j++)
+				sample(e, F_PG_CONN, jnum(st, states[j]), 0,
+				    "app", jv_string_value(key), "state",
+				    states[j], NULL);
+			jv_free(st);
+			jv_free(key);
+		}
+		jv_free(keys);
+	}
+	jv_free(by);
+	sample(e, F_PG_MAX, jnum(pg, "max_connections"), 0, NULL);
+	sample(e, F_PG_RESERVED, jnum(pg, "reserved"), 0, NULL);
+	x = jnum(pg, "oldest_xact_s");
+	sample(e, F_PG_OLDEST, isnan(x) ? 0 : x, 0, NULL);
+	if (raw && raw->pg) {
+		sample(e, F_PG_COMMIT, raw->xact_commit, 0, NULL);
+		sample(e, F_PG_ROLLBACK, raw->xact_rollback, 0, NULL);
+		sample(e, F_PG_HIT, raw->blks_hit, 0, NULL);
+		sample(e, F_PG_READ, raw->blks_read, 0, NULL);
+	}
+}
+
+static void
+prom_redis(struct expo *e, jv rd, const struct raw *raw)
+{
+	char sname[256], gname[256];
+	jv ss, s, gs, g;
+	int i, j, n, m;
+
+	sample(e, F_REDIS_UP, jtrue(rd, "up"), 0, NULL);
+	if (!jtrue(rd, "up"))
+		return;
+	sample(e, F_REDIS_CLIENTS, jnum(rd, "connected_clients"), 0, NULL);
+	sample(e, F_REDIS_BLOCKED, jnum(rd, "blocked_clients"), 0, NULL);
+	sample(e, F_REDIS_MEMORY, jnum(rd, "used_memory"), 0, NULL);
+	if (raw && raw->redis)
+		sample(e, F_REDIS_COMMANDS, raw->commands, 0, NULL);
+	ss = jget(rd, "streams");
+	n = jv_get_kind(ss) == JV_KIND_ARRAY ? jv_array_length(jv_copy(ss)) : 0;
+	for (i = 0; i < n; i++) {
+		s = jv_array_get(jv_copy(ss), i);
+		jstr(s, "stream", sname, sizeof sname);
+		sample(e, F_STREAM_LEN, jnum(s, "length"), 0, "stream", sname,
+		    NULL);
+		gs = jget(s, "groups");
+		m = jv_get_kind(gs) == JV_KIND_ARRAY ?
+		    jv_array_length(jv_copy(gs)) : 0;
+		for (j = 0; j < m; j++) {
+			g = jv_array_get(jv_copy(gs), j);
+			jstr(g, "group", gname, sizeof gname);
+			sample(e, F_GROUP_CONSUMERS, jnum(g, "consumers"), 0,
+			    "stream", sname, "group", gname, NULL);
+			sample(e, F_GROUP_PENDING, jnum(g, "pending"), 0,
+			    "stream", sname, "group", gname, NULL);
+			sample(e, F_GROUP_LAG, jnum(g, "lag"), 1,
+			    "stream", sname, "group", gname, NULL);
+			sample(e, F_GROUP_IDLE, jnum(g, "idlest_ms") / 1000, 0,
+			    "stream", sname, "group", gname, NULL);
+			jv_free(g);
+		}
+		jv_free(gs);
+		jv_free(s);
+	}
+	jv_free(ss);
+}
+
+void
+show_prometheus(struct sbuf *b, const struct ps_cfg *c, jv tick,
+    const struct raw *raw)
+{
+	struct expo e;
+	jv ds, d, src;
+	int i, n;
+
+	memset(&e, 0, sizeof e);
+	ds = jget(tick, "daemons");
+	n = jv_get_kind(ds) == JV_KIND_ARRAY ? jv_array_length(jv_copy(ds)) : 0;
+	for (i = 0; i < n; i++) {
+		d = jv_array_get(jv_copy(ds), i);
+		prom_daemon(&e, d);
+		jv_free(d);
+	}
+	jv_free(ds);
+	src = jget(tick, "postgres");
+	if (!c->no_postgres && jv_get_kind(src) == JV_KIND_OBJECT)
+		prom_postgres(&e, src, raw);
+	jv_free(src);
+	src = jget(tick, "redis");
+	if (!c->no_redis && jv_get_kind(src) == JV_KIND_OBJECT)
+		prom_redis(&e, src, raw);
+	jv_free(src);
+	for (i = 0; i < F_COUNT; i++) {
+		if (e.s[i].len == 0)
+			continue;
+		sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s", fams[i].name,
+		    fams[i].help, fams[i].name, fams[i].type, e.s[i].s);
+		sb_free(&e.s[i]);
+	}
+}
