@@ -1,7 +1,7 @@
 # labpulse: small programs for the live activity of JupyterLab classrooms.
 include config.mk
 
-PROGS    = ingest batch-commit migrate-indexes route notify poolstat
+PROGS    = ingest batch-commit migrate-indexes route notify poolstat loadgen
 LIBOBJ   = lib/log.o lib/addr.o lib/sd.o lib/stats.o lib/redis.o \
 	   lib/events.o lib/hist.o lib/parse.o lib/fdout.o lib/pgconn.o
 PKGS     = libevent hiredis libpq libcurl nettle
@@ -16,12 +16,15 @@ batch-commit_OBJ = cmd/batch-commit/main.o cmd/batch-commit/source.o cmd/batch-c
 route_OBJ = cmd/route/main.o cmd/route/rules.o cmd/route/stream.o
 poolstat_OBJ = cmd/poolstat/main.o cmd/poolstat/collect.o cmd/poolstat/show.o \
 	       cmd/poolstat/check.o
+loadgen_OBJ = cmd/loadgen/main.o cmd/loadgen/http.o cmd/loadgen/students.o \
+	      cmd/loadgen/dash.o cmd/loadgen/db.o cmd/loadgen/slo.o \
+	      cmd/loadgen/report.o
 notify_OBJ = cmd/notify/main.o cmd/notify/server.o cmd/notify/client.o \
 	     cmd/notify/feed.o cmd/notify/pgpool.o
 UNIT     = tests/unit/test_parse tests/unit/test_events tests/unit/test_hist \
 	   tests/unit/test_addr tests/unit/test_split tests/unit/test_rules
 BENCH    = tests/bench/httpbench
-TOOLS    = tests/tools/lpwatch
+TOOLS    = tests/tools/lpwatch tests/tools/stallserver
 
 BINS = $(PROGS:%=bin/%) bin/labpulse bin/stack
 
@@ -66,6 +69,10 @@ tests/tools/lpwatch: tests/tools/lpwatch.o lib/liblabpulse.a
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< lib/liblabpulse.a $(DEPLIBS)
 
+tests/tools/stallserver: tests/tools/stallserver.o lib/liblabpulse.a
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< lib/liblabpulse.a $(DEPLIBS)
+
 tests/bench/httpbench: tests/bench/httpbench.o lib/liblabpulse.a
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< lib/liblabpulse.a $(DEPLIBS)
@@ -102,6 +109,7 @@ bench: deps all $(BENCH) $(TOOLS)
 	sh tests/bench/ingest.sh
 	sh tests/bench/commit.sh
 	sh tests/bench/notify.sh
+	sh tests/bench/loadgen.sh
 
 demo: deps all
 	sh mk/demo.sh

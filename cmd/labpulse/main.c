@@ -22,6 +22,8 @@ static const struct command {
 	{ "ingest",	"accept events over HTTP and queue them durably", NULL },
 	{ "instructor",	"add, list and revoke instructors and their tokens",
 			"stack" },
+	{ "loadgen",	"simulate a class and check latency and delivery targets",
+			NULL },
 	{ "migrate-indexes", "apply and check schema and index migrations",
 			NULL },
 	{ "notify",	"serve live class dashboards (WebSocket, SSE)", NULL },

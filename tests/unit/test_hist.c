@@ -1,5 +1,6 @@
 /* test_hist.c: the latency histogram: exact below 2048, within 0.1% above,
- * clamping, merge and reset. */
+ * clamping, merge and reset, and the percentiles of known distributions, as
+ * loadgen reports them. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -129,6 +130,158 @@ test_uniform(void)
 	hist_free(h);
 }
 
+/* 1..1000 once each: the percentile p is the value of rank p * 10, exactly,
+ * since every value below 2048 has a bucket of its own. */
+static void
+test_uniform_exact(void)
+{
+	static const struct { double pct; uint64_t want; } t[] = {
+		{ 0, 1 }, { 0.1, 1 }, { 10, 100 }, { 20, 200 }, { 50, 500 },
+		{ 90, 900 }, { 95, 950 }, { 99, 990 }, { 99.9, 999 },
+		{ 99.99, 1000 }, { 99.999, 1000 }, { 100, 1000 },
+	};
+	struct hist *h = hist_new();
+	uint64_t v;
+	size_t i;
+
+	for (v = 1; v <= 1000; v++)
+		hist_record(h, v);
+	ok(hist_mean(h) == 500.5, "1..1000: mean 500.5 (%g)", hist_mean(h));
+	for (i = 0; i < sizeof t / sizeof t[0]; i++)
+		is_int(hist_percentile(h, t[i].pct), t[i].want,
+		    "1..1000: p%g is %llu", t[i].pct,
+		    (unsigned long long)t[i].want);
+	hist_free(h);
+}
+
+/* The same ranks in microseconds, 1 ms to 1 s: above 2048 a percentile is
+ * the top of its bucket, within 0.1% above the exact value and never
+ * past the max. */
+static void
+test_uniform_ms(void)
+{
+	static const struct { double pct; uint64_t want; } t[] = {
+		{ 0, 1000 }, { 10, 100000 }, { 50, 500000 }, { 90, 900000 },
+		{ 99, 990000 }, { 99.9, 999000 },
+	};
+	struct hist *h = hist_new();
+	uint64_t k, got;
+	size_t i;
+
+	for (k = 1; k <= 1000; k++)
+		hist_record(h, k * 1000);
+	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
+		got = hist_percentile(h, t[i].pct);
+		if (!ok(within(got, t[i].want),
+		    "1..1000 ms: p%g within 0.1%% of %llu us", t[i].pct,
+		    (unsigned long long)t[i].want))
+			diag("    got %llu", (unsigned long long)got);
+	}
+	is_int(hist_percentile(h, 99.99), 1000000,
+	    "1..1000 ms: p99.99 is the max, 1000000 us");
+	is_int(hist_percentile(h, 100), 1000000, "1..1000 ms: p100 is the max");
+	is_int(h->min, 1000, "1..1000 ms: min");
+	ok(hist_mean(h) == 500500.0, "1..1000 ms: mean 500500 (%f)",
+	    hist_mean(h));
+	hist_free(h);
+}
+
+/* Two modes, as acknowledgements that mostly come at once and sometimes
+ * wait for a stall: 9,500 at 300 us, 500 at 40 ms. The percentiles switch
+ * from one mode to the other exactly at rank 9,500. */
+static void
+test_bimodal(void)
+{
+	struct hist *h = hist_new();
+	uint64_t got;
+	int i;
+
+	for (i = 0; i < 10000; i++)
+		hist_record(h, i % 20 == 7 ? 40000 : 300);
+	is_int(h->count, 10000, "bimodal: count");
+	is_int(hist_percentile(h, 50), 300, "bimodal: p50 is 300");
+	is_int(hist_percentile(h, 90), 300, "bimodal: p90 is 300");
+	is_int(hist_percentile(h, 95), 300,
+	    "bimodal: p95 (rank 9500) is 300, the last of the fast mode");
+	is_int(hist_percentile(h, 95.01), 40000,
+	    "bimodal: p95.01 (rank 9501) is 40000, the first of the slow one");
+	got = hist_percentile(h, 99);
+	ok(got == 40000, "bimodal: p99 is 40000 (%llu)",
+	    (unsigned long long)got);
+	is_int(hist_percentile(h, 99.9), 40000, "bimodal: p99.9 is 40000");
+	is_int(h->min, 300, "bimodal: min");
+	is_int(h->max, 40000, "bimodal: max");
+	ok(hist_mean(h) == (9500.0 * 300 + 500.0 * 40000) / 10000,
+	    "bimodal: mean %g", hist_mean(h));
+
+	/* with an outlier above, the slow mode's percentile is the top of
+	 * its bucket: 40000 is in [40000, 40031] (32 values a bucket there) */
+	hist_record(h, 5000000);
+	got = hist_percentile(h, 99);
+	ok(within(got, 40000) && got == 40031,
+	    "bimodal and an outlier: p99 is the top of 40000's bucket, 40031 "
+	    "(%llu)", (unsigned long long)got);
+	is_int(hist_percentile(h, 100), 5000000,
+	    "bimodal and an outlier: p100 is the outlier");
+	hist_free(h);
+}
+
+/* All equal: every percentile is the value, exactly, small or large (a
+ * bucket's top is capped at the max). */
+static void
+test_all_equal(void)
+{
+	static const double pcts[] = { 0, 10, 50, 90, 99, 99.9, 99.99, 99.999,
+	    100 };
+	static const uint64_t vals[] = { 0, 7, 2047, 2048, 12345, 987654321 };
+	struct hist *h = hist_new();
+	size_t i, j;
+	int k, wrong;
+
+	for (j = 0; j < sizeof vals / sizeof vals[0]; j++) {
+		hist_reset(h);
+		for (k = 0; k < 5000; k++)
+			hist_record(h, vals[j]);
+		wrong = 0;
+		for (i = 0; i < sizeof pcts / sizeof pcts[0]; i++)
+			if (hist_percentile(h, pcts[i]) != vals[j] &&
+			    wrong++ < 3)
+				diag("    p%g of %llu came back as %llu", pcts[i],
+				    (unsigned long long)vals[j],
+				    (unsigned long long)hist_percentile(h,
+				    pcts[i]));
+		is_int(wrong, 0, "5000 x %llu: every percentile is %llu",
+		    (unsigned long long)vals[j], (unsigned long long)vals[j]);
+		ok(h->min == vals[j] && h->max == vals[j] &&
+		    hist_mean(h) == (double)vals[j],
+		    "5000 x %llu: min, max and mean", (unsigned long long)vals[j]);
+	}
+	hist_free(h);
+}
+
+/* Powers of two over 40 octaves, once each: rank k is 2^(k-1); each is
+ * found within 0.1%, so no octave of the range is coarser than another. */
+static void
+test_octaves(void)
+{
+	struct hist *h = hist_new();
+	uint64_t got, want;
+	int k, wrong = 0;
+
+	for (k = 0; k < 40; k++)
+		hist_record(h, UINT64_C(1) << k);
+	for (k = 1; k <= 40; k++) {
+		want = UINT64_C(1) << (k - 1);
+		got = hist_percentile(h, k * 100.0 / 40);
+		if (!within(got, want) && wrong++ < 5)
+			diag("    p%g: %llu, not within 0.1%% of %llu",
+			    k * 100.0 / 40, (unsigned long long)got,
+			    (unsigned long long)want);
+	}
+	is_int(wrong, 0, "2^0..2^39: the percentile of each rank within 0.1%%");
+	hist_free(h);
+}
+
 static void
 test_clamp(void)
 {
@@ -217,6 +370,11 @@ main(void)
 	test_small_exact();
 	test_large_within();
 	test_uniform();
+	test_uniform_exact();
+	test_uniform_ms();
+	test_bimodal();
+	test_all_equal();
+	test_octaves();
 	test_clamp();
 	test_merge();
 	test_reset();
