@@ -161,7 +161,11 @@ stats_pool(const struct stats_pool *p)
 	o = jv_object_set(o, jv_string("sv_max"), jv_number(p->sv_max));
 	o = jv_object_set(o, jv_string("sv_active"), jv_number(p->sv_active));
 	o = jv_object_set(o, jv_string("sv_idle"), jv_number(p->sv_idle));
+	o = jv_object_set(o, jv_string("sv_used"), jv_number(0));
+	o = jv_object_set(o, jv_string("cl_active"), jv_number(p->sv_active));
 	o = jv_object_set(o, jv_string("cl_waiting"), jv_number(p->cl_waiting));
+	o = jv_object_set(o, jv_string("maxwait"),
+	    jv_number((double)(p->maxwait_us / 1000000)));
 	o = jv_object_set(o, jv_string("maxwait_us"),
 	    jv_number((double)p->maxwait_us));
 	return o;

@@ -31,6 +31,9 @@ struct stats_pool {
 	long cl_waiting;			/* requests waiting for one */
 	int64_t maxwait_us;			/* the oldest of them, now */
 };
+/* Also in the object: cl_active (requests using a connection, here
+ * sv_active), sv_used (0: connections are never parked for a check) and
+ * maxwait (whole seconds of maxwait_us), as PgBouncer's SHOW POOLS has. */
 jv stats_pool(const struct stats_pool *p);
 /* What waits in the daemon: depth, max (< 0: no limit) and what it is. */
 jv stats_queue(double depth, double max, const char *what);

@@ -392,7 +392,7 @@ watch() {
 			(.pools | type == "object" and length > 0) and
 			(.pools | to_entries | all(.value |
 				(.kind == "postgres" or .kind == "redis") and (.connected | type == "boolean") and
-				([.sv_max, .sv_active, .sv_idle, .cl_waiting, .maxwait_us] | all(type == "number")) and
+				([.sv_max, .sv_active, .sv_idle, .sv_used, .cl_active, .cl_waiting, .maxwait, .maxwait_us] | all(type == "number")) and
 				.sv_active + .sv_idle <= .sv_max)) and
 			([.queue.depth] | all(type == "number")) and (.queue.max == null or (.queue.max | type == "number")) and
 			(.queue.what | type == "string") and
