@@ -605,7 +605,8 @@ progress(struct lg *lg, int final)
 	const struct lg_tick *t = lg->ntl ? &lg->tl[lg->ntl - 1] : NULL;
 	int n;
 
-	if (lg->cfg.quiet || !isatty(STDERR_FILENO))
+	/* on a terminal only: quiet when the output goes to a file or a pipe */
+	if (lg->cfg.quiet || !isatty(STDOUT_FILENO) || !isatty(STDERR_FILENO))
 		return;
 	if (final) {
 		fputs("\r\033[K", stderr);
