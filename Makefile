@@ -7,7 +7,7 @@ LIBOBJ   = lib/log.o lib/addr.o lib/sd.o lib/stats.o lib/redis.o \
 PKGS     = libevent hiredis libpq libcurl nettle
 DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 DEPLIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -ljq -lwslay -lm
-ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(DEPCFLAGS)
+ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(DEPCFLAGS) -Icmd
 
 ingest_OBJ = cmd/ingest/main.o cmd/ingest/http.o cmd/ingest/sink.o
 labpulse_OBJ = cmd/labpulse/main.o
@@ -40,14 +40,19 @@ Q = $(if $(V),,@)
 lib/liblabpulse.a: $(LIBOBJ)
 	$(Q)rm -f $@ && $(AR) rcs $@ $(LIBOBJ)
 
-# One link rule per program, from its NAME_OBJ list.
+# One link rule per program, from its NAME_OBJ list; the programs get
+# cmd/prog.o too (the command-line helpers their mains share), but for the
+# front and poolstat, whose usage errors under --check are monitoring
+# statuses.
 define prog_rule
-bin/$(1): $$($(1)_OBJ) lib/liblabpulse.a
+bin/$(1): $$($(1)_OBJ) $(2) lib/liblabpulse.a
 	@mkdir -p bin
 	@$$(if $$(V),,echo "  LD      $$@")
-	$$(Q)$$(CC) $$(ALL_CFLAGS) $$(LDFLAGS) -o $$@ $$($(1)_OBJ) lib/liblabpulse.a $$(DEPLIBS)
+	$$(Q)$$(CC) $$(ALL_CFLAGS) $$(LDFLAGS) -o $$@ $$($(1)_OBJ) $(2) lib/liblabpulse.a $$(DEPLIBS)
 endef
-$(foreach p,$(PROGS) labpulse,$(eval $(call prog_rule,$(p))))
+$(foreach p,$(filter-out poolstat,$(PROGS)),$(eval $(call prog_rule,$(p),cmd/prog.o)))
+$(eval $(call prog_rule,poolstat,))
+$(eval $(call prog_rule,labpulse,))
 
 bin/stack: cmd/labpulse/stack.sh
 	@mkdir -p bin
@@ -138,8 +143,8 @@ uninstall:
 	cd man && for f in man1/*.1 man7/*.7; do rm -f $(DESTDIR)$(MANDIR)/$$f; done
 
 clean:
-	rm -rf bin lib/*.o lib/*.a lib/*.d cmd/*/*.o cmd/*/*.d \
+	rm -rf bin lib/*.o lib/*.a lib/*.d cmd/*.o cmd/*.d cmd/*/*.o cmd/*/*.d \
 		tests/unit/*.o tests/unit/*.d tests/bench/*.o tests/bench/*.d \
 		tests/tools/*.o tests/tools/*.d $(UNIT) $(BENCH) $(TOOLS)
 
--include $(wildcard lib/*.d cmd/*/*.d tests/unit/*.d tests/bench/*.d tests/tools/*.d)
+-include $(wildcard lib/*.d cmd/*.d cmd/*/*.d tests/unit/*.d tests/bench/*.d tests/tools/*.d)

@@ -5,7 +5,7 @@
 
 setup() {
 	load helper/common
-	PROGS="labpulse $(cd "$TOP/cmd" && ls | grep -v '^labpulse$')"
+	PROGS="labpulse $(cd "$TOP/cmd" && for d in */; do echo "${d%/}"; done | grep -v '^labpulse$')"
 }
 
 page_of() {

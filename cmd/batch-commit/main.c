@@ -16,17 +16,18 @@
 #include "bc.h"
 #include "hist.h"
 #include "log.h"
+#include "prog.h"
 #include "parse.h"
 #include "sd.h"
 #include "stats.h"
 
-static const char usage_text[] =
+const char usage_text[] =
 "usage: labpulse batch-commit [--batch-size N] [--claim-idle DURATION]\n"
 "           [--consumer NAME] [--db CONNINFO] [--from ADDR]\n"
 "           [--max-wait DURATION] [--redis URL] [--stats PATH]\n"
 "       labpulse batch-commit --help | --version\n";
 
-static const char help_text[] =
+const char help_text[] =
 "Commit events to PostgreSQL in batches, one transaction per batch, each event\n"
 "once; acknowledge them in the stream only after COMMIT.\n"
 "\n"
@@ -66,40 +67,6 @@ static const struct option longopts[] = {
 };
 
 static struct bc bc;
-
-static void __attribute__((noreturn))
-usage(int code)
-{
-	fputs(usage_text, code ? stderr : stdout);
-	if (code == 0)
-		fputs(help_text, stdout);
-	exit(code);
-}
-
-static void __attribute__((noreturn))
-die(int code, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	log_error("%s", msg);
-	exit(code);
-}
-
-static void
-opt_range(const char *name, int (*fn)(const char *, long, long, long *,
-    char *, size_t), const char *s, long min, long max, long *out)
-{
-	char err[200];
-
-	if (fn(s, min, max, out, err, sizeof err) < 0) {
-		log_error("--%s: %s", name, err);
-		usage(64);
-	}
-}
 
 static void
 on_signal(int sig)

@@ -17,12 +17,13 @@
 #include "hist.h"
 #include "ingest.h"
 #include "log.h"
+#include "prog.h"
 #include "parse.h"
 #include "redis.h"
 #include "sd.h"
 #include "stats.h"
 
-static const char usage_text[] =
+const char usage_text[] =
 "usage: labpulse ingest [--default-class CLASS] [--drain-timeout DURATION]\n"
 "           [--listen ADDR]... [--max-batch N] [--max-body SIZE]\n"
 "           [--max-conns N] [--max-field SIZE] [--max-inflight N]\n"
@@ -30,7 +31,7 @@ static const char usage_text[] =
 "           [--timeout DURATION] [--to ADDR] [--token-file FILE]\n"
 "       labpulse ingest --help | --version\n";
 
-static const char help_text[] =
+const char help_text[] =
 "Accept events from JupyterLab clients on POST /api/v1/events and queue them\n"
 "durably; answer 202 only once every event of the request is queued.\n"
 "\n"
@@ -85,40 +86,6 @@ static const struct option longopts[] = {
 };
 
 static struct ingest ing;
-
-static void __attribute__((noreturn))
-usage(int code)
-{
-	fputs(usage_text, code ? stderr : stdout);
-	if (code == 0)
-		fputs(help_text, stdout);
-	exit(code);
-}
-
-static void __attribute__((noreturn))
-die(int code, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	log_error("%s", msg);
-	exit(code);
-}
-
-static void
-opt_range(const char *name, int (*fn)(const char *, long, long, long *,
-    char *, size_t), const char *s, long min, long max, long *out)
-{
-	char err[200];
-
-	if (fn(s, min, max, out, err, sizeof err) < 0) {
-		log_error("--%s: %s", name, err);
-		usage(64);
-	}
-}
 
 int
 tokens_load(const char *path, struct token **out, size_t *n, char *err,

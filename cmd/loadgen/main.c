@@ -20,9 +20,10 @@
 #include "hist.h"
 #include "loadgen.h"
 #include "log.h"
+#include "prog.h"
 #include "parse.h"
 
-static const char usage_text[] =
+const char usage_text[] =
 "usage: labpulse loadgen [--url URL] [--notify URL] [--students N] [--classes N]\n"
 "           [--dashboards M] [--dashboard-proto ws|sse|mixed] [--token TOKEN]\n"
 "           [--setup] [--db CONNINFO] [--duration DURATION] [--stages LIST]\n"
@@ -31,7 +32,7 @@ static const char usage_text[] =
 "           [--html FILE] [--quiet] [--timeout DURATION]\n"
 "       labpulse loadgen --help | --version\n";
 
-static const char help_text[] =
+const char help_text[] =
 "Simulate a class on a labpulse stack: students post their cell events to\n"
 "ingest while instructors' dashboards follow their classes through notify;\n"
 "measure throughput, latency and delivery, then pass or fail the targets.\n"
@@ -205,38 +206,6 @@ double
 lg_uniform(uint64_t *s, double lo, double hi)
 {
 	return lo + (hi - lo) * ((double)(lg_rand(s) >> 11) * 0x1.0p-53);
-}
-
-static void __attribute__((noreturn))
-usage(int code)
-{
-	fputs(usage_text, code ? stderr : stdout);
-	if (code == 0)
-		fputs(help_text, stdout);
-	exit(code);
-}
-
-static void __attribute__((noreturn, format(printf, 1, 2)))
-usage_error(const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	log_error("%s", msg);
-	usage(64);
-}
-
-static void
-opt_range(const char *name, int (*fn)(const char *, long, long, long *,
-    char *, size_t), const char *s, long min, long max, long *out)
-{
-	char err[200];
-
-	if (fn(s, min, max, out, err, sizeof err) < 0)
-		usage_error("--%s: %s", name, err);
 }
 
 static double

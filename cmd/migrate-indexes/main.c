@@ -16,6 +16,7 @@
 #include <libpq-fe.h>
 
 #include "log.h"
+#include "prog.h"
 #include "parse.h"
 #include "migrate.h"
 #include "pgconn.h"
@@ -23,12 +24,12 @@
 /* Any fixed number: every run of any version takes the same lock. */
 #define MIGRATE_LOCK_KEY 7270001
 
-static const char usage_text[] =
+const char usage_text[] =
 "usage: labpulse migrate-indexes [--db CONNINFO] [--dir DIR] up\n"
 "       labpulse migrate-indexes [--db CONNINFO] [--dir DIR] status\n"
 "       labpulse migrate-indexes --help | --version\n";
 
-static const char help_text[] =
+const char help_text[] =
 "Apply the migrations in DIR (NNNN_name.up.sql) that are pending, each once,\n"
 "recorded with its checksum in the table labpulse_migrations; or list them.\n"
 "\n"
@@ -64,30 +65,6 @@ struct migration {
 };
 
 static PGconn *db;
-
-static void __attribute__((noreturn))
-usage(int code)
-{
-	fputs(usage_text, code ? stderr : stdout);
-	if (code == 0)
-		fputs(help_text, stdout);
-	exit(code);
-}
-
-static void __attribute__((noreturn))
-die(int code, const char *fmt, ...)
-{
-	char msg[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	log_error("%s", msg);
-	if (db)
-		PQfinish(db);
-	exit(code);
-}
 
 /* Run sql with text parameters; die on error unless ok_fail. */
 static PGresult *

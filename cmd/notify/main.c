@@ -20,19 +20,20 @@
 
 #include "hist.h"
 #include "log.h"
+#include "prog.h"
 #include "notify.h"
 #include "parse.h"
 #include "sd.h"
 #include "stats.h"
 
-static const char usage_text[] =
+const char usage_text[] =
 "usage: labpulse notify [--db CONNINFO] [--db-pool N] [--from ADDR]\n"
 "           [--heartbeat DURATION] [--listen ADDR]... [--max-clients N]\n"
 "           [--max-queue SIZE] [--on-slow resync|close] [--redis URL]\n"
 "           [--stats PATH] [--web-root DIR]\n"
 "       labpulse notify --help | --version\n";
 
-static const char help_text[] =
+const char help_text[] =
 "Serve live class dashboards: WebSocket at /ws, Server-Sent Events at /sse,\n"
 "the dashboard page at /, and /healthz. Clients name their classes with\n"
 "?class= and authenticate with an instructor token.\n"
@@ -86,40 +87,6 @@ static const struct option longopts[] = {
 };
 
 static struct notify nt;
-
-static void __attribute__((noreturn))
-usage(int code)
-{
-	fputs(usage_text, code ? stderr : stdout);
-	if (code == 0)
-		fputs(help_text, stdout);
-	exit(code);
-}
-
-static void __attribute__((noreturn))
-die(int code, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	log_error("%s", msg);
-	exit(code);
-}
-
-static void
-opt_range(const char *name, int (*fn)(const char *, long, long, long *,
-    char *, size_t), const char *s, long min, long max, long *out)
-{
-	char err[200];
-
-	if (fn(s, min, max, out, err, sizeof err) < 0) {
-		log_error("--%s: %s", name, err);
-		usage(64);
-	}
-}
 
 static void
 parse_args(int argc, char **argv, struct notify_cfg *c)

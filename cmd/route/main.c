@@ -18,12 +18,13 @@
 #include "fdout.h"
 #include "hist.h"
 #include "log.h"
+#include "prog.h"
 #include "parse.h"
 #include "route.h"
 #include "sd.h"
 #include "stats.h"
 
-static const char usage_text[] =
+const char usage_text[] =
 "usage: labpulse route [--arg NAME VALUE] [--argjson NAME JSON]\n"
 "           [--batch-size N] [--claim-idle DURATION] [--consumer NAME]\n"
 "           [--dead ADDR] [--from ADDR] [--hooks ADDR] [--max-len N]\n"
@@ -33,7 +34,7 @@ static const char usage_text[] =
 "           [--argjson NAME JSON]\n"
 "       labpulse route --help | --version\n";
 
-static const char help_text[] =
+const char help_text[] =
 "Turn events into addressed messages with jq rules: class rooms, alerts,\n"
 "chat hooks. An event is acknowledged only once its messages are written.\n"
 "\n"
@@ -98,40 +99,6 @@ static const struct option longopts[] = {
 #define TOPIC_PREFIXES_MAX 64
 
 static struct route rt;
-
-static void __attribute__((noreturn))
-usage(int code)
-{
-	fputs(usage_text, code ? stderr : stdout);
-	if (code == 0)
-		fputs(help_text, stdout);
-	exit(code);
-}
-
-static void __attribute__((noreturn))
-die(int code, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	log_error("%s", msg);
-	exit(code);
-}
-
-static void
-opt_range(const char *name, int (*fn)(const char *, long, long, long *,
-    char *, size_t), const char *s, long min, long max, long *out)
-{
-	char err[200];
-
-	if (fn(s, min, max, out, err, sizeof err) < 0) {
-		log_error("--%s: %s", name, err);
-		usage(64);
-	}
-}
 
 static void
 on_signal(int sig)

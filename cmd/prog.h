@@ -1,0 +1,26 @@
+/* prog.h: what every program's main does alike with its command line:
+ * the usage, a usage error, a fatal error, a number in range. Only cmd/
+ * exits; these live here, linked into each program, not in lib/. */
+#ifndef LABPULSE_PROG_H
+#define LABPULSE_PROG_H
+
+#include <stddef.h>
+
+/* Each program defines its usage lines and the rest of its --help. */
+extern const char usage_text[];
+extern const char help_text[];
+
+/* The usage on stdout with the help and exit 0, or on stderr and exit code. */
+void usage(int code) __attribute__((noreturn));
+/* Log the reason, print the usage on stderr, exit 64. */
+void usage_error(const char *fmt, ...)
+	__attribute__((noreturn, format(printf, 1, 2)));
+/* Log the reason and exit code. */
+void die(int code, const char *fmt, ...)
+	__attribute__((noreturn, format(printf, 2, 3)));
+/* Parse the argument of --name with fn (parse_long, parse_size,
+ * parse_duration_ms) within [min, max], or a usage error naming it. */
+void opt_range(const char *name, int (*fn)(const char *, long, long, long *,
+    char *, size_t), const char *s, long min, long max, long *out);
+
+#endif
