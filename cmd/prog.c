@@ -1,10 +1,15 @@
 /* prog.c: the command-line helpers every program's main shares. */
 #include <stdarg.h>
+#include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <event2/util.h>
+
+#include "addr.h"
 #include "log.h"
 #include "prog.h"
+#include "sd.h"
 
 void
 usage(int code)
@@ -49,4 +54,52 @@ opt_range(const char *name, int (*fn)(const char *, long, long, long *,
 
 	if (fn(s, min, max, out, err, sizeof err) < 0)
 		usage_error("--%s: %s", name, err);
+}
+
+int
+prog_listen(const char *const *listen, int nlisten, const char *dflt,
+    int *fds, int max)
+{
+	int nsd = sd_listen_fds_adopt(), n = 0, i;
+	char err[512];
+
+	if (nsd > 0 && nlisten > 0)
+		usage_error("--listen conflicts with sockets passed by systemd "
+		    "(LISTEN_FDS)");
+	if (nsd > max)
+		die(78, "too many sockets passed by systemd (%d, at most %d)",
+		    nsd, max);
+	if (nsd > 0) {
+		for (i = 0; i < nsd; i++) {
+			fds[n++] = SD_LISTEN_FDS_START + i;
+			evutil_make_socket_nonblocking(SD_LISTEN_FDS_START + i);
+		}
+		return n;
+	}
+	if (nlisten == 0) {
+		listen = &dflt;
+		nlisten = 1;
+	}
+	for (i = 0; i < nlisten && n < max; i++) {
+		fds[n] = addr_listen(listen[i], 1024, err, sizeof err);
+		if (fds[n] < 0)
+			die(strstr(err, "bad listen") ? 64 : 71, "%s", err);
+		n++;
+	}
+	return n;
+}
+
+void
+prog_describe(const int *fds, int n, char *buf, size_t len)
+{
+	char desc[300];
+	size_t off = 0;
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < n && off < len - 1; i++) {
+		addr_describe(fds[i], desc, sizeof desc);
+		off += (size_t)snprintf(buf + off, len - off, "%s%s",
+		    i ? " " : "", desc);
+	}
 }

@@ -23,4 +23,15 @@ void die(int code, const char *fmt, ...)
 void opt_range(const char *name, int (*fn)(const char *, long, long, long *,
     char *, size_t), const char *s, long min, long max, long *out);
 
+/* The listening sockets of an HTTP daemon: those systemd passed (socket
+ * activation), else one per address of listen, or dflt when there is none.
+ * Exits 64 when both are given or an address is bad, 71 when a socket
+ * cannot be made, 78 when systemd passed more than max. Returns how many
+ * descriptors it put in fds. */
+int prog_listen(const char *const *listen, int nlisten, const char *dflt,
+    int *fds, int max);
+/* The addresses of the listening sockets, blank-separated, for the ready
+ * log line and systemd's STATUS=. */
+void prog_describe(const int *fds, int n, char *buf, size_t len);
+
 #endif

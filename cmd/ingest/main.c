@@ -388,13 +388,12 @@ int
 main(int argc, char **argv)
 {
 	struct ingest_cfg *c = &ing.cfg;
-	char err[512], path[300], desc[300], ready[1024];
-	int fds[INGEST_MAX_LISTEN + 64], nfds, i, nsd;
+	char err[512], path[300], ready[1024];
+	int fds[INGEST_MAX_LISTEN], nfds;
 	struct event *ev_term, *ev_int, *ev_hup, *tick;
 	struct stats_server *stats = NULL;
 	struct timeval quarter = { 0, 250000 };
 	struct addr a;
-	size_t off;
 
 	log_init("labpulse-ingest");
 	parse_args(argc, argv, c);
@@ -402,15 +401,6 @@ main(int argc, char **argv)
 		log_error("--to: %s", err);
 		usage(64);
 	}
-	nsd = sd_listen_fds_adopt();
-	if (nsd > 0 && c->nlisten > 0) {
-		log_error("--listen conflicts with sockets passed by systemd "
-		    "(LISTEN_FDS)");
-		usage(64);
-	}
-	if (nsd > INGEST_MAX_LISTEN)
-		die(78, "too many sockets passed by systemd (%d, at most %d)",
-		    nsd, INGEST_MAX_LISTEN);
 	if (c->token_file && tokens_load(c->token_file, &ing.tokens,
 	    &ing.ntokens, err, sizeof err) < 0)
 		die(78, "%s", err);
@@ -425,22 +415,7 @@ main(int argc, char **argv)
 	if (ing.base == NULL || ing.redis_rtt == NULL)
 		die(71, "cannot create the event loop");
 
-	nfds = 0;
-	if (nsd > 0) {
-		for (i = 0; i < nsd; i++) {
-			fds[nfds++] = SD_LISTEN_FDS_START + i;
-			evutil_make_socket_nonblocking(SD_LISTEN_FDS_START + i);
-		}
-	} else {
-		if (c->nlisten == 0)
-			c->listen[c->nlisten++] = "127.0.0.1:8000";
-		for (i = 0; i < c->nlisten; i++) {
-			fds[nfds] = addr_listen(c->listen[i], 1024, err, sizeof err);
-			if (fds[nfds] < 0)
-				die(strstr(err, "bad listen") ? 64 : 71, "%s", err);
-			nfds++;
-		}
-	}
+	nfds = prog_listen(c->listen, c->nlisten, "127.0.0.1:8000", fds, INGEST_MAX_LISTEN);
 	if (sink_setup(&ing, err, sizeof err) < 0)
 		die(a.kind == ADDR_STREAM ? 78 : 74, "--to %s: %s", c->to, err);
 	if (http_setup(&ing, fds, nfds) < 0)
@@ -468,14 +443,7 @@ main(int argc, char **argv)
 	evsignal_add(ev_hup, NULL);
 	evtimer_add(tick, &quarter);
 
-	off = 0;
-	for (i = 0; i < nfds; i++) {
-		addr_describe(fds[i], desc, sizeof desc);
-		off += snprintf(ready + off, sizeof ready - off, "%s%s",
-		    i ? " " : "", desc);
-		if (off >= sizeof ready)
-			off = sizeof ready - 1;
-	}
+	prog_describe(fds, nfds, ready, sizeof ready);
 	log_info("ready listen=%s to=%s", ready, c->to);
 	{
 		char state[1200];

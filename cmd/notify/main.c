@@ -360,12 +360,11 @@ int
 main(int argc, char **argv)
 {
 	struct notify_cfg *c = &nt.cfg;
-	char err[512], path[300], desc[300], ready[1024], state[1200];
-	int fds[NOTIFY_MAX_LISTEN + 64], nfds = 0, i, nsd;
+	char err[512], path[300], ready[1024], state[1200];
+	int fds[NOTIFY_MAX_LISTEN], nfds, i;
 	struct event *ev_term, *ev_int, *ev_hup, *tick;
 	struct stats_server *stats = NULL;
 	struct timeval hb;
-	size_t off = 0;
 
 	log_init("labpulse-notify");
 	parse_args(argc, argv, c);
@@ -378,15 +377,6 @@ main(int argc, char **argv)
 		    "stream:%s, without @GROUP", nt.from.stream);
 		usage(64);
 	}
-	nsd = sd_listen_fds_adopt();
-	if (nsd > 0 && c->nlisten > 0) {
-		log_error("--listen conflicts with sockets passed by systemd "
-		    "(LISTEN_FDS)");
-		usage(64);
-	}
-	if (nsd > NOTIFY_MAX_LISTEN)
-		die(78, "too many sockets passed by systemd (%d, at most %d)",
-		    nsd, NOTIFY_MAX_LISTEN);
 	find_web_root(&nt);
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile(c->max_clients + 64);
@@ -400,21 +390,7 @@ main(int argc, char **argv)
 	if (nt.pool == NULL)
 		die(71, "out of memory");
 
-	if (nsd > 0) {
-		for (i = 0; i < nsd; i++) {
-			fds[nfds++] = SD_LISTEN_FDS_START + i;
-			evutil_make_socket_nonblocking(SD_LISTEN_FDS_START + i);
-		}
-	} else {
-		if (c->nlisten == 0)
-			c->listen[c->nlisten++] = "127.0.0.1:8080";
-		for (i = 0; i < c->nlisten; i++) {
-			fds[nfds] = addr_listen(c->listen[i], 1024, err, sizeof err);
-			if (fds[nfds] < 0)
-				die(strstr(err, "bad listen") ? 64 : 71, "%s", err);
-			nfds++;
-		}
-	}
+	nfds = prog_listen(c->listen, c->nlisten, "127.0.0.1:8080", fds, NOTIFY_MAX_LISTEN);
 	if (feed_open(&nt, err, sizeof err) < 0)
 		die(nt.from.kind == ADDR_STREAM ? 78 : 66, "--from %s: %s",
 		    c->from, err);
@@ -449,13 +425,7 @@ main(int argc, char **argv)
 	hb.tv_usec = (c->heartbeat_ms % 1000) * 1000;
 	evtimer_add(tick, &hb);
 
-	for (i = 0; i < nfds; i++) {
-		addr_describe(fds[i], desc, sizeof desc);
-		off += snprintf(ready + off, sizeof ready - off, "%s%s",
-		    i ? " " : "", desc);
-		if (off >= sizeof ready)
-			off = sizeof ready - 1;
-	}
+	prog_describe(fds, nfds, ready, sizeof ready);
 	log_info("ready listen=%s from=%s web_root=%s", ready, c->from,
 	    nt.web_root);
 	snprintf(state, sizeof state, "READY=1\nSTATUS=listening on %s", ready);
