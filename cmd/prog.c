@@ -56,6 +56,27 @@ opt_range(const char *name, int (*fn)(const char *, long, long, long *,
 		usage_error("--%s: %s", name, err);
 }
 
+struct stats_server *
+prog_stats(struct event_base *base, const char *name, const char *opt,
+    stats_fill_fn fn, void *arg)
+{
+	struct stats_server *s;
+	char path[300], err[512];
+
+	if (opt && strcmp(opt, "none") == 0)
+		return NULL;
+	if (opt)
+		snprintf(path, sizeof path, "%s", opt);
+	else
+		stats_default_path(name, path, sizeof path);
+	s = stats_listen(base, path, fn, arg, err, sizeof err);
+	if (s == NULL && opt)
+		die(71, "--stats: %s", err);
+	if (s == NULL)
+		log_warn("no stats socket: %s", err);
+	return s;
+}
+
 int
 prog_listen(const char *const *listen, int nlisten, const char *dflt,
     int *fds, int max)

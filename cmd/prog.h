@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "stats.h"
+
 /* Each program defines its usage lines and the rest of its --help. */
 extern const char usage_text[];
 extern const char help_text[];
@@ -22,6 +24,12 @@ void die(int code, const char *fmt, ...)
  * parse_duration_ms) within [min, max], or a usage error naming it. */
 void opt_range(const char *name, int (*fn)(const char *, long, long, long *,
     char *, size_t), const char *s, long min, long max, long *out);
+
+/* The stats socket of the daemon name: --stats opt, none for none, else the
+ * default path. One that cannot be made is fatal (71) when opt named it,
+ * a warning otherwise. NULL when there is none. */
+struct stats_server *prog_stats(struct event_base *base, const char *name,
+    const char *opt, stats_fill_fn fn, void *arg);
 
 /* The listening sockets of an HTTP daemon: those systemd passed (socket
  * activation), else one per address of listen, or dflt when there is none.

@@ -388,7 +388,7 @@ int
 main(int argc, char **argv)
 {
 	struct ingest_cfg *c = &ing.cfg;
-	char err[512], path[300], ready[1024];
+	char err[512], ready[1024];
 	int fds[INGEST_MAX_LISTEN], nfds;
 	struct event *ev_term, *ev_int, *ev_hup, *tick;
 	struct stats_server *stats = NULL;
@@ -421,18 +421,7 @@ main(int argc, char **argv)
 	if (http_setup(&ing, fds, nfds) < 0)
 		die(71, "cannot set up the HTTP server");
 
-	if (c->stats_path == NULL || strcmp(c->stats_path, "none") != 0) {
-		if (c->stats_path)
-			snprintf(path, sizeof path, "%s", c->stats_path);
-		else
-			stats_default_path("ingest", path, sizeof path);
-		stats = stats_listen(ing.base, path, fill_stats, &ing, err,
-		    sizeof err);
-		if (stats == NULL && c->stats_path)
-			die(71, "--stats: %s", err);
-		if (stats == NULL)
-			log_warn("no stats socket: %s", err);
-	}
+	stats = prog_stats(ing.base, "ingest", c->stats_path, fill_stats, &ing);
 
 	ev_term = evsignal_new(ing.base, SIGTERM, on_term, &ing);
 	ev_int = evsignal_new(ing.base, SIGINT, on_term, &ing);

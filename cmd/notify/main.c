@@ -360,7 +360,7 @@ int
 main(int argc, char **argv)
 {
 	struct notify_cfg *c = &nt.cfg;
-	char err[512], path[300], ready[1024], state[1200];
+	char err[512], ready[1024], state[1200];
 	int fds[NOTIFY_MAX_LISTEN], nfds, i;
 	struct event *ev_term, *ev_int, *ev_hup, *tick;
 	struct stats_server *stats = NULL;
@@ -402,18 +402,7 @@ main(int argc, char **argv)
 		evconnlistener_set_error_cb(nt.listeners[i], on_listen_error);
 		nt.nlisteners++;
 	}
-	if (c->stats_path == NULL || strcmp(c->stats_path, "none") != 0) {
-		if (c->stats_path)
-			snprintf(path, sizeof path, "%s", c->stats_path);
-		else
-			stats_default_path("notify", path, sizeof path);
-		stats = stats_listen(nt.base, path, fill_stats, &nt, err,
-		    sizeof err);
-		if (stats == NULL && c->stats_path)
-			die(71, "--stats: %s", err);
-		if (stats == NULL)
-			log_warn("no stats socket: %s", err);
-	}
+	stats = prog_stats(nt.base, "notify", c->stats_path, fill_stats, &nt);
 	ev_term = evsignal_new(nt.base, SIGTERM, on_term, &nt);
 	ev_int = evsignal_new(nt.base, SIGINT, on_term, &nt);
 	ev_hup = evsignal_new(nt.base, SIGHUP, on_hup, &nt);
