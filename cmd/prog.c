@@ -77,6 +77,17 @@ prog_stats(struct event_base *base, const char *name, const char *opt,
 	return s;
 }
 
+void
+prog_group_state(struct group *g, int up, void *arg)
+{
+	(void)arg;
+	if (up)
+		log_info("connected to Redis url=%s", g->rt.url);
+	else
+		log_warn("lost Redis; retrying url=%s reason=\"%s\"", g->rt.url,
+		    g->error);
+}
+
 int
 prog_listen(const char *const *listen, int nlisten, const char *dflt,
     int *fds, int max)

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "group.h"
 #include "stats.h"
 
 /* Each program defines its usage lines and the rest of its --help. */
@@ -30,6 +31,10 @@ void opt_range(const char *name, int (*fn)(const char *, long, long, long *,
  * a warning otherwise. NULL when there is none. */
 struct stats_server *prog_stats(struct event_base *base, const char *name,
     const char *opt, stats_fill_fn fn, void *arg);
+
+/* A consumer group's on_state: one log line when Redis is lost for a new
+ * reason, one when it is back. */
+void prog_group_state(struct group *g, int up, void *arg);
 
 /* The listening sockets of an HTTP daemon: those systemd passed (socket
  * activation), else one per address of listen, or dflt when there is none.

@@ -7,9 +7,7 @@
 #include <libpq-fe.h>
 
 #include "addr.h"
-#include "redis.h"
-
-struct hiredis_ctx;
+#include "group.h"
 
 struct bc_cfg {
 	const char *from;
@@ -36,14 +34,8 @@ struct batch {
 struct bc {
 	struct bc_cfg cfg;
 	struct addr from;
-	/* the stream */
-	struct redis_target rt;
-	struct redisContext *redis;
-	char key[160];
+	struct group g;		/* the stream */
 	char consumer[200];
-	int own_pending_done;	/* own pending entries taken back */
-	char claim_cursor[48];
-	int64_t next_claim_us;
 	/* pipe mode */
 	int in_fd, in_eof, in_error;
 	char *inbuf;
@@ -57,8 +49,8 @@ struct bc {
 	int64_t started_us;
 	struct hist *commit_us, *batch_rows;
 	unsigned long batches, rows_committed, duplicates, dead, acked;
-	unsigned long pg_reconnects, redis_reconnects, claimed;
-	char pg_error[512], redis_error[512];
+	unsigned long pg_reconnects, claimed;
+	char pg_error[512];
 };
 
 /* source.c */

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <hiredis/hiredis.h>
 
 #include "bc.h"
 #include "hist.h"
@@ -124,16 +123,16 @@ fill_stats(void *arg)
 	o = jv_object_set(o, jv_string("postgres"), pg);
 	if (b->from.kind == ADDR_STREAM) {
 		rd = jv_object();
-		rd = jv_object_set(rd, jv_string("url"), jv_string(b->rt.url));
-		rd = jv_object_set(rd, jv_string("connected"), jv_bool(b->redis != NULL));
-		rd = jv_object_set(rd, jv_string("stream"), jv_string(b->key));
+		rd = jv_object_set(rd, jv_string("url"), jv_string(b->g.rt.url));
+		rd = jv_object_set(rd, jv_string("connected"), jv_bool(b->g.c != NULL));
+		rd = jv_object_set(rd, jv_string("stream"), jv_string(b->g.key));
 		rd = jv_object_set(rd, jv_string("group"), jv_string(b->from.group));
 		rd = jv_object_set(rd, jv_string("consumer"), jv_string(b->consumer));
 		rd = jv_object_set(rd, jv_string("connects"),
-		    jv_number(b->redis_reconnects));
-		if (b->redis_error[0])
+		    jv_number(b->g.connects));
+		if (b->g.error[0])
 			rd = jv_object_set(rd, jv_string("last_error"),
-			    jv_string(b->redis_error));
+			    jv_string(b->g.error));
 		o = jv_object_set(o, jv_string("redis"), rd);
 	}
 	{
@@ -143,8 +142,8 @@ fill_stats(void *arg)
 		    stats_pool(&p));
 
 		if (b->from.kind == ADDR_STREAM) {
-			struct stats_pool r = { "redis", b->redis != NULL, 1, 0,
-			    b->redis != NULL, 0, 0 };
+			struct stats_pool r = { "redis", b->g.c != NULL, 1, 0,
+			    b->g.c != NULL, 0, 0 };
 
 			pools = jv_object_set(pools, jv_string("redis"),
 			    stats_pool(&r));
@@ -230,7 +229,7 @@ main(int argc, char **argv)
 	struct stats_server *stats = NULL;
 	struct sigaction sa;
 	struct batch bt = { NULL, 0, 0, 0 };
-	char err[512], path[300], host[128];
+	char err[512], host[128];
 	int ready = 0;
 
 	log_init("labpulse-batch-commit");
@@ -261,18 +260,7 @@ main(int argc, char **argv)
 	bc.base = event_base_new();
 	if (bc.base == NULL || bc.commit_us == NULL || bc.batch_rows == NULL)
 		die(71, "out of memory");
-	if (c->stats_path == NULL || strcmp(c->stats_path, "none") != 0) {
-		if (c->stats_path)
-			snprintf(path, sizeof path, "%s", c->stats_path);
-		else
-			stats_default_path("batch-commit", path, sizeof path);
-		stats = stats_listen(bc.base, path, fill_stats, &bc, err,
-		    sizeof err);
-		if (stats == NULL && c->stats_path)
-			die(71, "--stats: %s", err);
-		if (stats == NULL)
-			log_warn("no stats socket: %s", err);
-	}
+	stats = prog_stats(bc.base, "batch-commit", c->stats_path, fill_stats, &bc);
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;	/* no SA_RESTART: waits end early */
 	sigaction(SIGTERM, &sa, NULL);
@@ -309,22 +297,11 @@ main(int argc, char **argv)
 	    bc.batches, bc.rows_committed, bc.duplicates, bc.dead);
 	/* a consumer named after its pid leaves the group tidy when it holds
 	 * nothing; a named one (a unit's instance) stays for its next start */
-	if (bc.redis && c->consumer == NULL) {
-		redisReply *r = redisCommand(bc.redis, "XPENDING %s %s - + 1 %s",
-		    bc.key, bc.from.group, bc.consumer);
-
-		if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 0)
-			freeReplyObject(redisCommand(bc.redis,
-			    "XGROUP DELCONSUMER %s %s %s", bc.key, bc.from.group,
-			    bc.consumer));
-		freeReplyObject(r);
-	}
+	group_close(&bc.g, c->consumer == NULL);
 	free(bt.rows);
 	free(bc.inbuf);
 	if (bc.pg)
 		PQfinish(bc.pg);
-	if (bc.redis)
-		redisFree(bc.redis);
 	stats_close(stats);
 	hist_free(bc.commit_us);
 	hist_free(bc.batch_rows);

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <hiredis/hiredis.h>
 
 #include "fdout.h"
 #include "hist.h"
@@ -341,30 +340,30 @@ fill_stats(void *arg)
 	    jv_number(pending) : jv_null());
 	if (r->use_redis) {
 		rd = jv_object();
-		rd = jv_object_set(rd, jv_string("url"), jv_string(r->rt.url));
+		rd = jv_object_set(rd, jv_string("url"), jv_string(r->g.rt.url));
 		rd = jv_object_set(rd, jv_string("connected"),
-		    jv_bool(r->redis != NULL));
+		    jv_bool(r->g.c != NULL));
 		if (r->from.kind == ADDR_STREAM) {
 			rd = jv_object_set(rd, jv_string("stream"),
-			    jv_string(r->key));
+			    jv_string(r->g.key));
 			rd = jv_object_set(rd, jv_string("group"),
 			    jv_string(r->from.group));
 			rd = jv_object_set(rd, jv_string("consumer"),
 			    jv_string(r->consumer));
 		}
 		rd = jv_object_set(rd, jv_string("connects"),
-		    jv_number(r->redis_connects));
-		if (r->redis_error[0])
+		    jv_number(r->g.connects));
+		if (r->g.error[0])
 			rd = jv_object_set(rd, jv_string("last_error"),
-			    jv_string(r->redis_error));
+			    jv_string(r->g.error));
 		o = jv_object_set(o, jv_string("redis"), rd);
 	}
 	{
 		jv pools = jv_object();
 
 		if (r->use_redis) {
-			struct stats_pool p = { "redis", r->redis != NULL, 1, 0,
-			    r->redis != NULL, 0, 0 };
+			struct stats_pool p = { "redis", r->g.c != NULL, 1, 0,
+			    r->g.c != NULL, 0, 0 };
 
 			pools = jv_object_set(pools, jv_string("redis"),
 			    stats_pool(&p));
@@ -664,7 +663,7 @@ main(int argc, char **argv)
 	    c->rules_path : rules_default_path(path, sizeof path));
 	rt.jq = load_or_die(rt.rules_path, jv_copy(c->args));
 	if (rt.use_redis &&
-	    redis_target_parse(&rt.rt, c->redis_url, err, sizeof err) < 0)
+	    redis_target_parse(&rt.g.rt, c->redis_url, err, sizeof err) < 0)
 		die(78, "--redis: %s", err);
 	if (c->consumer)
 		snprintf(rt.consumer, sizeof rt.consumer, "%s", c->consumer);
@@ -682,21 +681,10 @@ main(int argc, char **argv)
 	rt.by_topic = jv_object();
 	if (rt.latency_us == NULL)
 		die(71, "out of memory");
-	if (c->stats_path == NULL || strcmp(c->stats_path, "none") != 0) {
-		rt.base = event_base_new();
-		if (rt.base == NULL)
-			die(71, "cannot make the event loop");
-		if (c->stats_path)
-			snprintf(path, sizeof path, "%s", c->stats_path);
-		else
-			stats_default_path("route", path, sizeof path);
-		stats = stats_listen(rt.base, path, fill_stats, &rt, err,
-		    sizeof err);
-		if (stats == NULL && c->stats_path)
-			die(71, "--stats: %s", err);
-		if (stats == NULL)
-			log_warn("no stats socket: %s", err);
-	}
+	rt.base = event_base_new();
+	if (rt.base == NULL)
+		die(71, "cannot make the event loop");
+	stats = prog_stats(rt.base, "route", c->stats_path, fill_stats, &rt);
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;	/* no SA_RESTART: waits end early */
 	sigaction(SIGTERM, &sa, NULL);
@@ -704,7 +692,7 @@ main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	while (!rt.stop && rt.use_redis && redis_ensure(&rt) < 0)
+	while (!rt.stop && rt.use_redis && group_ensure(&rt.g) < 0)
 		route_idle(&rt, 500);
 	if (!rt.stop && !c->test) {
 		log_info("ready from=%s to=%s rules=%s hooks=%s dead=%s%s%s",
@@ -736,16 +724,7 @@ main(int argc, char **argv)
 		    rt.dropped, rt.rule_errors, rt.dead_n);
 	/* a consumer named after its pid leaves the group tidy when it holds
 	 * nothing; a named one (a unit's) stays for its next start */
-	if (rt.redis && rt.from.kind == ADDR_STREAM && c->consumer == NULL) {
-		redisReply *x = redisCommand(rt.redis, "XPENDING %s %s - + 1 %s",
-		    rt.key, rt.from.group, rt.consumer);
-
-		if (x && x->type == REDIS_REPLY_ARRAY && x->elements == 0)
-			freeReplyObject(redisCommand(rt.redis,
-			    "XGROUP DELCONSUMER %s %s %s", rt.key,
-			    rt.from.group, rt.consumer));
-		freeReplyObject(x);
-	}
+	group_close(&rt.g, c->consumer == NULL);
 	if (rt.in_error || rt.out_error)
 		code = 74;
 	else if (c->test && (rt.rule_errors > 0 || rt.dead_n > 0))
@@ -757,8 +736,6 @@ main(int argc, char **argv)
 	sink_free(&rt.to);
 	sink_free(&rt.hooks);
 	sink_free(&rt.dead);
-	if (rt.redis)
-		redisFree(rt.redis);
 	stats_close(stats);
 	if (rt.base)
 		event_base_free(rt.base);

@@ -9,9 +9,7 @@
 #include <jq.h>
 
 #include "addr.h"
-#include "redis.h"
-
-struct redisContext;
+#include "group.h"
 
 struct route_cfg {
 	const char *from, *to, *hooks, *dead;
@@ -64,13 +62,9 @@ struct route {
 	struct sink to, hooks, dead;
 	/* Redis */
 	int use_redis;
-	struct redis_target rt;
-	struct redisContext *redis;
-	char key[160];		/* the input stream's key */
+	struct group g;		/* the input stream's group, or only the
+				 * connection */
 	char consumer[200];
-	int own_pending_done;	/* own pending entries taken back */
-	char claim_cursor[48];
-	int64_t next_claim_us;
 	/* NDJSON input */
 	int in_fd, in_eof, in_error, out_error;
 	char *inbuf;
@@ -83,8 +77,7 @@ struct route {
 	struct hist *latency_us;
 	jv by_topic;		/* topic prefix -> messages */
 	unsigned long events_in, messages_out, dropped, rule_errors, dead_n;
-	unsigned long reloads, reload_errors, batches, claimed, redis_connects;
-	char redis_error[512];
+	unsigned long reloads, reload_errors, batches, claimed;
 };
 
 /* rules.c */
@@ -108,9 +101,6 @@ int64_t rules_parse_time(const char *s);
 
 /* stream.c */
 int source_open(struct route *r, char *err, size_t errlen);
-/* Connected to Redis, the group made and the outputs checked; -1 while
- * Redis is away. */
-int redis_ensure(struct route *r);
 /* Wait for entries and take what came, up to --batch-size; returns with an
  * empty batch on a signal or at the end of NDJSON input. */
 void source_fill(struct route *r, struct batch *bt);

@@ -15,6 +15,7 @@
 
 #include "fdout.h"
 #include "log.h"
+#include "prog.h"
 #include "route.h"
 #include "stats.h"
 
@@ -62,37 +63,20 @@ batch_add(struct batch *bt, const char *id, long line, const char *raw,
 	strcpy(e->event_id, "-");
 }
 
-static void
-redis_drop(struct route *r, const char *reason)
-{
-	char why[512];
-
-	/* reason may live in the context about to be freed */
-	snprintf(why, sizeof why, "%s", reason);
-	if (r->redis) {
-		redisFree(r->redis);
-		r->redis = NULL;
-	}
-	if (strcmp(why, r->redis_error) != 0)
-		log_warn("lost Redis; retrying url=%s reason=\"%s\"", r->rt.url,
-		    why);
-	snprintf(r->redis_error, sizeof r->redis_error, "%s", why);
-}
-
 /* An output key that holds something else than a stream would fail its
  * XADD inside the transaction while the XACK beside it succeeds: refuse to
  * start writing instead. */
 static int
-check_output(struct route *r, const struct sink *s, char *err, size_t errlen)
+check_output(redisContext *c, const struct sink *s, char *err, size_t errlen)
 {
 	redisReply *x;
 	int ok;
 
 	if (s->kind != SINK_STREAM)
 		return 0;
-	x = redisCommand(r->redis, "TYPE %s", s->key);
+	x = redisCommand(c, "TYPE %s", s->key);
 	if (x == NULL) {
-		snprintf(err, errlen, "%s", r->redis->errstr);
+		snprintf(err, errlen, "%s", c->errstr);
 		return -1;
 	}
 	ok = x->type == REDIS_REPLY_STATUS && (strcmp(x->str, "stream") == 0 ||
@@ -104,54 +88,29 @@ check_output(struct route *r, const struct sink *s, char *err, size_t errlen)
 	return ok ? 0 : -1;
 }
 
-int
-redis_ensure(struct route *r)
+/* Run on each connection to Redis, before it counts. */
+static int
+check_outputs(redisContext *c, void *arg, char *err, size_t errlen)
 {
-	char err[512];
-	redisReply *x;
+	struct route *r = arg;
 
-	if (r->redis)
-		return 0;
-	r->redis = redis_connect_sync(&r->rt, 2000, err, sizeof err);
-	if (r->redis == NULL) {
-		redis_drop(r, err);
+	if (check_output(c, &r->to, err, errlen) < 0 ||
+	    check_output(c, &r->hooks, err, errlen) < 0 ||
+	    check_output(c, &r->dead, err, errlen) < 0)
 		return -1;
-	}
-	if (r->from.kind == ADDR_STREAM) {
-		/* from the start of the stream: events queued before the
-		 * group existed are routed too */
-		x = redisCommand(r->redis, "XGROUP CREATE %s %s 0 MKSTREAM",
-		    r->key, r->from.group);
-		if (x == NULL || (x->type == REDIS_REPLY_ERROR &&
-		    strncmp(x->str, "BUSYGROUP", 9) != 0)) {
-			snprintf(err, sizeof err, "XGROUP CREATE: %s",
-			    x ? x->str : r->redis->errstr);
-			freeReplyObject(x);
-			redis_drop(r, err);
-			return -1;
-		}
-		freeReplyObject(x);
-	}
-	if (check_output(r, &r->to, err, sizeof err) < 0 ||
-	    check_output(r, &r->hooks, err, sizeof err) < 0 ||
-	    check_output(r, &r->dead, err, sizeof err) < 0) {
-		redis_drop(r, err);
-		return -1;
-	}
-	if (r->redis_error[0])
-		log_info("connected to Redis url=%s", r->rt.url);
-	r->redis_error[0] = '\0';
-	r->redis_connects++;
-	r->own_pending_done = 0;	/* after a restart of Redis, look again */
 	return 0;
 }
 
 int
 source_open(struct route *r, char *err, size_t errlen)
 {
+	r->g.timeout_ms = 2000;
+	r->g.check = check_outputs;
+	r->g.on_state = prog_group_state;
+	r->g.arg = r;
 	if (r->from.kind == ADDR_STREAM) {
-		snprintf(r->key, sizeof r->key, "labpulse:%s", r->from.stream);
-		strcpy(r->claim_cursor, "0-0");
+		group_init(&r->g, r->from.stream, r->from.group, r->consumer);
+		r->g.claim_idle_ms = r->cfg.claim_idle_ms;
 		return 0;
 	}
 	if (r->from.kind == ADDR_STDIO) {
@@ -171,142 +130,42 @@ source_open(struct route *r, char *err, size_t errlen)
 	return 0;
 }
 
-/* Take the entries of an XREADGROUP or XAUTOCLAIM reply into the batch.
- * Entries whose data is gone (deleted from the stream) are acknowledged. */
-static size_t
-take_entries(struct route *r, struct batch *bt, redisReply *entries)
-{
-	size_t i, j, got = 0;
-
-	for (i = 0; i < entries->elements; i++) {
-		redisReply *e = entries->element[i], *f;
-
-		if (e->type != REDIS_REPLY_ARRAY || e->elements < 2)
-			continue;
-		f = e->element[1];
-		if (f->type != REDIS_REPLY_ARRAY) {
-			freeReplyObject(redisCommand(r->redis, "XACK %s %s %s",
-			    r->key, r->from.group, e->element[0]->str));
-			continue;
-		}
-		for (j = 0; j + 1 < f->elements; j += 2)
-			if (strcmp(f->element[j]->str, "event") == 0)
-				break;
-		if (j + 1 >= f->elements) {
-			/* not an event of ours: set aside whole, as an object
-			 * of its fields, as batch-commit does */
-			jv o = jv_object(), txt;
-
-			for (j = 0; j + 1 < f->elements; j += 2)
-				o = jv_object_set(o, jv_string(f->element[j]->str),
-				    jv_string_sized(f->element[j + 1]->str,
-				    (int)f->element[j + 1]->len));
-			o = jv_object_set(jv_object(), jv_string("notAnEvent"), o);
-			txt = jv_dump_string(o, 0);
-			batch_add(bt, e->element[0]->str, 0, jv_string_value(txt),
-			    (size_t)jv_string_length_bytes(jv_copy(txt)));
-			jv_free(txt);
-			bt->e[bt->n - 1].error = strdup("stream entry without "
-			    "an event field");
-			got++;
-			continue;
-		}
-		batch_add(bt, e->element[0]->str, 0, f->element[j + 1]->str,
-		    f->element[j + 1]->len);
-		got++;
-	}
-	return got;
-}
-
-/* Entries another consumer left pending longer than --claim-idle. */
+/* An entry of the group into the batch; one that is not an event is set
+ * aside whole, as an object of its fields, as batch-commit does. */
 static void
-claim(struct route *r, struct batch *bt)
+take(const char *id, const char *data, size_t len, int event, void *arg)
 {
-	redisReply *x;
-	char idle[32], count[32];
-	size_t got;
+	struct batch *bt = arg;
 
-	if (stats_mono_us() < r->next_claim_us)
-		return;
-	r->next_claim_us = stats_mono_us() + 1000000;
-	snprintf(idle, sizeof idle, "%ld", r->cfg.claim_idle_ms);
-	snprintf(count, sizeof count, "%ld", r->cfg.batch_size);
-	x = redisCommand(r->redis, "XAUTOCLAIM %s %s %s %s %s COUNT %s",
-	    r->key, r->from.group, r->consumer, idle, r->claim_cursor, count);
-	if (x == NULL) {
-		redis_drop(r, r->redis->errstr);
-		return;
-	}
-	if (x->type == REDIS_REPLY_ARRAY && x->elements >= 2 &&
-	    x->element[1]->type == REDIS_REPLY_ARRAY) {
-		got = take_entries(r, bt, x->element[1]);
-		if (got)
-			log_info("claimed entries left pending by another "
-			    "consumer count=%zu", got);
-		r->claimed += got;
-		snprintf(r->claim_cursor, sizeof r->claim_cursor, "%s",
-		    x->element[0]->str);
-		/* more may be waiting: look again with the next batch */
-		if (got > 0 && strcmp(r->claim_cursor, "0-0") != 0)
-			r->next_claim_us = 0;
-	}
-	freeReplyObject(x);
+	batch_add(bt, id, 0, data, len);
+	if (!event)
+		bt->e[bt->n - 1].error = strdup("stream entry without an "
+		    "event field");
 }
 
 static void
 fill_stream(struct route *r, struct batch *bt)
 {
-	redisReply *x;
-	char count[32];
+	long got;
 
-	snprintf(count, sizeof count, "%ld", r->cfg.batch_size);
 	while (!r->stop && !r->reload && bt->n == 0) {
 		route_serve(r);
-		if (redis_ensure(r) < 0) {
+		if (group_ensure(&r->g) < 0) {
 			route_idle(r, 500);
 			continue;
 		}
-		if (r->own_pending_done) {
-			claim(r, bt);
-			if (r->redis == NULL || bt->n > 0)
-				continue;
+		got = group_claim(&r->g, r->cfg.batch_size, take, bt);
+		if (got > 0) {
+			log_info("claimed entries left pending by another "
+			    "consumer count=%ld", got);
+			r->claimed += got;
 		}
+		if (got != 0)
+			continue;
 		/* Routing is as soon as an event comes: a blocking read wakes
 		 * at once; its timeout only lets signals and the stats socket
 		 * be seen. */
-		if (!r->own_pending_done)
-			x = redisCommand(r->redis, "XREADGROUP GROUP %s %s "
-			    "COUNT %s STREAMS %s 0", r->from.group, r->consumer,
-			    count, r->key);
-		else
-			x = redisCommand(r->redis, "XREADGROUP GROUP %s %s "
-			    "COUNT %s BLOCK 100 STREAMS %s >", r->from.group,
-			    r->consumer, count, r->key);
-		if (x == NULL) {
-			redis_drop(r, r->redis->errstr);
-			continue;
-		}
-		if (x->type == REDIS_REPLY_ERROR) {
-			char why[300];
-
-			snprintf(why, sizeof why, "XREADGROUP: %s", x->str);
-			freeReplyObject(x);
-			/* NOGROUP: the stream or group was deleted: make again */
-			redis_drop(r, why);
-			continue;
-		}
-		if (x->type == REDIS_REPLY_ARRAY && x->elements > 0 &&
-		    x->element[0]->elements >= 2) {
-			size_t got = take_entries(r, bt,
-			    x->element[0]->element[1]);
-
-			if (!r->own_pending_done && got == 0 &&
-			    x->element[0]->element[1]->elements == 0)
-				r->own_pending_done = 1;
-		} else if (!r->own_pending_done) {
-			r->own_pending_done = 1;
-		}
-		freeReplyObject(x);
+		group_read(&r->g, r->cfg.batch_size, 100, take, bt);
 	}
 }
 
@@ -598,8 +457,8 @@ build_cmds(struct route *r, struct batch *bt, struct cmds *c)
 	if (r->from.kind == ADDR_STREAM) {
 		cmd_begin(c);
 		cmd_str(c, "XACK");
-		cmd_str(c, r->key);
-		cmd_str(c, r->from.group);
+		cmd_str(c, r->g.key);
+		cmd_str(c, r->g.name);
 		for (i = 0; i < bt->n; i++)
 			cmd_str(c, bt->e[i].id);
 	}
@@ -618,13 +477,13 @@ send_cmds(struct route *r, struct cmds *c)
 	int lost = 0;
 
 	for (i = 0; i < c->ncmd; i++) {
-		redisAppendCommandArgv(r->redis, c->argc[i], c->argv + off,
+		redisAppendCommandArgv(r->g.c, c->argc[i], c->argv + off,
 		    c->argl + off);
 		off += c->argc[i];
 	}
 	for (i = 0; i < c->ncmd; i++) {
-		if (redisGetReply(r->redis, (void **)&x) != REDIS_OK) {
-			snprintf(why, sizeof why, "%s", r->redis->errstr);
+		if (redisGetReply(r->g.c, (void **)&x) != REDIS_OK) {
+			snprintf(why, sizeof why, "%s", r->g.c->errstr);
 			lost = 1;
 			break;
 		}
@@ -648,7 +507,7 @@ send_cmds(struct route *r, struct cmds *c)
 	freeReplyObject(exec);
 	if (!why[0])
 		snprintf(why, sizeof why, "EXEC: transaction not run");
-	redis_drop(r, why);
+	group_drop(&r->g, why);
 	return -1;
 }
 
@@ -677,7 +536,7 @@ batch_write(struct route *r, struct batch *bt)
 	/* Written and acknowledged together, or neither: keep trying while
 	 * Redis is away. */
 	for (;;) {
-		if (redis_ensure(r) == 0 && send_cmds(r, &c) == 0) {
+		if (group_ensure(&r->g) == 0 && send_cmds(r, &c) == 0) {
 			rc = 0;
 			break;
 		}
@@ -699,17 +558,7 @@ out:
 long
 source_pending(struct route *r)
 {
-	redisReply *x;
-	long n = -1;
-
-	if (r->from.kind != ADDR_STREAM || r->redis == NULL)
+	if (r->from.kind != ADDR_STREAM)
 		return -1;
-	x = redisCommand(r->redis, "XPENDING %s %s", r->key, r->from.group);
-	if (x && x->type == REDIS_REPLY_ARRAY && x->elements >= 1 &&
-	    x->element[0]->type == REDIS_REPLY_INTEGER)
-		n = (long)x->element[0]->integer;
-	if (x == NULL)
-		redis_drop(r, r->redis->errstr);
-	freeReplyObject(x);
-	return n;
+	return group_pending(&r->g);
 }
