@@ -30,22 +30,31 @@ PGconn *
 pgconn_open(const char *conninfo, const char *appname, char *err,
     size_t errlen)
 {
+	return pgconn_open_timeout(conninfo, appname, 10, err, errlen);
+}
+
+PGconn *
+pgconn_open_timeout(const char *conninfo, const char *appname,
+    long timeout_s, char *err, size_t errlen)
+{
 	const char *keys[] = { "dbname", "fallback_application_name",
 	    "connect_timeout", NULL };
 	const char *vals[4];
+	char timeout[32];
 	PGconn *c;
 
 	if (conninfo == NULL)
 		conninfo = getenv("DATABASE_URL");
 	vals[0] = conninfo && *conninfo ? conninfo : NULL;
 	vals[1] = appname;
-	vals[2] = "10";
+	snprintf(timeout, sizeof timeout, "%ld", timeout_s < 2 ? 2 : timeout_s);
+	vals[2] = timeout;
 	vals[3] = NULL;
 	if (vals[0] == NULL) {
 		keys[0] = "fallback_application_name";
 		vals[0] = appname;
 		keys[1] = "connect_timeout";
-		vals[1] = "10";
+		vals[1] = timeout;
 		keys[2] = NULL;
 	}
 	c = PQconnectdbParams(keys, vals, 1);

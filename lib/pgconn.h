@@ -11,6 +11,10 @@
  * conninfo NULL takes $DATABASE_URL when set, else the PG* variables. */
 PGconn *pgconn_open(const char *conninfo, const char *appname,
     char *err, size_t errlen);
+/* The same, giving up connecting after timeout_s seconds (libpq's
+ * connect_timeout: at least 2; pgconn_open waits 10). */
+PGconn *pgconn_open_timeout(const char *conninfo, const char *appname,
+    long timeout_s, char *err, size_t errlen);
 /* A one-line form of PostgreSQL's message of res (or of the connection). */
 void pgconn_error(PGconn *c, const PGresult *res, char *err, size_t errlen);
 

@@ -176,7 +176,9 @@ slot_connect(struct pgslot *s)
 
 	if (now < s->next_try_us)
 		return -1;
-	s->conn = pgconn_open(p->conninfo, "labpulse-notify", err, sizeof err);
+	/* the loop waits while it connects: not long */
+	s->conn = pgconn_open_timeout(p->conninfo, "labpulse-notify", 2, err,
+	    sizeof err);
 	if (s->conn == NULL) {
 		s->next_try_us = now + PG_RETRY_US;
 		if (strcmp(err, p->last_error) != 0)

@@ -711,8 +711,9 @@ read_postgres(struct collector *co)
 	if (c->no_postgres)
 		return source_down("left out (--no-postgres)");
 	if (co->pg == NULL) {
-		co->pg = pgconn_open(c->db, "labpulse-poolstat", err,
-		    sizeof err);
+		/* a hung server holds a check no longer than --timeout */
+		co->pg = pgconn_open_timeout(c->db, "labpulse-poolstat",
+		    (c->timeout_ms + 999) / 1000, err, sizeof err);
 		if (co->pg == NULL)
 			return source_down(err);
 		/* the server gives up too, should the answer be lost */
