@@ -335,7 +335,7 @@ stop_pid() {
 }
 
 @test "socket activation: ingest adopts the socket systemd passes" {
-	port=$((20000 + RANDOM % 30000))
+	port=$(free_port)
 	systemd-socket-activate -l "127.0.0.1:$port" "$TOP/bin/ingest" --stats none --redis "$LABPULSE_REDIS" \
 		2>"$BATS_TEST_TMPDIR/sa.log" 3>&- &
 	pid=$!

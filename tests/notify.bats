@@ -310,7 +310,7 @@ watch() {
 }
 
 @test "socket activation and READY=1 as ingest does" {
-	port=$((20000 + RANDOM % 30000))
+	port=$(free_port)
 	sock=$BATS_TEST_TMPDIR/notify.sock
 	socat -u "UNIX-RECV:$sock" "OPEN:$BATS_TEST_TMPDIR/notified,creat,append" 3>&- &
 	EXTRA_PIDS+=" $!"

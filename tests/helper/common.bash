@@ -88,6 +88,18 @@ wait_for() {
 	return 1
 }
 
+# free_port: a loopback TCP port nothing listens on, below the ephemeral
+# range, so that no connection's own port takes it meanwhile.
+free_port() {
+	local lo hi p
+	read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+	for _ in $(seq 100); do
+		p=$((10000 + RANDOM % (lo - 10000)))
+		[ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return 0; }
+	done
+	return 1
+}
+
 # wait_until 'SHELL TEXT': wait_for, with the text evaluated anew each time
 # (wait_for test "$(...)" would evaluate it once).
 wait_until() {
