@@ -1,13 +1,17 @@
 /* prog.c: the command-line helpers every program's main shares. */
 #include <stdarg.h>
 #include <string.h>
+#include <time.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <event2/event.h>
 #include <event2/util.h>
 
 #include "addr.h"
 #include "log.h"
+#include "parse.h"
 #include "prog.h"
 #include "sd.h"
 
@@ -54,6 +58,41 @@ opt_range(const char *name, int (*fn)(const char *, long, long, long *,
 
 	if (fn(s, min, max, out, err, sizeof err) < 0)
 		usage_error("--%s: %s", name, err);
+}
+
+void
+bad_option(int ch, char *const argv[])
+{
+	char why[300];
+
+	parse_option_error(ch, optind, argv, why, sizeof why);
+	usage_error("%s", why);
+}
+
+void
+no_operands(int argc, char *const argv[])
+{
+	if (optind < argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
+}
+
+void
+prog_serve(struct event_base *base)
+{
+	if (base)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+}
+
+void
+prog_idle(struct event_base *base, long ms, volatile sig_atomic_t *stop)
+{
+	struct timespec ts = { 0, 20 * 1000000L };
+	int64_t until = stats_mono_us() + ms * 1000;
+
+	while (!*stop && stats_mono_us() < until) {
+		prog_serve(base);
+		nanosleep(&ts, NULL);
+	}
 }
 
 struct stats_server *

@@ -4,6 +4,7 @@
 #ifndef LABPULSE_PROG_H
 #define LABPULSE_PROG_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include "group.h"
@@ -25,6 +26,18 @@ void die(int code, const char *fmt, ...)
  * parse_duration_ms) within [min, max], or a usage error naming it. */
 void opt_range(const char *name, int (*fn)(const char *, long, long, long *,
     char *, size_t), const char *s, long min, long max, long *out);
+
+/* getopt_long (opterr 0, optstring ":...") refused an option: its reason
+ * and the usage, exit 64. */
+void bad_option(int ch, char *const argv[]) __attribute__((noreturn));
+/* No operands are taken: a usage error naming the first, if any. */
+void no_operands(int argc, char *const argv[]);
+
+/* The synchronous loops (batch-commit, route): serve the stats socket on
+ * base (NULL: nothing to serve) without waiting; wait up to ms while
+ * serving it, returning early once *stop is set. */
+void prog_serve(struct event_base *base);
+void prog_idle(struct event_base *base, long ms, volatile sig_atomic_t *stop);
 
 /* The stats socket of the daemon name: --stats opt, none for none, else the
  * default path. One that cannot be made is fatal (71) when opt named it,

@@ -77,20 +77,13 @@ on_signal(int sig)
 void
 bc_serve(struct bc *b)
 {
-	if (b->base)
-		event_base_loop(b->base, EVLOOP_NONBLOCK);
+	prog_serve(b->base);
 }
 
 void
 bc_idle(struct bc *b, long ms)
 {
-	struct timespec ts = { 0, 20 * 1000000L };
-	int64_t until = stats_mono_us() + ms * 1000;
-
-	while (!b->stop && stats_mono_us() < until) {
-		bc_serve(b);
-		nanosleep(&ts, NULL);
-	}
+	prog_idle(b->base, ms, &b->stop);
 }
 
 static jv
@@ -207,19 +200,11 @@ parse_args(int argc, char **argv, struct bc_cfg *c)
 		case 'V':
 			printf("labpulse batch-commit %s\n", LABPULSE_VERSION);
 			exit(0);
-		default: {
-			char why[300];
-
-			parse_option_error(ch, optind, argv, why, sizeof why);
-			log_error("%s", why);
-			usage(64);
-		}
+		default:
+			bad_option(ch, argv);
 		}
 	}
-	if (optind < argc) {
-		log_error("unexpected argument '%s'", argv[optind]);
-		usage(64);
-	}
+	no_operands(argc, argv);
 }
 
 int

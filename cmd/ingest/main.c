@@ -354,19 +354,11 @@ parse_args(int argc, char **argv, struct ingest_cfg *c)
 		case 'V':
 			printf("labpulse ingest %s\n", LABPULSE_VERSION);
 			exit(0);
-		default: {
-			char why[300];
-
-			parse_option_error(ch, optind, argv, why, sizeof why);
-			log_error("%s", why);
-			usage(64);
-		}
+		default:
+			bad_option(ch, argv);
 		}
 	}
-	if (optind < argc) {
-		log_error("unexpected argument '%s'", argv[optind]);
-		usage(64);
-	}
+	no_operands(argc, argv);
 }
 
 /* Room for the connection cap and the stream's own descriptors. */

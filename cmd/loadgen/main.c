@@ -383,16 +383,11 @@ parse_args(int argc, char **argv, struct lg_cfg *c)
 		case 'V':
 			printf("labpulse loadgen %s\n", LABPULSE_VERSION);
 			exit(0);
-		default: {
-			char why[300];
-
-			parse_option_error(ch, optind, argv, why, sizeof why);
-			usage_error("%s", why);
-		}
+		default:
+			bad_option(ch, argv);
 		}
 	}
-	if (optind < argc)
-		usage_error("unexpected argument '%s'", argv[optind]);
+	no_operands(argc, argv);
 }
 
 /* Conflicts and what follows from the options, right after parsing. */

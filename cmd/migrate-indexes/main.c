@@ -462,13 +462,8 @@ main(int argc, char **argv)
 		case 'V':
 			printf("labpulse migrate-indexes %s\n", LABPULSE_VERSION);
 			return 0;
-		default: {
-			char why[300];
-
-			parse_option_error(ch, optind, argv, why, sizeof why);
-			log_error("%s", why);
-			usage(64);
-		}
+		default:
+			bad_option(ch, argv);
 		}
 	}
 	if (optind != argc - 1) {

@@ -155,19 +155,11 @@ parse_args(int argc, char **argv, struct notify_cfg *c)
 		case OPT_WEB_ROOT:
 			c->web_root = optarg;
 			break;
-		default: {
-			char why[300];
-
-			parse_option_error(ch, optind, argv, why, sizeof why);
-			log_error("%s", why);
-			usage(64);
-		}
+		default:
+			bad_option(ch, argv);
 		}
 	}
-	if (optind < argc) {
-		log_error("unexpected argument '%s'", argv[optind]);
-		usage(64);
-	}
+	no_operands(argc, argv);
 }
 
 /* --web-root, else share/web beside the program in a source tree, else the

@@ -111,20 +111,13 @@ on_signal(int sig)
 void
 route_serve(struct route *r)
 {
-	if (r->base)
-		event_base_loop(r->base, EVLOOP_NONBLOCK);
+	prog_serve(r->base);
 }
 
 void
 route_idle(struct route *r, long ms)
 {
-	struct timespec ts = { 0, 20 * 1000000L };
-	int64_t until = stats_mono_us() + ms * 1000;
-
-	while (!r->stop && stats_mono_us() < until) {
-		route_serve(r);
-		nanosleep(&ts, NULL);
-	}
+	prog_idle(r->base, ms, &r->stop);
 }
 
 /* Each line of a multi-line error, logged on its own. */
@@ -492,19 +485,11 @@ parse_args(int argc, char **argv, struct route_cfg *c)
 		case 'V':
 			printf("labpulse route %s\n", LABPULSE_VERSION);
 			exit(0);
-		default: {
-			char why[300];
-
-			parse_option_error(ch, optind, argv, why, sizeof why);
-			log_error("%s", why);
-			usage(64);
-		}
+		default:
+			bad_option(ch, argv);
 		}
 	}
-	if (optind < argc) {
-		log_error("unexpected argument '%s'", argv[optind]);
-		usage(64);
-	}
+	no_operands(argc, argv);
 	if (c->test && io) {
 		log_error("--test reads standard input and writes standard "
 		    "output: it goes with no --dead, --from, --hooks, --stats "
