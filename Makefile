@@ -6,7 +6,7 @@ LIBOBJ   = lib/log.o lib/addr.o lib/sd.o lib/stats.o lib/redis.o \
 	   lib/events.o lib/hist.o lib/parse.o lib/fdout.o lib/pgconn.o lib/group.o
 PKGS     = libevent hiredis libpq libcurl nettle
 DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-DEPLIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -ljq -lwslay -lm
+DEPLIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -ljq -lwslay -lhttp_parser -lm
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(DEPCFLAGS) -Icmd
 
 ingest_OBJ = cmd/ingest/main.o cmd/ingest/http.o cmd/ingest/sink.o
@@ -28,7 +28,8 @@ TOOLS    = tests/tools/lpwatch tests/tools/stallserver
 
 BINS = $(PROGS:%=bin/%) bin/labpulse bin/stack
 
-.PHONY: all deps test check unit asan bench install uninstall clean demo lint
+.PHONY: all deps test check unit asan bench install uninstall clean demo lint \
+	fuzz fuzz-build fuzz-replay fuzz-merge
 all: $(BINS)
 
 # V=1 shows the whole commands.
@@ -85,7 +86,55 @@ tests/bench/httpbench: tests/bench/httpbench.o lib/liblabpulse.a
 deps:
 	@sh mk/deps.sh
 
-unit: $(UNIT) $(TOOLS)
+# Fuzzing. tests/fuzz/NAME.c is a libFuzzer target; fuzz_NAME_SRC lists the
+# sources it is built from; tests/fuzz/corpus/NAME/ holds its seeds and every
+# crash it ever found. `make fuzz` runs each target for FUZZ_SECONDS under
+# libFuzzer (clang), new inputs going to tests/fuzz/work/NAME; `make
+# fuzz-merge` keeps those that add coverage in the corpus. `make test`
+# replays every corpus through its target built with ASan and UBSan by
+# $(CC) and tests/fuzz/replay.c: fast, deterministic, no clang needed.
+FUZZ =
+FUZZ_SECONDS = 60
+FUZZ_CC = clang
+FUZZ_SAN = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=all
+define fuzz_rule
+tests/fuzz/bin/$(1)-replay: tests/fuzz/$(1).c tests/fuzz/replay.c $$(fuzz_$(1)_SRC) $$(wildcard lib/*.h cmd/*/*.h)
+	@mkdir -p tests/fuzz/bin
+	@$$(if $$(V),,echo "  LD      $$@")
+	$$(Q)$$(CC) $$(CPPFLAGS) -std=c11 $$(WARN) $$(FUZZ_SAN) $$(DEPCFLAGS) -Icmd \
+		-o $$@ tests/fuzz/$(1).c tests/fuzz/replay.c $$(fuzz_$(1)_SRC) $$(DEPLIBS)
+tests/fuzz/bin/$(1)-fuzz: tests/fuzz/$(1).c $$(fuzz_$(1)_SRC) $$(wildcard lib/*.h cmd/*/*.h)
+	@mkdir -p tests/fuzz/bin
+	@$$(if $$(V),,echo "  LD      $$@")
+	$$(Q)$$(FUZZ_CC) $$(CPPFLAGS) -std=c11 $$(WARN) $$(FUZZ_SAN) -fsanitize=fuzzer \
+		$$(DEPCFLAGS) -Icmd -o $$@ tests/fuzz/$(1).c $$(fuzz_$(1)_SRC) $$(DEPLIBS)
+endef
+include tests/fuzz/targets.mk
+$(foreach t,$(FUZZ),$(eval $(call fuzz_rule,$(t))))
+
+fuzz-replay: $(FUZZ:%=tests/fuzz/bin/%-replay)
+fuzz-build: $(FUZZ:%=tests/fuzz/bin/%-fuzz)
+
+fuzz: deps fuzz-build
+	@for t in $(FUZZ); do \
+		mkdir -p tests/fuzz/work/$$t tests/fuzz/crashes; \
+		echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+		tests/fuzz/bin/$$t-fuzz -max_total_time=$(FUZZ_SECONDS) \
+			-print_final_stats=1 -artifact_prefix=tests/fuzz/crashes/$$t- \
+			tests/fuzz/work/$$t tests/fuzz/corpus/$$t \
+			>tests/fuzz/work/$$t.log 2>&1 || \
+			{ tail -n 40 tests/fuzz/work/$$t.log; exit 1; }; \
+		grep -E '^(#[0-9]+.*DONE|stat::)' tests/fuzz/work/$$t.log; \
+	done
+
+fuzz-merge: fuzz-build
+	@for t in $(FUZZ); do \
+		tests/fuzz/bin/$$t-fuzz -merge=1 tests/fuzz/corpus/$$t \
+			tests/fuzz/work/$$t 2>&1 | tail -n 1; \
+	done
+
+unit: $(UNIT) $(TOOLS) fuzz-replay
 
 # The whole suite: C unit tests and command-level tests, all as TAP under prove.
 test check: deps
@@ -145,6 +194,7 @@ uninstall:
 clean:
 	rm -rf bin lib/*.o lib/*.a lib/*.d cmd/*.o cmd/*.d cmd/*/*.o cmd/*/*.d \
 		tests/unit/*.o tests/unit/*.d tests/bench/*.o tests/bench/*.d \
-		tests/tools/*.o tests/tools/*.d $(UNIT) $(BENCH) $(TOOLS)
+		tests/tools/*.o tests/tools/*.d $(UNIT) $(BENCH) $(TOOLS) \
+		tests/fuzz/bin
 
 -include $(wildcard lib/*.d cmd/*.d cmd/*/*.d tests/unit/*.d tests/bench/*.d tests/tools/*.d)

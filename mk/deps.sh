@@ -3,9 +3,10 @@
 # there. Uses sudo when not run as root.
 set -eu
 pkgs="build-essential pkg-config libpq-dev libhiredis-dev libevent-dev
-libwslay-dev libcurl4-openssl-dev libjq-dev postgresql redis-server
+libwslay-dev libcurl4-openssl-dev libjq-dev libhttp-parser-dev postgresql redis-server
 redis-tools bats bats-assert bats-support mandoc curl jq procps util-linux
-socat systemd nettle-dev chromium nodejs prometheus tmux wrk iproute2"
+socat systemd nettle-dev chromium nodejs prometheus tmux wrk iproute2
+clang libclang-rt-14-dev"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
