@@ -3,7 +3,9 @@ include config.mk
 
 PROGS    = ingest batch-commit migrate-indexes route notify poolstat loadgen
 LIBOBJ   = lib/log.o lib/addr.o lib/sd.o lib/stats.o lib/redis.o \
-	   lib/events.o lib/hist.o lib/parse.o lib/fdout.o lib/pgconn.o lib/group.o
+	   lib/events.o lib/hist.o lib/parse.o lib/fdout.o lib/pgconn.o \
+	   lib/group.o lib/httpreq.o \
+	   lib/peers.o
 PKGS     = libevent hiredis libpq libcurl nettle
 DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 DEPLIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -ljq -lwslay -lhttp_parser -lm
@@ -22,7 +24,8 @@ loadgen_OBJ = cmd/loadgen/main.o cmd/loadgen/http.o cmd/loadgen/students.o \
 notify_OBJ = cmd/notify/main.o cmd/notify/server.o cmd/notify/client.o \
 	     cmd/notify/feed.o cmd/notify/pgpool.o
 UNIT     = tests/unit/test_parse tests/unit/test_events tests/unit/test_hist \
-	   tests/unit/test_addr tests/unit/test_split tests/unit/test_rules
+	   tests/unit/test_addr tests/unit/test_split tests/unit/test_rules \
+	   tests/unit/test_httpreq tests/unit/test_peers
 BENCH    = tests/bench/httpbench
 TOOLS    = tests/tools/lpwatch tests/tools/stallserver
 
@@ -122,6 +125,7 @@ fuzz: deps fuzz-build
 		echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
 		tests/fuzz/bin/$$t-fuzz -max_total_time=$(FUZZ_SECONDS) \
 			-print_final_stats=1 -artifact_prefix=tests/fuzz/crashes/$$t- \
+			$$([ -f tests/fuzz/$$t.dict ] && echo -dict=tests/fuzz/$$t.dict) \
 			tests/fuzz/work/$$t tests/fuzz/corpus/$$t \
 			>tests/fuzz/work/$$t.log 2>&1 || \
 			{ tail -n 40 tests/fuzz/work/$$t.log; exit 1; }; \
