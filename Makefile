@@ -4,7 +4,7 @@ include config.mk
 PROGS    = ingest batch-commit migrate-indexes route notify poolstat loadgen
 LIBOBJ   = lib/log.o lib/addr.o lib/sd.o lib/stats.o lib/redis.o \
 	   lib/events.o lib/hist.o lib/parse.o lib/fdout.o lib/pgconn.o \
-	   lib/group.o lib/httpreq.o \
+	   lib/group.o lib/json.o lib/tokens.o lib/httpreq.o \
 	   lib/peers.o
 PKGS     = libevent hiredis libpq libcurl nettle
 DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
@@ -25,7 +25,8 @@ notify_OBJ = cmd/notify/main.o cmd/notify/server.o cmd/notify/client.o \
 	     cmd/notify/feed.o cmd/notify/pgpool.o
 UNIT     = tests/unit/test_parse tests/unit/test_events tests/unit/test_hist \
 	   tests/unit/test_addr tests/unit/test_split tests/unit/test_rules \
-	   tests/unit/test_httpreq tests/unit/test_peers
+	   tests/unit/test_httpreq tests/unit/test_peers \
+	   tests/unit/test_tokens
 BENCH    = tests/bench/httpbench
 TOOLS    = tests/tools/lpwatch tests/tools/stallserver
 

@@ -1,14 +1,17 @@
 /* events.c: what ingest checks before an event may enter the stream. Unknown
- * fields are kept; known ones must have the type clients send. */
+ * fields are kept; known ones must have the type clients send. The body is
+ * scanned once by json.c; the events are queued as the client wrote them. */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
+#include <nettle/sha2.h>
+
 #include "events.h"
+#include "json.h"
 
 enum {
 	T_STRING = 1, T_NUMBER = 2, T_INTEGER = 4, T_BOOL = 8, T_NULL = 16,
@@ -71,67 +74,12 @@ fail(struct events_error *e, int status, long index, const char *field,
 	return -1;
 }
 
-/* jq's parser reports lines and columns; feeding it a byte at a time finds
- * the exact offset, and is done only for bodies already known to be bad. */
-static long
-json_error_offset(const char *buf, size_t len)
-{
-	struct jv_parser *p = jv_parser_new(0);
-	size_t i;
-	int seen = 0;
-	long off = (long)len;
-	jv v;
-
-	for (i = 0; i < len; i++) {
-		if (seen && !isspace((unsigned char)buf[i])) {
-			off = (long)i;
-			goto out;
-		}
-		jv_parser_set_buf(p, buf + i, 1, 1);
-		while (jv_is_valid(v = jv_parser_next(p))) {
-			seen = 1;
-			jv_free(v);
-		}
-		if (jv_invalid_has_msg(jv_copy(v))) {
-			jv_free(v);
-			off = (long)i;
-			goto out;
-		}
-		jv_free(v);
-	}
-out:
-	jv_parser_free(p);
-	return off;
-}
-
 static int
 is_integer(double d)
 {
 	/* in range first: casting a larger double is undefined */
 	return d > -9007199254740992.0 && d < 9007199254740992.0 &&
 	    d == (double)(long long)d;
-}
-
-static int
-type_ok(jv v, unsigned types)
-{
-	switch (jv_get_kind(v)) {
-	case JV_KIND_STRING:
-		return types & (T_STRING | T_ANY);
-	case JV_KIND_NUMBER:
-		if (types & (T_NUMBER | T_ANY))
-			return 1;
-		return (types & T_INTEGER) && is_integer(jv_number_value(v));
-	case JV_KIND_TRUE:
-	case JV_KIND_FALSE:
-		return types & (T_BOOL | T_ANY);
-	case JV_KIND_NULL:
-		return types & (T_NULL | T_ANY);
-	case JV_KIND_OBJECT:
-		return types & (T_OBJECT | T_ANY);
-	default:
-		return types & T_ANY;
-	}
 }
 
 static int
@@ -215,42 +163,6 @@ events_format_time(int64_t us, char buf[32])
 	snprintf(buf + n, 32 - n, ".%06dZ", (int)(us % 1000000));
 }
 
-/* xoshiro-style state seeded once from the kernel: ids need to be unique,
- * not secret, and a system call per event would cost more than the rest. */
-static uint64_t rng_s[2];
-
-static uint64_t
-rng_next(void)
-{
-	uint64_t s1 = rng_s[0];
-	const uint64_t s0 = rng_s[1];
-
-	if (rng_s[0] == 0 && rng_s[1] == 0) {
-		if (getrandom(rng_s, sizeof rng_s, 0) != sizeof rng_s) {
-			rng_s[0] = (uint64_t)time(NULL) ^ (uint64_t)clock();
-			rng_s[1] = (uint64_t)(uintptr_t)&s1 | 1;
-		}
-		return rng_next();
-	}
-	rng_s[0] = s0;
-	s1 ^= s1 << 23;
-	rng_s[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
-	return rng_s[1] + s0;
-}
-
-void
-events_new_id(char buf[37])
-{
-	uint64_t a = rng_next(), b = rng_next();
-
-	a = (a & ~UINT64_C(0xf000)) | UINT64_C(0x4000);		/* version 4 */
-	b = (b & ~(UINT64_C(3) << 62)) | (UINT64_C(2) << 62);	/* variant */
-	snprintf(buf, 37, "%08x-%04x-%04x-%04x-%012llx",
-	    (unsigned)(a >> 32), (unsigned)((a >> 16) & 0xffff),
-	    (unsigned)(a & 0xffff), (unsigned)(b >> 48),
-	    (unsigned long long)(b & UINT64_C(0xffffffffffff)));
-}
-
 static int
 rule_cmp(const void *key, const void *r)
 {
@@ -259,680 +171,500 @@ rule_cmp(const void *key, const void *r)
 
 #define NRULES (sizeof rules / sizeof rules[0])
 
-/* One pass over the event's fields; then the rules in their order, so that
- * the first error named does not depend on the order of the fields. */
+/*
+ * One known field's value, read either from the scan (the fast path) or
+ * from jq's parse of the event (the full path). Both paths fill these and
+ * one function judges them, so that they cannot judge differently.
+ */
+struct fval {
+	int present;
+	unsigned kind;		/* T_STRING, T_NUMBER, T_BOOL, T_NULL, T_OBJECT;
+				 * 0 for an array */
+	int integer;		/* a number: an integral one */
+	double num;		/* a number, for userId */
+	const char *p;		/* a string read by value: decoded, not
+				 * NUL-terminated */
+	size_t len;		/* a string: its decoded length */
+};
+
+/* The fields whose string contents (not only their length) matter. */
 static int
-check_event(jv ev, long idx, const struct events_limits *lim,
+read_by_value(size_t r)
+{
+	return r == RULE_CLASSID || r == RULE_EMAIL || r == RULE_EVENTID ||
+	    r == RULE_EVENTTIME || r == RULE_USERID;
+}
+
+static int
+type_ok(const struct fval *v, unsigned types)
+{
+	switch (v->kind) {
+	case T_STRING:
+		return types & (T_STRING | T_ANY);
+	case T_NUMBER:
+		if (types & (T_NUMBER | T_ANY))
+			return 1;
+		return (types & T_INTEGER) && v->integer;
+	case T_BOOL:
+		return types & (T_BOOL | T_ANY);
+	case T_NULL:
+		return types & (T_NULL | T_ANY);
+	case T_OBJECT:
+		return types & (T_OBJECT | T_ANY);
+	default:
+		return types & T_ANY;
+	}
+}
+
+static int
+valid_time_n(const char *p, size_t len)
+{
+	char t[48];
+
+	if (len >= sizeof t)
+		return 0;
+	memcpy(t, p, len);
+	t[len] = '\0';
+	return events_valid_time(t);
+}
+
+static int
+has_student(const struct fval *v)
+{
+	return (v[RULE_EMAIL].kind == T_STRING && v[RULE_EMAIL].len > 0) ||
+	    (v[RULE_USERID].kind == T_STRING && v[RULE_USERID].len > 0) ||
+	    v[RULE_USERID].kind == T_NUMBER;
+}
+
+/* The rules in their order, so that the first error named does not depend
+ * on the order of the fields; then the class the token allows. too_long is
+ * the first other string field longer than the limit, or "". */
+static int
+check_fields(const struct fval *v, const char *too_long, long idx,
+    const struct events_limits *lim, const struct events_ctx *ctx,
     struct events_error *e)
 {
-	jv vals[NRULES];
-	char too_long[64] = "";
-	const struct field_rule *rule;
+	const char *tc = ctx->token_class;
 	size_t i;
-	int ok, rc = 0, has_student;
+	int ok;
 
-	if (jv_get_kind(ev) != JV_KIND_OBJECT)
-		return fail(e, 400, idx, NULL,
-		    "event at index %ld is not a JSON object", idx);
-	for (i = 0; i < NRULES; i++)
-		vals[i] = jv_invalid();
-	jv_object_foreach(ev, key, val) {
-		rule = bsearch(jv_string_value(key), rules, NRULES,
-		    sizeof rules[0], rule_cmp);
-		if (rule != NULL) {
-			vals[rule - rules] = val;
-		} else {
-			if (too_long[0] == '\0' &&
-			    jv_get_kind(val) == JV_KIND_STRING &&
-			    jv_string_length_bytes(jv_copy(val)) > lim->max_field)
-				snprintf(too_long, sizeof too_long, "%s",
-				    jv_string_value(key));
-			jv_free(val);
-		}
-		jv_free(key);
-	}
 	for (i = 0; i < NRULES; i++) {
-		jv v = vals[i];
-
-		if (!jv_is_valid(v))		/* absent */
+		if (!v[i].present)
 			continue;
-		ok = type_ok(v, rules[i].types);
-		if (ok && jv_get_kind(v) == JV_KIND_STRING) {
-			int len = jv_string_length_bytes(jv_copy(v));
-
-			if (len > lim->max_field) {
-				rc = fail(e, 413, idx, rules[i].name,
+		ok = type_ok(&v[i], rules[i].types);
+		if (ok && v[i].kind == T_STRING) {
+			if ((long)v[i].len > lim->max_field)
+				return fail(e, 413, idx, rules[i].name,
 				    "field %s at index %ld is longer than %ld bytes",
 				    rules[i].name, idx, lim->max_field);
-				goto out;
-			}
-			if (rules[i].types == T_STRING && strcmp(rules[i].expect,
-			    "a non-empty string") == 0)
-				ok = len > 0;
-			else if (strcmp(rules[i].name, "eventTime") == 0)
-				ok = events_valid_time(jv_string_value(v));
+			/* "a non-empty string" */
+			if (i == RULE_CLASSID || i == RULE_EVENTID ||
+			    i == RULE_EVENTTYPE)
+				ok = v[i].len > 0;
+			else if (i == RULE_EVENTTIME)
+				ok = valid_time_n(v[i].p, v[i].len);
 		}
-		if (!ok) {
-			rc = fail(e, 400, idx, rules[i].name,
+		if (!ok)
+			return fail(e, 400, idx, rules[i].name,
 			    "field %s at index %ld must be %s", rules[i].name,
 			    idx, rules[i].expect);
-			goto out;
-		}
 	}
 	/* the size limit holds for every string field, known or not */
-	if (too_long[0]) {
-		rc = fail(e, 413, idx, too_long,
+	if (too_long[0])
+		return fail(e, 413, idx, too_long,
 		    "field %s at index %ld is longer than %ld bytes", too_long,
 		    idx, lim->max_field);
-		goto out;
-	}
-	if (!jv_is_valid(vals[RULE_EVENTTYPE])) {
-		rc = fail(e, 400, idx, "eventType",
+	if (!v[RULE_EVENTTYPE].present)
+		return fail(e, 400, idx, "eventType",
 		    "missing required field eventType at index %ld", idx);
-		goto out;
-	}
-	has_student = (jv_get_kind(vals[RULE_EMAIL]) == JV_KIND_STRING &&
-	    jv_string_length_bytes(jv_copy(vals[RULE_EMAIL])) > 0) ||
-	    (jv_get_kind(vals[RULE_USERID]) == JV_KIND_STRING &&
-	    jv_string_length_bytes(jv_copy(vals[RULE_USERID])) > 0) ||
-	    jv_get_kind(vals[RULE_USERID]) == JV_KIND_NUMBER;
-	if (!has_student)
-		rc = fail(e, 400, idx, "emailAddress",
+	if (!has_student(v))
+		return fail(e, 400, idx, "emailAddress",
 		    "missing required field emailAddress (or userId) at index %ld",
 		    idx);
-out:
-	for (i = 0; i < NRULES; i++)
-		jv_free(vals[i]);
-	return rc;
+	/* a token bound to a class is authoritative: no writing elsewhere */
+	if (tc != NULL && strcmp(tc, "*") != 0 && v[RULE_CLASSID].present &&
+	    (v[RULE_CLASSID].len != strlen(tc) ||
+	    memcmp(v[RULE_CLASSID].p, tc, v[RULE_CLASSID].len) != 0))
+		return fail(e, 403, idx, "classId",
+		    "field classId at index %ld is not the class of the token",
+		    idx);
+	return 0;
 }
 
-/* The student's id: emailAddress, else userId (a number as its text).
- * Consumes ev. */
-static jv
-student_of(jv ev)
+void
+events_derive_id(const char *bytes, size_t len, char buf[37])
 {
-	jv email = jv_object_get(jv_copy(ev), jv_string("emailAddress"));
-	jv user;
+	struct sha256_ctx h;
+	uint8_t d[SHA256_DIGEST_SIZE];
 
-	if (jv_get_kind(email) == JV_KIND_STRING &&
-	    jv_string_length_bytes(jv_copy(email)) > 0) {
-		jv_free(ev);
-		return email;
-	}
-	jv_free(email);
-	user = jv_object_get(ev, jv_string("userId"));
-	if (jv_get_kind(user) == JV_KIND_NUMBER)
-		return jv_dump_string(user, 0);
-	return user;
+	sha256_init(&h);
+	sha256_update(&h, len, (const uint8_t *)bytes);
+	sha256_digest(&h, sizeof d, d);
+	d[6] = (uint8_t)((d[6] & 0x0f) | 0x80);		/* version 8 */
+	d[8] = (uint8_t)((d[8] & 0x3f) | 0x80);		/* variant 10 */
+	snprintf(buf, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x", d[0], d[1], d[2], d[3], d[4], d[5],
+	    d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15]);
 }
 
-/* The end of the (valid) JSON value that starts at s[i]. */
-static size_t
-value_end(const char *s, size_t len, size_t i)
-{
-	int depth = 0;
+/* One request's working state. */
+struct prep {
+	const char *body;
+	size_t len;
+	const struct json_doc *d;
+	const struct events_limits *lim;
+	const struct events_ctx *ctx;
+	char *scratch;		/* decoded strings: len bytes hold them all */
+	size_t used;
+	char received[32];
+	int oom;
+};
 
-	if (s[i] != '{' && s[i] != '[' && s[i] != '"') {
-		while (i < len && !strchr(",]} \t\r\n", s[i]))
-			i++;
-		return i;
-	}
-	for (; i < len; i++) {
-		switch (s[i]) {
-		case '"':
-			for (i++; i < len && s[i] != '"'; i++)
-				if (s[i] == '\\')
-					i++;
-			if (depth == 0)
-				return i + 1;
-			break;
-		case '{':
-		case '[':
-			depth++;
-			break;
-		case '}':
-		case ']':
-			if (--depth == 0)
-				return i + 1;
-			break;
-		}
-	}
-	return len;
-}
-
-/* Where each top-level event lies in the body, so that it can be queued as
- * the client wrote it: numbers keep their digits, nothing is re-encoded. */
 static void
-event_spans(const char *s, size_t len, size_t n, size_t *from, size_t *to)
+add_str(struct prep *p, struct events_text *t, const char *s, size_t n)
 {
-	size_t i = 0, k = 0;
+	size_t ncap;
+	char *nb;
 
-	while (i < len && isspace((unsigned char)s[i]))
-		i++;
-	if (s[i] == '{') {
-		from[0] = i;
-		to[0] = value_end(s, len, i);
+	if (p->oom)
 		return;
-	}
-	for (i++; k < n && i < len; k++) {
-		while (i < len && (isspace((unsigned char)s[i]) || s[i] == ','))
-			i++;
-		from[k] = i;
-		to[k] = i = value_end(s, len, i);
-	}
-}
-
-/* The first byte at which s is not UTF-8, or -1. */
-static long
-utf8_invalid_at(const unsigned char *s, size_t len)
-{
-	size_t i = 0, n, k;
-	unsigned c;
-
-	while (i < len) {
-		c = s[i];
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			n = 1;
-		else if (c >= 0xe0 && c <= 0xef)
-			n = 2;
-		else if (c >= 0xf0 && c <= 0xf4)
-			n = 3;
-		else
-			return (long)i;
-		for (k = 1; k <= n; k++)
-			if (i + k >= len || (s[i + k] & 0xc0) != 0x80)
-				return (long)i;
-		if ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] > 0x9f) ||
-		    (c == 0xf0 && s[i + 1] < 0x90) || (c == 0xf4 && s[i + 1] > 0x8f))
-			return (long)i;
-		i += n + 1;
-	}
-	return -1;
-}
-
-static void
-add_str(struct events_text *t, const char *s, size_t n)
-{
 	if (t->len + n > t->cap) {
-		t->cap = (t->len + n) * 2 + 256;
-		t->buf = realloc(t->buf, t->cap);
+		ncap = (t->len + n) * 2 + 256;
+		if ((nb = realloc(t->buf, ncap)) == NULL) {
+			p->oom = 1;
+			return;
+		}
+		t->buf = nb;
+		t->cap = ncap;
 	}
 	memcpy(t->buf + t->len, s, n);
 	t->len += n;
 }
 
+/* s as a JSON string, after a comma unless first. */
 static void
-add_field(struct events_text *t, int *first, const char *name, jv value)
+add_field(struct prep *p, struct events_text *t, int *first,
+    const char *name, const char *s, size_t n)
 {
-	jv txt = jv_dump_string(value, 0);
+	char small[256], *enc;
+	size_t elen = json_encoded_len(s, n);
 
 	if (!*first)
-		add_str(t, ",", 1);
+		add_str(p, t, ",", 1);
 	*first = 0;
-	add_str(t, "\"", 1);
-	add_str(t, name, strlen(name));
-	add_str(t, "\":", 2);
-	add_str(t, jv_string_value(txt), (size_t)jv_string_length_bytes(jv_copy(txt)));
-	jv_free(txt);
+	add_str(p, t, "\"", 1);
+	add_str(p, t, name, strlen(name));
+	add_str(p, t, "\":", 2);
+	enc = elen <= sizeof small ? small : malloc(elen);
+	if (enc == NULL) {
+		p->oom = 1;
+		return;
+	}
+	add_str(p, t, enc, json_encode(s, n, enc));
+	if (enc != small)
+		free(enc);
 }
 
-/* Append event i, stamped, to t: its own bytes with the server's fields
- * added before the closing brace. An event that already carries a field the
- * server sets, or spans lines, is written anew from its parsed form. */
-static void
-emit_event(struct events_text *t, const char *body, size_t from, size_t to,
-    jv ev, const struct events_ctx *ctx, const char *received)
+/* Whether member m's key, decoded, is name. */
+static int
+key_is(const char *body, const struct json_member *m, const char *name)
 {
+	char k[128];
+	size_t n = strlen(name);
+
+	if (!m->kesc)
+		return m->keylen == n && memcmp(body + m->key, name, n) == 0;
+	if (m->keylen >= sizeof k)
+		return 0;	/* decodes to more than 21 bytes */
+	return json_decode(body + m->key, m->keylen, k) == n &&
+	    memcmp(k, name, n) == 0;
+}
+
+/* The fields the server sets: what a client sends there is cut out. */
+static int
+server_field(const char *body, const struct json_member *m)
+{
+	return key_is(body, m, "studentId") || key_is(body, m, "receivedAt");
+}
+
+/*
+ * Append event ev to t as it is queued: the client's bytes, less any member
+ * the server sets, with raw CR and LF (whitespace, in valid JSON) turned
+ * into spaces for NDJSON; then the server's fields. The client's numbers
+ * and strings keep their bytes: nothing is re-encoded.
+ */
+static void
+emit(struct prep *p, struct events_text *t, const struct json_event *ev,
+    const struct fval *v, const char *student, size_t studentlen)
+{
+	const struct json_member *m = ev->n ?
+	    p->d->members + ev->first : NULL;
+	const char *cls;
 	char id[37];
-	jv eid = jv_object_get(jv_copy(ev), jv_string("eventId"));
-	int first;
-	size_t start = t->len;
+	size_t k, start = t->len, cut = 0;
+	int first = 1;
 
-	if (!jv_is_valid(eid)) {
-		jv_free(eid);
-		events_new_id(id);
-		eid = jv_string(id);
-		if (!jv_object_has(jv_copy(ev), jv_string("studentId")) &&
-		    !jv_object_has(jv_copy(ev), jv_string("receivedAt")) &&
-		    memchr(body + from, '\n', to - from) == NULL &&
-		    memchr(body + from, '\r', to - from) == NULL)
-			goto text;
-		ev = jv_object_set(ev, jv_string("eventId"), jv_copy(eid));
-		goto rebuild;
+	for (k = 0; k < ev->n; k++)
+		cut += server_field(p->body, &m[k]);
+	if (cut == 0) {
+		add_str(p, t, p->body + ev->from, ev->to - 1 - ev->from);
+		first = ev->n == 0;
+	} else {
+		add_str(p, t, "{", 1);
+		for (k = 0; k < ev->n; k++) {
+			if (server_field(p->body, &m[k]))
+				continue;
+			if (!first)
+				add_str(p, t, ",", 1);
+			first = 0;
+			add_str(p, t, p->body + m[k].key - 1,
+			    m[k].val + m[k].vallen - (m[k].key - 1));
+		}
 	}
-	if (jv_object_has(jv_copy(ev), jv_string("studentId")) ||
-	    jv_object_has(jv_copy(ev), jv_string("receivedAt")) ||
-	    memchr(body + from, '\n', to - from) != NULL ||
-	    memchr(body + from, '\r', to - from) != NULL)
-		goto rebuild;
-	jv_free(eid);
-	eid = jv_invalid();
-text:
-	add_str(t, body + from, to - 1 - from);	/* up to the closing brace */
-	first = jv_object_length(jv_copy(ev)) == 0;
-	if (jv_is_valid(eid))
-		add_field(t, &first, "eventId", jv_copy(eid));
-	goto stamp;
-rebuild:
-	{
-		jv txt = jv_dump_string(jv_object_delete(jv_object_delete(
-		    jv_copy(ev), jv_string("studentId")), jv_string("receivedAt")), 0);
-		size_t n = (size_t)jv_string_length_bytes(jv_copy(txt));
-
-		add_str(t, jv_string_value(txt), n - 1);
-		first = n <= 2;
-		jv_free(txt);
+	if (ev->crlf && !p->oom)
+		for (k = start; k < t->len; k++)
+			if (t->buf[k] == '\n' || t->buf[k] == '\r')
+				t->buf[k] = ' ';
+	if (!v[RULE_EVENTID].present) {
+		events_derive_id(p->body + ev->from, ev->to - ev->from, id);
+		add_field(p, t, &first, "eventId", id, 36);
 	}
-stamp:
-	if (!jv_object_has(jv_copy(ev), jv_string("classId")))
-		add_field(t, &first, "classId", jv_string(ctx->token_class ?
-		    ctx->token_class : ctx->default_class));
-	add_field(t, &first, "studentId", student_of(jv_copy(ev)));
-	add_field(t, &first, "receivedAt", jv_string(received));
-	add_str(t, "}", 1);
-	/* the id answered to the client */
-	if (!jv_is_valid(eid))
-		eid = jv_object_get(jv_copy(ev), jv_string("eventId"));
+	cls = p->ctx->token_class && strcmp(p->ctx->token_class, "*") != 0 ?
+	    p->ctx->token_class : p->ctx->default_class;
+	if (!v[RULE_CLASSID].present && cls != NULL)
+		add_field(p, t, &first, "classId", cls, strlen(cls));
+	add_field(p, t, &first, "studentId", student, studentlen);
+	add_field(p, t, &first, "receivedAt", p->received,
+	    strlen(p->received));
+	add_str(p, t, "}", 1);
+	if (p->oom)
+		return;
 	t->items[t->n].off = start;
 	t->items[t->n].len = t->len - start;
-	t->items[t->n].id = strdup(jv_string_value(eid));
-	t->n++;
-	jv_free(eid);
-	jv_free(ev);
+	t->items[t->n].id = v[RULE_EVENTID].present ?
+	    strndup(v[RULE_EVENTID].p, v[RULE_EVENTID].len) : strdup(id);
+	if (t->items[t->n].id == NULL)
+		p->oom = 1;
+	else
+		t->n++;
+}
+
+static unsigned
+kind_bit(unsigned char kind)
+{
+	switch (kind) {
+	case JSON_STRING: return T_STRING;
+	case JSON_NUMBER: return T_NUMBER;
+	case JSON_TRUE: case JSON_FALSE: return T_BOOL;
+	case JSON_NULL: return T_NULL;
+	case JSON_OBJECT: return T_OBJECT;
+	default: return 0;
+	}
+}
+
+/*
+ * The fast path: the known fields of event ev from the scan alone, with no
+ * parse into jq's values (jq's parser was most of ingest's time). Returns
+ * 1 with v filled, or 0 for what only the full path reads as jq does: a
+ * known field given twice (jq keeps the last), an over-long other field
+ * (jq names the first in its own order), a number too long to copy.
+ */
+static int
+fast_fields(struct prep *p, const struct json_event *ev, struct fval *v)
+{
+	const struct json_member *m = ev->n ?
+	    p->d->members + ev->first : NULL;
+	const struct field_rule *rule;
+	char key[64], num[64];
+	size_t k, r;
+
+	for (k = 0; k < ev->n; k++, m++) {
+		rule = NULL;
+		if (!m->kesc && m->keylen < sizeof key) {
+			memcpy(key, p->body + m->key, m->keylen);
+			key[m->keylen] = '\0';
+			rule = bsearch(key, rules, NRULES, sizeof rules[0],
+			    rule_cmp);
+		} else if (m->kesc && m->keylen < 128) {
+			char dk[128];
+			size_t n = json_decode(p->body + m->key, m->keylen, dk);
+
+			if (n < sizeof key) {
+				memcpy(key, dk, n);
+				key[n] = '\0';
+				rule = bsearch(key, rules, NRULES,
+				    sizeof rules[0], rule_cmp);
+			}
+		}
+		if (rule == NULL) {
+			if (m->kind == JSON_STRING &&
+			    (long)m->declen > p->lim->max_field)
+				return 0;
+			continue;
+		}
+		r = (size_t)(rule - rules);
+		if (v[r].present)
+			return 0;
+		v[r].present = 1;
+		v[r].kind = kind_bit(m->kind);
+		if (m->kind == JSON_STRING) {
+			v[r].len = m->declen;
+			if (!read_by_value(r))
+				continue;
+			if (!m->vesc) {
+				v[r].p = p->body + m->val + 1;
+				continue;
+			}
+			if (p->scratch == NULL &&
+			    (p->scratch = malloc(p->len)) == NULL) {
+				p->oom = 1;
+				return 0;
+			}
+			v[r].p = p->scratch + p->used;
+			p->used += json_decode(p->body + m->val + 1,
+			    m->vallen - 2, p->scratch + p->used);
+		} else if (m->kind == JSON_NUMBER && (r == RULE_USERID ||
+		    (rule->types & T_INTEGER))) {
+			if (m->vallen >= sizeof num)
+				return 0;
+			memcpy(num, p->body + m->val, m->vallen);
+			num[m->vallen] = '\0';
+			v[r].num = strtod(num, NULL);
+			v[r].integer = is_integer(v[r].num);
+		}
+	}
+	return 1;
+}
+
+/* The full path: the known fields of the event as jq parses it. keep[]
+ * holds the values v points into, for the caller to free. */
+static int
+full_fields(jv ev, const struct events_limits *lim, struct fval *v,
+    jv *keep, char *too_long, size_t tlsize)
+{
+	const struct field_rule *rule;
+	size_t r;
+
+	jv_object_foreach(ev, key, val) {
+		rule = bsearch(jv_string_value(key), rules, NRULES,
+		    sizeof rules[0], rule_cmp);
+		if (rule == NULL) {
+			if (too_long[0] == '\0' &&
+			    jv_get_kind(val) == JV_KIND_STRING &&
+			    jv_string_length_bytes(jv_copy(val)) > lim->max_field)
+				snprintf(too_long, tlsize, "%s",
+				    jv_string_value(key));
+			jv_free(val);
+			jv_free(key);
+			continue;
+		}
+		r = (size_t)(rule - rules);
+		v[r].present = 1;
+		switch (jv_get_kind(val)) {
+		case JV_KIND_STRING:
+			v[r].kind = T_STRING;
+			v[r].p = jv_string_value(val);
+			v[r].len = (size_t)jv_string_length_bytes(jv_copy(val));
+			break;
+		case JV_KIND_NUMBER:
+			v[r].kind = T_NUMBER;
+			v[r].num = jv_number_value(val);
+			v[r].integer = is_integer(v[r].num);
+			break;
+		case JV_KIND_TRUE:
+		case JV_KIND_FALSE:
+			v[r].kind = T_BOOL;
+			break;
+		case JV_KIND_NULL:
+			v[r].kind = T_NULL;
+			break;
+		case JV_KIND_OBJECT:
+			v[r].kind = T_OBJECT;
+			break;
+		default:
+			v[r].kind = 0;
+			break;
+		}
+		jv_free(keep[r]);
+		keep[r] = val;
+		jv_free(key);
+	}
+	return 0;
 }
 
 int events_fast_path = 1;
 
-/*
- * The fast path. A body a JupyterLab client sends (an array of flat objects
- * with plain strings) is checked by one scan of its bytes, with no parse
- * into jq's values: jq's parser was most of ingest's time. Anything else a
- * scan cannot decide as jq would (escapes in a string that matters, \u,
- * numbers as student ids, duplicate known fields, lines inside an event, any
- * error at all) is handed to the full path below, which gives the exact
- * answer and error.
- */
-struct scan {
-	const char *s;
-	size_t len, i;
-	int newline;		/* a line break between tokens */
-};
-
-static void
-scan_ws(struct scan *c)
-{
-	while (c->i < c->len) {
-		char ch = c->s[c->i];
-
-		if (ch == '\n' || ch == '\r')
-			c->newline = 1;
-		else if (ch != ' ' && ch != '\t')
-			return;
-		c->i++;
-	}
-}
-
-/* A string at c->i; its decoded length in *dlen, whether it holds escapes
- * in *esc. 0, or -1 when the fast path cannot take it. */
+/* Check event i and append it to out. */
 static int
-scan_string(struct scan *c, size_t *dlen, int *esc)
+one_event(struct prep *p, size_t i, struct events_text *out,
+    struct events_error *e)
 {
-	size_t n = 0;
-	unsigned char ch;
+	const struct json_event *ev = &p->d->events[i];
+	struct fval v[NRULES];
+	jv keep[NRULES], parsed = jv_invalid();
+	char too_long[64] = "", numtxt[64];
+	const char *student;
+	size_t k, studentlen;
+	int rc = -1;
 
-	*esc = 0;
-	if (c->s[c->i] != '"')
-		return -1;
-	for (c->i++; c->i < c->len; c->i++) {
-		ch = (unsigned char)c->s[c->i];
-		if (ch == '"') {
-			c->i++;
-			*dlen = n;
-			return 0;
+	memset(v, 0, sizeof v);
+	for (k = 0; k < NRULES; k++)
+		keep[k] = jv_invalid();
+	if (events_fast_path && ev->kind != JSON_OBJECT) {
+		fail(e, 400, (long)i, NULL,
+		    "event at index %zu is not a JSON object", i);
+		goto out;
+	}
+	if (!events_fast_path || !fast_fields(p, ev, v)) {
+		if (p->oom)
+			goto out;
+		memset(v, 0, sizeof v);
+		parsed = jv_parse_sized(p->body + ev->from,
+		    (int)(ev->to - ev->from));
+		if (!jv_is_valid(parsed)) {
+			/* the scanner's contract with jq broken: refuse */
+			fail(e, 400, -1, NULL, "malformed JSON at byte %zu: "
+			    "not read the same by every parser", ev->from);
+			e->offset = (long)ev->from;
+			goto out;
 		}
-		if (ch < 0x20 || ch == 0x7f)
-			return -1;
-		if (ch == '\\') {
-			c->i++;
-			if (c->i >= c->len || !strchr("\"\\/bfnrt", c->s[c->i]))
-				return -1;	/* \u, or not JSON */
-			*esc = 1;
+		if (jv_get_kind(parsed) != JV_KIND_OBJECT) {
+			fail(e, 400, (long)i, NULL,
+			    "event at index %zu is not a JSON object", i);
+			goto out;
 		}
-		n++;
+		full_fields(parsed, p->lim, v, keep, too_long, sizeof too_long);
 	}
-	return -1;
-}
+	if (check_fields(v, too_long, (long)i, p->lim, p->ctx, e) < 0)
+		goto out;
+	/* the student: emailAddress, else userId (a number as jq writes it) */
+	if (v[RULE_EMAIL].kind == T_STRING && v[RULE_EMAIL].len > 0) {
+		student = v[RULE_EMAIL].p;
+		studentlen = v[RULE_EMAIL].len;
+	} else if (v[RULE_USERID].kind == T_STRING) {
+		student = v[RULE_USERID].p;
+		studentlen = v[RULE_USERID].len;
+	} else {
+		jv txt = jv_dump_string(jv_number(v[RULE_USERID].num), 0);
 
-static int
-scan_number(struct scan *c)
-{
-	const char *s = c->s;
-	size_t i = c->i;
-
-	if (i < c->len && s[i] == '-')
-		i++;
-	if (i >= c->len || !isdigit((unsigned char)s[i]))
-		return -1;
-	if (s[i] == '0')
-		i++;
-	else
-		while (i < c->len && isdigit((unsigned char)s[i]))
-			i++;
-	if (i < c->len && s[i] == '.') {
-		if (++i >= c->len || !isdigit((unsigned char)s[i]))
-			return -1;
-		while (i < c->len && isdigit((unsigned char)s[i]))
-			i++;
+		snprintf(numtxt, sizeof numtxt, "%s", jv_string_value(txt));
+		jv_free(txt);
+		student = numtxt;
+		studentlen = strlen(numtxt);
 	}
-	if (i < c->len && (s[i] == 'e' || s[i] == 'E')) {
-		i++;
-		if (i < c->len && (s[i] == '+' || s[i] == '-'))
-			i++;
-		if (i >= c->len || !isdigit((unsigned char)s[i]))
-			return -1;
-		while (i < c->len && isdigit((unsigned char)s[i]))
-			i++;
-	}
-	c->i = i;
-	return 0;
-}
-
-/* After a member or element: 1 on a comma (more follow), 0 on close, -1
- * on anything else. */
-static int
-scan_next(struct scan *c, char close)
-{
-	scan_ws(c);
-	if (c->i >= c->len)
-		return -1;
-	if (c->s[c->i] == ',') {
-		c->i++;
-		scan_ws(c);
-		return 1;
-	}
-	return c->s[c->i++] == close ? 0 : -1;
+	emit(p, out, ev, v, student, studentlen);
+	rc = 0;
+out:
+	for (k = 0; k < NRULES; k++)
+		jv_free(keep[k]);
+	jv_free(parsed);
+	return rc;
 }
 
 static int
-scan_value(struct scan *c, int depth)
+is_ws(char ch)
 {
-	size_t dlen;
-	int esc;
-	char open;
-
-	if (c->i >= c->len || depth > 32)
-		return -1;
-	switch (c->s[c->i]) {
-	case '"':
-		return scan_string(c, &dlen, &esc);
-	case 't':
-		if (c->len - c->i < 4 || memcmp(c->s + c->i, "true", 4))
-			return -1;
-		c->i += 4;
-		return 0;
-	case 'f':
-		if (c->len - c->i < 5 || memcmp(c->s + c->i, "false", 5))
-			return -1;
-		c->i += 5;
-		return 0;
-	case 'n':
-		if (c->len - c->i < 4 || memcmp(c->s + c->i, "null", 4))
-			return -1;
-		c->i += 4;
-		return 0;
-	case '{':
-	case '[':
-		open = c->s[c->i++];
-		scan_ws(c);
-		if (c->i < c->len && c->s[c->i] == (open == '{' ? '}' : ']')) {
-			c->i++;
-			return 0;
-		}
-		for (;;) {
-			if (open == '{') {
-				if (c->i >= c->len || scan_string(c, &dlen, &esc) < 0)
-					return -1;
-				scan_ws(c);
-				if (c->i >= c->len || c->s[c->i++] != ':')
-					return -1;
-				scan_ws(c);
-			}
-			if (scan_value(c, depth + 1) < 0)
-				return -1;
-			switch (scan_next(c, open == '{' ? '}' : ']')) {
-			case 1:
-				continue;
-			case 0:
-				return 0;
-			default:
-				return -1;
-			}
-		}
-	default:
-		return scan_number(c);
-	}
-}
-
-/* What the fast path keeps of one event. */
-struct fast_event {
-	size_t from, to;
-	const char *id, *student;	/* contents of plain strings */
-	size_t idlen, studentlen;
-	int has_class;
-};
-
-static int
-fast_event(struct scan *c, const struct events_limits *lim,
-    struct fast_event *fe)
-{
-	unsigned seen = 0;
-	const struct field_rule *rule;
-	char key[64], num[64];
-	size_t kstart, klen, vstart, dlen;
-	int esc, kesc, more;
-	unsigned kind;
-
-	memset(fe, 0, sizeof *fe);
-	if (c->i >= c->len || c->s[c->i] != '{')
-		return -1;
-	fe->from = c->i++;
-	c->newline = 0;
-	scan_ws(c);
-	if (c->i < c->len && c->s[c->i] == '}')
-		return -1;
-	for (;;) {
-		kstart = c->i + 1;
-		if (scan_string(c, &dlen, &kesc) < 0 || kesc)
-			return -1;
-		klen = c->i - 1 - kstart;
-		scan_ws(c);
-		if (c->i >= c->len || c->s[c->i++] != ':')
-			return -1;
-		scan_ws(c);
-		vstart = c->i;
-		if (c->i >= c->len)
-			return -1;
-		esc = 0;
-		dlen = 0;
-		if (c->s[c->i] == '"') {
-			if (scan_string(c, &dlen, &esc) < 0)
-				return -1;
-			kind = T_STRING;
-			if ((long)dlen > lim->max_field)
-				return -1;
-		} else {
-			if (scan_value(c, 1) < 0)
-				return -1;
-			switch (c->s[vstart]) {
-			case 't': case 'f': kind = T_BOOL; break;
-			case 'n': kind = T_NULL; break;
-			case '{': kind = T_OBJECT; break;
-			case '[': kind = 0; break;	/* an array */
-			default: kind = T_NUMBER; break;
-			}
-		}
-		rule = NULL;
-		if (klen < sizeof key) {
-			memcpy(key, c->s + kstart, klen);
-			key[klen] = '\0';
-			if (strcmp(key, "studentId") == 0 ||
-			    strcmp(key, "receivedAt") == 0)
-				return -1;	/* the server's: the full path */
-			rule = bsearch(key, rules, NRULES, sizeof rules[0],
-			    rule_cmp);
-		}
-		if (rule != NULL) {
-			unsigned bit = 1u << (rule - rules);
-
-			if (seen & bit)
-				return -1;
-			seen |= bit;
-			if (!(rule->types & T_ANY)) {
-				if (kind == T_NUMBER && !(rule->types & T_NUMBER)) {
-					if (!(rule->types & T_INTEGER) ||
-					    c->i - vstart >= sizeof num)
-						return -1;
-					memcpy(num, c->s + vstart, c->i - vstart);
-					num[c->i - vstart] = '\0';
-					if (!is_integer(strtod(num, NULL)))
-						return -1;
-				} else if (kind != T_NUMBER &&
-				    !(rule->types & kind)) {
-					return -1;
-				}
-			}
-			if (kind == T_STRING) {
-				const char *v = c->s + vstart + 1;
-
-				if (rule->types == T_STRING && dlen == 0 &&
-				    strcmp(rule->expect, "a non-empty string") == 0)
-					return -1;
-				if (rule - rules == RULE_EVENTTIME) {
-					char t[48];
-
-					if (esc || dlen >= sizeof t)
-						return -1;
-					memcpy(t, v, dlen);
-					t[dlen] = '\0';
-					if (!events_valid_time(t))
-						return -1;
-				}
-				if (rule - rules == RULE_EVENTID) {
-					if (esc)
-						return -1;
-					fe->id = v;
-					fe->idlen = dlen;
-				}
-				if (rule - rules == RULE_EMAIL && dlen > 0) {
-					if (esc)
-						return -1;
-					fe->student = v;
-					fe->studentlen = dlen;
-				}
-				if (rule - rules == RULE_USERID && dlen > 0 &&
-				    fe->student == NULL) {
-					if (esc)
-						return -1;
-					fe->student = v;
-					fe->studentlen = dlen;
-				}
-			} else if (rule - rules == RULE_USERID && kind == T_NUMBER) {
-				return -1;	/* a number as id: the full path */
-			}
-			if (rule - rules == RULE_CLASSID)
-				fe->has_class = 1;
-		}
-		if ((more = scan_next(c, '}')) < 0)
-			return -1;
-		if (!more)
-			break;
-	}
-	fe->to = c->i;
-	if (c->newline || !(seen & (1u << RULE_EVENTTYPE)) || fe->student == NULL)
-		return -1;
-	/* emailAddress wins over userId, as in student_of() */
-	return 0;
-}
-
-static int
-fast_prepare(const char *body, size_t len, const struct events_limits *lim,
-    const struct events_ctx *ctx, struct events_text *out)
-{
-	struct scan c = { body, len, 0, 0 };
-	struct fast_event *fe = NULL;
-	size_t n = 0, cap = 0, i, start;
-	char received[32], id[37];
-	int array, more;
-	jv cls;
-
-	scan_ws(&c);
-	if (c.i >= len)
-		return 0;
-	array = body[c.i] == '[';
-	if (array) {
-		c.i++;
-		scan_ws(&c);
-	}
-	for (;;) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			fe = realloc(fe, cap * sizeof *fe);
-		}
-		if (fast_event(&c, lim, &fe[n]) < 0)
-			goto no;
-		n++;
-		c.newline = 0;
-		if (!array)
-			break;
-		more = scan_next(&c, ']');
-		if (more < 0)
-			goto no;
-		if (!more)
-			break;
-	}
-	scan_ws(&c);
-	if (c.i != len || (long)n > lim->max_batch)
-		goto no;
-	events_format_time(ctx->received_us, received);
-	cls = jv_dump_string(jv_string(ctx->token_class ? ctx->token_class
-	    : ctx->default_class), 0);
-	memset(out, 0, sizeof *out);
-	out->items = calloc(n, sizeof *out->items);
-	for (i = 0; i < n; i++) {
-		start = out->len;
-		add_str(out, body + fe[i].from, fe[i].to - 1 - fe[i].from);
-		if (fe[i].id == NULL) {
-			events_new_id(id);
-			add_str(out, ",\"eventId\":\"", 12);
-			add_str(out, id, 36);
-			add_str(out, "\"", 1);
-		}
-		if (!fe[i].has_class) {
-			add_str(out, ",\"classId\":", 11);
-			add_str(out, jv_string_value(cls),
-			    (size_t)jv_string_length_bytes(jv_copy(cls)));
-		}
-		add_str(out, ",\"studentId\":\"", 14);
-		add_str(out, fe[i].student, fe[i].studentlen);
-		add_str(out, "\",\"receivedAt\":\"", 16);
-		add_str(out, received, strlen(received));
-		add_str(out, "\"}", 2);
-		out->items[i].off = start;
-		out->items[i].len = out->len - start;
-		out->items[i].id = fe[i].id ? strndup(fe[i].id, fe[i].idlen)
-		    : strdup(id);
-		out->n++;
-	}
-	jv_free(cls);
-	free(fe);
-	return 1;
-no:
-	free(fe);
-	return 0;
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
 }
 
 int
@@ -940,87 +672,72 @@ events_prepare_text(const char *body, size_t len,
     const struct events_limits *lim, const struct events_ctx *ctx,
     struct events_text *out, struct events_error *e)
 {
-	jv doc, ev;
-	char received[32];
-	size_t *from = NULL, *to = NULL;
-	long bad;
-	int i, n;
+	struct json_doc d;
+	struct prep p;
+	size_t i;
+	int rc = -1;
 
 	memset(out, 0, sizeof *out);
-	for (i = 0; (size_t)i < len && i < INT32_MAX; i++)
-		if (!isspace((unsigned char)body[i]))
-			break;
-	if ((size_t)i == len) {
-		fail(e, 400, -1, NULL, "empty body: expected a JSON array of events "
-		    "or one event object");
+	memset(&d, 0, sizeof d);
+	for (i = 0; i < len && is_ws(body[i]); i++)
+		;
+	if (i == len) {
+		fail(e, 400, -1, NULL, "empty body: expected a JSON array of "
+		    "events or one event object");
 		e->offset = (long)len;
 		return -1;
 	}
-	if (events_fast_path &&
-	    utf8_invalid_at((const unsigned char *)body, len) < 0 &&
-	    fast_prepare(body, len, lim, ctx, out))
-		return 0;
-	doc = jv_parse_sized(body, (int)len);
-	if (!jv_is_valid(doc)) {
-		jv msg = jv_invalid_get_msg(doc);
-		long off = json_error_offset(body, len);
-		const char *m = jv_get_kind(msg) == JV_KIND_STRING ?
-		    jv_string_value(msg) : "parse error";
-		/* jq quotes the whole body after the reason: keep the reason */
-		const char *cut = strstr(m, " (while parsing");
-
-		fail(e, 400, -1, NULL, "malformed JSON at byte %ld: %.*s", off,
-		    cut ? (int)(cut - m) : (int)strlen(m), m);
-		e->offset = off;
-		jv_free(msg);
-		return -1;
-	}
-	/* jq takes bytes that are not UTF-8 as U+FFFD; the events are queued as
-	 * sent, so such a body is refused instead */
-	if ((bad = utf8_invalid_at((const unsigned char *)body, len)) >= 0) {
-		jv_free(doc);
-		fail(e, 400, -1, NULL, "malformed JSON at byte %ld: not UTF-8", bad);
-		e->offset = bad;
-		return -1;
-	}
-	if (jv_get_kind(doc) == JV_KIND_OBJECT)
-		doc = jv_array_append(jv_array(), doc);
-	if (jv_get_kind(doc) != JV_KIND_ARRAY) {
-		jv_free(doc);
-		return fail(e, 400, -1, NULL, "expected a JSON array of events or "
-		    "one event object");
-	}
-	n = jv_array_length(jv_copy(doc));
-	if (n == 0) {
-		jv_free(doc);
-		return fail(e, 400, -1, NULL, "empty batch: no events");
-	}
-	if (n > lim->max_batch) {
-		jv_free(doc);
-		return fail(e, 413, -1, NULL, "batch of %d events is larger than "
-		    "the limit of %ld", n, lim->max_batch);
-	}
-	for (i = 0; i < n; i++) {
-		ev = jv_array_get(jv_copy(doc), i);
-		if (check_event(ev, i, lim, e) < 0) {
-			jv_free(ev);
-			jv_free(doc);
-			return -1;
+	/* what a refused batch would make is not kept */
+	d.limit = lim->max_batch > 0 ? (size_t)lim->max_batch : 1;
+	if (json_scan(&d, body, len) < 0) {
+		if (d.nomem) {
+			fail(e, 503, -1, NULL, "out of memory");
+		} else {
+			fail(e, 400, -1, NULL, "malformed JSON at byte %ld: %s",
+			    d.offset, d.err);
+			e->offset = d.offset;
 		}
-		jv_free(ev);
+		goto out;
 	}
-	events_format_time(ctx->received_us, received);
-	from = malloc(n * sizeof *from);
-	to = malloc(n * sizeof *to);
-	out->items = calloc(n, sizeof *out->items);
-	event_spans(body, len, (size_t)n, from, to);
-	for (i = 0; i < n; i++)
-		emit_event(out, body, from[i], to[i], jv_array_get(jv_copy(doc), i),
-		    ctx, received);
-	free(from);
-	free(to);
-	jv_free(doc);
-	return 0;
+	if (d.top != JSON_ARRAY && d.top != JSON_OBJECT) {
+		fail(e, 400, -1, NULL, "expected a JSON array of events or "
+		    "one event object");
+		goto out;
+	}
+	if (d.nevents == 0) {
+		fail(e, 400, -1, NULL, "empty batch: no events");
+		goto out;
+	}
+	if ((long)d.nevents > lim->max_batch) {
+		fail(e, 413, -1, NULL, "batch of %zu events is larger than "
+		    "the limit of %ld", d.nevents, lim->max_batch);
+		goto out;
+	}
+	memset(&p, 0, sizeof p);
+	p.body = body;
+	p.len = len;
+	p.d = &d;
+	p.lim = lim;
+	p.ctx = ctx;
+	events_format_time(ctx->received_us, p.received);
+	out->cap = len + d.nevents * 160;
+	out->buf = malloc(out->cap);
+	out->items = calloc(d.nevents, sizeof *out->items);
+	if (out->buf == NULL || out->items == NULL)
+		p.oom = 1;
+	for (i = 0; i < d.nevents && !p.oom; i++)
+		if (one_event(&p, i, out, e) < 0)
+			break;
+	free(p.scratch);
+	if (p.oom)
+		fail(e, 503, -1, NULL, "out of memory");
+	else if (i == d.nevents)
+		rc = 0;
+out:
+	json_doc_free(&d);
+	if (rc < 0)
+		events_text_free(out);
+	return rc;
 }
 
 void

@@ -13,14 +13,18 @@ struct events_limits {
 };
 
 struct events_ctx {
-	const char *token_class;	/* class bound to the client's token, or NULL */
-	const char *default_class;
+	/* the class bound to the client's token, authoritative: an event
+	 * naming another classId is refused (403). NULL (or "*") for a token
+	 * bound to any class, or no token: the client's classId stands. */
+	const char *token_class;
+	const char *default_class;	/* for events with no classId: when
+					 * token_class is NULL or "*" */
 	int64_t received_us;		/* server time, microseconds since the epoch */
 };
 
 /* Why a body was refused: an HTTP status and where it went wrong. */
 struct events_error {
-	int status;		/* 400 or 413 */
+	int status;		/* 400, 403 (classId), 413; 503 out of memory */
 	long index;		/* event index in the batch, -1 when none */
 	long offset;		/* byte offset of malformed JSON, -1 when none */
 	char field[64];		/* offending field, empty when none */
@@ -39,14 +43,21 @@ struct events_text {
 	size_t n;
 };
 
-/* Check a body and make its stamped events. Returns 0, or -1 with e filled
- * and nothing in out. Free out with events_text_free. */
+/* Check a body and make its stamped events. The body must be strict JSON
+ * as json.h scans it (what PostgreSQL's jsonb takes; no byte order mark),
+ * an array of event objects or one object. Each event is queued as the
+ * client's bytes, less the members the server sets (studentId, receivedAt),
+ * raw CR and LF made spaces, then eventId (when absent: events_derive_id of
+ * its bytes), classId (when absent), studentId and receivedAt. Returns 0,
+ * or -1 with e filled and nothing in out. Free out with events_text_free. */
 int events_prepare_text(const char *body, size_t len,
     const struct events_limits *lim, const struct events_ctx *ctx,
     struct events_text *out, struct events_error *e);
 void events_text_free(struct events_text *t);
-/* 1 (the default): a plain body is checked by a scan of its bytes before
- * the full parse; tests set 0 to compare the two. */
+/* 1 (the default): events' fields are read from the scan of the body, and
+ * jq parses only an event the scan cannot decide (a known field given
+ * twice, an over-long unknown one); 0: jq parses every event. The two must
+ * agree on every body; tests and the fuzzer set 0 to compare them. */
 extern int events_fast_path;
 
 /* The same, as an array of parsed events (one object is taken
@@ -62,7 +73,9 @@ jv events_error_json(const struct events_error *e);
 int events_valid_time(const char *s);
 /* Format us (microseconds since the epoch) as 2026-11-25T20:31:39.123456Z. */
 void events_format_time(int64_t us, char buf[32]);
-/* A random UUID (version 4) for events that came without an id. */
-void events_new_id(char buf[37]);
+/* The eventId of an event that came without one: the first 16 bytes of
+ * the SHA-256 of its bytes as sent, as a UUID of version 8 (RFC 9562),
+ * lowercase; the same bytes, as in a retried POST, give the same id. */
+void events_derive_id(const char *bytes, size_t len, char buf[37]);
 
 #endif

@@ -1,6 +1,12 @@
 # The fuzz targets: FUZZ += NAME, and fuzz_NAME_SRC, the sources (beside
 # tests/fuzz/NAME.c) that the target is built from. See the Makefile.
 
+# ingest's bodies and token file (lib/events.c, json.c, tokens.c)
+FUZZ += events
+fuzz_events_SRC = lib/events.c lib/json.c
+FUZZ += tokens
+fuzz_tokens_SRC = lib/tokens.c
+
 # the HTTP request reader both servers share (lib/httpreq.c)
 FUZZ += httpreq
 fuzz_httpreq_SRC = lib/httpreq.c

@@ -82,8 +82,9 @@ field_is(jv obj, const char *key, const char *want, const char *name)
 	return pass;
 }
 
+/* A lowercase UUID of version 8 (RFC 9562), as events_derive_id makes. */
 static int
-is_uuid_v4(const char *s)
+is_uuid_v8(const char *s)
 {
 	int i;
 
@@ -96,7 +97,7 @@ is_uuid_v4(const char *s)
 		} else if (strchr("0123456789abcdef", s[i]) == NULL || s[i] == '\0')
 			return 0;
 	}
-	return s[14] == '4' && strchr("89ab", s[19]) != NULL;
+	return s[14] == '8' && strchr("89ab", s[19]) != NULL;
 }
 
 /* 2026-11-25T20:31:39.123456Z, digit for digit. */
@@ -163,9 +164,18 @@ test_cell_monitor_event(void)
 	field_is(ev, "classId", "cs101", "classId from the token's class");
 	field_is(ev, "studentId", "ada@example.edu", "studentId is emailAddress");
 	v = get(ev, "eventId");
-	ok(jv_get_kind(v) == JV_KIND_STRING && is_uuid_v4(jv_string_value(v)),
-	    "eventId generated as a UUID v4 (%s)",
-	    jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : "none");
+	{
+		char want[37];
+
+		/* the event's bytes: the body less its brackets */
+		events_derive_id(cell_run + 1, strlen(cell_run) - 2, want);
+		ok(jv_get_kind(v) == JV_KIND_STRING &&
+		    is_uuid_v8(jv_string_value(v)) &&
+		    strcmp(jv_string_value(v), want) == 0,
+		    "eventId derived from the event's bytes (%s)",
+		    jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) :
+		    "none");
+	}
 	jv_free(v);
 	field_is(ev, "eventTime", "2026-11-25T20:31:38.512",
 	    "eventTime without a zone kept as sent");
@@ -227,8 +237,20 @@ test_stamping(void)
 	jv ev, out, a, b;
 
 	ev = one_event("[{\"eventType\":\"help\",\"emailAddress\":\"b@x.org\","
-	    "\"classId\":\"phys2\"}]", "cs101", "client classId");
+	    "\"classId\":\"phys2\"}]", NULL, "client classId, no token");
 	field_is(ev, "classId", "phys2", "classId the client sent is kept");
+	jv_free(ev);
+	ev = one_event("[{\"eventType\":\"help\",\"emailAddress\":\"b@x.org\","
+	    "\"classId\":\"phys2\"}]", "*", "client classId, a * token");
+	field_is(ev, "classId", "phys2", "a * token: the client's classId kept");
+	jv_free(ev);
+	ev = one_event("[{\"eventType\":\"help\",\"emailAddress\":\"b@x.org\"}]",
+	    "*", "no classId, a * token");
+	field_is(ev, "classId", "default", "a * token: default_class");
+	jv_free(ev);
+	ev = one_event("[{\"eventType\":\"help\",\"emailAddress\":\"b@x.org\","
+	    "\"classId\":\"cs101\"}]", "cs101", "the token's own class named");
+	field_is(ev, "classId", "cs101", "the token's class named: kept");
 	jv_free(ev);
 
 	ev = one_event("[{\"eventType\":\"help\",\"userId\":\"u-17\"}]", NULL,
@@ -375,8 +397,12 @@ test_refusals(void)
 		{ "leading blanks", "  [1,,]", 400, -1, 5, "", NULL },
 		{ "unfinished string", "[\"abc", 400, -1, 5, "", NULL },
 		/* a bare word is found bad where it ends: jq reads it whole first */
-		{ "single quotes", "{'a':1}", 400, -1, 4, "", NULL },
-		{ "Python True", "{\"hasError\":True}", 400, -1, 16, "", NULL },
+		{ "single quotes", "{'a':1}", 400, -1, 1, "",
+		    "malformed JSON at byte 1: object keys must be strings at "
+		    "line 1, column 2" },
+		{ "Python True", "{\"hasError\":True}", 400, -1, 12, "",
+		    "malformed JSON at byte 12: unexpected 'T' at line 1, "
+		    "column 13" },
 		{ "empty body", "", 400, -1, 0, "",
 		    "empty body: expected a JSON array of events or one event "
 		    "object" },
@@ -446,6 +472,263 @@ test_refusals(void)
 
 	for (i = 0; i < sizeof r / sizeof r[0]; i++)
 		check_refusal(&r[i], &limits);
+}
+
+/* What RFC 8259 or PostgreSQL's jsonb refuses is refused at the door,
+ * where it goes wrong; jq 1.6 took most of these. */
+static void
+test_strict_json(void)
+{
+	static const struct refusal r[] = {
+		{ "a byte order mark", "\xef\xbb\xbf[" GOOD "]", 400, -1, 0, "",
+		    "malformed JSON at byte 0: byte order mark (U+FEFF) is not "
+		    "allowed at line 1, column 1" },
+		/* the body that crashed ingest: the mark, then an object value */
+		{ "a byte order mark, an object value",
+		    "\xef\xbb\xbf[{\"eventType\":\"x\",\"metadata\":{\"a\":1},"
+		    "\"eventId\":\"e1\",\"emailAddress\":\"a@x\"}]", 400, -1, 0, "",
+		    "malformed JSON at byte 0: byte order mark *" },
+		{ "a byte order mark after a blank", " \xef\xbb\xbf{}", 400, -1, 1,
+		    "", "malformed JSON at byte 1: byte order mark *" },
+		{ "nan", BAD("\"result\":nan"), 400, -1, 119, "",
+		    "malformed JSON at byte 119: invalid literal at line 1, "
+		    "column 120" },
+		{ "NaN", BAD("\"result\":NaN"), 400, -1, 119, "",
+		    "malformed JSON at byte 119: unexpected 'N' *" },
+		{ "Infinity", BAD("\"result\":Infinity"), 400, -1, 119, "",
+		    "malformed JSON at byte 119: unexpected 'I' *" },
+		{ "-Infinity", BAD("\"result\":-Infinity"), 400, -1, 119, "",
+		    "malformed JSON at byte 119: invalid number *" },
+		{ "007", BAD("\"cellIndex\":007"), 400, -1, 122, "",
+		    "malformed JSON at byte 122: number with a leading zero at "
+		    "line 1, column 123" },
+		{ "-01", BAD("\"result\":-01"), 400, -1, 119, "",
+		    "malformed JSON at byte 119: number with a leading zero *" },
+		{ ".5", BAD("\"result\":.5"), 400, -1, 119, "",
+		    "malformed JSON at byte 119: unexpected '.' *" },
+		{ "1.", BAD("\"result\":1.}"), 400, -1, 119, "",
+		    "malformed JSON at byte 119: invalid number *" },
+		{ "+1", BAD("\"result\":+1"), 400, -1, 119, "",
+		    "malformed JSON at byte 119: unexpected '+' *" },
+		{ "1e", BAD("\"result\":1e}"), 400, -1, 119, "",
+		    "malformed JSON at byte 119: invalid number *" },
+		{ "0x10", BAD("\"result\":0x10"), 400, -1, 120, "",
+		    "malformed JSON at byte 120: expected ',' or '}' *" },
+		{ "an exponent numeric cannot hold", BAD("\"result\":1e131072"),
+		    400, -1, 119, "", "malformed JSON at byte 119: number out of "
+		    "the range PostgreSQL's numeric holds at line 1, column 120" },
+		{ "too many digits after the point", BAD("\"result\":1e-16384"),
+		    400, -1, 119, "", "malformed JSON at byte 119: number out *" },
+		{ "an exponent past INT_MAX / 2", BAD("\"result\":0e1073741823"),
+		    400, -1, 119, "", "malformed JSON at byte 119: number out *" },
+		{ "an enormous exponent", BAD("\"result\":1e99999999999999999999"),
+		    400, -1, 119, "", "malformed JSON at byte 119: number out *" },
+		{ "a raw tab in a string", BAD("\"code\":\"a\tb\""), 400, -1, 119,
+		    "", "malformed JSON at byte 119: control character U+0009 *" },
+		{ "a raw newline in a string", BAD("\"code\":\"a\nb\""), 400, -1,
+		    119, "", "malformed JSON at byte 119: control character "
+		    "U+000A in a string at line 1, column 120" },
+		{ "\\u0000", BAD("\"code\":\"a\\u0000\""), 400, -1, 119, "",
+		    "malformed JSON at byte 119: \\u0000 is not allowed in a "
+		    "string at line 1, column 120" },
+		{ "\\u0000 in a key", "{\"a\\u0000\":1}", 400, -1, 3, "",
+		    "malformed JSON at byte 3: \\u0000 *" },
+		{ "a lone high surrogate", BAD("\"code\":\"\\ud800\""), 400, -1,
+		    118, "", "malformed JSON at byte 118: unpaired UTF-16 "
+		    "surrogate at line 1, column 119" },
+		{ "a lone low surrogate", BAD("\"code\":\"\\udc00\""), 400, -1, 118,
+		    "", "malformed JSON at byte 118: unpaired UTF-16 surrogate *" },
+		{ "a high surrogate, then a letter", BAD("\"code\":\"\\ud83dx\""),
+		    400, -1, 118, "", "malformed JSON at byte 118: unpaired *" },
+		{ "two high surrogates", BAD("\"code\":\"\\ud83d\\ud83d\""), 400,
+		    -1, 118, "", "malformed JSON at byte 118: unpaired *" },
+		{ "a bad escape", BAD("\"code\":\"\\x41\""), 400, -1, 118, "",
+		    "malformed JSON at byte 118: invalid escape *" },
+		{ "a short \\u", BAD("\"code\":\"\\u12\""), 400, -1, 118, "",
+		    "malformed JSON at byte 118: invalid \\u escape *" },
+		{ "not UTF-8", BAD("\"code\":\"\xff\""), 400, -1, 118, "",
+		    "malformed JSON at byte 118: not UTF-8" },
+		{ "overlong UTF-8", BAD("\"code\":\"\xc0\xaf\""), 400, -1, 118, "",
+		    "malformed JSON at byte 118: not UTF-8" },
+		{ "UTF-8 of a surrogate", BAD("\"code\":\"\xed\xa0\x80\""), 400,
+		    -1, 118, "", "malformed JSON at byte 118: not UTF-8" },
+		{ "UTF-8 cut short", BAD("\"code\":\"\xe2\x82\""), 400, -1, 118, "",
+		    "malformed JSON at byte 118: not UTF-8" },
+		{ "Latin-1 outside a string", "[\xe9]", 400, -1, 1, "",
+		    "malformed JSON at byte 1: unexpected byte 0xe9 *" },
+		{ "single quoted string", BAD("\"code\":'x'"), 400, -1, 117, "",
+		    "malformed JSON at byte 117: unexpected *" },
+		{ "a comment", "[" GOOD " /* c */]", 400, -1, 56, "",
+		    "malformed JSON at byte 56: expected ',' or ']' *" },
+		{ "a line comment", "// c\n[" GOOD "]", 400, -1, 0, "",
+		    "malformed JSON at byte 0: unexpected '/' *" },
+		{ "a trailing comma", "[" GOOD ",]", 400, -1, 56, "",
+		    "malformed JSON at byte 56: Expected value before ']' at "
+		    "line 1, column 57" },
+		{ "a trailing comma in an object", "{\"a\":1,}", 400, -1, 7, "",
+		    "malformed JSON at byte 7: Expected value before '}' *" },
+		{ "a form feed as blank", "\f[" GOOD "]", 400, -1, 0, "",
+		    "malformed JSON at byte 0: unexpected byte 0x0c *" },
+		{ "a second line", "[" GOOD ",\n\n  x]", 400, -1, 60, "",
+		    "malformed JSON at byte 60: unexpected 'x' at line 3, column 3" },
+		{ "a key without a colon", "{\"a\" 1}", 400, -1, 5, "",
+		    "malformed JSON at byte 5: expected ':' after an object key *" },
+		{ "cut short in a string", "[{\"a\":\"b", 400, -1, 8, "",
+		    "malformed JSON at byte 8: unfinished string at EOF *" },
+		{ "cut short in a literal", "[tru", 400, -1, 4, "",
+		    "malformed JSON at byte 4: unfinished JSON text at EOF *" },
+		{ "trailing garbage", "[" GOOD "]x", 400, -1, 56, "",
+		    "malformed JSON at byte 56: unexpected data after the JSON "
+		    "text at line 1, column 57" },
+	};
+	char deep[200];
+	struct events_error e;
+	jv out;
+	size_t i;
+
+	for (i = 0; i < sizeof r / sizeof r[0]; i++)
+		check_refusal(&r[i], &limits);
+
+	/* 64 levels of nesting are taken, 65 are not: the batch and the
+	 * event are two */
+	memset(deep, 0, sizeof deep);
+	strcpy(deep, "[{\"eventType\":\"x\",\"userId\":\"u\",\"result\":");
+	i = strlen(deep);
+	memset(deep + i, '[', 62);
+	memset(deep + i + 62, ']', 62);
+	strcpy(deep + i + 124, "}]");
+	is_int(prepare(deep, NULL, &out, &e), 0, "64 levels deep: accepted");
+	jv_free(out);
+	memmove(deep + i + 1, deep + i, strlen(deep + i) + 1);
+	deep[i] = '[';
+	memmove(deep + i + 64, deep + i + 63, strlen(deep + i + 63) + 1);
+	deep[i + 63] = ']';
+	is_int(prepare(deep, NULL, &out, &e), -1, "65 levels deep: refused");
+	is_str(e.msg, "malformed JSON at byte 102: nesting deeper than 64 "
+	    "levels at line 1, column 103", "65 levels deep: the message");
+	is_int(e.offset, 102, "65 levels deep: where the 65th opens");
+
+	/* a raw NUL: the body's length, not a C string's */
+	{
+		static const char nul[] = "[{\"eventType\":\"a\0b\"}]";
+		struct events_ctx ctx = { NULL, "default", RECEIVED_US };
+		struct events_text t;
+
+		is_int(events_prepare_text(nul, sizeof nul - 1, &limits, &ctx,
+		    &t, &e), -1, "a raw NUL in a string: refused");
+		is_int(e.status, 400, "a raw NUL in a string: 400");
+		is_int(e.offset, 16, "a raw NUL in a string: its offset");
+		is_str(e.msg, "malformed JSON at byte 16: control character "
+		    "U+0000 in a string at line 1, column 17",
+		    "a raw NUL in a string: the message");
+	}
+
+	/* what jsonb still holds is taken */
+	is_int(prepare("[{\"eventType\":\"x\",\"userId\":\"u\",\"a\":1e131071,"
+	    "\"b\":1.5e-16382,\"c\":0e1000000,\"d\":-0,\"e\":1E+2,\"f\":\"\\ud83d"
+	    "\\ude00\\u00e9\\/\",\"g\":\"\x7f\"}]", NULL, &out, &e), 0,
+	    "numbers at jsonb's edges, a surrogate pair, DEL: accepted");
+	jv_free(out);
+}
+
+/* A token bound to a class is authoritative; "*" and no token let the
+ * client's classId stand. */
+static void
+test_class_rule(void)
+{
+	static const struct refusal r[] = {
+		{ "another class", "[" GOOD ",{\"eventType\":\"x\","
+		    "\"emailAddress\":\"b\",\"classId\":\"CS101\"}]", 403, 1, -1,
+		    "classId",
+		    "field classId at index 1 is not the class of the token" },
+		{ "another class, escaped", "[{\"eventType\":\"x\","
+		    "\"emailAddress\":\"b\",\"classId\":\"cs10\\u0032\"}]", 403, 0,
+		    -1, "classId", NULL },
+		{ "the class twice, the last another", "[{\"eventType\":\"x\","
+		    "\"emailAddress\":\"b\",\"classId\":\"cs101\","
+		    "\"classId\":\"cs102\"}]", 403, 0, -1, "classId", NULL },
+		/* a bad field before it is named first */
+		{ "another class after a bad field", "[{\"eventType\":\"x\","
+		    "\"emailAddress\":\"b\",\"classId\":\"CS1\",\"cellIndex\":\"a\"}]",
+		    400, 0, -1, "cellIndex", NULL },
+	};
+	struct events_error e;
+	jv out, ev;
+	size_t i;
+
+	for (i = 0; i < sizeof r / sizeof r[0]; i++)
+		check_refusal(&r[i], &limits);
+	ev = one_event("[{\"eventType\":\"x\",\"emailAddress\":\"b\","
+	    "\"classId\":\"cs\\u0031\\u00301\"}]", "cs101",
+	    "the token's class, escaped");
+	field_is(ev, "classId", "cs101", "the token's class, escaped: kept");
+	jv_free(ev);
+	ev = one_event("[{\"eventType\":\"x\",\"emailAddress\":\"b\"}]", "cs102",
+	    "no classId, a class token");
+	field_is(ev, "classId", "cs102", "no classId: the token's class");
+	jv_free(ev);
+	is_int(prepare("[{\"eventType\":\"x\",\"emailAddress\":\"b\","
+	    "\"classId\":\"CS101\"}]", "CS102", &out, &e), -1,
+	    "CS102 token, classId CS101: refused");
+	ok(!jv_is_valid(out), "CS102 token, classId CS101: nothing out");
+	is_int(e.status, 403, "CS102 token, classId CS101: 403");
+}
+
+/* What is queued: the client's bytes, the server's fields spliced. */
+static void
+test_queued_bytes(void)
+{
+	struct events_ctx ctx = { NULL, "default", RECEIVED_US };
+	struct events_text t, t2;
+	struct events_error e;
+	const char *body;
+	char id[37], want[512];
+
+	body = "[{\"eventType\":\"a\",\"studentId\":\"forged\",\"emailAddress\":"
+	    "\"x@y\",\"big\":12345678901234567890123,\"f\":1.50,\"receivedAt\":"
+	    "\"1999\",\"m\":{\"k\" : [1,\r\n2]}}]";
+	is_int(events_prepare_text(body, strlen(body), &limits, &ctx, &t, &e), 0,
+	    "server fields sent: accepted");
+	events_derive_id(body + 1, strlen(body) - 2, id);
+	snprintf(want, sizeof want, "{\"eventType\":\"a\",\"emailAddress\":"
+	    "\"x@y\",\"big\":12345678901234567890123,\"f\":1.50,\"m\":{\"k\" : "
+	    "[1,  2]},\"eventId\":\"%s\",\"classId\":\"default\",\"studentId\":"
+	    "\"x@y\",\"receivedAt\":\"" RECEIVED_AT "\"}", id);
+	ok(t.len == strlen(want) && memcmp(t.buf, want, t.len) == 0,
+	    "server fields cut out, numbers kept, CR LF as spaces");
+	if (t.len != strlen(want) || memcmp(t.buf, want, t.len) != 0)
+		diag("    got  %.*s\n    want %s", (int)t.len, t.buf, want);
+	is_str(t.n ? t.items[0].id : "", id,
+	    "server fields sent: the derived id answered");
+	/* a retry of the same body: the same id */
+	is_int(events_prepare_text(body, strlen(body), &limits, &ctx, &t2, &e),
+	    0, "a retry: accepted");
+	is_str(t2.n ? t2.items[0].id : "", t.n ? t.items[0].id : "-",
+	    "a retry: the same eventId");
+	events_text_free(&t);
+	events_text_free(&t2);
+
+	body = "{\"eventType\":\"a\",\"userId\":\"u\\u00e9\",\"student\\u0049d\":1,"
+	    "\"eventId\":\"e\\/1\"}";
+	is_int(events_prepare_text(body, strlen(body), &limits, &ctx, &t, &e), 0,
+	    "escaped key of a server field: accepted");
+	snprintf(want, sizeof want, "{\"eventType\":\"a\",\"userId\":\"u\\u00e9\","
+	    "\"eventId\":\"e\\/1\",\"classId\":\"default\",\"studentId\":"
+	    "\"u\xc3\xa9\",\"receivedAt\":\"" RECEIVED_AT "\"}");
+	ok(t.len == strlen(want) && memcmp(t.buf, want, t.len) == 0,
+	    "escaped server key cut out; the student decoded");
+	if (t.len != strlen(want) || memcmp(t.buf, want, t.len) != 0)
+		diag("    got  %.*s\n    want %s", (int)t.len, t.buf, want);
+	is_str(t.n ? t.items[0].id : "", "e/1", "the decoded eventId answered");
+	events_text_free(&t);
+
+	body = "{\"eventType\":\"a\",\"userId\":\"a\\\"b\\u0001\"}";
+	is_int(events_prepare_text(body, strlen(body), &limits, &ctx, &t, &e), 0,
+	    "a student with a quote and a control character: accepted");
+	ok(t.len > 0 && memmem(t.buf, t.len, "\"studentId\":\"a\\\"b\\u0001\"",
+	    strlen("\"studentId\":\"a\\\"b\\u0001\"")) != NULL,
+	    "the student written back as JSON: %.*s", (int)t.len, t.buf);
+	events_text_free(&t);
 }
 
 static void
@@ -681,34 +964,26 @@ test_format_time(void)
 	is_int(events_valid_time(buf), 1, "format_time output is a valid time");
 }
 
-static int
-cmp_id(const void *a, const void *b)
-{
-	return strcmp((const char *)a, (const char *)b);
-}
-
+/* The id of an event sent without one: the same bytes, the same id. */
 static void
-test_new_id(void)
+test_derive_id(void)
 {
-	enum { N = 10000 };
-	static char ids[N][37];
-	char buf[37];
-	int i, malformed = 0, dups = 0;
+	char a[37], b[37];
 
-	memset(buf, 'x', sizeof buf);
-	events_new_id(buf);
-	ok(is_uuid_v4(buf), "new_id is a lowercase UUID v4: %s", buf);
-	for (i = 0; i < N; i++) {
-		events_new_id(ids[i]);
-		if (!is_uuid_v4(ids[i]) && malformed++ < 5)
-			diag("    not a UUID v4: '%s'", ids[i]);
-	}
-	is_int(malformed, 0, "%d ids: all UUID v4", N);
-	qsort(ids, N, sizeof ids[0], cmp_id);
-	for (i = 1; i < N; i++)
-		if (strcmp(ids[i - 1], ids[i]) == 0 && dups++ < 5)
-			diag("    repeated: %s", ids[i]);
-	is_int(dups, 0, "%d ids: all different", N);
+	memset(a, 'x', sizeof a);
+	/* sha256("x") = 2d711642b726b044 01627ca9fbac32f5...: version and
+	 * variant bits set */
+	events_derive_id("x", 1, a);
+	is_str(a, "2d711642-b726-8044-8162-7ca9fbac32f5",
+	    "derive_id: SHA-256, first 16 bytes, as a UUID v8");
+	ok(is_uuid_v8(a), "derive_id: a lowercase UUID v8");
+	events_derive_id("x", 1, b);
+	is_str(b, a, "derive_id: the same bytes, the same id");
+	events_derive_id("y", 1, b);
+	ok(strcmp(a, b) != 0, "derive_id: other bytes, another id");
+	events_derive_id("", 0, b);
+	is_str(b, "e3b0c442-98fc-8c14-9afb-f4c8996fb924",
+	    "derive_id: of no bytes");
 }
 
 /* What ingest queues: the client's own bytes, stamped. */
@@ -772,7 +1047,9 @@ test_text(void)
 	events_text_free(&t);
 }
 
-/* The scan of plain bodies and the full parse make the same bytes. */
+/* The scan and jq's parse of each event answer the same: the same bytes
+ * and ids when accepted, the same status, index, field and message when
+ * not; with no token, a "*" token and a class token. */
 static void
 test_fast_path_same(void)
 {
@@ -789,32 +1066,54 @@ test_fast_path_same(void)
 		"[{\"eventId\":\"a7\",\"eventType\":\"x\",\"emailAddress\":\"e\",\"dup\":1,\"dup\":2}]",
 		"[{\"eventId\":\"a8\",\"eventType\":\"x\",\"emailAddress\":\"e\",\"eventType\":\"y\"}]",
 		"[{\"eventId\":\"\u00e9t\u00e9\",\"eventType\":\"x\",\"emailAddress\":\"\u00e9\"}]",
+		"[{\"eventType\":\"x\",\"emailAddress\":\"e\",\"classId\":\"CS2\"}]",
+		"[{\"eventType\":\"x\",\"emailAddress\":\"e\",\"class\\u0049d\":\"CS\\u0031\"}]",
+		"[{\"eventType\":\"x\",\"emailAddress\":\"e\",\"student\\u0049d\":\"m\",\"receivedAt\":1,\"z\":2}]",
+		"[{\"eventType\":\"x\",\"userId\":12345678901234567890123}]",
+		"[{\"eventType\":\"x\",\"userId\":1e400}]",
+		"[{\"eventType\":\"x\",\"userId\":\"u\",\"cellIndex\":3.00000000000000000001}]",
+		"[{\"eventType\":\"x\",\"userId\":\"u\",\"eventTime\":\"2026-11-25T10:15:30\\u002b01:00\"}]",
+		"[{\"eventType\":\"x\",\"userId\":\"u\",\"eventId\":\"\\ud83d\\ude00\\n\"}]",
+		"[{\"eventType\":\"x\",\"userId\":\"u\",\"other\":\"0123456789012345678901234567890123456789\",\"other\":\"short\"}]",
+		"[{\"eventType\":\"x\",\"userId\":\"u\",\"cellIndex\":\"3\"},7,[]]",
+		"[{\"eventType\":\"x\",\"userId\":\"\"}]",
+		"[{\"eventType\":\"x\",\"emailAddress\":\"e\",\"classId\":\"CS1\",\"classId\":\"CS2\"}]",
 		"  [ {\"eventId\" : \"a9\" , \"eventType\" : \"x\" , \"emailAddress\" : \"e\" } ]  ",
 	};
-	struct events_ctx ctx = { "TOK1", "default", RECEIVED_US };
+	static const char *const classes[] = { NULL, "*", "CS1" };
+	static const struct events_limits lim = { 100, 32 };
 	struct events_text a, b;
-	struct events_error e;
-	size_t i, k;
-	int same;
+	struct events_error ea, eb;
+	size_t i, k, c;
+	int ra, rb, same;
 
+	for (c = 0; c < sizeof classes / sizeof classes[0]; c++)
 	for (i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+		struct events_ctx ctx = { classes[c], "default", RECEIVED_US };
 		const char *body = bodies[i];
 
 		events_fast_path = 1;
-		if (events_prepare_text(body, strlen(body), &limits, &ctx, &a, &e) < 0) {
-			ok(0, "fast path: body %zu accepted: %s", i, e.msg);
-			continue;
-		}
+		ra = events_prepare_text(body, strlen(body), &lim, &ctx, &a, &ea);
 		events_fast_path = 0;
-		if (events_prepare_text(body, strlen(body), &limits, &ctx, &b, &e) < 0) {
-			ok(0, "full path: body %zu accepted: %s", i, e.msg);
+		rb = events_prepare_text(body, strlen(body), &lim, &ctx, &b, &eb);
+		if (ra < 0 || rb < 0) {
+			same = ra == rb && ea.status == eb.status &&
+			    ea.index == eb.index && ea.offset == eb.offset &&
+			    strcmp(ea.field, eb.field) == 0 &&
+			    strcmp(ea.msg, eb.msg) == 0;
+			if (!ok(same, "body %zu, class %s: both refuse alike (%s)",
+			    i, classes[c] ? classes[c] : "none", ea.msg))
+				diag("    scan: %d %s / parse: %d %s", ra, ea.msg,
+				    rb, eb.msg);
 			events_text_free(&a);
+			events_text_free(&b);
 			continue;
 		}
 		same = a.n == b.n && a.len == b.len && memcmp(a.buf, b.buf, a.len) == 0;
 		for (k = 0; same && k < a.n; k++)
 			same = strcmp(a.items[k].id, b.items[k].id) == 0;
-		ok(same, "body %zu: the scan and the parse queue the same bytes", i);
+		ok(same, "body %zu, class %s: the scan and the parse queue the "
+		    "same bytes", i, classes[c] ? classes[c] : "none");
 		if (!same)
 			diag("    scan:  %.*s\n    parse: %.*s", (int)a.len, a.buf,
 			    (int)b.len, b.buf);
@@ -832,11 +1131,14 @@ main(void)
 	test_cell_monitor_event();
 	test_stamping();
 	test_refusals();
+	test_strict_json();
+	test_class_rule();
+	test_queued_bytes();
 	test_limits();
 	test_error_json();
 	test_no_leak();
 	test_valid_time();
 	test_format_time();
-	test_new_id();
+	test_derive_id();
 	return done_testing();
 }
