@@ -4,7 +4,7 @@ include config.mk
 PROGS    = ingest batch-commit migrate-indexes route notify poolstat loadgen
 LIBOBJ   = lib/log.o lib/addr.o lib/sd.o lib/stats.o lib/redis.o \
 	   lib/events.o lib/hist.o lib/parse.o lib/fdout.o lib/pgconn.o \
-	   lib/group.o lib/json.o lib/tokens.o lib/httpreq.o \
+	   lib/group.o lib/json.o lib/tokens.o lib/sid.o lib/httpreq.o \
 	   lib/peers.o
 PKGS     = libevent hiredis libpq libcurl nettle
 DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
@@ -22,9 +22,11 @@ loadgen_OBJ = cmd/loadgen/main.o cmd/loadgen/http.o cmd/loadgen/students.o \
 	      cmd/loadgen/dash.o cmd/loadgen/db.o cmd/loadgen/slo.o \
 	      cmd/loadgen/report.o
 notify_OBJ = cmd/notify/main.o cmd/notify/server.o cmd/notify/client.o \
-	     cmd/notify/feed.o cmd/notify/pgpool.o
+	     cmd/notify/feed.o cmd/notify/pgpool.o cmd/notify/request.o \
+	     cmd/notify/ws.o
 UNIT     = tests/unit/test_parse tests/unit/test_events tests/unit/test_hist \
 	   tests/unit/test_addr tests/unit/test_split tests/unit/test_rules \
+	   tests/unit/test_notify_request \
 	   tests/unit/test_httpreq tests/unit/test_peers \
 	   tests/unit/test_tokens
 BENCH    = tests/bench/httpbench
@@ -70,6 +72,11 @@ tests/unit/test_split: tests/unit/test_split.o tests/unit/tap.o cmd/migrate-inde
 tests/unit/test_rules: tests/unit/test_rules.o tests/unit/tap.o cmd/route/rules.o
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ lib/liblabpulse.a $(DEPLIBS)
+
+tests/unit/test_notify_request: tests/unit/test_notify_request.o tests/unit/tap.o \
+    cmd/notify/request.o lib/liblabpulse.a
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(DEPLIBS)
 
 tests/unit/%: tests/unit/%.o tests/unit/tap.o lib/liblabpulse.a
 	@$(if $(V),,echo "  LD      $@")

@@ -6,7 +6,7 @@ pkgs="build-essential pkg-config libpq-dev libhiredis-dev libevent-dev
 libwslay-dev libcurl4-openssl-dev libjq-dev libhttp-parser-dev postgresql redis-server
 redis-tools bats bats-assert bats-support mandoc curl jq procps util-linux
 socat systemd nettle-dev chromium nodejs prometheus tmux wrk iproute2
-clang libclang-rt-14-dev"
+clang libclang-rt-14-dev python3"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||

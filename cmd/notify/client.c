@@ -6,6 +6,7 @@
  * output buffer: past --max-queue it gets nothing more until it has drained,
  * then a resync and a fresh snapshot; one that does not drain is closed. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,13 +20,13 @@
 #include <event2/event.h>
 
 #include "hist.h"
+#include "httpreq.h"
 #include "log.h"
 #include "notify.h"
+#include "peers.h"
 #include "stats.h"
 
-#define REQUEST_TIMEOUT_S	10
 #define CLOSE_TIMEOUT_S		5	/* to write the last bytes */
-#define MAX_CLIENT_MSG		65536	/* from a WebSocket client */
 
 /* The instructor of a token and the classes they may watch. */
 static const char sql_auth[] =
@@ -63,11 +64,27 @@ client_release(struct client *c)
 		free(c);
 }
 
+/* For ws.c's bound: what the output holds, snapshots aside (they may be
+ * larger than the queue, and do not count against it until drained). */
+static size_t
+ws_held(void *arg)
+{
+	struct client *c = arg;
+	size_t n = c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev))
+	    : 0;
+
+	return n > (size_t)c->snapshot_bytes ? n - (size_t)c->snapshot_bytes : 0;
+}
+
+/* What the client's output buffer and wslay's queue hold for it. */
 static int
 queued(const struct client *c)
 {
-	return c->bev ? (int)evbuffer_get_length(bufferevent_get_output(c->bev))
+	size_t n = c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev))
 	    : 0;
+
+	n += ws_pending(&c->wsp);
+	return n > INT_MAX ? INT_MAX : (int)n;
 }
 
 /* ---- writing ---- */
@@ -76,7 +93,7 @@ static ssize_t
 ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
     int flags, void *user)
 {
-	struct client *c = user;
+	struct client *c = ((struct ws_peer *)user)->arg;
 
 	(void)flags;
 	if (c->bev == NULL ||
@@ -91,7 +108,7 @@ static ssize_t
 ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
     void *user)
 {
-	struct client *c = user;
+	struct client *c = ((struct ws_peer *)user)->arg;
 	int n;
 
 	(void)flags;
@@ -102,17 +119,6 @@ ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 	}
 	c->last_seen_us = stats_mono_us();
 	return n;
-}
-
-static void
-ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
-    void *user)
-{
-	(void)ctx;
-	(void)arg;
-	(void)user;
-	/* Pings are answered by wslay, a close is echoed by it; what a
-	 * client says otherwise changes nothing: it cannot widen its view. */
 }
 
 static void
@@ -370,7 +376,15 @@ on_snapshot(PGresult *res, const char *err, void *arg)
 		    (size_t)jv_string_length_bytes(jv_copy(k));
 		char *frame = malloc(cap);
 
-		if (frame) {
+		if (frame == NULL) {
+			jv_free(k);
+			c->n->oom_closed++;
+			log_warn("out of memory for a snapshot; closing peer=%s",
+			    c->peer);
+			client_close_code(c, 1011, "out of memory");
+			goto out;
+		}
+		{
 			int fl = snprintf(frame, cap, "{\"type\":\"snapshot\","
 			    "\"class\":%s,\"id\":\"%s\",\"students\":%s}",
 			    jv_string_value(k), sr->id, students);
@@ -601,19 +615,26 @@ client_recheck_all(struct notify *n)
 }
 
 /* The request is read and the client is a WebSocket or SSE one: check its
- * token (status is 0, or the HTTP status of what was wrong with it). */
+ * token (q->status is 0, or the HTTP status of what was wrong with it). */
 void
-client_subscribe(struct client *c, int status, const char *msg)
+client_subscribe(struct client *c, struct nreq *q)
 {
 	const char *p[1];
+	int i;
 
 	if (c->kind == CK_WS)
 		c->n->nws++;	/* both counted down when freed */
 	else
 		c->n->nsse++;
 	bufferevent_set_timeouts(c->bev, NULL, NULL);
-	if (status) {
-		refuse(c, status, msg);
+	snprintf(c->token, sizeof c->token, "%s", q->token);
+	snprintf(c->since, sizeof c->since, "%s", q->since);
+	for (i = 0; i < q->nclasses; i++)
+		c->classes[i] = q->classes[i];
+	c->nclasses = q->nclasses;
+	q->nclasses = 0;	/* the client's now */
+	if (q->status) {
+		refuse(c, q->status, q->msg);
 		return;
 	}
 	if (c->token[0] == '\0') {
@@ -631,12 +652,10 @@ client_subscribe(struct client *c, int status, const char *msg)
 int
 client_ws_start(struct client *c)
 {
-	struct wslay_event_callbacks cb = { ws_recv_cb, ws_send_cb, NULL,
-	    NULL, NULL, NULL, ws_msg_cb };
-
-	if (wslay_event_context_server_init(&c->ws, &cb, c) != 0)
+	if (ws_open(&c->wsp, ws_recv_cb, ws_send_cb, ws_held, c,
+	    (size_t)c->n->cfg.max_queue) < 0)
 		return -1;
-	wslay_event_config_set_max_recv_msg_length(c->ws, MAX_CLIENT_MSG);
+	c->ws = c->wsp.ctx;
 	c->kind = CK_WS;
 	c->last_seen_us = stats_mono_us();
 	return 0;
@@ -645,17 +664,19 @@ client_ws_start(struct client *c)
 static void
 ws_read(struct client *c)
 {
-	int r = wslay_event_recv(c->ws);
+	enum ws_state st = ws_service(&c->wsp);
 
-	if (r == 0)
-		r = wslay_event_send(c->ws);
+	if (st == WS_OVER && c->state != CS_CLOSING) {
+		c->n->ws_over++;
+		log_info("client sent more than it read; closed peer=%s "
+		    "queued=%d code=%d", c->peer, queued(c), NOTIFY_WS_OVER_CODE);
+	}
 	if (wslay_event_get_status_code_sent(c->ws) == WSLAY_CODE_PROTOCOL_ERROR &&
 	    c->state != CS_CLOSING) {
 		c->n->proto_errors++;
 		log_info("malformed frame; closed peer=%s", c->peer);
 	}
-	if (r != 0 || (!wslay_event_want_read(c->ws) &&
-	    !wslay_event_want_write(c->ws)) || wslay_event_get_close_sent(c->ws))
+	if (st != WS_OPEN)
 		client_closing(c);
 }
 
@@ -674,6 +695,8 @@ on_read(struct bufferevent *bev, void *arg)
 			break;
 		client_hold(c);
 		r = server_request(c);
+		if (r != 0 && c->deadline)
+			evtimer_del(c->deadline);
 		if (r < 0)
 			client_closing(c);
 		else if (r > 0 && c->kind == CK_WS && !c->dead &&
@@ -716,30 +739,66 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		client_free(c);
 }
 
+/* Past --request-timeout from accept, the request head is still not whole:
+ * trickled bytes do not push this back, as a read timeout's reset would. */
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->dead || c->kind != CK_HTTP || c->state != CS_REQUEST)
+		return;
+	c->n->request_timeouts++;
+	log_info("request not whole in time; closed peer=%s bytes=%zu",
+	    c->peer, c->req ? httpreq_started(c->req) : (size_t)0);
+	server_error(c, 408, "request not complete in time");
+	client_closing(c);
+}
+
+/* Refuse a connection at once, with a 503 that says why. */
+static void
+refuse_fd(int fd, const char *why)
+{
+	char buf[256];
+	int len;
+	ssize_t w;
+
+	len = snprintf(buf, sizeof buf, "HTTP/1.1 503 Service Unavailable\r\n"
+	    "Content-Type: application/json\r\nRetry-After: 5\r\n"
+	    "Connection: close\r\nContent-Length: %zu\r\n\r\n"
+	    "{\"error\":\"%s\"}", strlen(why) + 12, why);
+	w = write(fd, buf, (size_t)len);
+	(void)w;
+	close(fd);
+}
+
 void
-client_accept(struct notify *n, int fd, const char *peer)
+client_accept(struct notify *n, int fd, const char *peer, const char *addr)
 {
 	struct client *c;
-	struct timeval tv = { REQUEST_TIMEOUT_S, 0 };
+	struct timeval wtv = { CLOSE_TIMEOUT_S, 0 }, dl;
 
 	if (n->nclients >= n->cfg.max_clients || n->stopping) {
-		static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
-		    "Content-Type: application/json\r\nRetry-After: 5\r\n"
-		    "Connection: close\r\nContent-Length: 39\r\n\r\n"
-		    "{\"error\":\"too many clients; try again\"}";
-		ssize_t w;
-
 		n->refused_cap++;
-		w = write(fd, busy, sizeof busy - 1);
-		(void)w;
-		close(fd);
+		refuse_fd(fd, "too many clients; try again");
+		return;
+	}
+	if (peers_add(n->peers, addr) < 0) {
+		n->refused_addr++;
+		refuse_fd(fd, "too many connections from your address; try again");
 		return;
 	}
 	c = calloc(1, sizeof *c);
 	if (c == NULL) {
+		peers_del(n->peers, addr);
+		n->oom_closed++;
 		close(fd);
 		return;
 	}
+	snprintf(c->addr, sizeof c->addr, "%s", addr);
+	c->addr_counted = 1;
 	/* The kernel's buffer for the client is part of its queue: bounded
 	 * too, so that a client that stops reading is seen, and soon. */
 	{
@@ -755,15 +814,28 @@ client_accept(struct notify *n, int fd, const char *peer)
 	c->opened_us = stats_mono_us();
 	snprintf(c->peer, sizeof c->peer, "%s", peer);
 	c->bev = bufferevent_socket_new(n->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		close(fd);
+	c->deadline = evtimer_new(n->base, on_deadline, c);
+	dl.tv_sec = n->cfg.request_timeout_ms / 1000;
+	dl.tv_usec = (n->cfg.request_timeout_ms % 1000) * 1000;
+	if (c->bev == NULL || c->deadline == NULL ||
+	    evtimer_add(c->deadline, &dl) < 0) {
+		if (c->bev)
+			bufferevent_free(c->bev);
+		else
+			close(fd);
+		if (c->deadline)
+			event_free(c->deadline);
+		peers_del(n->peers, addr);
+		n->oom_closed++;
 		jv_free(c->held);
 		free(c);
 		return;
 	}
 	c->refs = 1;	/* the connection's own */
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	/* no read timeout: the deadline bounds the request, and a stream's
+	 * client sends nothing for long */
+	bufferevent_set_timeouts(c->bev, NULL, &wtv);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&n->clients, c, link);
 	n->nclients++;
@@ -789,8 +861,18 @@ client_free(struct client *c)
 		bufferevent_free(c->bev);
 		c->bev = NULL;
 	}
-	if (c->ws)
-		wslay_event_context_free(c->ws);
+	if (c->addr_counted)
+		peers_del(n->peers, c->addr);
+	c->addr_counted = 0;
+	if (c->deadline)
+		event_free(c->deadline);
+	c->deadline = NULL;
+	if (c->req) {
+		httpreq_free(c->req);
+		free(c->req);
+		c->req = NULL;
+	}
+	ws_free(&c->wsp);
 	c->ws = NULL;
 	for (i = 0; i < c->nclasses; i++)
 		free(c->classes[i]);

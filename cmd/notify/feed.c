@@ -42,48 +42,6 @@ struct feed {
 	long replays_running;
 };
 
-int
-sid_parse(const char *s, struct sid *out)
-{
-	char *end;
-	unsigned long long ms, seq = 0;
-
-	if (s == NULL || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	ms = strtoull(s, &end, 10);
-	if (errno)
-		return -1;
-	if (*end == '-') {
-		if (end[1] < '0' || end[1] > '9')
-			return -1;
-		seq = strtoull(end + 1, &end, 10);
-		if (errno)
-			return -1;
-	}
-	if (*end != '\0')
-		return -1;
-	out->ms = ms;
-	out->seq = seq;
-	return 0;
-}
-
-int
-sid_cmp(struct sid a, struct sid b)
-{
-	if (a.ms != b.ms)
-		return a.ms < b.ms ? -1 : 1;
-	if (a.seq != b.seq)
-		return a.seq < b.seq ? -1 : 1;
-	return 0;
-}
-
-void
-sid_format(struct sid id, char buf[NOTIFY_ID_LEN])
-{
-	snprintf(buf, NOTIFY_ID_LEN, "%" PRIu64 "-%" PRIu64, id.ms, id.seq);
-}
-
 static void
 set_pos(struct feed *f, const char *id)
 {

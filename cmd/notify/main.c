@@ -23,14 +23,16 @@
 #include "prog.h"
 #include "notify.h"
 #include "parse.h"
+#include "peers.h"
 #include "sd.h"
 #include "stats.h"
 
 const char usage_text[] =
 "usage: labpulse notify [--db CONNINFO] [--db-pool N] [--from ADDR]\n"
 "           [--heartbeat DURATION] [--listen ADDR]... [--max-clients N]\n"
-"           [--max-queue SIZE] [--on-slow resync|close] [--redis URL]\n"
-"           [--stats PATH] [--web-root DIR]\n"
+"           [--max-conns-per-addr N] [--max-queue SIZE]\n"
+"           [--on-slow resync|close] [--redis URL]\n"
+"           [--request-timeout DURATION] [--stats PATH] [--web-root DIR]\n"
 "       labpulse notify --help | --version\n";
 
 const char help_text[] =
@@ -50,13 +52,19 @@ const char help_text[] =
 "                           (default: 127.0.0.1:8080, or systemd's sockets)\n"
 "  --max-clients N          connections at once; more are answered 503\n"
 "                           (default: 1000)\n"
+"  --max-conns-per-addr N   connections at once from one address, 0 for no\n"
+"                           cap; more are answered 503 (default: 64)\n"
 "  --max-queue SIZE         bytes queued for one client before it is resynced\n"
-"                           or closed (default: 1MiB)\n"
+"                           or closed; a WebSocket client whose pings take it\n"
+"                           past this is closed 1008 (default: 1MiB)\n"
 "  --on-slow resync|close   what a client past --max-queue gets: a resync and\n"
 "                           a fresh snapshot once it drained, or close 1013\n"
 "                           (default: resync)\n"
 "  --redis URL              redis://HOST[:PORT][/DB] or unix:PATH\n"
 "                           (default: $LABPULSE_REDIS, else redis://127.0.0.1:6379/0)\n"
+"  --request-timeout DURATION\n"
+"                           a request must be whole this long after the\n"
+"                           connection opened, else 408 (default: 10s)\n"
 "  --stats PATH             stats socket, or none\n"
 "                           (default: $LABPULSE_RUNDIR/notify.sock)\n"
 "  --web-root DIR           the dashboard's files (default: the installed ones)\n"
@@ -65,8 +73,8 @@ const char help_text[] =
 
 enum {
 	OPT_DB = 256, OPT_DB_POOL, OPT_FROM, OPT_HEARTBEAT, OPT_LISTEN,
-	OPT_MAX_CLIENTS, OPT_MAX_QUEUE, OPT_ON_SLOW, OPT_REDIS, OPT_STATS,
-	OPT_WEB_ROOT
+	OPT_MAX_CLIENTS, OPT_MAX_CONNS_PER_ADDR, OPT_MAX_QUEUE, OPT_ON_SLOW,
+	OPT_REDIS, OPT_REQUEST_TIMEOUT, OPT_STATS, OPT_WEB_ROOT
 };
 
 static const struct option longopts[] = {
@@ -77,9 +85,11 @@ static const struct option longopts[] = {
 	{ "help",	 no_argument,	    NULL, 'h' },
 	{ "listen",	 required_argument, NULL, OPT_LISTEN },
 	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
+	{ "max-conns-per-addr", required_argument, NULL, OPT_MAX_CONNS_PER_ADDR },
 	{ "max-queue",	 required_argument, NULL, OPT_MAX_QUEUE },
 	{ "on-slow",	 required_argument, NULL, OPT_ON_SLOW },
 	{ "redis",	 required_argument, NULL, OPT_REDIS },
+	{ "request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT },
 	{ "stats",	 required_argument, NULL, OPT_STATS },
 	{ "version",	 no_argument,	    NULL, 'V' },
 	{ "web-root",	 required_argument, NULL, OPT_WEB_ROOT },
@@ -98,6 +108,11 @@ parse_args(int argc, char **argv, struct notify_cfg *c)
 	c->max_queue = 1 << 20;
 	c->heartbeat_ms = 15000;
 	c->pool_size = 2;
+	c->request_timeout_ms = 10000;
+	/* a class's instructors may share one NAT address, and a lecture
+	 * hall's screens too: far above one person's tabs, far below what
+	 * would let one address hold --max-clients */
+	c->max_conns_per_addr = 64;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -128,6 +143,10 @@ parse_args(int argc, char **argv, struct notify_cfg *c)
 			opt_range("max-clients", parse_long, optarg, 1, 100000,
 			    &c->max_clients);
 			break;
+		case OPT_MAX_CONNS_PER_ADDR:
+			opt_range("max-conns-per-addr", parse_long, optarg, 0,
+			    100000, &c->max_conns_per_addr);
+			break;
 		case OPT_MAX_QUEUE:
 			opt_range("max-queue", parse_size, optarg, 1024,
 			    1L << 30, &c->max_queue);
@@ -145,6 +164,10 @@ parse_args(int argc, char **argv, struct notify_cfg *c)
 			break;
 		case OPT_REDIS:
 			c->redis_url = optarg;
+			break;
+		case OPT_REQUEST_TIMEOUT:
+			opt_range("request-timeout", parse_duration_ms, optarg,
+			    100, 600000, &c->request_timeout_ms);
 			break;
 		case OPT_STATS:
 			c->stats_path = optarg;
@@ -199,9 +222,10 @@ static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
-	char peer[64] = "unix";
+	char peer[64] = "unix", addr[64];
 
 	(void)l;
+	peers_addr_text(sa, addr);
 	if (sa && sa->sa_family != AF_UNIX && salen > 0) {
 		char host[48];
 
@@ -212,7 +236,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 			snprintf(peer, sizeof peer, "%s:%d", host,
 			    ntohs(((struct sockaddr_in *)sa)->sin_port));
 	}
-	client_accept(arg, fd, peer);
+	client_accept(arg, fd, peer, addr);
 }
 
 static void
@@ -238,9 +262,20 @@ fill_stats(void *arg)
 	cl = jv_object_set(cl, jv_string("max_clients"),
 	    jv_number(n->cfg.max_clients));
 	cl = jv_object_set(cl, jv_string("by_class"), client_stats(n));
+	cl = jv_object_set(cl, jv_string("addresses"),
+	    jv_number(peers_addresses(n->peers)));
+	cl = jv_object_set(cl, jv_string("max_conns_per_addr"),
+	    jv_number(n->cfg.max_conns_per_addr));
 	o = jv_object_set(o, jv_string("clients"), cl);
 	o = jv_object_set(o, jv_string("accepted"), jv_number(n->accepted));
 	o = jv_object_set(o, jv_string("refused_cap"), jv_number(n->refused_cap));
+	o = jv_object_set(o, jv_string("refused_per_addr"),
+	    jv_number(n->refused_addr));
+	o = jv_object_set(o, jv_string("request_timeouts"),
+	    jv_number(n->request_timeouts));
+	o = jv_object_set(o, jv_string("bad_requests"), jv_number(n->malformed));
+	o = jv_object_set(o, jv_string("ws_queue_closed"), jv_number(n->ws_over));
+	o = jv_object_set(o, jv_string("oom_closed"), jv_number(n->oom_closed));
 	o = jv_object_set(o, jv_string("messages_in"), jv_number(n->messages_in));
 	o = jv_object_set(o, jv_string("messages_sent"), jv_number(n->messages_sent));
 	o = jv_object_set(o, jv_string("snapshots"), jv_number(n->snapshots));
@@ -379,7 +414,8 @@ main(int argc, char **argv)
 	if (nt.base == NULL || nt.delivery_us == NULL)
 		die(71, "cannot create the event loop");
 	nt.pool = pgpool_new(nt.base, c->db, (int)c->pool_size);
-	if (nt.pool == NULL)
+	nt.peers = peers_new(c->max_conns_per_addr);
+	if (nt.pool == NULL || nt.peers == NULL)
 		die(71, "out of memory");
 
 	nfds = prog_listen(c->listen, c->nlisten, "127.0.0.1:8080", fds, NOTIFY_MAX_LISTEN);
@@ -421,6 +457,7 @@ main(int argc, char **argv)
 		evconnlistener_free(nt.listeners[i]);
 	feed_close(&nt);
 	pgpool_free(nt.pool);
+	peers_free(nt.peers);
 	stats_close(stats);
 	event_free(ev_term);
 	event_free(ev_int);

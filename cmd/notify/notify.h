@@ -10,10 +10,11 @@
 #include <wslay/wslay.h>
 
 #include "addr.h"
+#include "sid.h"
 
 #define NOTIFY_MAX_LISTEN	8
 #define NOTIFY_MAX_CLASSES	32	/* classes one client may watch */
-#define NOTIFY_ID_LEN		48
+#define NOTIFY_ID_LEN		SID_LEN
 
 struct event_base;
 struct event;
@@ -22,6 +23,9 @@ struct evconnlistener;
 struct rconn;
 struct hist;
 struct notify;
+
+struct httpreq;
+struct peers;
 
 struct notify_cfg {
 	const char *listen[NOTIFY_MAX_LISTEN];
@@ -32,6 +36,8 @@ struct notify_cfg {
 	const char *stats_path;
 	const char *web_root;
 	long max_clients, max_queue, heartbeat_ms, pool_size;
+	long request_timeout_ms;	/* accept to the whole request head */
+	long max_conns_per_addr;	/* 0: no cap */
 	int slow_close;		/* --on-slow close: no resync */
 };
 
@@ -54,14 +60,6 @@ void pgpool_free(struct pgpool *p);
 
 /* ---- feed.c: the routed stream (or NDJSON), read by every instance ---- */
 
-/* Stream ids: ms and seq; "0-0" is before everything. */
-struct sid {
-	uint64_t ms, seq;
-};
-int sid_parse(const char *s, struct sid *out);
-int sid_cmp(struct sid a, struct sid b);
-void sid_format(struct sid id, char buf[NOTIFY_ID_LEN]);
-
 struct feed;
 int feed_open(struct notify *n, char *err, size_t errlen);
 /* The id of the last message dispatched ("0-0" before any). */
@@ -80,6 +78,83 @@ struct client;
 typedef void (*replay_done_fn)(struct client *c, int result);
 void feed_replay(struct notify *n, struct client *c, const char *since,
     replay_done_fn done);
+
+/* ---- request.c: what a request asks for, decided from httpreq's parse
+ * alone (no I/O, no state), so that tests/fuzz/notify_request.c drives the
+ * very code server.c runs ---- */
+
+#define NOTIFY_MAX_CLASS	120	/* bytes of a class name */
+#define NOTIFY_MAX_TOKEN	255	/* bytes of a token */
+
+enum nreq_kind {
+	NREQ_ERROR,	/* answer status, msg and extra; close */
+	NREQ_HEALTH,	/* /healthz */
+	NREQ_STATIC,	/* a file of the web root: path */
+	NREQ_WS,	/* a WebSocket handshake; accept is the answer's key */
+	NREQ_SSE	/* an event stream */
+};
+
+struct nreq {
+	enum nreq_kind kind;
+	/* NREQ_ERROR: the HTTP status; NREQ_WS and NREQ_SSE: 0, or the
+	 * status to refuse the subscription with (after a WebSocket's
+	 * handshake, as close 4000 + status) */
+	int status;
+	char msg[200];
+	const char *extra;	/* NREQ_ERROR: header lines, or NULL */
+	const char *body;	/* NREQ_ERROR: a JSON body of its own, or NULL */
+	const char *path;	/* NREQ_STATIC: the decoded path (the request's) */
+	/* NREQ_WS and NREQ_SSE */
+	char token[NOTIFY_MAX_TOKEN + 1];
+	char since[NOTIFY_ID_LEN];	/* "" or a valid stream id */
+	char *classes[NOTIFY_MAX_CLASSES];	/* distinct, NUL-free */
+	int nclasses;
+	char accept[32];	/* NREQ_WS: Sec-WebSocket-Accept */
+};
+
+/* Decide what the whole request r asks for into q: 0, or -1 when memory ran
+ * out (q then holds nothing to free). Every class of a subscription is 1 to
+ * NOTIFY_MAX_CLASS bytes of UTF-8 text without control characters, named
+ * once (a class named twice is a 400 that names it); since, when set, is a
+ * stream id; a token that no instructor can hold is 401. */
+int nreq_parse(const struct httpreq *r, struct nreq *q);
+/* Free the classes q still holds. */
+void nreq_free(struct nreq *q);
+
+/* ---- ws.c: notify's side of a WebSocket over wslay, and the bound on
+ * what a client can make notify hold for it, control frames included ---- */
+
+#define NOTIFY_WS_MAX_MSG	65536	/* a message from a client, in bytes */
+#define NOTIFY_WS_OVER_CODE	1008	/* close code past the bound */
+
+struct ws_peer {
+	wslay_event_context_ptr ctx;
+	void *arg;			/* the connection, for recv and send */
+	size_t (*held)(void *arg);	/* bytes it holds, wslay's aside */
+	size_t bound;			/* past it, the peer is closed */
+	int over;			/* it went past: closing */
+};
+
+/* Make w's server context with notify's settings; recv and send get w as
+ * their user data (w->arg is arg), held says what the connection holds
+ * besides wslay's queue. 0, or -1 when memory ran out. */
+int ws_open(struct ws_peer *w, wslay_event_recv_callback recv,
+    wslay_event_send_callback send, size_t (*held)(void *), void *arg,
+    size_t bound);
+void ws_free(struct ws_peer *w);
+/* Bytes held for the peer: the connection's and wslay's queue. */
+size_t ws_queued(const struct ws_peer *w);
+/* Of them, wslay's queue (each message with a frame header's worth). */
+size_t ws_pending(const struct ws_peer *w);
+
+enum ws_state {
+	WS_OPEN,	/* carry on */
+	WS_OVER,	/* past the bound: close NOTIFY_WS_OVER_CODE queued */
+	WS_DONE		/* closed, or the protocol failed: close it */
+};
+/* Take what the peer sent and send what is queued. A peer whose pings
+ * would make notify hold more than bound is read no further. */
+enum ws_state ws_service(struct ws_peer *w);
 
 /* ---- client.c: one dashboard connection, WebSocket or SSE ---- */
 
@@ -108,8 +183,13 @@ struct client {
 	char *classes[NOTIFY_MAX_CLASSES];
 	int nclasses;
 	char instructor[128];
+	char addr[64];		/* counted in n->peers, when addr_counted */
+	int addr_counted;
+	struct httpreq *req;	/* while reading the request */
+	struct event *deadline;	/* the whole request head by then */
 	/* delivery */
-	wslay_event_context_ptr ws;
+	struct ws_peer wsp;
+	wslay_event_context_ptr ws;	/* wsp.ctx */
 	char last_id[NOTIFY_ID_LEN];	/* last message id it was sent */
 	int snapshots_waiting;
 	jv held;		/* live messages held during snapshots */
@@ -124,7 +204,10 @@ struct client {
 };
 TAILQ_HEAD(client_list, client);
 
-void client_accept(struct notify *n, int fd, const char *peer);
+/* A connection from peer (HOST:PORT, for logs), counted against addr
+ * (peers_addr_text) for --max-conns-per-addr. */
+void client_accept(struct notify *n, int fd, const char *peer,
+    const char *addr);
 /* A message of the stream for class klass, to every live client of it. */
 void client_dispatch(struct notify *n, const char *id, const char *klass,
     const char *frame, size_t len, int64_t received_us);
@@ -146,9 +229,10 @@ size_t client_queued_total(struct notify *n);
 /* Free every client at once (exit). */
 void client_drop_all(struct notify *n);
 void client_hold(struct client *c);
-/* After the request: c->kind is CK_WS (client_ws_start done) or CK_SSE;
- * status 0 to check its token, else the HTTP status of what was wrong. */
-void client_subscribe(struct client *c, int status, const char *msg);
+/* After the request: c->kind is CK_WS (client_ws_start done) or CK_SSE,
+ * and q's classes are the client's now; q->status 0 to check its token,
+ * else the HTTP status of what was wrong. */
+void client_subscribe(struct client *c, struct nreq *q);
 int client_ws_start(struct client *c);
 /* Clients by class and kind, for stats. */
 jv client_stats(struct notify *n);
@@ -156,12 +240,15 @@ void client_release(struct client *c);
 
 /* ---- server.c: the HTTP part: requests, static files, upgrades ---- */
 
-/* Parse what the client sent so far; 1 when the request is complete and
- * handled (the client changed kind or is closing), 0 for more, -1 bad. */
+/* Read what the client sent so far; 1 when the request is complete and
+ * handled (the client changed kind), 0 for more, -1 answered: close. */
 int server_request(struct client *c);
 void server_reply(struct client *c, int status, const char *ctype,
     const char *extra_headers, const char *body, size_t len);
 void server_error(struct client *c, int status, const char *msg);
+/* The same with header lines of its own (each ending in CRLF). */
+void server_error_extra(struct client *c, int status, const char *extra,
+    const char *msg);
 
 /* ---- main.c ---- */
 
@@ -178,6 +265,7 @@ struct notify {
 	struct addr from;
 	struct pgpool *pool;
 	struct feed *feed;
+	struct peers *peers;	/* connections per address */
 	struct client_list clients;
 	long nclients, nws, nsse;
 	int stopping;
@@ -189,6 +277,11 @@ struct notify {
 	unsigned long dead_closed, auth_401, auth_403, bad_requests;
 	unsigned long replays, replayed, proto_errors, revoked_closed;
 	unsigned long closed_unavailable, recheck_errors;
+	unsigned long refused_addr;	/* past --max-conns-per-addr */
+	unsigned long request_timeouts;	/* head not whole in time: 408 */
+	unsigned long malformed;	/* requests refused before routing */
+	unsigned long ws_over;		/* WebSocket past its queue bound */
+	unsigned long oom_closed;	/* closed: memory ran out */
 	unsigned long skipped;	/* messages a slow client did not get */
 	struct hist *delivery_us;	/* receivedAt → written to the client */
 };

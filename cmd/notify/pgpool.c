@@ -61,7 +61,9 @@ pgpool_new(struct event_base *base, const char *conninfo, int size)
 	p->size = size;
 	p->slots = calloc(size, sizeof *p->slots);
 	TAILQ_INIT(&p->queue);
-	if (p->slots == NULL) {
+	if (p->slots == NULL || (conninfo && p->conninfo == NULL)) {
+		free(p->slots);
+		free(p->conninfo);
 		free(p);
 		return NULL;
 	}
@@ -273,6 +275,14 @@ pgpool_query(struct pgpool *p, const char *sql, int nparams,
 	r->nparams = nparams;
 	for (i = 0; i < nparams; i++)
 		r->params[i] = strdup(params[i]);
+	for (i = 0; i < nparams && r->sql; i++)
+		if (r->params[i] == NULL)
+			break;
+	if (r->sql == NULL || i < nparams) {
+		req_free(r);
+		done(NULL, "out of memory", arg);
+		return;
+	}
 	r->done = done;
 	r->arg = arg;
 	r->queued_us = stats_mono_us();

@@ -1,32 +1,31 @@
-/* server.c: the HTTP side of notify: read one GET request, then answer it
- * (/healthz, the dashboard's static files) or turn the connection into a
+/* server.c: the HTTP side of notify: read one request with httpreq, within
+ * a deadline set at accept, then answer it as request.c decided (/healthz,
+ * the dashboard's static files, a 4xx) or turn the connection into a
  * WebSocket (RFC 6455 handshake here, frames through wslay) or an SSE
  * stream. libevent 2.1's evhttp cannot hand a connection over to another
- * protocol, so the request is parsed here, with evhttp's URI helpers. */
-#include <ctype.h>
+ * protocol, so the request is read here. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <nettle/base64.h>
-#include <nettle/sha1.h>
+#include <event2/event.h>
 
+#include "httpreq.h"
 #include "log.h"
 #include "notify.h"
 
-#define MAX_REQUEST	8192
+#define MAX_HEAD	8192	/* request line and header fields */
+#define MAX_HEADERS	64
+/* A GET has no body; a small one is read so that any other method gets
+ * its 405 rather than a 413. */
+#define MAX_BODY	4096
 #define MAX_STATIC	(1 << 20)
-
-static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 static const char *
 status_text(int status)
@@ -38,9 +37,13 @@ status_text(int status)
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 413: return "Content Too Large";
 	case 426: return "Upgrade Required";
 	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
 	default: return "Error";
 	}
 }
@@ -59,67 +62,25 @@ server_reply(struct client *c, int status, const char *ctype,
 }
 
 void
-server_error(struct client *c, int status, const char *msg)
+server_error_extra(struct client *c, int status, const char *extra,
+    const char *msg)
 {
 	jv o = jv_object_set(jv_object(), jv_string("error"), jv_string(msg));
 	jv s = jv_dump_string(o, 0);
-	const char *extra = NULL;
+	char head[256];
 
-	if (status == 401)
-		extra = "WWW-Authenticate: Bearer realm=\"labpulse\"\r\n";
-	else if (status == 503)
-		extra = "Retry-After: 5\r\n";
-	server_reply(c, status, "application/json", extra, jv_string_value(s),
+	snprintf(head, sizeof head, "%s%s", extra ? extra : "",
+	    status == 401 ? "WWW-Authenticate: Bearer realm=\"labpulse\"\r\n" :
+	    status == 503 ? "Retry-After: 5\r\n" : "");
+	server_reply(c, status, "application/json", head, jv_string_value(s),
 	    (size_t)jv_string_length_bytes(jv_copy(s)));
 	jv_free(s);
 }
 
-/* The value of header name in the request's header block, or NULL. */
-static const char *
-header(struct evkeyvalq *h, const char *name)
+void
+server_error(struct client *c, int status, const char *msg)
 {
-	struct evkeyval *kv;
-
-	TAILQ_FOREACH(kv, h, next)
-		if (strcasecmp(kv->key, name) == 0)
-			return kv->value;
-	return NULL;
-}
-
-/* Does a comma-separated header value name token (case-insensitive)? */
-static int
-has_token(const char *value, const char *token)
-{
-	size_t tl = strlen(token);
-	const char *p = value;
-
-	while (p && *p) {
-		while (*p == ' ' || *p == ',' || *p == '\t')
-			p++;
-		if (strncasecmp(p, token, tl) == 0 &&
-		    (p[tl] == '\0' || p[tl] == ',' || p[tl] == ' '))
-			return 1;
-		p = strchr(p, ',');
-	}
-	return 0;
-}
-
-static int
-parse_headers(char *block, struct evkeyvalq *h)
-{
-	char *line, *save = NULL, *colon, *v;
-
-	for (line = strtok_r(block, "\r\n", &save); line;
-	    line = strtok_r(NULL, "\r\n", &save)) {
-		colon = strchr(line, ':');
-		if (colon == NULL || colon == line)
-			return -1;
-		*colon = '\0';
-		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
-			;
-		evhttp_add_header(h, line, v);
-	}
-	return 0;
+	server_error_extra(c, status, NULL, msg);
 }
 
 static const char *
@@ -184,201 +145,109 @@ serve_static(struct client *c, const char *path)
 	free(buf);
 }
 
-/* Sec-WebSocket-Accept for a key: base64(SHA-1(key + GUID)). */
-static void
-ws_accept(const char *key, char out[BASE64_ENCODE_RAW_LENGTH(SHA1_DIGEST_SIZE) + 1])
-{
-	struct sha1_ctx sha;
-	uint8_t digest[SHA1_DIGEST_SIZE];
-
-	sha1_init(&sha);
-	sha1_update(&sha, strlen(key), (const uint8_t *)key);
-	sha1_update(&sha, sizeof ws_guid - 1, (const uint8_t *)ws_guid);
-	sha1_digest(&sha, sizeof digest, digest);
-	base64_encode_raw(out, sizeof digest, digest);
-	out[BASE64_ENCODE_RAW_LENGTH(SHA1_DIGEST_SIZE)] = '\0';
-}
-
-/* ?class=…&class=…&token=…&since=…: 0, or an HTTP status with msg. */
+/* Act on a whole request: 1 when the client is a WebSocket or SSE one
+ * now, -1 when it was answered. */
 static int
-take_query(struct client *c, const char *query, struct evkeyvalq *h,
-    char *msg, size_t msglen)
+route(struct client *c)
 {
-	struct evkeyvalq q;
-	struct evkeyval *kv;
-	struct sid sid;
-	const char *auth = header(h, "Authorization");
-	const char *leid = header(h, "Last-Event-ID");
-	int status = 0;
+	struct nreq q;
+	int ret = -1;
 
-	TAILQ_INIT(&q);
-	if (query && evhttp_parse_query_str(query, &q) < 0) {
-		snprintf(msg, msglen, "malformed query string");
-		return 400;
-	}
-	if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
-		snprintf(c->token, sizeof c->token, "%s", auth + 7);
-
-	TAILQ_FOREACH(kv, &q, next) {
-		if (strcmp(kv->key, "class") == 0) {
-			if (*kv->value == '\0' || strlen(kv->value) > 120) {
-				snprintf(msg, msglen, "class: must be 1 to 120 "
-				    "bytes");
-				status = 400;
-				break;
-			}
-			if (c->nclasses == NOTIFY_MAX_CLASSES) {
-				snprintf(msg, msglen, "class: at most %d classes",
-				    NOTIFY_MAX_CLASSES);
-				status = 400;
-				break;
-			}
-			c->classes[c->nclasses++] = strdup(kv->value);
-		} else if (strcmp(kv->key, "token") == 0 && c->token[0] == '\0') {
-			snprintf(c->token, sizeof c->token, "%s", kv->value);
-		} else if (strcmp(kv->key, "since") == 0) {
-			snprintf(c->since, sizeof c->since, "%.47s", kv->value);
-		}
-	}
-	evhttp_clear_headers(&q);
-	/* EventSource reconnects with the id it saw last: newer than a ?since
-	 * the page was opened with */
-	if (leid && *leid)
-		snprintf(c->since, sizeof c->since, "%.47s", leid);
-	if (status)
-		return status;
-	if (c->nclasses == 0) {
-		snprintf(msg, msglen, "class: name at least one class "
-		    "(?class=NAME)");
-		return 400;
-	}
-	if (c->since[0] && sid_parse(c->since, &sid) < 0) {
-		snprintf(msg, msglen, "since: not a stream id (MS-SEQ): %s",
-		    c->since);
-		return 400;
-	}
-	return 0;
-}
-
-static int
-upgrade_ws(struct client *c, const char *query, struct evkeyvalq *h)
-{
-	const char *up = header(h, "Upgrade"), *conn = header(h, "Connection");
-	const char *key = header(h, "Sec-WebSocket-Key");
-	const char *ver = header(h, "Sec-WebSocket-Version");
-	char accept[BASE64_ENCODE_RAW_LENGTH(SHA1_DIGEST_SIZE) + 1], msg[200];
-	int status;
-
-	if (up == NULL || strcasecmp(up, "websocket") != 0 || conn == NULL ||
-	    !has_token(conn, "upgrade")) {
-		server_error(c, 426, "/ws is a WebSocket: send Upgrade: websocket");
-		return -1;
-	}
-	if (ver == NULL || strcmp(ver, "13") != 0) {
-		static const char v13[] =
-		    "{\"error\":\"Sec-WebSocket-Version must be 13\"}";
-
-		server_reply(c, 426, "application/json",
-		    "Sec-WebSocket-Version: 13\r\n", v13, sizeof v13 - 1);
-		return -1;
-	}
-	if (key == NULL || strlen(key) != 24) {
-		server_error(c, 400, "Sec-WebSocket-Key: missing or malformed");
-		return -1;
-	}
-	if (client_ws_start(c) < 0) {
+	if (nreq_parse(c->req, &q) < 0) {
+		c->n->oom_closed++;
 		server_error(c, 503, "out of memory");
 		return -1;
 	}
-	ws_accept(key, accept);
-	evbuffer_add_printf(bufferevent_get_output(c->bev),
-	    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-	    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", accept);
-	status = take_query(c, query, h, msg, sizeof msg);
-	client_subscribe(c, status, msg);
-	return 1;
-}
-
-int
-server_request(struct client *c)
-{
-	struct evbuffer *in = bufferevent_get_input(c->bev);
-	struct evbuffer_ptr end;
-	struct evkeyvalq h;
-	char *req, *line_end, *method, *target, *version, *query, *path;
-	size_t len;
-	int ret = 1, status;
-	char msg[200];
-
-	end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-	if (end.pos < 0) {
-		if (evbuffer_get_length(in) > MAX_REQUEST) {
-			server_error(c, 431, "request too large");
-			return -1;
-		}
-		return 0;
-	}
-	len = (size_t)end.pos + 4;
-	if (len > MAX_REQUEST) {
-		server_error(c, 431, "request too large");
-		return -1;
-	}
-	req = malloc(len + 1);
-	evbuffer_remove(in, req, len);
-	req[len] = '\0';
-	TAILQ_INIT(&h);
-	line_end = strstr(req, "\r\n");
-	*line_end = '\0';
-	method = req;
-	target = strchr(method, ' ');
-	version = target ? strchr(target + 1, ' ') : NULL;
-	if (target == NULL || version == NULL ||
-	    strncmp(version + 1, "HTTP/1.", 7) != 0 ||
-	    parse_headers(line_end + 2, &h) < 0) {
-		server_error(c, 400, "malformed request");
-		ret = -1;
-		goto out;
-	}
-	*target++ = '\0';
-	*version = '\0';
-	if (strcmp(method, "GET") != 0) {
-		static const char only[] = "{\"error\":\"only GET\"}";
-
-		server_reply(c, 405, "application/json", "Allow: GET\r\n", only,
-		    sizeof only - 1);
-		ret = -1;
-		goto out;
-	}
-	query = strchr(target, '?');
-	if (query)
-		*query++ = '\0';
-	path = evhttp_decode_uri(target);
-	if (path == NULL) {
-		server_error(c, 400, "malformed path");
-		ret = -1;
-		goto out;
-	}
-	if (strcmp(path, "/healthz") == 0) {
+	switch (q.kind) {
+	case NREQ_ERROR:
+		c->n->malformed++;
+		log_info("bad request peer=%s status=%d reason=\"%s\"", c->peer,
+		    q.status, q.msg);
+		server_error_extra(c, q.status, q.extra, q.msg);
+		break;
+	case NREQ_HEALTH:
 		if (feed_is_up(c->n) && !c->n->stopping)
 			server_reply(c, 200, "text/plain", NULL, "ok\n", 3);
 		else
 			server_reply(c, 503, "text/plain", NULL, "unavailable\n",
 			    12);
-		ret = -1;
-	} else if (strcmp(path, "/ws") == 0) {
-		ret = upgrade_ws(c, query, &h);
-	} else if (strcmp(path, "/sse") == 0) {
-		c->kind = CK_SSE;
-		status = take_query(c, query, &h, msg, sizeof msg);
-		client_subscribe(c, status, msg);
+		break;
+	case NREQ_STATIC:
+		serve_static(c, q.path);
+		break;
+	case NREQ_WS:
+		if (client_ws_start(c) < 0) {
+			c->n->oom_closed++;
+			server_error(c, 503, "out of memory");
+			break;
+		}
+		evbuffer_add_printf(bufferevent_get_output(c->bev),
+		    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+		    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+		    q.accept);
+		client_subscribe(c, &q);
 		ret = 1;
-	} else {
-		serve_static(c, path);
-		ret = -1;
+		break;
+	case NREQ_SSE:
+		c->kind = CK_SSE;
+		client_subscribe(c, &q);
+		ret = 1;
+		break;
 	}
-	free(path);
-out:
-	evhttp_clear_headers(&h);
-	free(req);
+	nreq_free(&q);
+	return ret;
+}
+
+int
+server_request(struct client *c)
+{
+	static const struct httpreq_limits lim = { MAX_HEAD, MAX_BODY,
+	    MAX_HEADERS };
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	enum httpreq_state st = HTTPREQ_MORE;
+	int ret;
+
+	if (c->req == NULL) {
+		c->req = malloc(sizeof *c->req);
+		if (c->req == NULL || httpreq_init(c->req, &lim) < 0) {
+			free(c->req);
+			c->req = NULL;
+			c->n->oom_closed++;
+			server_error(c, 503, "out of memory");
+			return -1;
+		}
+	}
+	/* httpreq takes the bytes as they are, NULs and all; what follows a
+	 * whole request stays in the buffer (a WebSocket's first frames) */
+	while (st == HTTPREQ_MORE && evbuffer_get_length(in) > 0) {
+		struct evbuffer_iovec v[4];
+		size_t took = 0, used;
+		int nv = evbuffer_peek(in, -1, NULL, v, 4), i;
+
+		if (nv <= 0)
+			break;
+		for (i = 0; i < nv && i < 4 && st == HTTPREQ_MORE; i++) {
+			used = 0;
+			st = httpreq_feed(c->req, v[i].iov_base, v[i].iov_len,
+			    &used);
+			/* MORE: every byte was taken, whatever *used says */
+			took += st == HTTPREQ_MORE ? v[i].iov_len : used;
+		}
+		evbuffer_drain(in, took);
+	}
+	if (st == HTTPREQ_MORE)
+		return 0;
+	if (st == HTTPREQ_ERROR) {
+		c->n->malformed++;
+		log_info("bad request peer=%s status=%d reason=\"%s\"", c->peer,
+		    c->req->status, c->req->error);
+		server_error(c, c->req->status, c->req->error);
+		ret = -1;
+	} else {
+		ret = route(c);
+	}
+	httpreq_free(c->req);
+	free(c->req);
+	c->req = NULL;
 	return ret;
 }

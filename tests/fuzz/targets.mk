@@ -1,6 +1,14 @@
 # The fuzz targets: FUZZ += NAME, and fuzz_NAME_SRC, the sources (beside
 # tests/fuzz/NAME.c) that the target is built from. See the Makefile.
 
+# notify (cmd/notify/request.c, ws.c; lib/sid.c)
+FUZZ += notify_request
+fuzz_notify_request_SRC = cmd/notify/request.c lib/httpreq.c lib/sid.c
+FUZZ += ws
+fuzz_ws_SRC = cmd/notify/ws.c
+FUZZ += since
+fuzz_since_SRC = lib/sid.c
+
 # ingest's bodies and token file (lib/events.c, json.c, tokens.c)
 FUZZ += events
 fuzz_events_SRC = lib/events.c lib/json.c
