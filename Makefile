@@ -26,8 +26,8 @@ notify_OBJ = cmd/notify/main.o cmd/notify/server.o cmd/notify/client.o \
 	     cmd/notify/ws.o
 UNIT     = tests/unit/test_parse tests/unit/test_events tests/unit/test_hist \
 	   tests/unit/test_addr tests/unit/test_split tests/unit/test_rules \
-	   tests/unit/test_notify_request \
-	   tests/unit/test_httpreq tests/unit/test_peers \
+	   tests/unit/test_redis tests/unit/test_notify_request \
+	   tests/unit/test_group tests/unit/test_httpreq tests/unit/test_peers \
 	   tests/unit/test_tokens
 BENCH    = tests/bench/httpbench
 TOOLS    = tests/tools/lpwatch tests/tools/stallserver
@@ -176,6 +176,7 @@ bench: deps all $(BENCH) $(TOOLS)
 	sh tests/bench/commit.sh
 	sh tests/bench/notify.sh
 	sh tests/bench/loadgen.sh
+	sh tests/bench/durability.sh
 
 demo: deps all
 	sh mk/demo.sh

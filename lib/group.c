@@ -8,6 +8,7 @@
 #include <jv.h>
 
 #include "group.h"
+#include "sid.h"
 #include "stats.h"
 
 void
@@ -245,6 +246,155 @@ group_pending(struct group *g)
 	if (r == NULL)
 		group_drop(g, g->c->errstr);
 	freeReplyObject(r);
+	return n;
+}
+
+/* The value of the field name in an XINFO reply (names and values in turn). */
+static const redisReply *
+reply_field(const redisReply *r, const char *name)
+{
+	size_t i;
+
+	if (r->type != REDIS_REPLY_ARRAY)
+		return NULL;
+	for (i = 0; i + 1 < r->elements; i += 2)
+		if (r->element[i]->type == REDIS_REPLY_STRING ||
+		    r->element[i]->type == REDIS_REPLY_STATUS)
+			if (strcmp(r->element[i]->str, name) == 0)
+				return r->element[i + 1];
+	return NULL;
+}
+
+long
+group_trim_key(redisContext *c, const char *key, char *err, size_t errlen)
+{
+	redisReply *groups, *r;
+	const redisReply *name, *last;
+	struct sid min = { 0, 0 }, id;
+	char minid[SID_LEN];
+	size_t i;
+	long removed = -1;
+	int have = 0;
+
+	/* first the last-delivered-ids, then the pending lists: see group.h */
+	groups = redisCommand(c, "XINFO GROUPS %s", key);
+	if (groups == NULL) {
+		snprintf(err, errlen, "XINFO GROUPS %s: %s", key, c->errstr);
+		return -1;
+	}
+	if (groups->type == REDIS_REPLY_ERROR) {
+		/* no stream, nothing to trim */
+		if (strstr(groups->str, "no such key")) {
+			freeReplyObject(groups);
+			return 0;
+		}
+		snprintf(err, errlen, "XINFO GROUPS %s: %s", key, groups->str);
+		freeReplyObject(groups);
+		return -1;
+	}
+	if (groups->type != REDIS_REPLY_ARRAY) {
+		snprintf(err, errlen, "XINFO GROUPS %s: unexpected reply", key);
+		freeReplyObject(groups);
+		return -1;
+	}
+	for (i = 0; i < groups->elements; i++) {
+		name = reply_field(groups->element[i], "name");
+		last = reply_field(groups->element[i], "last-delivered-id");
+		if (name == NULL || last == NULL ||
+		    name->type != REDIS_REPLY_STRING ||
+		    last->type != REDIS_REPLY_STRING ||
+		    sid_parse(last->str, &id) < 0) {
+			snprintf(err, errlen, "XINFO GROUPS %s: unexpected reply",
+			    key);
+			goto out;
+		}
+		/* the first id after it */
+		if (id.seq == UINT64_MAX) {
+			id.ms++;
+			id.seq = 0;
+		} else {
+			id.seq++;
+		}
+		if (!have || sid_cmp(id, min) < 0)
+			min = id;
+		have = 1;
+		r = redisCommand(c, "XPENDING %s %b", key, name->str,
+		    name->len);
+		if (r == NULL) {
+			snprintf(err, errlen, "XPENDING %s: %s", key, c->errstr);
+			goto out;
+		}
+		if (r->type == REDIS_REPLY_ERROR) {
+			/* a group deleted meanwhile, or worse: trim next time */
+			snprintf(err, errlen, "XPENDING %s %s: %s", key,
+			    name->str, r->str);
+			freeReplyObject(r);
+			goto out;
+		}
+		if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+		    r->element[0]->type != REDIS_REPLY_INTEGER) {
+			snprintf(err, errlen, "XPENDING %s: unexpected reply", key);
+			freeReplyObject(r);
+			goto out;
+		}
+		if (r->element[0]->integer > 0) {
+			if (r->element[1]->type != REDIS_REPLY_STRING ||
+			    sid_parse(r->element[1]->str, &id) < 0) {
+				snprintf(err, errlen, "XPENDING %s: unexpected "
+				    "reply", key);
+				freeReplyObject(r);
+				goto out;
+			}
+			if (sid_cmp(id, min) < 0)
+				min = id;
+		}
+		freeReplyObject(r);
+	}
+	if (!have) {		/* no group: nobody said what it still needs */
+		removed = 0;
+		goto out;
+	}
+	sid_format(min, minid);
+	r = redisCommand(c, "XTRIM %s MINID %s", key, minid);
+	if (r == NULL)
+		snprintf(err, errlen, "XTRIM %s: %s", key, c->errstr);
+	else if (r->type != REDIS_REPLY_INTEGER)
+		snprintf(err, errlen, "XTRIM %s: %s", key,
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+	else
+		removed = (long)r->integer;
+	freeReplyObject(r);
+out:
+	freeReplyObject(groups);
+	return removed;
+}
+
+int
+group_trim_due(struct group *g)
+{
+	int64_t now;
+
+	if (g->c == NULL || g->trim_interval_ms <= 0)
+		return 0;
+	now = stats_mono_us();
+	if (now < g->next_trim_us)
+		return 0;
+	g->next_trim_us = now + (int64_t)g->trim_interval_ms * 1000;
+	return 1;
+}
+
+long
+group_trim(struct group *g, const char *key, char *err, size_t errlen)
+{
+	long n;
+
+	if (g->c == NULL) {
+		snprintf(err, errlen, "not connected");
+		return -1;
+	}
+	n = group_trim_key(g->c, key ? key : g->key, err, errlen);
+	if (n < 0 && g->c->err)
+		group_drop(g, g->c->errstr);
 	return n;
 }
 

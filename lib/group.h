@@ -38,6 +38,8 @@ struct group {
 	int own_pending_done;		/* own pending entries taken back */
 	char claim_cursor[48];
 	int64_t next_claim_us;
+	long trim_interval_ms;		/* --trim-interval; 0: never */
+	int64_t next_trim_us;
 	unsigned long connects;
 	char error[512];		/* why Redis was lost; "" once back */
 };
@@ -65,6 +67,47 @@ long group_claim(struct group *g, long want, group_take_fn take, void *arg);
 long group_ack(struct group *g, const char *const *ids, size_t n);
 /* The entries pending in the group, or -1 when not known. */
 long group_pending(struct group *g);
+/* Trimming. A stream read by consumer groups is trimmed with XTRIM MINID
+ * to the oldest entry some group of it still needs: the oldest pending
+ * entry of each group (XPENDING), or, for a group with none pending, the
+ * first entry after its last-delivered-id (XINFO GROUPS); the oldest over
+ * all groups. A stream with no group is left alone.
+ *
+ * Why no lock is needed, neither with another trimmer (route and
+ * batch-commit both trim labpulse:events) nor with XADD, XREADGROUP, XACK,
+ * XAUTOCLAIM running meanwhile: the last-delivered-ids are read first (t0),
+ * the pending summaries after (t1), the trim comes last (t2). An entry a
+ * group needs at t2 is either after its last-delivered-id at t2, which only
+ * moves forward, so after the one read at t0; or pending at t2. A pending
+ * entry was either delivered after t0, so it is after the last-delivered-id
+ * read at t0; or delivered before t0 and never acknowledged since (nothing
+ * puts an acknowledged entry back), so pending at t1 too and not older than
+ * the oldest pending read then. XAUTOCLAIM and XCLAIM (without FORCE) only
+ * move entries between consumers of the same pending list: a claimed entry
+ * was pending all along. So a MINID computed at t0..t1 is safe at any later
+ * time, and of two trimmers the one with the older snapshot removes less;
+ * XTRIM only removes entries older than its MINID, so the order of two
+ * trims does not matter. XADD appends after every existing entry, beyond
+ * every last-delivered-id.
+ *
+ * What it does not protect: a group made after t0 (XGROUP CREATE ... 0,
+ * as group_ensure does for a consumer started for the first time) starts
+ * from the oldest entry left, the same as when it is made just after a
+ * trim; and an operator's XGROUP SETID back to an older id, or XCLAIM
+ * FORCE of an id not pending, finds the entries before MINID gone. The
+ * stream is a queue, not an archive: PostgreSQL is. */
+
+/* Trim the stream key as above on the connection c: the number of entries
+ * removed (0 when the key does not exist or has no group), or -1 with err;
+ * c->err is set when the connection was lost. */
+long group_trim_key(struct redisContext *c, const char *key, char *err,
+    size_t errlen);
+/* Whether a trim is due: connected, trim_interval_ms > 0, and that long
+ * since the last one; when it is, the next one is scheduled. */
+int group_trim_due(struct group *g);
+/* group_trim_key on g's connection (key NULL: g's own stream), dropping
+ * the connection when it was lost. */
+long group_trim(struct group *g, const char *key, char *err, size_t errlen);
 /* Close the connection; with leave, first take the consumer out of the
  * group when it holds no entry (a consumer that will not come back). */
 void group_close(struct group *g, int leave);

@@ -67,9 +67,9 @@ redis_target_parse(struct redis_target *rc, const char *url, char *err,
 	if (strncmp(url, "redis://", 8) != 0)
 		goto bad;
 	p = url + 8;
-	slash = strchr(p, '/');
-	at = strchr(p, '@');
-	if (at && (!slash || at < slash)) {
+	/* the last '@': a password may hold '@' and '/' (HOST and DB never) */
+	at = strrchr(p, '@');
+	if (at) {
 		const char *pw = memchr(p, ':', at - p);
 		pw = pw ? pw + 1 : p;
 		if ((size_t)(at - pw) >= sizeof rc->password)
@@ -78,6 +78,7 @@ redis_target_parse(struct redis_target *rc, const char *url, char *err,
 		rc->password[at - pw] = '\0';
 		p = at + 1;
 	}
+	slash = strchr(p, '/');
 	q = slash ? slash : p + strlen(p);
 	colon = memchr(p, ':', q - p);
 	if (colon) {
@@ -103,14 +104,25 @@ redis_target_parse(struct redis_target *rc, const char *url, char *err,
 		rc->db = (int)v;
 	}
 	if (rc->password[0]) {	/* never show the password in logs or stats */
-		char *at2 = strchr(rc->url + 8, '@');
+		char *at2 = strrchr(rc->url + 8, '@');
 
 		snprintf(rc->url, sizeof rc->url, "redis://***%s", at2);
 	}
 	return 0;
 bad:
-	snprintf(err, errlen, "bad Redis URL '%s' (expected "
-	    "redis://HOST[:PORT][/DB] or unix:PATH)", url);
+	/* a URL refused may hold a password anywhere before its last '@',
+	 * even one the parse above did not take as such (a '/' in it) */
+	at = strrchr(url, '@');
+	if (at && strncmp(url, "redis://", 8) == 0)
+		snprintf(err, errlen, "bad Redis URL 'redis://***%s' (expected "
+		    "redis://HOST[:PORT][/DB] or unix:PATH)", at);
+	else if (at)
+		snprintf(err, errlen, "bad Redis URL (expected "
+		    "redis://HOST[:PORT][/DB] or unix:PATH)");
+	else
+		snprintf(err, errlen, "bad Redis URL '%s' (expected "
+		    "redis://HOST[:PORT][/DB] or unix:PATH)", url);
+	memset(rc, 0, sizeof *rc);	/* no password left behind either */
 	return -1;
 }
 

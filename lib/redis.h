@@ -17,6 +17,10 @@ struct redis_target {
 	int port, db;
 };
 
+/* Parse url as rconn_new says (NULL: $LABPULSE_REDIS, then the default)
+ * into t, whose url is then the one to show: its password masked as ***.
+ * -1 with err when it is not a Redis URL; err never holds the password,
+ * and neither does t. */
 int redis_target_parse(struct redis_target *t, const char *url,
     char *err, size_t errlen);
 /* A blocking connection with a socket timeout, authenticated and on its

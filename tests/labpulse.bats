@@ -70,6 +70,8 @@ setup() {
 @test "down stops everything cleanly; up again keeps the data" {
 	post "$LABPULSE_INGEST_URL/api/v1/events" "$(ext_event keep-1)"
 	assert_equal "$status_code" 202
+	# posted to the stream now, not yet read by anyone
+	redis-cli -s "${LABPULSE_REDIS#unix:}" XADD labpulse:kept '*' event keep-2 >/dev/null
 	ipid=$(cat "$LABPULSE_RUNDIR/ingest.pid")
 	run -0 labpulse down
 	run -3 labpulse status
@@ -81,7 +83,52 @@ setup() {
 	grep -q 'ingest: info: stopped' "$LABPULSE_HOME/log/ingest.log"
 	out=$(labpulse up)
 	eval "$out"
-	# the event accepted before the restart is still in the stream
-	run -0 redis-cli -s "${LABPULSE_REDIS#unix:}" --raw XRANGE labpulse:events - +
-	assert_output --partial '"eventId":"keep-1"'
+	# what was in Redis is still there (an events stream read by every
+	# group is trimmed: keep-1 is in PostgreSQL)
+	run -0 redis-cli -s "${LABPULSE_REDIS#unix:}" --raw XRANGE labpulse:kept - +
+	assert_line --index 2 keep-2
+	keep1() { psql -tAXc "select count(*) from events where event_id = 'keep-1'"; }
+	wait_until '[ "$(keep1)" = 1 ]'
+}
+
+@test "instructor add stores each class byte for byte: a backslash, a quote, a tab, UTF-8" {
+	tab=$'\t'
+	run -0 --separate-stderr labpulse instructor add "o'hara" 'CS\101' "it's 1" "a${tab}b" 'Café 数学' 'CS\101'
+	[[ $output =~ ^[A-Za-z0-9_-]{43}$ ]]
+	run -0 psql -tAXc "select c.class_id from instructor_classes c join instructors i on i.id = c.instructor_id where i.name = 'o''hara' order by convert_to(c.class_id, 'UTF8')"
+	assert_output "CS\\101
+Caf$(printf '\303\251') $(printf '\346\225\260\345\255\246')
+a${tab}b
+it's 1"
+	# and listed back as stored (psql's table shows a tab as spaces)
+	run -0 labpulse instructor list
+	assert_line --regexp "^ o'hara +\\| CS\\\\101 Café 数学 a +b it's 1 +\\| "
+	# the other control characters stay refused
+	run -64 --separate-stderr labpulse instructor add mallory $'CS\e[31m'
+	assert_equal "$stderr" "labpulse: error: CLASS must not hold control characters"
+	run -64 --separate-stderr labpulse instructor add $'mal\tlory' CS1
+	assert_equal "$stderr" "labpulse: error: NAME must not hold control characters"
+}
+
+@test "LABPULSE_REDIS_FSYNC chooses when Redis syncs its append-only file, on a running stack too" {
+	eval "$(labpulse env)"	# an earlier test restarted the stack
+	rcli() { redis-cli -s "${LABPULSE_REDIS#unix:}" "$@"; }
+	run -0 rcli config get appendfsync
+	assert_output "appendfsync
+everysec"
+	LABPULSE_REDIS_FSYNC=always labpulse up >/dev/null
+	run -0 rcli config get appendfsync
+	assert_output "appendfsync
+always"
+	# events still flow
+	post "$LABPULSE_INGEST_URL/api/v1/events" "$(ext_event fsync-1)"
+	assert_equal "$status_code" 202
+	LABPULSE_REDIS_FSYNC=everysec labpulse up >/dev/null
+	run -0 rcli config get appendfsync
+	assert_line --index 1 everysec
+	run -78 --separate-stderr env LABPULSE_REDIS_FSYNC=no labpulse up
+	assert_output ''
+	assert_equal "$stderr" "labpulse: error: LABPULSE_REDIS_FSYNC must be always or everysec, not 'no'"
+	run -0 rcli config get appendfsync
+	assert_line --index 1 everysec
 }

@@ -16,6 +16,7 @@ struct bc_cfg {
 	const char *consumer;
 	const char *stats_path;
 	long batch_size, max_wait_ms, claim_idle_ms;
+	long trim_interval_ms;		/* --trim-interval; 0: never */
 };
 
 /* One event in hand: its stream id (empty in pipe mode) and its text. */
@@ -50,6 +51,8 @@ struct bc {
 	struct hist *commit_us, *batch_rows;
 	unsigned long batches, rows_committed, duplicates, dead, acked;
 	unsigned long pg_reconnects, claimed;
+	unsigned long trimmed, trims;	/* entries removed, trims run */
+	char trim_error[512];		/* the last trim's, "" when it ran */
 	char pg_error[512];
 };
 

@@ -14,6 +14,7 @@
 #include "hist.h"
 #include "log.h"
 #include "pgconn.h"
+#include "prog.h"
 #include "stats.h"
 
 enum { OK = 0, TRANSIENT = -1 };
@@ -140,6 +141,8 @@ lite_add(struct evbuf_lite *o, const char *s, size_t n)
 	if (o->n + n + 1 > o->cap) {
 		o->cap = (o->n + n + 1) * 2;
 		o->p = realloc(o->p, o->cap);
+		if (o->p == NULL)
+			die(71, "out of memory");
 	}
 	memcpy(o->p + o->n, s, n);
 	o->n += n;
@@ -462,6 +465,8 @@ commit_batch(struct bc *b, struct batch *bt)
 	size_t i;
 	int rc = -1;
 
+	if (st == NULL)
+		die(71, "out of memory");
 	for (i = 0; i < bt->n; i++)
 		stage_row(&bt->rows[i], &st[i]);
 	for (;;) {

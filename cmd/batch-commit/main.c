@@ -24,6 +24,7 @@ const char usage_text[] =
 "usage: labpulse batch-commit [--batch-size N] [--claim-idle DURATION]\n"
 "           [--consumer NAME] [--db CONNINFO] [--from ADDR]\n"
 "           [--max-wait DURATION] [--redis URL] [--stats PATH]\n"
+"           [--trim-interval DURATION]\n"
 "       labpulse batch-commit --help | --version\n";
 
 const char help_text[] =
@@ -43,12 +44,14 @@ const char help_text[] =
 "                           (default: $LABPULSE_REDIS, else redis://127.0.0.1:6379/0)\n"
 "  --stats PATH             stats socket, or none\n"
 "                           (default: $LABPULSE_RUNDIR/batch-commit.sock)\n"
+"  --trim-interval DURATION trim the stream this often to the oldest entry\n"
+"                           a group still needs, 0 never (default: 5s)\n"
 "  -h, --help               show this help\n"
 "  -V, --version            show the version\n";
 
 enum {
 	OPT_BATCH_SIZE = 256, OPT_CLAIM_IDLE, OPT_CONSUMER, OPT_DB, OPT_FROM,
-	OPT_MAX_WAIT, OPT_REDIS, OPT_STATS
+	OPT_MAX_WAIT, OPT_REDIS, OPT_STATS, OPT_TRIM_INTERVAL
 };
 
 static const struct option longopts[] = {
@@ -61,6 +64,7 @@ static const struct option longopts[] = {
 	{ "max-wait",	required_argument, NULL, OPT_MAX_WAIT },
 	{ "redis",	required_argument, NULL, OPT_REDIS },
 	{ "stats",	required_argument, NULL, OPT_STATS },
+	{ "trim-interval", required_argument, NULL, OPT_TRIM_INTERVAL },
 	{ "version",	no_argument,	   NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -101,6 +105,9 @@ fill_stats(void *arg)
 	o = jv_object_set(o, jv_string("dead_rows"), jv_number(b->dead));
 	o = jv_object_set(o, jv_string("acked"), jv_number(b->acked));
 	o = jv_object_set(o, jv_string("claimed"), jv_number(b->claimed));
+	/* entries removed from the stream, and the trims that ran */
+	o = jv_object_set(o, jv_string("trimmed"), jv_number(b->trimmed));
+	o = jv_object_set(o, jv_string("trims"), jv_number(b->trims));
 	o = jv_object_set(o, jv_string("pending"), pending >= 0 ?
 	    jv_number(pending) : jv_null());
 	o = jv_object_set(o, jv_string("commit_us"), stats_hist(b->commit_us));
@@ -161,6 +168,7 @@ parse_args(int argc, char **argv, struct bc_cfg *c)
 	c->batch_size = 500;
 	c->max_wait_ms = 40;
 	c->claim_idle_ms = 30000;
+	c->trim_interval_ms = 5000;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -196,6 +204,10 @@ parse_args(int argc, char **argv, struct bc_cfg *c)
 			break;
 		case OPT_STATS:
 			c->stats_path = optarg;
+			break;
+		case OPT_TRIM_INTERVAL:
+			opt_range("trim-interval", parse_duration_ms, optarg, 0,
+			    86400000, &c->trim_interval_ms);
 			break;
 		case 'V':
 			printf("labpulse batch-commit %s\n", LABPULSE_VERSION);

@@ -33,10 +33,14 @@ batch_add(struct batch *bt, const char *id, const char *raw, size_t len)
 	if (bt->n == bt->cap) {
 		bt->cap = bt->cap ? bt->cap * 2 : 64;
 		bt->rows = realloc(bt->rows, bt->cap * sizeof *bt->rows);
+		if (bt->rows == NULL)
+			die(71, "out of memory");
 	}
 	r = &bt->rows[bt->n++];
 	snprintf(r->id, sizeof r->id, "%s", id);
 	r->raw = malloc(len + 1);
+	if (r->raw == NULL)
+		die(71, "out of memory");
 	memcpy(r->raw, raw, len);
 	r->raw[len] = '\0';
 	r->len = len;
@@ -57,6 +61,7 @@ source_open(struct bc *b, char *err, size_t errlen)
 		    b->consumer);
 		b->g.timeout_ms = b->cfg.max_wait_ms + 2000;
 		b->g.claim_idle_ms = b->cfg.claim_idle_ms;
+		b->g.trim_interval_ms = b->cfg.trim_interval_ms;
 		b->g.on_state = prog_group_state;
 		return redis_target_parse(&b->g.rt, b->cfg.redis_url, err,
 		    errlen);
@@ -87,6 +92,29 @@ take(const char *id, const char *data, size_t len, int event, void *arg)
 	batch_add(arg, id, data, len);
 }
 
+/* Every --trim-interval, the stream trimmed to what the groups still
+ * need (see group.h); route does the same, harmlessly. */
+static void
+trim(struct bc *b)
+{
+	char err[512];
+	long n;
+
+	if (!group_trim_due(&b->g))
+		return;
+	n = group_trim(&b->g, NULL, err, sizeof err);
+	if (n >= 0) {
+		b->trimmed += (unsigned long)n;
+		b->trims++;
+		b->trim_error[0] = '\0';
+		return;
+	}
+	if (strcmp(err, b->trim_error) != 0)
+		log_warn("cannot trim the stream; will retry stream=%s "
+		    "reason=\"%s\"", b->g.key, err);
+	snprintf(b->trim_error, sizeof b->trim_error, "%s", err);
+}
+
 static int
 fill_stream(struct bc *b, struct batch *bt)
 {
@@ -102,6 +130,9 @@ fill_stream(struct bc *b, struct batch *bt)
 			bc_idle(b, 500);
 			continue;
 		}
+		trim(b);
+		if (b->g.c == NULL)
+			continue;
 		want = b->cfg.batch_size - (long)bt->n;
 		got = group_claim(&b->g, want, take, bt);
 		if (got > 0) {
@@ -190,6 +221,8 @@ fill_fd(struct bc *b, struct batch *bt)
 		if (b->incap - b->inlen < 65536) {
 			b->incap = b->incap ? b->incap * 2 : 1 << 20;
 			b->inbuf = realloc(b->inbuf, b->incap);
+			if (b->inbuf == NULL)
+				die(71, "out of memory");
 		}
 		n = read(b->in_fd, b->inbuf + b->inlen, b->incap - b->inlen);
 		if (n < 0 && errno != EINTR && errno != EAGAIN) {
@@ -220,6 +253,8 @@ source_ack(struct bc *b, struct batch *bt)
 	if (b->from.kind != ADDR_STREAM || bt->n == 0)
 		return;
 	ids = malloc(bt->n * sizeof *ids);
+	if (ids == NULL)
+		die(71, "out of memory");
 	for (i = 0; i < bt->n; i++)
 		ids[i] = bt->rows[i].id;
 	/* Committed rows must be acknowledged, or they come back (harmlessly,

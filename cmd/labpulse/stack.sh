@@ -103,12 +103,31 @@ start_pg() {
 
 redis_up() { [ -S "$redissock" ] && redis-cli -s "$redissock" ping 2>/dev/null | grep -q PONG; }
 
+# When Redis writes its append-only file to the disk: everysec (the
+# default) loses up to about a second of acknowledged events when the
+# machine loses power, always none, at a cost `make bench` measures; see
+# labpulse(7). Set on a Redis already running too, when the variable is set.
+redis_fsync() {
+	case ${LABPULSE_REDIS_FSYNC:-everysec} in
+	always|everysec) echo "${LABPULSE_REDIS_FSYNC:-everysec}" ;;
+	*) die 78 "LABPULSE_REDIS_FSYNC must be always or everysec, not '${LABPULSE_REDIS_FSYNC}'" ;;
+	esac
+}
+
 start_redis() {
+	local fsync
 	command -v redis-server >/dev/null || die 69 "redis-server is not installed; run: make deps"
+	fsync=$(redis_fsync) || exit 78
 	mkdir -p "$redisdir" "$logs"
-	redis_up && return 0
+	if redis_up; then
+		if [ -n "${LABPULSE_REDIS_FSYNC:-}" ]; then
+			redis-cli -s "$redissock" config set appendfsync "$fsync" 2>&1 | grep -q '^OK' ||
+				die 69 "cannot set appendfsync $fsync in the running Redis"
+		fi
+		return 0
+	fi
 	redis-server --port 0 --unixsocket "$redissock" --unixsocketperm 700 \
-		--dir "$redisdir" --appendonly yes --appendfsync everysec \
+		--dir "$redisdir" --appendonly yes --appendfsync "$fsync" \
 		--daemonize yes --pidfile "$run/redis.pid" \
 		--logfile "$logs/redis.log" --save "" >/dev/null ||
 		die 69 "Redis did not start; see $logs/redis.log"
@@ -200,14 +219,17 @@ stop_daemon() {
 }
 
 cmd_up() {
+	redis_fsync >/dev/null || exit 78	# before anything starts
 	mkdir -p "$run" "$logs"
 	start_pg
 	start_redis
 	migrate
 	start_daemon ingest --listen "${LABPULSE_INGEST_LISTEN:-127.0.0.1:0}"
 	wait_healthy "$(cat "$run/ingest.addr")"
-	start_daemon batch-commit --consumer "stack-$(hostname)"
-	start_daemon route --consumer "stack-$(hostname)"
+	start_daemon batch-commit --consumer "stack-$(hostname)" \
+		--trim-interval "${LABPULSE_TRIM_INTERVAL:-5s}"
+	start_daemon route --consumer "stack-$(hostname)" \
+		--trim-interval "${LABPULSE_TRIM_INTERVAL:-5s}"
 	start_daemon notify --listen "${LABPULSE_NOTIFY_LISTEN:-127.0.0.1:0}"
 	wait_healthy "$(cat "$run/notify.addr")"
 	print_env
@@ -283,14 +305,19 @@ ipsql() {
 	fi
 }
 
+# A name or class: 1 to 120 characters, no control character but, in a
+# class (ingest takes any string), a tab. Refused here because `list` shows
+# them on a terminal; anything else reaches the database byte for byte.
 valid_name() {	# what: the thing named; value
-	[ -n "$2" ] || die 64 "$1 must not be empty"
-	[ "${#2}" -le 120 ] || die 64 "$1 must be at most 120 bytes: $2"
-	case $2 in *[[:cntrl:]]*) die 64 "$1 must not hold control characters" ;; esac
+	local v=$2
+	[ -n "$v" ] || die 64 "$1 must not be empty"
+	[ "${#v}" -le 120 ] || die 64 "$1 must be at most 120 bytes: $v"
+	[ "$1" = CLASS ] && v=${v//$'\t'/ }
+	case $v in *[[:cntrl:]]*) die 64 "$1 must not hold control characters" ;; esac
 }
 
 cmd_instructor() {
-	local sub=${1:-} name token out c
+	local sub=${1:-} name token out c n values vars
 	[ $# -gt 0 ] && shift
 	case $sub in
 	add)
@@ -299,6 +326,16 @@ cmd_instructor() {
 		valid_name NAME "$name"
 		for c in "$@"; do valid_name CLASS "$c"; done
 		token=$(head -c 32 /dev/urandom | base64 -w 0 | tr '+/' '-_' | tr -d '=')
+		# Each class is a psql variable, quoted by psql as a literal
+		# (:'cN'): its bytes arrive as given, where COPY's text format
+		# took CS\101 for CSA and a tab for a column break.
+		vars=() values=
+		n=0
+		for c in "$@"; do
+			n=$((n + 1))
+			vars+=(-v "c$n=$c")
+			values+="${values:+, }(:'c$n')"
+		done
 		# the token reaches psql in its script, not on a command line
 		# that ps shows
 		sql=$(printf '\\set token %s\n' "$token"; cat <<-'SQL'
@@ -309,17 +346,15 @@ cmd_instructor() {
 		ROLLBACK;
 		\quit
 		\endif
-		CREATE TEMP TABLE new_classes (class_id text) ON COMMIT DROP;
-		\copy new_classes FROM pstdin
 		WITH i AS (INSERT INTO instructors (name, token_hash)
 			VALUES (:'name', encode(sha256(convert_to(:'token', 'UTF8')), 'hex'))
 			RETURNING id)
 		INSERT INTO instructor_classes (instructor_id, class_id)
-			SELECT DISTINCT i.id, n.class_id FROM i, new_classes n;
-		COMMIT;
+			SELECT DISTINCT i.id, n.class_id FROM i,
 		SQL
+		printf '\t\t(VALUES %s) AS n (class_id);\nCOMMIT;\n' "$values"
 		)
-		out=$( { printf '%s\n' "$@" | ipsql -v name="$name" -tA -f /dev/fd/3; } 3<<<"$sql" 2>&1
+		out=$(ipsql -v name="$name" "${vars[@]}" -tA -f /dev/fd/3 3<<<"$sql" </dev/null 2>&1
 		) || die 69 "cannot add the instructor: $out"
 		case $out in *"instructor exists"*)
 			die 65 "instructor $name exists; revoke it first or choose another name" ;;

@@ -28,6 +28,7 @@ const char usage_text[] =
 "           [--batch-size N] [--claim-idle DURATION] [--consumer NAME]\n"
 "           [--dead ADDR] [--from ADDR] [--hooks ADDR] [--max-len N]\n"
 "           [--redis URL] [--rules FILE] [--stats PATH] [--to ADDR]\n"
+"           [--trim-interval DURATION]\n"
 "       labpulse route --check FILE [--arg NAME VALUE] [--argjson NAME JSON]\n"
 "       labpulse route --test [--rules FILE] [--arg NAME VALUE]\n"
 "           [--argjson NAME JSON]\n"
@@ -63,6 +64,9 @@ const char help_text[] =
 "                           output, touching no Redis; exit 65 if a rule failed\n"
 "  --to ADDR                stream:NAME, -, file:PATH or unix:PATH\n"
 "                           (default: stream:routed)\n"
+"  --trim-interval DURATION trim the input stream and the hooks stream this\n"
+"                           often to the oldest entry a group still needs,\n"
+"                           0 never (default: 5s)\n"
 "  -h, --help               show this help\n"
 "  -V, --version            show the version\n";
 
@@ -70,7 +74,7 @@ enum {
 	OPT_ARG = 256, OPT_ARGJSON, OPT_BATCH_SIZE, OPT_CHECK, OPT_CLAIM_IDLE,
 	OPT_CONSUMER, OPT_DEAD, OPT_FROM, OPT_HOOKS, OPT_MAX_LEN, OPT_REDIS,
 	OPT_RULES,
-	OPT_STATS, OPT_TEST, OPT_TO
+	OPT_STATS, OPT_TEST, OPT_TO, OPT_TRIM_INTERVAL
 };
 
 static const struct option longopts[] = {
@@ -90,6 +94,7 @@ static const struct option longopts[] = {
 	{ "stats",	required_argument, NULL, OPT_STATS },
 	{ "test",	no_argument,	   NULL, OPT_TEST },
 	{ "to",		required_argument, NULL, OPT_TO },
+	{ "trim-interval", required_argument, NULL, OPT_TRIM_INTERVAL },
 	{ "version",	no_argument,	   NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -328,6 +333,12 @@ fill_stats(void *arg)
 	    jv_number(r->reload_errors));
 	o = jv_object_set(o, jv_string("batches"), jv_number(r->batches));
 	o = jv_object_set(o, jv_string("claimed"), jv_number(r->claimed));
+	/* entries removed from the input stream and from hooks, and the
+	 * trims that ran */
+	o = jv_object_set(o, jv_string("trimmed"), jv_number(r->trimmed));
+	o = jv_object_set(o, jv_string("trimmed_hooks"),
+	    jv_number(r->trimmed_hooks));
+	o = jv_object_set(o, jv_string("trims"), jv_number(r->trims));
 	o = jv_object_set(o, jv_string("latency_us"), stats_hist(r->latency_us));
 	o = jv_object_set(o, jv_string("pending"), pending >= 0 ?
 	    jv_number(pending) : jv_null());
@@ -421,6 +432,7 @@ parse_args(int argc, char **argv, struct route_cfg *c)
 	c->batch_size = 500;
 	c->max_len = 200000;
 	c->claim_idle_ms = 30000;
+	c->trim_interval_ms = 5000;
 	c->args = jv_object();
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
@@ -481,6 +493,10 @@ parse_args(int argc, char **argv, struct route_cfg *c)
 		case OPT_TO:
 			c->to = optarg;
 			io = 1;
+			break;
+		case OPT_TRIM_INTERVAL:
+			opt_range("trim-interval", parse_duration_ms, optarg, 0,
+			    86400000, &c->trim_interval_ms);
 			break;
 		case 'V':
 			printf("labpulse route %s\n", LABPULSE_VERSION);

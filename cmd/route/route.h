@@ -19,6 +19,7 @@ struct route_cfg {
 	int test;			/* --test */
 	long batch_size, claim_idle_ms;
 	long max_len;			/* --max-len: trim to about this; 0 never */
+	long trim_interval_ms;		/* --trim-interval; 0: never */
 	jv args;			/* --arg and --argjson: an object */
 };
 
@@ -78,6 +79,8 @@ struct route {
 	jv by_topic;		/* topic prefix -> messages */
 	unsigned long events_in, messages_out, dropped, rule_errors, dead_n;
 	unsigned long reloads, reload_errors, batches, claimed;
+	unsigned long trimmed, trimmed_hooks, trims;
+	char trim_error[512];		/* the last trim's, "" when it ran */
 };
 
 /* rules.c */

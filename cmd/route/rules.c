@@ -88,7 +88,12 @@ on_compile_error(void *arg, jv msg)
 		jv_free(msg);
 		return;
 	}
-	ce->v = realloc(ce->v, (ce->n + 1) * sizeof *ce->v);
+	e = realloc(ce->v, (ce->n + 1) * sizeof *ce->v);
+	if (e == NULL) {	/* the errors so far are still told */
+		jv_free(msg);
+		return;
+	}
+	ce->v = e;
 	e = &ce->v[ce->n++];
 	e->line = e->col = 0;
 	if (strncmp(s, "jq: error: ", 11) == 0)
@@ -171,6 +176,12 @@ rules_compile(const char *text, const char *name, const char *dir, jv args,
 	ok = jq_compile_args(jq, text, all);
 	if (!ok && ce.n == 0) {
 		ce.v = calloc(1, sizeof *ce.v);
+		if (ce.v == NULL) {
+			snprintf(err, errlen, "%s: out of memory", name);
+			jq_teardown(&jq);
+			jv_free(args);
+			return NULL;
+		}
 		snprintf(ce.v->msg, sizeof ce.v->msg, "does not compile");
 		ce.n = 1;
 	}

@@ -111,6 +111,7 @@ source_open(struct route *r, char *err, size_t errlen)
 	if (r->from.kind == ADDR_STREAM) {
 		group_init(&r->g, r->from.stream, r->from.group, r->consumer);
 		r->g.claim_idle_ms = r->cfg.claim_idle_ms;
+		r->g.trim_interval_ms = r->cfg.trim_interval_ms;
 		return 0;
 	}
 	if (r->from.kind == ADDR_STDIO) {
@@ -138,9 +139,43 @@ take(const char *id, const char *data, size_t len, int event, void *arg)
 	struct batch *bt = arg;
 
 	batch_add(bt, id, 0, data, len);
-	if (!event)
+	if (!event) {
 		bt->e[bt->n - 1].error = strdup("stream entry without an "
 		    "event field");
+		if (bt->e[bt->n - 1].error == NULL)
+			die(71, "out of memory");
+	}
+}
+
+/* Every --trim-interval, the input stream and the hooks stream trimmed to
+ * what their groups still need (see group.h): batch-commit trims the input
+ * too, harmlessly; a hooks stream no group reads yet is left whole, and the
+ * routed stream, read by every notify without a group, is kept to
+ * --max-len by each XADD. */
+static void
+trim(struct route *r)
+{
+	char err[512] = "";
+	long n, h = 0;
+
+	if (!group_trim_due(&r->g))
+		return;
+	n = group_trim(&r->g, NULL, err, sizeof err);
+	if (n >= 0 && r->hooks.kind == SINK_STREAM &&
+	    strcmp(r->hooks.key, r->g.key) != 0)
+		h = group_trim(&r->g, r->hooks.key, err, sizeof err);
+	if (n >= 0)
+		r->trimmed += (unsigned long)n;
+	if (h > 0)
+		r->trimmed_hooks += (unsigned long)h;
+	if (n >= 0 && h >= 0) {
+		r->trims++;
+		r->trim_error[0] = '\0';
+		return;
+	}
+	if (strcmp(err, r->trim_error) != 0)
+		log_warn("cannot trim; will retry reason=\"%s\"", err);
+	snprintf(r->trim_error, sizeof r->trim_error, "%s", err);
 }
 
 static void
@@ -154,6 +189,9 @@ fill_stream(struct route *r, struct batch *bt)
 			route_idle(r, 500);
 			continue;
 		}
+		trim(r);
+		if (r->g.c == NULL)
+			continue;
 		got = group_claim(&r->g, r->cfg.batch_size, take, bt);
 		if (got > 0) {
 			log_info("claimed entries left pending by another "
@@ -352,6 +390,8 @@ cmd_begin(struct cmds *c)
 	if (c->ncmd == c->cmdcap) {
 		c->cmdcap = c->cmdcap ? c->cmdcap * 2 : 64;
 		c->argc = realloc(c->argc, c->cmdcap * sizeof *c->argc);
+		if (c->argc == NULL)
+			die(71, "out of memory");
 	}
 	c->argc[c->ncmd++] = 0;
 }

@@ -14,6 +14,10 @@ stack_up() {
 	LABPULSE_HOME=$(mktemp -d "${TMPDIR:-/tmp}/labpulse-test.XXXXXX")
 	chmod 755 "$LABPULSE_HOME"
 	export LABPULSE_HOME
+	# The stack's consumers trim what both groups acknowledged; tests read
+	# the newest entries and count them, so their stacks keep everything
+	# (tests/trim.bats runs consumers that trim).
+	export LABPULSE_TRIM_INTERVAL=${LABPULSE_TRIM_INTERVAL:-0}
 	local out
 	out=$(labpulse up) || { echo "labpulse up failed" >&2; return 1; }
 	eval "$out"
