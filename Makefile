@@ -5,7 +5,7 @@ PROGS    = ingest batch-commit migrate-indexes route notify poolstat loadgen
 LIBOBJ   = lib/log.o lib/addr.o lib/sd.o lib/stats.o lib/redis.o \
 	   lib/events.o lib/hist.o lib/parse.o lib/fdout.o lib/pgconn.o \
 	   lib/group.o lib/json.o lib/tokens.o lib/sid.o lib/httpreq.o \
-	   lib/peers.o
+	   lib/peers.o lib/httpd.o
 PKGS     = libevent hiredis libpq libcurl nettle
 DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 DEPLIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -ljq -lwslay -lhttp_parser -lm
@@ -28,7 +28,7 @@ UNIT     = tests/unit/test_parse tests/unit/test_events tests/unit/test_hist \
 	   tests/unit/test_addr tests/unit/test_split tests/unit/test_rules \
 	   tests/unit/test_redis tests/unit/test_notify_request \
 	   tests/unit/test_group tests/unit/test_httpreq tests/unit/test_peers \
-	   tests/unit/test_tokens
+	   tests/unit/test_tokens tests/unit/test_httpd
 BENCH    = tests/bench/httpbench
 TOOLS    = tests/tools/lpwatch tests/tools/stallserver
 

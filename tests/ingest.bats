@@ -45,7 +45,8 @@ stop_pid() {
 	post "$URL" '{"eventType":"notebook_opened","userId":"u-42","eventTime":"2026-11-25T10:00:00+01:00","classId":"CS101","extraThing":{"a":1}}'
 	assert_equal "$status_code" 202
 	id=$(jq -r '.ids[0]' <<<"$body")
-	[[ $id =~ ^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$ ]]
+	# derived from the event's bytes: a UUID of version 8
+	[[ $id =~ ^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$ ]]
 	ev=$(redis-cli -s "$RSOCK" --raw XREVRANGE labpulse:events + - COUNT 1 | sed -n 3p)
 	assert_equal "$(jq -r '.studentId, .classId, .extraThing.a, .eventId' <<<"$ev" | tr '\n' ' ')" "u-42 CS101 1 $id "
 }
@@ -134,7 +135,7 @@ stop_pid() {
 }
 
 @test "bearer tokens: 401 without a valid one, the token's class otherwise; SIGHUP reloads" {
-	printf '# token class\nsecret-a CS101\nsecret-b  MATH2\n' >"$BATS_TEST_TMPDIR/tokens"
+	printf '# token class\nsecret-a CS101\nsecret-b  MATH2\nsite-wide *\n' >"$BATS_TEST_TMPDIR/tokens"
 	start_ingest tok --token-file "$BATS_TEST_TMPDIR/tokens"
 	EXTRA_PIDS="$tok_PID"
 	u=$tok_URL/api/v1/events
@@ -147,10 +148,16 @@ stop_pid() {
 	assert_equal "$status_code" 202
 	ev=$(redis-cli -s "$RSOCK" --raw XREVRANGE labpulse:events + - COUNT 1 | sed -n 3p)
 	assert_equal "$(jq -r .classId <<<"$ev")" MATH2
-	# a classId sent by the client wins over the token's class
+	# a token bound to a class is authoritative: another classId is 403
 	post "$u" '{"eventType":"a","emailAddress":"x","classId":"OWN1"}' -H 'Authorization: Bearer secret-a'
+	assert_equal "$status_code" 403
+	assert_equal "$(jq -c '[.field, .index]' <<<"$body")" '["classId",0]'
+	# a token bound to "*" lets the client's classId stand
+	post "$u" '{"eventType":"a","emailAddress":"x","classId":"OWN1"}' -H 'Authorization: Bearer site-wide'
+	assert_equal "$status_code" 202
 	ev=$(redis-cli -s "$RSOCK" --raw XREVRANGE labpulse:events + - COUNT 1 | sed -n 3p)
 	assert_equal "$(jq -r .classId <<<"$ev")" OWN1
+	assert_equal "$(stats "$tok_STATS" | jq .rejected.forbidden_class)" 1
 	# reload: a new token works, the removed one does not
 	printf 'secret-c PHYS1\n' >"$BATS_TEST_TMPDIR/tokens"
 	kill -HUP "$tok_PID"

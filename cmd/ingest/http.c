@@ -1,20 +1,19 @@
-/* http.c: the HTTP face of ingest on evhttp: routes, checks in the order a
- * client can act on them, and the connection cap. */
+/* http.c: what ingest answers to a whole request: routes, then the checks
+ * in the order a client can act on them (cheap refusals before the body is
+ * parsed), then the sink. lib/httpd hands requests in; nothing here knows
+ * sockets, so tests/fuzz/ingest_http.c drives it with bytes alone. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/listener.h>
 
 #include "ingest.h"
-#include "log.h"
+#include "peers.h"
 #include "stats.h"
+#include "tokens.h"
 
 static const char *const reject_names[REJ__COUNT] = {
 	[REJ_MALFORMED] = "malformed_json",
@@ -23,11 +22,15 @@ static const char *const reject_names[REJ__COUNT] = {
 	[REJ_BATCH_TOO_LARGE] = "batch_too_large",
 	[REJ_CONTENT_TYPE] = "content_type",
 	[REJ_UNAUTHORIZED] = "unauthorized",
+	[REJ_FORBIDDEN_CLASS] = "forbidden_class",
 	[REJ_NOT_FOUND] = "not_found",
 	[REJ_METHOD] = "method_not_allowed",
 	[REJ_OVERLOADED] = "overloaded",
 	[REJ_UNAVAILABLE] = "unavailable",
 	[REJ_DRAINING] = "draining",
+	[REJ_RATE_ADDR] = "rate_limited_addr",
+	[REJ_RATE_TOKEN] = "rate_limited_token",
+	[REJ_BACKLOG] = "backlog_full",
 };
 
 const char *
@@ -36,63 +39,75 @@ reject_name(enum reject r)
 	return reject_names[r];
 }
 
-/* While draining, the loop ends once every answer has been written. */
-static void
-on_reply_written(struct evhttp_request *req, void *arg)
-{
-	struct ingest *ing = arg;
-
-	(void)req;
-	ing->writing--;
-	ingest_maybe_exit(ing);
-}
-
 void
-ingest_maybe_exit(struct ingest *ing)
+reply_text(struct ingest *ing, struct httpd_conn *c, int code,
+    const char *headers, const char *body, size_t len)
 {
-	if (ing->draining && ing->inflight == 0 && ing->writing == 0)
-		event_base_loopexit(ing->base, NULL);
-}
+	char h[600];
 
-void
-reply_json(struct ingest *ing, struct evhttp_request *req, int code, jv body)
-{
-	struct evbuffer *buf = evbuffer_new();
-	jv txt = jv_dump_string(body, 0);
-
-	evbuffer_add(buf, jv_string_value(txt),
-	    (size_t)jv_string_length_bytes(jv_copy(txt)));
-	evbuffer_add(buf, "\n", 1);
-	jv_free(txt);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "application/json");
-	if (ing->draining) {
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Connection", "close");
-		ing->writing++;
-		evhttp_request_set_on_complete_cb(req, on_reply_written, ing);
-	}
+	snprintf(h, sizeof h, "Content-Type: application/json\r\n%s",
+	    headers ? headers : "");
 	if (code < 300)
 		ing->resp_2xx++;
 	else if (code < 500)
 		ing->resp_4xx++;
 	else
 		ing->resp_5xx++;
-	evhttp_send_reply(req, code, NULL, buf);
-	evbuffer_free(buf);
+	httpd_reply(c, code, h, body, len);
 }
 
 void
-reply_error(struct ingest *ing, struct evhttp_request *req, int code,
-    enum reject why, const char *msg)
+reply_json(struct ingest *ing, struct httpd_conn *c, int code,
+    const char *headers, jv body)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	jv txt = jv_string_append_buf(jv_dump_string(body, 0), "\n", 1);
+
+	reply_text(ing, c, code, headers, jv_string_value(txt),
+	    (size_t)jv_string_length_bytes(jv_copy(txt)));
+	jv_free(txt);
+}
+
+/* A 503 always says when to come back: the clients retry it, and drop the
+ * event on a 4xx (429 included). */
+void
+reply_error(struct ingest *ing, struct httpd_conn *c, int code,
+    enum reject why, const char *headers, const char *msg)
+{
+	char h[400];
 
 	ing->rejects[why]++;
-	if (code == 503)
-		evhttp_add_header(h, "Retry-After", "1");
-	reply_json(ing, req, code, jv_object_set(jv_object(),
+	if (headers == NULL)
+		headers = "";
+	if (code == 503 && strstr(headers, "Retry-After:") == NULL) {
+		snprintf(h, sizeof h, "Retry-After: 1\r\n%s", headers);
+		headers = h;
+	}
+	reply_json(ing, c, code, headers, jv_object_set(jv_object(),
 	    jv_string("error"), jv_string(msg)));
+}
+
+void
+ingest_maybe_exit(struct ingest *ing)
+{
+	struct httpd_stats s;
+
+	if (!ing->draining || ing->inflight > 0)
+		return;
+	if (ing->httpd) {
+		httpd_get_stats(ing->httpd, &s);
+		if (s.active > 0)
+			return;
+	}
+	event_base_loopexit(ing->base, NULL);
+}
+
+int
+backlog_full(const struct ingest *ing)
+{
+	return (ing->cfg.max_backlog > 0 &&
+	    ing->backlog_len >= ing->cfg.max_backlog) ||
+	    (ing->cfg.max_backlog_bytes > 0 &&
+	    ing->backlog_bytes >= ing->cfg.max_backlog_bytes);
 }
 
 static int
@@ -109,295 +124,146 @@ is_json_type(const char *ct)
 	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
-/* The class bound to the request's bearer token; "" when tokens are not in
- * use; NULL when a token is required and missing or wrong. */
+/* The bearer token of r, or NULL; *len its length. */
 static const char *
-token_class(struct ingest *ing, struct evhttp_request *req)
+bearer(const struct httpreq *r, size_t *len)
 {
-	const char *h;
-	size_t i, tl, j;
-	unsigned char diff;
+	const char *h = httpreq_header(r, "Authorization");
+	size_t n;
 
-	if (ing->cfg.token_file == NULL)
-		return "";
-	h = evhttp_find_header(evhttp_request_get_input_headers(req),
-	    "Authorization");
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		return NULL;
 	h += 7;
 	while (*h == ' ')
 		h++;
-	tl = strlen(h);
-	for (i = 0; i < ing->ntokens; i++) {
-		const char *t = ing->tokens[i].token;
+	n = strlen(h);
+	while (n > 0 && (h[n - 1] == ' ' || h[n - 1] == '\t'))
+		n--;
+	*len = n;
+	return n ? h : NULL;
+}
 
-		if (strlen(t) != tl)
-			continue;
-		/* compare in constant time: tokens are secrets */
-		for (diff = 0, j = 0; j < tl; j++)
-			diff |= (unsigned char)t[j] ^ (unsigned char)h[j];
-		if (diff == 0)
-			return ing->tokens[i].class_id;
-	}
-	return NULL;
+/* Refused by a token bucket: 503 with the wait in whole seconds. */
+static int
+rate_limited(struct ingest *ing, struct httpd_conn *c, struct buckets *b,
+    const char *key, enum reject why, const char *msg)
+{
+	int64_t wait;
+	char h[64];
+
+	if (b == NULL)
+		return 0;
+	wait = buckets_take(b, key, stats_mono_us());
+	if (wait <= 0)
+		return 0;
+	snprintf(h, sizeof h, "Retry-After: %lld\r\n",
+	    (long long)((wait + 999999) / 1000000));
+	reply_error(ing, c, 503, why, h, msg);
+	return 1;
 }
 
 static void
-handle_events(struct ingest *ing, struct evhttp_request *req)
+handle_events(struct ingest *ing, struct httpd_conn *c,
+    const struct httpreq *r)
 {
-	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-	struct evbuffer *in;
 	struct events_ctx ctx;
 	struct events_error e;
-	const char *cls;
-	size_t len;
 	struct events_text events;
+	const char *cls = "", *tok = NULL;
+	size_t toklen = 0;
 
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-		evhttp_add_header(out, "Allow", "POST");
-		reply_error(ing, req, 405, REJ_METHOD,
+	if (strcmp(r->method, "POST") != 0) {
+		reply_error(ing, c, 405, REJ_METHOD, "Allow: POST\r\n",
 		    "method not allowed: use POST");
 		return;
 	}
-	cls = token_class(ing, req);
-	if (cls == NULL) {
-		evhttp_add_header(out, "WWW-Authenticate",
-		    "Bearer realm=\"labpulse\"");
-		reply_error(ing, req, 401, REJ_UNAUTHORIZED,
-		    "a valid bearer token is required");
+	if (rate_limited(ing, c, ing->rate_addr, httpd_conn_peer(c),
+	    REJ_RATE_ADDR, "too many requests from your address"))
 		return;
+	if (ing->tokens) {
+		tok = bearer(r, &toklen);
+		cls = tok ? tokens_class(ing->tokens, tok, toklen) : NULL;
+		if (cls == NULL) {
+			reply_error(ing, c, 401, REJ_UNAUTHORIZED,
+			    "WWW-Authenticate: Bearer realm=\"labpulse\"\r\n",
+			    "a valid bearer token is required");
+			return;
+		}
+		if (ing->rate_token) {
+			char key[256];
+
+			/* a bucket per token; a long one by its head and
+			 * length, which a valid token is not to share */
+			snprintf(key, sizeof key, "%zu:%.*s", toklen,
+			    (int)(toklen < 200 ? toklen : 200), tok);
+			if (rate_limited(ing, c, ing->rate_token, key,
+			    REJ_RATE_TOKEN, "too many requests for this token"))
+				return;
+		}
 	}
-	if (!is_json_type(evhttp_find_header(
-	    evhttp_request_get_input_headers(req), "Content-Type"))) {
-		reply_error(ing, req, 415, REJ_CONTENT_TYPE,
+	if (!is_json_type(httpreq_header(r, "Content-Type"))) {
+		reply_error(ing, c, 415, REJ_CONTENT_TYPE, NULL,
 		    "Content-Type must be application/json");
 		return;
 	}
 	if (ing->draining) {
-		reply_error(ing, req, 503, REJ_DRAINING, "shutting down");
+		reply_error(ing, c, 503, REJ_DRAINING, NULL, "shutting down");
 		return;
 	}
 	if (!sink_available(ing)) {
-		reply_error(ing, req, 503, REJ_UNAVAILABLE,
+		reply_error(ing, c, 503, REJ_UNAVAILABLE, NULL,
 		    "event queue unavailable: Redis is not connected");
 		return;
 	}
+	if (backlog_full(ing)) {
+		reply_error(ing, c, 503, REJ_BACKLOG, "Retry-After: 5\r\n",
+		    "event queue full: too many events wait to be committed");
+		return;
+	}
 	if (ing->inflight >= ing->cfg.max_inflight) {
-		reply_error(ing, req, 503, REJ_OVERLOADED,
+		reply_error(ing, c, 503, REJ_OVERLOADED, NULL,
 		    "too many requests waiting for the event queue");
 		return;
 	}
-	in = evhttp_request_get_input_buffer(req);
-	len = evbuffer_get_length(in);
-	ctx.token_class = *cls ? cls : NULL;
+	/* a class of "*" lets the client's classId stand */
+	ctx.token_class = *cls && strcmp(cls, "*") != 0 ? cls : NULL;
 	ctx.default_class = ing->cfg.default_class;
 	ctx.received_us = stats_now_us();
-	if (events_prepare_text((const char *)evbuffer_pullup(in, -1), len,
+	if (events_prepare_text(r->body ? r->body : "", r->body_len,
 	    &ing->limits, &ctx, &events, &e) < 0) {
 		enum reject why = e.offset >= 0 ? REJ_MALFORMED
+		    : e.status == 403 ? REJ_FORBIDDEN_CLASS
 		    : e.status == 413 && e.field[0] ? REJ_FIELD_TOO_LARGE
 		    : e.status == 413 ? REJ_BATCH_TOO_LARGE : REJ_INVALID;
 
 		ing->rejects[why]++;
-		reply_json(ing, req, e.status, events_error_json(&e));
+		reply_json(ing, c, e.status, NULL, events_error_json(&e));
 		return;
 	}
-	sink_put(ing, req, &events);
+	sink_put(ing, c, &events);
 	events_text_free(&events);
 }
 
-static void
-handle_request(struct evhttp_request *req, void *arg)
+void
+http_handle(struct httpd_conn *c, const struct httpreq *r, void *arg)
 {
 	struct ingest *ing = arg;
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const char *path = r->path ? r->path : "";
 
 	ing->requests++;
-	conn_of(ing, req);
-	if (path == NULL)
-		path = "";
 	if (strcmp(path, "/api/v1/events") == 0) {
-		handle_events(ing, req);
+		handle_events(ing, c, r);
 	} else if (strcmp(path, "/healthz") == 0) {
-		if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-			evhttp_add_header(evhttp_request_get_output_headers(req),
-			    "Allow", "GET, HEAD");
-			reply_error(ing, req, 405, REJ_METHOD,
+		if (strcmp(r->method, "GET") != 0 &&
+		    strcmp(r->method, "HEAD") != 0) {
+			reply_error(ing, c, 405, REJ_METHOD,
+			    "Allow: GET, HEAD\r\n",
 			    "method not allowed: use GET");
 			return;
 		}
-		sink_health(ing, req);
+		sink_health(ing, c);
 	} else {
-		reply_error(ing, req, 404, REJ_NOT_FOUND, "not found: events "
-		    "are posted to /api/v1/events");
+		reply_error(ing, c, 404, REJ_NOT_FOUND, NULL, "not found: "
+		    "events are posted to /api/v1/events");
 	}
-}
-
-/* evhttp 2.1 has no cap on connections and no hook when it frees one. A
- * connection is counted from its accept (evhttp_set_bevcb) as "unconfirmed";
- * its first request moves it to a table keyed by its evhttp_connection, whose
- * close callback removes it. A connection that never sends a request is
- * closed by evhttp's timeout, and its unconfirmed entry ages out with it. At
- * the cap the listeners pause, and further clients wait in the backlog. */
-static void
-set_listening(struct ingest *ing, int on)
-{
-	int i;
-
-	if (ing->listening_paused == !on || ing->draining)
-		return;
-	for (i = 0; i < ing->nbound; i++) {
-		struct evconnlistener *l =
-		    evhttp_bound_socket_get_listener(ing->bound[i]);
-
-		if (on)
-			evconnlistener_enable(l);
-		else
-			evconnlistener_disable(l);
-	}
-	ing->listening_paused = !on;
-	if (!on) {
-		ing->conns_paused++;
-		log_warn("connection cap reached; not accepting conns=%ld",
-		    ing->conns);
-	}
-}
-
-static void
-recount(struct ingest *ing)
-{
-	ing->conns = ing->nconfirmed + (long)ing->unconf_len;
-	set_listening(ing, ing->conns < ing->cfg.max_conns);
-}
-
-static unsigned
-conn_hash(const struct evhttp_connection *evcon)
-{
-	uintptr_t v = (uintptr_t)evcon;
-
-	return (unsigned)((v >> 4) ^ (v >> 16)) % CONN_BUCKETS;
-}
-
-static void
-conn_closed(struct evhttp_connection *evcon, void *arg)
-{
-	struct conn *c = arg, **pp;
-	struct ingest *ing = c->ing;
-
-	for (pp = &ing->conn_table[conn_hash(evcon)]; *pp; pp = &(*pp)->hnext)
-		if (*pp == c) {
-			*pp = c->hnext;
-			break;
-		}
-	if (c->pending) {	/* the client went away before its answer */
-		c->pending->req = NULL;
-		c->pending->conn = NULL;
-	}
-	free(c);
-	ing->nconfirmed--;
-	recount(ing);
-}
-
-struct conn *
-conn_of(struct ingest *ing, struct evhttp_request *req)
-{
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct conn *c;
-	unsigned h;
-
-	if (evcon == NULL)
-		return NULL;
-	h = conn_hash(evcon);
-	for (c = ing->conn_table[h]; c; c = c->hnext)
-		if (c->evcon == evcon)
-			return c;
-	c = calloc(1, sizeof *c);
-	if (c == NULL)
-		return NULL;
-	c->ing = ing;
-	c->evcon = evcon;
-	c->hnext = ing->conn_table[h];
-	ing->conn_table[h] = c;
-	evhttp_connection_set_closecb(evcon, conn_closed, c);
-	ing->nconfirmed++;
-	if (ing->unconf_len > 0) {
-		ing->unconf_head = (ing->unconf_head + 1) % UNCONF_MAX;
-		ing->unconf_len--;
-	}
-	recount(ing);
-	return c;
-}
-
-/* Entries older than the read timeout belong to connections evhttp has
- * closed for saying nothing. */
-void
-http_age_conns(struct ingest *ing)
-{
-	int64_t old = stats_mono_us() - (ing->cfg.timeout_ms + 1000) * 1000;
-
-	while (ing->unconf_len > 0 && ing->unconf[ing->unconf_head] < old) {
-		ing->unconf_head = (ing->unconf_head + 1) % UNCONF_MAX;
-		ing->unconf_len--;
-	}
-	recount(ing);
-}
-
-static struct bufferevent *
-make_bev(struct event_base *base, void *arg)
-{
-	struct ingest *ing = arg;
-
-	if (ing->unconf_len == UNCONF_MAX) {	/* keep the newest */
-		ing->unconf_head = (ing->unconf_head + 1) % UNCONF_MAX;
-		ing->unconf_len--;
-	}
-	ing->unconf[(ing->unconf_head + ing->unconf_len) % UNCONF_MAX] =
-	    stats_mono_us();
-	ing->unconf_len++;
-	ing->conns_total++;
-	recount(ing);
-	return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-}
-
-int
-http_setup(struct ingest *ing, const int *fds, int nfds)
-{
-	struct timeval tv;
-	int i;
-
-	ing->http = evhttp_new(ing->base);
-	if (ing->http == NULL)
-		return -1;
-	evhttp_set_allowed_methods(ing->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
-	    EVHTTP_REQ_PATCH);
-	evhttp_set_max_body_size(ing->http, ing->cfg.max_body);
-	evhttp_set_max_headers_size(ing->http, 16384);
-	tv.tv_sec = ing->cfg.timeout_ms / 1000;
-	tv.tv_usec = (ing->cfg.timeout_ms % 1000) * 1000;
-	evhttp_set_timeout_tv(ing->http, &tv);
-	evhttp_set_bevcb(ing->http, make_bev, ing);
-	evhttp_set_gencb(ing->http, handle_request, ing);
-	for (i = 0; i < nfds; i++) {
-		ing->bound[i] = evhttp_accept_socket_with_handle(ing->http, fds[i]);
-		if (ing->bound[i] == NULL)
-			return -1;
-		ing->nbound++;
-	}
-	return 0;
-}
-
-/* Stop accepting; requests in hand are finished by the loop. */
-void
-http_drain(struct ingest *ing)
-{
-	int i;
-
-	for (i = 0; i < ing->nbound; i++)
-		evhttp_del_accept_socket(ing->http, ing->bound[i]);
-	ing->nbound = 0;
-	ing->draining = 1;
 }

@@ -1,4 +1,7 @@
-/* ingest.h: what the files of ingest share. */
+/* ingest.h: what the files of ingest share. Calls go one way: lib/httpd
+ * reads a whole request and hands it to http.c, which checks it and gives
+ * the events to sink.c; the answer goes back through httpd_reply, at once
+ * or when the sink is done. */
 #ifndef LABPULSE_INGEST_H
 #define LABPULSE_INGEST_H
 
@@ -7,6 +10,8 @@
 
 #include "addr.h"
 #include "events.h"
+#include "httpd.h"
+#include "httpreq.h"
 
 #define INGEST_MAX_LISTEN 16
 
@@ -19,54 +24,39 @@ struct ingest_cfg {
 	const char *default_class;
 	const char *stats_path;		/* NULL: default; "none": no socket */
 	long max_body, max_batch, max_field, max_inflight, max_conns;
-	long timeout_ms, redis_timeout_ms, drain_timeout_ms;
-};
-
-struct token {
-	char *token;
-	char *class_id;
+	long max_conns_per_addr, max_backlog, max_backlog_bytes;
+	double rate_addr, burst_addr, rate_token, burst_token;	/* 0: off */
+	long timeout_ms, request_timeout_ms, redis_timeout_ms, drain_timeout_ms;
 };
 
 /* Rejections by reason, for the stats socket. */
 enum reject {
 	REJ_MALFORMED, REJ_INVALID, REJ_FIELD_TOO_LARGE, REJ_BATCH_TOO_LARGE,
-	REJ_CONTENT_TYPE, REJ_UNAUTHORIZED, REJ_NOT_FOUND, REJ_METHOD,
-	REJ_OVERLOADED, REJ_UNAVAILABLE, REJ_DRAINING, REJ__COUNT
+	REJ_CONTENT_TYPE, REJ_UNAUTHORIZED, REJ_FORBIDDEN_CLASS, REJ_NOT_FOUND,
+	REJ_METHOD, REJ_OVERLOADED, REJ_UNAVAILABLE, REJ_DRAINING,
+	REJ_RATE_ADDR, REJ_RATE_TOKEN, REJ_BACKLOG, REJ__COUNT
 };
 
 struct pending;
-
-/* A client connection that has sent at least one request. */
-struct conn {
-	struct conn *hnext;
-	struct ingest *ing;
-	struct evhttp_connection *evcon;
-	struct pending *pending;	/* its request waiting on Redis */
-};
-#define CONN_BUCKETS 4096
-#define UNCONF_MAX 65536
+struct tokens;
+struct buckets;
 
 struct ingest {
 	struct ingest_cfg cfg;
 	struct event_base *base;
-	struct evhttp *http;
-	struct evhttp_bound_socket *bound[INGEST_MAX_LISTEN];
-	int nbound;
+	struct httpd *httpd;
 	struct rconn *redis;		/* NULL when --to is not a stream */
 	struct addr to;
 	char stream_key[160];
 	int out_fd;			/* NDJSON out when --to is not a stream */
-	struct token *tokens;
-	size_t ntokens;
+	struct tokens *tokens;		/* NULL: no token file */
+	struct buckets *rate_addr, *rate_token;	/* NULL: off */
 	struct events_limits limits;
 	struct pending *pend_head, *pend_tail;	/* FIFO, in Redis reply order */
 	long inflight;
-	long writing;			/* answers being written while draining */
-	long conns, nconfirmed;
-	struct conn *conn_table[CONN_BUCKETS];
-	int64_t unconf[UNCONF_MAX];	/* accept times, FIFO */
-	size_t unconf_head, unconf_len;
-	int listening_paused;
+	/* the stream's backlog as last polled (-1: not known yet) */
+	long long backlog_len, backlog_bytes;
+	int backlog_polling;
 	int draining;
 	int exit_code;
 	int64_t started_us;
@@ -74,48 +64,47 @@ struct ingest {
 	/* counters since start */
 	unsigned long requests, events_accepted, posts_accepted;
 	unsigned long rejects[REJ__COUNT];
-	unsigned long conns_total, conns_paused, redis_timeouts;
+	unsigned long redis_timeouts;
 	unsigned long resp_2xx, resp_4xx, resp_5xx;
 };
 
-/* http.c */
-int http_setup(struct ingest *ing, const int *fds, int nfds);
-void http_drain(struct ingest *ing);
-void http_age_conns(struct ingest *ing);
+/* http.c: what ingest answers to one whole request. */
+void http_handle(struct httpd_conn *c, const struct httpreq *r, void *arg);
 void ingest_maybe_exit(struct ingest *ing);
-struct conn *conn_of(struct ingest *ing, struct evhttp_request *req);
 const char *reject_name(enum reject r);
+/* 1 when the backlog poll says the stream is past --max-backlog or
+ * --max-backlog-bytes. */
+int backlog_full(const struct ingest *ing);
 
 /* sink.c: where accepted events go. */
 struct pending {
 	struct pending *prev, *next;
 	struct ingest *ing;
-	struct evhttp_request *req;	/* NULL when the client went away */
-	struct conn *conn;
-	jv ids;				/* answer on success; jv_null() for a PING */
+	struct httpd_conn *conn;	/* answered when done */
 	int64_t t0;			/* monotonic microseconds */
 	int nevents;
+	size_t blen;
+	char body[];			/* the 202 answer; empty for a PING */
 };
 int sink_setup(struct ingest *ing, char *err, size_t errlen);
-/* Queue the stamped events; answers req when they are durable or have
+/* Queue the stamped events; answers c when they are durable or have
  * failed. */
-void sink_put(struct ingest *ing, struct evhttp_request *req,
+void sink_put(struct ingest *ing, struct httpd_conn *c,
     const struct events_text *t);
-/* Health: answers req with 200 or 503. */
-void sink_health(struct ingest *ing, struct evhttp_request *req);
+/* Health: answers c with 200 or 503. */
+void sink_health(struct ingest *ing, struct httpd_conn *c);
 int sink_available(struct ingest *ing);
 void sink_check_timeouts(struct ingest *ing);
+/* Ask Redis for the stream's length (and size) when no ask is under way. */
+void sink_poll_backlog(struct ingest *ing);
 void pending_done(struct pending *p);
 
-/* Answers, in http.c */
-void reply_json(struct ingest *ing, struct evhttp_request *req, int code,
-    jv body);
-void reply_error(struct ingest *ing, struct evhttp_request *req, int code,
-    enum reject why, const char *msg);
-
-/* main.c */
-int tokens_load(const char *path, struct token **out, size_t *n,
-    char *err, size_t errlen);
-void tokens_free(struct token *t, size_t n);
+/* Answers, in http.c. headers: extra lines, each ending "\r\n", or "". */
+void reply_text(struct ingest *ing, struct httpd_conn *c, int code,
+    const char *headers, const char *body, size_t len);
+void reply_json(struct ingest *ing, struct httpd_conn *c, int code,
+    const char *headers, jv body);
+void reply_error(struct ingest *ing, struct httpd_conn *c, int code,
+    enum reject why, const char *headers, const char *msg);
 
 #endif

@@ -8,7 +8,6 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <hiredis/hiredis.h>
 
 #include "fdout.h"
@@ -60,21 +59,81 @@ sink_available(struct ingest *ing)
 	return ing->redis == NULL || rconn_is_up(ing->redis);
 }
 
-static struct pending *
-pending_new(struct ingest *ing, struct evhttp_request *req, jv ids, int n)
+/* The 202 answer, {"accepted":N,"ids":[...]}, written into out (NULL: only
+ * measured); its length. The ids are valid UTF-8 (they come from parsed
+ * JSON, or are made here), so only JSON's own escapes are needed. */
+static size_t
+accepted_body(const struct events_text *t, char *out)
 {
-	struct pending *p = calloc(1, sizeof *p);
+	static const char hex[] = "0123456789abcdef";
+	char num[32];
+	size_t n = 0, i;
+	int k;
+
+#define PUT(ch) do { if (out) out[n] = (ch); n++; } while (0)
+	k = snprintf(num, sizeof num, "{\"accepted\":%zu,\"ids\":[", t->n);
+	if (out)
+		memcpy(out, num, (size_t)k);
+	n += (size_t)k;
+	for (i = 0; i < t->n; i++) {
+		const unsigned char *s = (const unsigned char *)t->items[i].id;
+
+		if (i)
+			PUT(',');
+		PUT('"');
+		for (; *s; s++) {
+			if (*s == '"' || *s == '\\') {
+				PUT('\\');
+				PUT((char)*s);
+			} else if (*s == '\n') {
+				PUT('\\');
+				PUT('n');
+			} else if (*s == '\t') {
+				PUT('\\');
+				PUT('t');
+			} else if (*s == '\r') {
+				PUT('\\');
+				PUT('r');
+			} else if (*s < 0x20 || *s == 0x7f) {
+				PUT('\\');
+				PUT('u');
+				PUT('0');
+				PUT('0');
+				PUT(hex[*s >> 4]);
+				PUT(hex[*s & 15]);
+			} else {
+				PUT((char)*s);
+			}
+		}
+		PUT('"');
+	}
+	PUT(']');
+	PUT('}');
+	PUT('\n');
+#undef PUT
+	return n;
+}
+
+/* One allocation a request: the pending entry holds its own answer. */
+static struct pending *
+pending_new(struct ingest *ing, struct httpd_conn *c,
+    const struct events_text *t)
+{
+	size_t blen = t ? accepted_body(t, NULL) : 0;
+	struct pending *p = malloc(sizeof *p + blen + 1);
 
 	if (p == NULL)
 		return NULL;
+	memset(p, 0, sizeof *p);
 	p->ing = ing;
-	p->req = req;
-	p->ids = ids;
-	p->nevents = n;
+	p->conn = c;
+	p->blen = blen;
+	if (t) {
+		accepted_body(t, p->body);
+		p->nevents = (int)t->n;
+	}
+	p->body[blen] = '\0';
 	p->t0 = stats_mono_us();
-	p->conn = conn_of(ing, req);
-	if (p->conn)
-		p->conn->pending = p;
 	p->prev = ing->pend_tail;
 	if (ing->pend_tail)
 		ing->pend_tail->next = p;
@@ -90,8 +149,6 @@ pending_done(struct pending *p)
 {
 	struct ingest *ing = p->ing;
 
-	if (p->conn)
-		p->conn->pending = NULL;
 	if (p->prev)
 		p->prev->next = p->next;
 	else
@@ -101,17 +158,8 @@ pending_done(struct pending *p)
 	else
 		ing->pend_tail = p->prev;
 	ing->inflight--;
-	jv_free(p->ids);
 	free(p);
 	ingest_maybe_exit(ing);
-}
-
-static jv
-accepted_body(jv ids, int n)
-{
-	jv o = jv_object_set(jv_object(), jv_string("accepted"), jv_number(n));
-
-	return jv_object_set(o, jv_string("ids"), ids);
 }
 
 static void
@@ -141,20 +189,20 @@ on_exec_reply(redisAsyncContext *ac, void *r, void *arg)
 
 		log_warn("events not queued n=%d reason=\"%s\"", p->nevents, why);
 		snprintf(msg, sizeof msg, "events not queued: Redis: %s", why);
-		if (p->req)
-			reply_error(ing, p->req, 503, REJ_UNAVAILABLE, msg);
-	} else if (p->req) {
+		reply_error(ing, p->conn, 503, REJ_UNAVAILABLE, NULL, msg);
+	} else {
 		ing->events_accepted += p->nevents;
 		ing->posts_accepted++;
-		reply_json(ing, p->req, 202, accepted_body(jv_copy(p->ids),
-		    p->nevents));
+		if (ing->backlog_len >= 0)
+			ing->backlog_len += p->nevents;
+		reply_text(ing, p->conn, 202, "", p->body, p->blen);
 	}
 	pending_done(p);
 }
 
 static void
-put_redis(struct ingest *ing, struct evhttp_request *req,
-    const struct events_text *t, jv ids)
+put_redis(struct ingest *ing, struct httpd_conn *c,
+    const struct events_text *t)
 {
 	redisAsyncContext *ac = rconn_ctx(ing->redis);
 	struct pending *p;
@@ -162,10 +210,9 @@ put_redis(struct ingest *ing, struct evhttp_request *req,
 	size_t argl[5], i;
 	int n = (int)t->n;
 
-	p = pending_new(ing, req, ids, n);
+	p = pending_new(ing, c, t);
 	if (p == NULL) {
-		jv_free(ids);
-		reply_error(ing, req, 503, REJ_OVERLOADED, "out of memory");
+		reply_error(ing, c, 503, REJ_OVERLOADED, NULL, "out of memory");
 		return;
 	}
 	argv[0] = "XADD";
@@ -188,13 +235,17 @@ put_redis(struct ingest *ing, struct evhttp_request *req,
 }
 
 static void
-put_fd(struct ingest *ing, struct evhttp_request *req,
-    const struct events_text *t, jv ids)
+put_fd(struct ingest *ing, struct httpd_conn *c, const struct events_text *t)
 {
 	struct evbuffer *out = evbuffer_new();
-	size_t len, i;
-	int rc;
+	size_t len, i, blen;
+	char *body;
+	int rc = -1;
 
+	if (out == NULL) {
+		reply_error(ing, c, 503, REJ_OVERLOADED, NULL, "out of memory");
+		return;
+	}
 	for (i = 0; i < t->n; i++) {
 		evbuffer_add(out, t->buf + t->items[i].off, t->items[i].len);
 		evbuffer_add(out, "\n", 1);
@@ -211,8 +262,7 @@ put_fd(struct ingest *ing, struct evhttp_request *req,
 		snprintf(msg, sizeof msg, "cannot write to %s: %s", ing->cfg.to,
 		    strerror(errno));
 		log_error("%s", msg);
-		jv_free(ids);
-		reply_error(ing, req, 503, REJ_UNAVAILABLE, msg);
+		reply_error(ing, c, 503, REJ_UNAVAILABLE, NULL, msg);
 		/* With its output gone, ingest can make nothing durable. */
 		ing->exit_code = 74;
 		event_base_loopexit(ing->base, NULL);
@@ -220,22 +270,24 @@ put_fd(struct ingest *ing, struct evhttp_request *req,
 	}
 	ing->events_accepted += t->n;
 	ing->posts_accepted++;
-	reply_json(ing, req, 202, accepted_body(ids, (int)t->n));
+	blen = accepted_body(t, NULL);
+	body = malloc(blen);
+	if (body == NULL) {	/* the events are out; only the ids are lost */
+		reply_text(ing, c, 202, "", "{}\n", 3);
+		return;
+	}
+	accepted_body(t, body);
+	reply_text(ing, c, 202, "", body, blen);
+	free(body);
 }
 
 void
-sink_put(struct ingest *ing, struct evhttp_request *req,
-    const struct events_text *t)
+sink_put(struct ingest *ing, struct httpd_conn *c, const struct events_text *t)
 {
-	jv ids = jv_array();
-	size_t i;
-
-	for (i = 0; i < t->n; i++)
-		ids = jv_array_append(ids, jv_string(t->items[i].id));
 	if (ing->redis)
-		put_redis(ing, req, t, ids);
+		put_redis(ing, c, t);
 	else
-		put_fd(ing, req, t, ids);
+		put_fd(ing, c, t);
 }
 
 static void
@@ -247,27 +299,21 @@ on_ping_reply(redisAsyncContext *ac, void *r, void *arg)
 	jv o = jv_object();
 
 	(void)ac;
-	if (p->req) {
-		if (reply && reply->type == REDIS_REPLY_STATUS) {
-			o = jv_object_set(o, jv_string("status"), jv_string("ok"));
-			o = jv_object_set(o, jv_string("redis"), jv_string("up"));
-			reply_json(ing, p->req, 200, o);
-		} else {
-			o = jv_object_set(o, jv_string("status"),
-			    jv_string("unavailable"));
-			o = jv_object_set(o, jv_string("redis"), jv_string("down"));
-			evhttp_add_header(evhttp_request_get_output_headers(p->req),
-			    "Retry-After", "1");
-			reply_json(ing, p->req, 503, o);
-		}
+	if (reply && reply->type == REDIS_REPLY_STATUS) {
+		o = jv_object_set(o, jv_string("status"), jv_string("ok"));
+		o = jv_object_set(o, jv_string("redis"), jv_string("up"));
+		reply_json(ing, p->conn, 200, NULL, o);
 	} else {
-		jv_free(o);
+		o = jv_object_set(o, jv_string("status"),
+		    jv_string("unavailable"));
+		o = jv_object_set(o, jv_string("redis"), jv_string("down"));
+		reply_json(ing, p->conn, 503, "Retry-After: 1\r\n", o);
 	}
 	pending_done(p);
 }
 
 void
-sink_health(struct ingest *ing, struct evhttp_request *req)
+sink_health(struct ingest *ing, struct httpd_conn *c)
 {
 	jv o = jv_object();
 	struct pending *p;
@@ -275,7 +321,7 @@ sink_health(struct ingest *ing, struct evhttp_request *req)
 	if (ing->redis == NULL) {
 		o = jv_object_set(o, jv_string("status"), jv_string("ok"));
 		o = jv_object_set(o, jv_string("to"), jv_string(ing->cfg.to));
-		reply_json(ing, req, 200, o);
+		reply_json(ing, c, 200, NULL, o);
 		return;
 	}
 	if (!rconn_is_up(ing->redis)) {
@@ -283,15 +329,13 @@ sink_health(struct ingest *ing, struct evhttp_request *req)
 		o = jv_object_set(o, jv_string("redis"), jv_string("down"));
 		o = jv_object_set(o, jv_string("error"),
 		    jv_string(rconn_last_error(ing->redis)));
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Retry-After", "1");
-		reply_json(ing, req, 503, o);
+		reply_json(ing, c, 503, "Retry-After: 1\r\n", o);
 		return;
 	}
 	jv_free(o);
-	p = pending_new(ing, req, jv_null(), 0);
+	p = pending_new(ing, c, NULL);
 	if (p == NULL) {
-		reply_error(ing, req, 503, REJ_OVERLOADED, "out of memory");
+		reply_error(ing, c, 503, REJ_OVERLOADED, NULL, "out of memory");
 		return;
 	}
 	redisAsyncCommand(rconn_ctx(ing->redis), on_ping_reply, p, "PING");
@@ -314,4 +358,53 @@ sink_check_timeouts(struct ingest *ing)
 	log_warn("Redis did not answer in %ld ms; reconnecting waiting=%ld",
 	    ing->cfg.redis_timeout_ms, ing->inflight);
 	rconn_reset(ing->redis, "Redis did not answer in time");
+}
+
+static void
+on_xlen(redisAsyncContext *ac, void *r, void *arg)
+{
+	redisReply *reply = r;
+	struct ingest *ing = arg;
+
+	(void)ac;
+	ing->backlog_polling--;
+	if (reply && reply->type == REDIS_REPLY_INTEGER)
+		ing->backlog_len = reply->integer;
+}
+
+static void
+on_memory(redisAsyncContext *ac, void *r, void *arg)
+{
+	redisReply *reply = r;
+	struct ingest *ing = arg;
+
+	(void)ac;
+	ing->backlog_polling--;
+	if (reply && reply->type == REDIS_REPLY_INTEGER)
+		ing->backlog_bytes = reply->integer;
+	else if (reply && reply->type == REDIS_REPLY_NIL)
+		ing->backlog_bytes = 0;		/* no stream yet */
+}
+
+/* On the tick, through the connection the events go on: XLEN is O(1);
+ * MEMORY USAGE with a few samples estimates a stream's bytes from a few of
+ * its nodes, cheaply. A poll still out is not repeated, so a silent Redis
+ * gets no pile of them. */
+void
+sink_poll_backlog(struct ingest *ing)
+{
+	redisAsyncContext *ac;
+
+	if (ing->redis == NULL || ing->backlog_polling > 0 ||
+	    (ing->cfg.max_backlog == 0 && ing->cfg.max_backlog_bytes == 0))
+		return;
+	ac = rconn_ctx(ing->redis);
+	if (ac == NULL || !rconn_is_up(ing->redis))
+		return;
+	if (redisAsyncCommand(ac, on_xlen, ing, "XLEN %s",
+	    ing->stream_key) == REDIS_OK)
+		ing->backlog_polling++;
+	if (ing->cfg.max_backlog_bytes > 0 && redisAsyncCommand(ac, on_memory,
+	    ing, "MEMORY USAGE %s SAMPLES 5", ing->stream_key) == REDIS_OK)
+		ing->backlog_polling++;
 }

@@ -224,7 +224,13 @@ cmd_up() {
 	start_pg
 	start_redis
 	migrate
-	start_daemon ingest --listen "${LABPULSE_INGEST_LISTEN:-127.0.0.1:0}"
+	# One address posts flat out here (loadgen, the benchmarks, tests): the
+	# bounds per address and token are off. The backlog bound stays, unless
+	# LABPULSE_INGEST_FLAGS (split on blanks) says otherwise.
+	# shellcheck disable=SC2086
+	start_daemon ingest --listen "${LABPULSE_INGEST_LISTEN:-127.0.0.1:0}" \
+		--max-conns-per-addr 0 --rate-per-addr 0 --rate-per-token 0 \
+		${LABPULSE_INGEST_FLAGS:-}
 	wait_healthy "$(cat "$run/ingest.addr")"
 	start_daemon batch-commit --consumer "stack-$(hostname)" \
 		--trim-interval "${LABPULSE_TRIM_INTERVAL:-5s}"

@@ -167,7 +167,9 @@ jnum() { v=$(printf '%s' "$1" | jq -r "$2 // empty" 2>/dev/null); echo "${v:-0}"
 
 # ---- the stack ----
 info "starting a private stack"
-stack_env=$("$top/bin/labpulse" up) || die 69 "labpulse up failed; see $home/log"
+# the stream fills on purpose here: no backlog bound in ingest
+stack_env=$(LABPULSE_INGEST_FLAGS="--max-backlog 0 --max-backlog-bytes 0" \
+	"$top/bin/labpulse" up) || die 69 "labpulse up failed; see $home/log"
 eval "$stack_env"
 rsock=${LABPULSE_REDIS#unix:}
 url=$LABPULSE_INGEST_URL/api/v1/events

@@ -50,7 +50,9 @@ trap 'exit 143' TERM
 mkdir -p "$out" "$home/runs" || die 69 "cannot make $out"
 
 info "starting a private stack"
-stack_env=$("$top/bin/labpulse" up) || die 69 "labpulse up failed; see $home/log"
+# the stream fills on purpose here: no backlog bound in ingest
+stack_env=$(LABPULSE_INGEST_FLAGS="--max-backlog 0 --max-backlog-bytes 0" \
+	"$top/bin/labpulse" up) || die 69 "labpulse up failed; see $home/log"
 eval "$stack_env"
 # The stack's other daemons (consumers of the stream, PostgreSQL's writers)
 # would compete for the cores: stop them, so that the figures are ingest's.
