@@ -8,20 +8,26 @@
 
 #include "migrate.h"
 
-static void
+/* Keep buf[0..len) trimmed as the next statement: 0, or -1 out of memory. */
+static int
 push(struct stmts *s, const char *buf, size_t len)
 {
 	size_t a = 0, b = len;
+	char **v;
 
 	while (a < b && isspace((unsigned char)buf[a]))
 		a++;
 	while (b > a && isspace((unsigned char)buf[b - 1]))
 		b--;
 	if (a == b)
-		return;
-	s->v = realloc(s->v, (s->n + 1) * sizeof *s->v);
-	s->v[s->n] = strndup(buf + a, b - a);
+		return 0;
+	if ((v = realloc(s->v, (s->n + 1) * sizeof *s->v)) == NULL)
+		return -1;
+	s->v = v;
+	if ((s->v[s->n] = strndup(buf + a, b - a)) == NULL)
+		return -1;
 	s->n++;
+	return 0;
 }
 
 /* The dollar-quote tag starting at p ("$$" or "$tag$"), or 0. */
@@ -48,6 +54,8 @@ split_sql(const char *sql, struct stmts *out, char *err, size_t errlen)
 
 	out->v = NULL;
 	out->n = 0;
+	if (buf == NULL)
+		goto nomem;
 	while (i < len) {
 		char c = sql[i];
 
@@ -101,20 +109,27 @@ split_sql(const char *sql, struct stmts *out, char *err, size_t errlen)
 			continue;
 		}
 		if (c == ';') {
-			push(out, buf, o);
+			if (push(out, buf, o) < 0)
+				goto nomem;
 			o = 0;
 			i++;
 			continue;
 		}
 		buf[o++] = sql[i++];
 	}
-	push(out, buf, o);
+	if (push(out, buf, o) < 0)
+		goto nomem;
 	free(buf);
 	return 0;
 unterminated:
 	free(buf);
 	stmts_free(out);
 	snprintf(err, errlen, "unterminated quote or comment");
+	return -1;
+nomem:
+	free(buf);
+	stmts_free(out);
+	snprintf(err, errlen, "out of memory");
 	return -1;
 }
 
