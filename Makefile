@@ -13,7 +13,9 @@ ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(DEPCFLAGS) -Icmd
 
 ingest_OBJ = cmd/ingest/main.o cmd/ingest/http.o cmd/ingest/sink.o
 labpulse_OBJ = cmd/labpulse/main.o
-migrate-indexes_OBJ = cmd/migrate-indexes/main.o cmd/migrate-indexes/split.o
+migrate-indexes_OBJ = cmd/migrate-indexes/main.o cmd/migrate-indexes/split.o \
+		      cmd/migrate-indexes/plan.o cmd/migrate-indexes/check.o \
+		      cmd/migrate-indexes/progress.o cmd/migrate-indexes/advise.o
 batch-commit_OBJ = cmd/batch-commit/main.o cmd/batch-commit/source.o cmd/batch-commit/commit.o
 route_OBJ = cmd/route/main.o cmd/route/rules.o cmd/route/stream.o
 poolstat_OBJ = cmd/poolstat/main.o cmd/poolstat/collect.o cmd/poolstat/show.o \
@@ -28,7 +30,7 @@ UNIT     = tests/unit/test_parse tests/unit/test_events tests/unit/test_hist \
 	   tests/unit/test_addr tests/unit/test_split tests/unit/test_rules \
 	   tests/unit/test_redis tests/unit/test_notify_request \
 	   tests/unit/test_group tests/unit/test_httpreq tests/unit/test_peers \
-	   tests/unit/test_tokens tests/unit/test_httpd
+	   tests/unit/test_tokens tests/unit/test_httpd tests/unit/test_plan
 BENCH    = tests/bench/httpbench
 TOOLS    = tests/tools/lpwatch tests/tools/stallserver
 
@@ -68,6 +70,11 @@ bin/stack: cmd/labpulse/stack.sh
 tests/unit/test_split: tests/unit/test_split.o tests/unit/tap.o cmd/migrate-indexes/split.o
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ lib/liblabpulse.a $(DEPLIBS)
+
+tests/unit/test_plan: tests/unit/test_plan.o tests/unit/tap.o \
+    cmd/migrate-indexes/plan.o cmd/migrate-indexes/split.o lib/liblabpulse.a
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(DEPLIBS)
 
 tests/unit/test_rules: tests/unit/test_rules.o tests/unit/tap.o cmd/route/rules.o
 	@$(if $(V),,echo "  LD      $@")

@@ -130,7 +130,7 @@ fresh_db() {
 
 @test "bad invocations: 64 with usage; a folder that cannot be read: 66; no database: 69" {
 	run -64 --separate-stderr migrate-indexes
-	[[ $stderr == *"a command is needed: up or status"*"usage: labpulse migrate-indexes"* ]]
+	[[ $stderr == *"a command is needed: plan, up, down, status, verify, repair or advise"*"usage: labpulse migrate-indexes"* ]]
 	run -64 --separate-stderr migrate-indexes sideways
 	[[ $stderr == *"unknown command 'sideways'"* ]]
 	run -64 --separate-stderr migrate-indexes up status
