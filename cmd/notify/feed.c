@@ -153,6 +153,8 @@ feed_message(struct feed *f, const char *id, const char *topic,
 	frame = make_frame(id, topic, msg, len, &fl);
 	if (frame)
 		client_dispatch(n, id, klass, frame, fl, received);
+	else
+		n->oom_dropped++;
 	free(frame);
 	jv_free(compact);
 	jv_free(m);
@@ -377,6 +379,8 @@ on_range(redisAsyncContext *ac, void *reply, void *arg)
 		jv_free(m);
 		if (frame)
 			client_deliver(rp->c, e->element[0]->str, frame, fl, 0);
+		else
+			f->n->oom_dropped++;
 		free(frame);
 		f->n->replayed++;
 		if (rp->c->dead || rp->c->state == CS_SLOW)

@@ -276,6 +276,7 @@ fill_stats(void *arg)
 	o = jv_object_set(o, jv_string("bad_requests"), jv_number(n->malformed));
 	o = jv_object_set(o, jv_string("ws_queue_closed"), jv_number(n->ws_over));
 	o = jv_object_set(o, jv_string("oom_closed"), jv_number(n->oom_closed));
+	o = jv_object_set(o, jv_string("oom_dropped"), jv_number(n->oom_dropped));
 	o = jv_object_set(o, jv_string("messages_in"), jv_number(n->messages_in));
 	o = jv_object_set(o, jv_string("messages_sent"), jv_number(n->messages_sent));
 	o = jv_object_set(o, jv_string("snapshots"), jv_number(n->snapshots));

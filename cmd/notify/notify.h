@@ -282,6 +282,7 @@ struct notify {
 	unsigned long malformed;	/* requests refused before routing */
 	unsigned long ws_over;		/* WebSocket past its queue bound */
 	unsigned long oom_closed;	/* closed: memory ran out */
+	unsigned long oom_dropped;	/* messages not framed: no memory */
 	unsigned long skipped;	/* messages a slow client did not get */
 	struct hist *delivery_us;	/* receivedAt → written to the client */
 };
