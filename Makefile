@@ -107,7 +107,7 @@ deps:
 # Fuzzing. tests/fuzz/NAME.c is a libFuzzer target; fuzz_NAME_SRC lists the
 # sources it is built from; tests/fuzz/corpus/NAME/ holds its seeds and every
 # crash it ever found. `make fuzz` runs each target for FUZZ_SECONDS under
-# libFuzzer (clang), new inputs going to tests/fuzz/work/NAME; `make
+# libFuzzer (clang), new inputs going to tests/fuzz/runs/NAME; `make
 # fuzz-merge` keeps those that add coverage in the corpus. `make test`
 # replays every corpus through its target built with ASan and UBSan by
 # $(CC) and tests/fuzz/replay.c: fast, deterministic, no clang needed.
@@ -136,21 +136,21 @@ fuzz-build: $(FUZZ:%=tests/fuzz/bin/%-fuzz)
 
 fuzz: deps fuzz-build
 	@for t in $(FUZZ); do \
-		mkdir -p tests/fuzz/work/$$t tests/fuzz/crashes; \
+		mkdir -p tests/fuzz/runs/$$t tests/fuzz/crashes; \
 		echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
 		tests/fuzz/bin/$$t-fuzz -max_total_time=$(FUZZ_SECONDS) \
 			-print_final_stats=1 -artifact_prefix=tests/fuzz/crashes/$$t- \
 			$$([ -f tests/fuzz/$$t.dict ] && echo -dict=tests/fuzz/$$t.dict) \
-			tests/fuzz/work/$$t tests/fuzz/corpus/$$t \
-			>tests/fuzz/work/$$t.log 2>&1 || \
-			{ tail -n 40 tests/fuzz/work/$$t.log; exit 1; }; \
-		grep -E '^(#[0-9]+.*DONE|stat::)' tests/fuzz/work/$$t.log; \
+			tests/fuzz/runs/$$t tests/fuzz/corpus/$$t \
+			>tests/fuzz/runs/$$t.log 2>&1 || \
+			{ tail -n 40 tests/fuzz/runs/$$t.log; exit 1; }; \
+		grep -E '^(#[0-9]+.*DONE|stat::)' tests/fuzz/runs/$$t.log; \
 	done
 
 fuzz-merge: fuzz-build
 	@for t in $(FUZZ); do \
 		tests/fuzz/bin/$$t-fuzz -merge=1 tests/fuzz/corpus/$$t \
-			tests/fuzz/work/$$t 2>&1 | tail -n 1; \
+			tests/fuzz/runs/$$t 2>&1 | tail -n 1; \
 	done
 
 unit: $(UNIT) $(TOOLS) fuzz-replay
