@@ -803,12 +803,33 @@ plan_index(struct plan_ctx *c, const struct toks *k, size_t i,
 	return 0;
 }
 
+/* The table of index it->index, into it->table: one built earlier in the
+ * plan, else the catalog's. 1 when that table exists (or cannot be told:
+ * assume the worse), with *isnew when the plan created it. */
+static int
+index_table(struct plan_ctx *c, struct plan_item *it, int *isnew)
+{
+	const char *known;
+
+	if ((known = recall(c, "i:", it->index)) != NULL) {
+		snprintf(it->table, sizeof it->table, "%s", known);
+		return table_exists(c, it->table, isnew);
+	}
+	if (c->db != NULL) {
+		const char *p[1] = { it->index };
+
+		return ask(c->db, "SELECT indrelid::regclass::text FROM"
+		    " pg_index WHERE indexrelid = to_regclass($1)", 1, p,
+		    it->table, sizeof it->table) != 0;
+	}
+	return 1;
+}
+
 static void
 plan_drop_index(struct plan_ctx *c, const struct toks *k, size_t i,
     struct plan_item *it)
 {
-	int conc = 0, exists = 1, isnew = 0;
-	const char *known;
+	int conc = 0, exists, isnew = 0;
 
 	snprintf(it->kind, sizeof it->kind, "DROP INDEX");
 	if (kw(k, i, "concurrently"))
@@ -817,16 +838,7 @@ plan_drop_index(struct plan_ctx *c, const struct toks *k, size_t i,
 		i += 2;
 	name_at(k, &i, it->index, sizeof it->index);
 	it->lock = conc ? "SHARE UPDATE EXCLUSIVE" : "ACCESS EXCLUSIVE";
-	if ((known = recall(c, "i:", it->index)) != NULL) {
-		snprintf(it->table, sizeof it->table, "%s", known);
-		exists = table_exists(c, it->table, &isnew);
-	} else if (c->db != NULL) {
-		const char *p[1] = { it->index };
-
-		exists = ask(c->db, "SELECT indrelid::regclass::text FROM"
-		    " pg_index WHERE indexrelid = to_regclass($1)", 1, p,
-		    it->table, sizeof it->table) != 0;
-	}
+	exists = index_table(c, it, &isnew);
 	it->new_table = isnew;
 	if (!conc && exists)
 		hazard(it, "drop-index-not-concurrent", "DROP INDEX without "
@@ -841,8 +853,7 @@ static void
 plan_reindex(struct plan_ctx *c, const struct toks *k, size_t i,
     struct plan_item *it)
 {
-	int conc = 0, exists = 1, isnew = 0, what_index;
-	const char *known;
+	int conc = 0, exists, isnew = 0, what_index;
 
 	snprintf(it->kind, sizeof it->kind, "REINDEX");
 	if (punct(k, i, "(")) {
@@ -858,16 +869,7 @@ plan_reindex(struct plan_ctx *c, const struct toks *k, size_t i,
 	it->lock = conc ? "SHARE UPDATE EXCLUSIVE" : "SHARE";
 	if (what_index) {
 		name_at(k, &i, it->index, sizeof it->index);
-		if ((known = recall(c, "i:", it->index)) != NULL) {
-			snprintf(it->table, sizeof it->table, "%s", known);
-			exists = table_exists(c, it->table, &isnew);
-		} else if (c->db != NULL) {
-			const char *p[1] = { it->index };
-
-			exists = ask(c->db, "SELECT indrelid::regclass::text"
-			    " FROM pg_index WHERE indexrelid = to_regclass($1)",
-			    1, p, it->table, sizeof it->table) != 0;
-		}
+		exists = index_table(c, it, &isnew);
 	} else {
 		name_at(k, &i, it->table, sizeof it->table);
 		exists = table_exists(c, it->table, &isnew);
