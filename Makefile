@@ -5,7 +5,7 @@ PROGS    = ingest batch-commit migrate-indexes route notify poolstat loadgen
 LIBOBJ   = lib/log.o lib/addr.o lib/sd.o lib/stats.o lib/redis.o \
 	   lib/events.o lib/hist.o lib/parse.o lib/fdout.o lib/pgconn.o \
 	   lib/group.o lib/json.o lib/tokens.o lib/sid.o lib/httpreq.o \
-	   lib/peers.o lib/httpd.o
+	   lib/peers.o lib/httpd.o lib/utf8.o
 PKGS     = libevent hiredis libpq libcurl nettle
 DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 DEPLIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -ljq -lwslay -lhttp_parser -lm

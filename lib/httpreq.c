@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "httpreq.h"
+#include "parse.h"
 
 enum phase { PH_HEAD, PH_BODY, PH_DONE, PH_ERROR };
 
@@ -357,18 +358,6 @@ is_digit(int c)
 	return c >= '0' && c <= '9';
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The request line is whole: check its version, method and target, and
  * keep the decoded path and the query after the target in buf. */
 static int
@@ -445,8 +434,9 @@ check_request_line(struct httpreq_priv *q)
 
 		if (c == '%') {
 			hi = end - i < 3 ? -1 :
-			    hexval((unsigned char)q->buf[i + 1]);
-			lo = hi < 0 ? -1 : hexval((unsigned char)q->buf[i + 2]);
+			    parse_hexdigit((unsigned char)q->buf[i + 1]);
+			lo = hi < 0 ? -1 :
+			    parse_hexdigit((unsigned char)q->buf[i + 2]);
 			if (hi < 0 || lo < 0) {
 				fail(r, 400,
 				    "malformed percent-encoding in path");
@@ -591,7 +581,7 @@ scan_chunked(struct httpreq_priv *q, const unsigned char *p, size_t n,
 		switch (q->chunk) {
 		case CK_SIZE1:
 		case CK_SIZE:
-			if ((d = hexval(c)) >= 0) {
+			if ((d = parse_hexdigit(c)) >= 0) {
 				if (q->chunk_left > (UINT64_MAX - 16) / 16) {
 					*why = ST_CHUNK;
 					return i;

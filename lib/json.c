@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "utf8.h"
 
 /* PostgreSQL 15's numeric, as jsonb uses it (numeric.c): an exponent within
  * INT_MAX / 2, at most 16383 digits after the point, and a first digit at
@@ -119,33 +120,6 @@ hex4(const char *s, unsigned *v)
 		*v = *v << 4 | d;
 	}
 	return 0;
-}
-
-/* The length of the UTF-8 sequence at s[i], or 0 when it is not one
- * (overlong forms, surrogates and values past U+10FFFF included). */
-static size_t
-utf8_seq(const unsigned char *s, size_t len, size_t i)
-{
-	unsigned c = s[i];
-	size_t n, k;
-
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (len - i < n)
-		return 0;
-	for (k = 1; k < n; k++)
-		if ((s[i + k] & 0xc0) != 0x80)
-			return 0;
-	if ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] > 0x9f) ||
-	    (c == 0xf0 && s[i + 1] < 0x90) || (c == 0xf4 && s[i + 1] > 0x8f))
-		return 0;
-	return n;
 }
 
 /* A string at c->i (its opening quote). */

@@ -114,3 +114,15 @@ parse_option_error(int ch, int optind, char *const argv[], char *err,
 	else
 		snprintf(err, errlen, "unknown option '%.*s'", (int)n, opt);
 }
+
+int
+parse_hexdigit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

@@ -14,6 +14,9 @@ int parse_size(const char *s, long min, long max, long *out,
 int parse_duration_ms(const char *s, long min, long max, long *out,
     char *err, size_t errlen);
 
+/* The value of the hex digit c, or -1 when c is none. */
+int parse_hexdigit(int c);
+
 /* The reason getopt_long (with opterr = 0 and an optstring starting with
  * ':') refused an option: ch is what it returned, optind and argv its state
  * after it. */

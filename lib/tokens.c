@@ -12,6 +12,7 @@
 #include <nettle/sha2.h>
 
 #include "tokens.h"
+#include "utf8.h"
 
 #define TOKENS_LINE_MAX		1023	/* bytes in a line, comments too */
 #define TOKENS_TOKEN_MAX	256
@@ -60,7 +61,7 @@ bad(struct tokens *t, char *err, size_t errlen, const char *fmt, ...)
 static long
 bad_byte(const unsigned char *s, size_t n, int utf8)
 {
-	size_t i = 0, k, q;
+	size_t i = 0, q;
 
 	while (i < n) {
 		if (s[i] < 0x20 || s[i] == 0x7f)
@@ -69,17 +70,7 @@ bad_byte(const unsigned char *s, size_t n, int utf8)
 			i++;
 			continue;
 		}
-		q = s[i] >= 0xc2 && s[i] <= 0xdf ? 2 : s[i] >= 0xe0 &&
-		    s[i] <= 0xef ? 3 : s[i] >= 0xf0 && s[i] <= 0xf4 ? 4 : 0;
-		if (q == 0 || n - i < q)
-			return (long)i;
-		for (k = 1; k < q; k++)
-			if ((s[i + k] & 0xc0) != 0x80)
-				return (long)i;
-		if ((s[i] == 0xe0 && s[i + 1] < 0xa0) ||
-		    (s[i] == 0xed && s[i + 1] > 0x9f) ||
-		    (s[i] == 0xf0 && s[i + 1] < 0x90) ||
-		    (s[i] == 0xf4 && s[i + 1] > 0x8f))
+		if ((q = utf8_seq(s, n, i)) == 0)
 			return (long)i;
 		i += q;
 	}

@@ -11,6 +11,8 @@
 #include <nettle/sha1.h>
 
 #include "httpreq.h"
+#include "parse.h"
+#include "utf8.h"
 #include "notify.h"
 
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -49,18 +51,6 @@ ws_accept(const char *key, char *out)
 	out[BASE64_ENCODE_RAW_LENGTH(SHA1_DIGEST_SIZE)] = '\0';
 }
 
-static int
-hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode s[0..len) into out (len + 1 bytes), '+' as a blank, as
  * HTML forms and evhttp do; a '%' without two hex digits stays as it is.
  * -1 when it decodes to a NUL byte, which no C string can carry. */
@@ -75,8 +65,8 @@ decode(const char *s, size_t len, char *out)
 		if (s[i] == '+') {
 			out[o++] = ' ';
 		} else if (s[i] == '%' && i + 2 < len &&
-		    (hi = hexval(s[i + 1])) >= 0 &&
-		    (lo = hexval(s[i + 2])) >= 0) {
+		    (hi = parse_hexdigit(s[i + 1])) >= 0 &&
+		    (lo = parse_hexdigit(s[i + 2])) >= 0) {
 			if (hi == 0 && lo == 0)
 				return -1;
 			out[o++] = (char)(hi << 4 | lo);
@@ -93,37 +83,14 @@ decode(const char *s, size_t len, char *out)
 static int
 is_text(const unsigned char *s)
 {
-	while (*s) {
-		unsigned c = *s, need, cp;
+	size_t len = strlen((const char *)s), i = 0, n;
 
-		if (c < 0x20 || c == 0x7f)
+	while (i < len) {
+		if (s[i] < 0x20 || s[i] == 0x7f ||
+		    (n = utf8_seq(s, len, i)) == 0 ||
+		    (s[i] == 0xc2 && s[i + 1] < 0xa0))	/* C1: U+0080-009F */
 			return 0;
-		if (c < 0x80) {
-			s++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			need = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			need = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			need = 3;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		for (unsigned i = 1; i <= need; i++) {
-			if ((s[i] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (s[i] & 0x3f);
-		}
-		if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
-		    (cp >= 0x80 && cp < 0xa0))
-			return 0;
-		s += need + 1;
+		i += n;
 	}
 	return 1;
 }

@@ -3,7 +3,8 @@
 
 # notify (cmd/notify/request.c, ws.c; lib/sid.c)
 FUZZ += notify_request
-fuzz_notify_request_SRC = cmd/notify/request.c lib/httpreq.c lib/sid.c
+fuzz_notify_request_SRC = cmd/notify/request.c lib/httpreq.c lib/sid.c \
+	lib/parse.c lib/utf8.c
 FUZZ += ws
 fuzz_ws_SRC = cmd/notify/ws.c
 FUZZ += since
@@ -11,16 +12,16 @@ fuzz_since_SRC = lib/sid.c
 
 # ingest's bodies and token file (lib/events.c, json.c, tokens.c)
 FUZZ += events
-fuzz_events_SRC = lib/events.c lib/json.c
+fuzz_events_SRC = lib/events.c lib/json.c lib/utf8.c
 FUZZ += tokens
-fuzz_tokens_SRC = lib/tokens.c
+fuzz_tokens_SRC = lib/tokens.c lib/utf8.c
 
 # the HTTP request reader both servers share (lib/httpreq.c)
 FUZZ += httpreq
-fuzz_httpreq_SRC = lib/httpreq.c
+fuzz_httpreq_SRC = lib/httpreq.c lib/parse.c
 
 # ingest's handling of whole requests, bytes to answers (cmd/ingest/http.c
 # over lib/httpreq, peers, tokens, events; a fake sink, no sockets)
 FUZZ += ingest_http
 fuzz_ingest_http_SRC = cmd/ingest/http.c lib/httpreq.c lib/peers.c \
-	lib/tokens.c lib/events.c lib/json.c
+	lib/tokens.c lib/events.c lib/json.c lib/parse.c lib/utf8.c
