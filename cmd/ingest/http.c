@@ -231,7 +231,13 @@ handle_events(struct ingest *ing, struct httpd_conn *c,
 	ctx.received_us = stats_now_us();
 	if (events_prepare_text(r->body ? r->body : "", r->body_len,
 	    &ing->limits, &ctx, &events, &e) < 0) {
-		enum reject why = e.offset >= 0 ? REJ_MALFORMED
+		enum reject why;
+
+		if (e.status == 503) {	/* out of memory: not the body's fault */
+			reply_error(ing, c, 503, REJ_OVERLOADED, NULL, e.msg);
+			return;
+		}
+		why = e.offset >= 0 ? REJ_MALFORMED
 		    : e.status == 403 ? REJ_FORBIDDEN_CLASS
 		    : e.status == 413 && e.field[0] ? REJ_FIELD_TOO_LARGE
 		    : e.status == 413 ? REJ_BATCH_TOO_LARGE : REJ_INVALID;
