@@ -13,6 +13,7 @@
 #include "fdout.h"
 #include "hist.h"
 #include "ingest.h"
+#include "json.h"
 #include "log.h"
 #include "redis.h"
 #include "stats.h"
@@ -60,58 +61,31 @@ sink_available(struct ingest *ing)
 }
 
 /* The 202 answer, {"accepted":N,"ids":[...]}, written into out (NULL: only
- * measured); its length. The ids are valid UTF-8 (they come from parsed
- * JSON, or are made here), so only JSON's own escapes are needed. */
+ * measured); its length. */
 static size_t
 accepted_body(const struct events_text *t, char *out)
 {
-	static const char hex[] = "0123456789abcdef";
 	char num[32];
-	size_t n = 0, i;
+	size_t n, i, len;
 	int k;
 
-#define PUT(ch) do { if (out) out[n] = (ch); n++; } while (0)
 	k = snprintf(num, sizeof num, "{\"accepted\":%zu,\"ids\":[", t->n);
+	n = (size_t)k;
 	if (out)
-		memcpy(out, num, (size_t)k);
-	n += (size_t)k;
+		memcpy(out, num, n);
 	for (i = 0; i < t->n; i++) {
-		const unsigned char *s = (const unsigned char *)t->items[i].id;
+		const char *id = t->items[i].id;
 
-		if (i)
-			PUT(',');
-		PUT('"');
-		for (; *s; s++) {
-			if (*s == '"' || *s == '\\') {
-				PUT('\\');
-				PUT((char)*s);
-			} else if (*s == '\n') {
-				PUT('\\');
-				PUT('n');
-			} else if (*s == '\t') {
-				PUT('\\');
-				PUT('t');
-			} else if (*s == '\r') {
-				PUT('\\');
-				PUT('r');
-			} else if (*s < 0x20 || *s == 0x7f) {
-				PUT('\\');
-				PUT('u');
-				PUT('0');
-				PUT('0');
-				PUT(hex[*s >> 4]);
-				PUT(hex[*s & 15]);
-			} else {
-				PUT((char)*s);
-			}
-		}
-		PUT('"');
+		if (i && out)
+			out[n] = ',';
+		n += i > 0;
+		len = strlen(id);
+		n += out ? json_encode(id, len, out + n) :
+		    json_encoded_len(id, len);
 	}
-	PUT(']');
-	PUT('}');
-	PUT('\n');
-#undef PUT
-	return n;
+	if (out)
+		memcpy(out + n, "]}\n", 3);
+	return n + 3;
 }
 
 /* One allocation a request: the pending entry holds its own answer. */
