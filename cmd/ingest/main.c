@@ -75,7 +75,7 @@ const char help_text[] =
 "                            reads, for a write (default: 30s)\n"
 "  --to ADDR                 stream:NAME, -, file:PATH or unix:PATH\n"
 "                            (default: stream:events)\n"
-"  --token-file FILE         require bearer tokens, each bound to a class\n"
+"  --token-file FILE         require bearer tokens, each bound to a class or *\n"
 "  -h, --help                show this help\n"
 "  -V, --version             show the version\n";
 
