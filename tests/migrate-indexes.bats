@@ -17,11 +17,6 @@ setup() {
 	MIG=$TOP/etc/migrations
 }
 
-fresh_db() {
-	psql -qtAXc "set client_min_messages = warning" -c "drop database if exists $1" \
-		-c "create database $1" -d postgres
-}
-
 @test "labpulse up applied every migration: tables, then indexes built outside a transaction" {
 	run -0 migrate-indexes status
 	assert_line --regexp '^0001 +0001_tables +applied +[0-9-]+ [0-9:]+ *$'

@@ -30,11 +30,6 @@ teardown() {
 	fi
 }
 
-fresh_db() {
-	psql -qtAXc "set client_min_messages = warning" -c "drop database if exists $1" \
-		-c "create database $1" -d postgres
-}
-
 # The catalog of the public schema but the history: tables, columns,
 # indexes, constraints.
 catalog() {

@@ -17,11 +17,6 @@ setup() {
 	MIG=$TOP/etc/migrations
 }
 
-fresh_db() {
-	psql -qtAXc "set client_min_messages = warning" -c "drop database if exists $1" \
-		-c "create database $1" -d postgres
-}
-
 # sql NAME TEXT: the migration file NAME.up.sql holding TEXT; sets $F.
 sql() {
 	F=$BATS_TEST_TMPDIR/$1.up.sql

@@ -29,6 +29,12 @@ stack_down() {
 	rm -rf "$LABPULSE_HOME"
 }
 
+# fresh_db NAME: an empty database NAME in the stack's PostgreSQL.
+fresh_db() {
+	psql -qtAXc "set client_min_messages = warning" -c "drop database if exists $1" \
+		-c "create database $1" -d postgres
+}
+
 # post URL BODY [curl args...]: sets $status_code, $body and $headers;
 # $CT overrides the Content-Type.
 post() {
