@@ -23,19 +23,12 @@ rcli() {
 	redis-cli -s "${LABPULSE_REDIS#unix:}" --raw "$@"
 }
 
-# start_route NAME [ARGS...]: a route of the test's own; sets ${NAME}_PID,
-# ${NAME}_LOG and ${NAME}_STATS.
-start_route() {
-	local name=$1; shift
-	local log=$BATS_FILE_TMPDIR/$name.log sock=$BATS_FILE_TMPDIR/$name.sock
-	: >"$log"
-	route --stats "$sock" "$@" </dev/null 2>"$log" 3>&- &
-	local pid=$!
-	KILL_PIDS="${KILL_PIDS:-} $pid"
-	printf -v "${name}_PID" '%s' "$pid"
-	printf -v "${name}_LOG" '%s' "$log"
-	printf -v "${name}_STATS" '%s' "$sock"
-	wait_for grep -q ': info: ready ' "$log" || { cat "$log" >&2; return 1; }
+# route_up NAME [ARGS...]: start_route, its pid killed by teardown_file.
+route_up() {
+	local rc=0
+	start_route "$@" || rc=$?
+	eval "KILL_PIDS=\"\${KILL_PIDS:-} \$${1}_PID\""
+	return "$rc"
 }
 
 # stop_route PID: SIGTERM, and its exit status must be 0.
@@ -78,7 +71,7 @@ dead_of() {
 	spid=$!
 	KILL_PIDS="$spid"
 	wait_for test -S "$sock"
-	NOTIFY_SOCKET=$sock start_route r1 --from stream:events@routetest1 \
+	NOTIFY_SOCKET=$sock route_up r1 --from stream:events@routetest1 \
 		--to stream:routed-rt1 --consumer t1 --rules "$RULES"
 	wait_for grep -q READY=1 "$BATS_TEST_TMPDIR/notified"
 	grep -q ": info: ready from=stream:events@routetest1 to=stream:routed-rt1 rules=$RULES " "$r1_LOG"
@@ -195,7 +188,7 @@ labpulse-route: warning: entry set aside line=3 eventId=- error="not JSON: Inval
 	ids=$(add rterr '{"eventId":"g1","classId":"c1"}' '{"eventId":"bad","classId":"c1"}' \
 		'{"eventId":"g2","classId":"c1"}')
 	bad_id=$(sed -n 2p <<<"$ids")
-	start_route re --from stream:rterr@route --to stream:rterr-out --rules "$f"
+	route_up re --from stream:rterr@route --to stream:rterr-out --rules "$f"
 	wait_for eval '[ "$(xlen rterr-out)" = 2 ]'
 	run -0 field rterr-out msg
 	assert_output '{"topic":"class:c1","id":"g1"}
@@ -214,7 +207,7 @@ labpulse-route: warning: entry set aside line=3 eventId=- error="not JSON: Inval
 @test "SIGHUP: bad new rules are refused and the old ones keep running; good ones apply to the next events" {
 	f=$BATS_TEST_TMPDIR/hup.jq
 	echo '{topic: "class:\(.classId)", v: 1}' >"$f"
-	start_route rh --from stream:rthup@route --to stream:rthup-out --rules "$f"
+	route_up rh --from stream:rthup@route --to stream:rthup-out --rules "$f"
 	add rthup '{"eventId":"h1","classId":"c"}' >/dev/null
 	wait_for eval '[ "$(xlen rthup-out)" = 1 ]'
 	printf '%s\n' '# version 2, broken' '{topic: "class:\(.classId)", v: 2' >"$f"
@@ -247,7 +240,7 @@ labpulse-route: warning: entry set aside line=3 eventId=- error="not JSON: Inval
 	rcli XGROUP CREATE labpulse:rthook route 0 >/dev/null
 	rcli XREADGROUP GROUP route ghost COUNT 10 STREAMS labpulse:rthook '>' >/dev/null
 	assert_equal "$(pending rthook route)" 2
-	start_route rk --from stream:rthook@route --to stream:rthook-out \
+	route_up rk --from stream:rthook@route --to stream:rthook-out \
 		--hooks stream:rthook-hooks --claim-idle 100ms --rules "$f"
 	wait_for eval '[ "$(xlen rthook-out)" = 2 ]'
 	wait_for eval '[ "$(xlen rthook-hooks)" = 1 ]'
@@ -337,7 +330,7 @@ labpulse-route: warning: entry set aside line=3 eventId=- error="not JSON: Inval
 }
 
 @test "Redis restarted under a running route: it reconnects and routes what comes after" {
-	start_route rr --from stream:rtredis@route --to stream:rtredis-out \
+	route_up rr --from stream:rtredis@route --to stream:rtredis-out \
 		--rules "$RULES"
 	add rtredis '{"eventId":"r1","classId":"c","eventType":"help"}' >/dev/null
 	wait_for eval '[ "$(xlen rtredis-out)" = 1 ]'
@@ -355,7 +348,7 @@ labpulse-route: warning: entry set aside line=3 eventId=- error="not JSON: Inval
 	for i in $(seq 1000); do
 		printf "XADD labpulse:events-ml * event '{\"eventId\":\"ml-%d\",\"classId\":\"C1\",\"eventType\":\"cell_executed\",\"code\":\"x\"}'\n" "$i"
 	done | redis-cli -s "${LABPULSE_REDIS#unix:}" >/dev/null
-	start_route ml --from stream:events-ml@ml --to stream:routed-ml --max-len 50
+	route_up ml --from stream:events-ml@ml --to stream:routed-ml --max-len 50
 	wait_until '[ "$(rcli XLEN labpulse:routed-ml)" -gt 0 ] && [ "$(pending events-ml ml)" = 0 ] && [ "$(stats "$ml_STATS" | jq .events_in)" = 1000 ]'
 	n=$(rcli XLEN labpulse:routed-ml)
 	# whole nodes go (100 entries each by default): at least 50 stay, far from 1000

@@ -54,17 +54,12 @@ start_commit() {
 # labpulse:STREAM, writing STREAM-out and STREAM-hooks, trimming every
 # 100ms; sets ${NAME}_PID, _LOG and _STATS.
 start_rt() {
-	local name=$1 s=$2; shift 2
-	local log=$BATS_FILE_TMPDIR/$name.log sock=$BATS_FILE_TMPDIR/$name.sock
-	: >"$log"
-	route --stats "$sock" --from "stream:$s@route" --to "stream:$s-out" \
+	local name=$1 s=$2 rc=0; shift 2
+	start_route "$name" --from "stream:$s@route" --to "stream:$s-out" \
 		--hooks "stream:$s-hooks" --consumer "rt-$s" --trim-interval 100ms \
-		--rules "$TOP/etc/labpulse/route.jq" "$@" </dev/null 2>"$log" 3>&- &
-	remember $!
-	printf -v "${name}_PID" '%s' "$!"
-	printf -v "${name}_LOG" '%s' "$log"
-	printf -v "${name}_STATS" '%s' "$sock"
-	wait_for grep -q ': info: ready ' "$log" || { cat "$log" >&2; return 1; }
+		--rules "$TOP/etc/labpulse/route.jq" "$@" || rc=$?
+	remember "$(eval echo "\$${name}_PID")"
+	return "$rc"
 }
 
 # stop PID: SIGTERM, and it exits 0.

@@ -198,6 +198,20 @@ start_bc() {
 	wait_for grep -q ': info: ready ' "$log" || { cat "$log" >&2; return 1; }
 }
 
+# start_route NAME [ARGS...]: a route of the test's own; sets ${NAME}_PID,
+# ${NAME}_LOG and ${NAME}_STATS.
+start_route() {
+	local name=$1; shift
+	local log=$BATS_FILE_TMPDIR/$name.log sock=$BATS_FILE_TMPDIR/$name.sock
+	: >"$log"
+	route --stats "$sock" "$@" </dev/null 2>"$log" 3>&- &
+	local pid=$!
+	printf -v "${name}_PID" '%s' "$pid"
+	printf -v "${name}_LOG" '%s' "$log"
+	printf -v "${name}_STATS" '%s' "$sock"
+	wait_for grep -q ': info: ready ' "$log" || { cat "$log" >&2; return 1; }
+}
+
 # pending STREAM GROUP: entries delivered and not yet acknowledged.
 pending() {
 	redis-cli -s "${LABPULSE_REDIS#unix:}" XPENDING "labpulse:$1" "$2" | head -n 1
