@@ -7,6 +7,10 @@ LIBOBJ   = lib/log.o lib/addr.o lib/sd.o lib/stats.o lib/redis.o \
 	   lib/group.o lib/json.o lib/tokens.o lib/sid.o lib/httpreq.o \
 	   lib/peers.o lib/httpd.o lib/utf8.o
 PKGS     = libevent hiredis libpq libcurl nettle
+# The libraries' flags, as pkg-config tells them when make reads this file.
+# On a machine without the libraries that is nothing at all, so `make demo`
+# and `make test` install them first and build in a make of their own,
+# which reads them anew; a plain `make` without them stops at libs-check.
 DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 DEPLIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -ljq -lwslay -lhttp_parser -lm
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(DEPCFLAGS) -Icmd
@@ -37,12 +41,17 @@ TOOLS    = tests/tools/lpwatch tests/tools/stallserver
 BINS = $(PROGS:%=bin/%) bin/labpulse bin/stack
 
 .PHONY: all deps test check unit asan bench install uninstall clean demo lint \
-	fuzz fuzz-build fuzz-replay fuzz-merge
+	fuzz fuzz-build fuzz-replay fuzz-merge libs-check check-fresh
 all: $(BINS)
+
+# Before anything compiles: every library there, or a message naming the
+# missing ones and `make deps`, rather than the compiler's first error.
+libs-check:
+	@sh mk/libs.sh '$(PKG_CONFIG)' '$(CC)'
 
 # V=1 shows the whole commands.
 Q = $(if $(V),,@)
-%.o: %.c
+%.o: %.c | libs-check
 	@$(if $(V),,echo "  CC      $@")
 	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
@@ -101,8 +110,11 @@ tests/bench/httpbench: tests/bench/httpbench.o lib/liblabpulse.a
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< lib/liblabpulse.a $(DEPLIBS)
 
+# What the machine needs from Debian's packages: `make deps` all of it,
+# the demo only what the programs and the local stack need (mk/deps.sh).
+DEPS = sh mk/deps.sh
 deps:
-	@sh mk/deps.sh
+	@$(DEPS) test
 
 # Fuzzing. tests/fuzz/NAME.c is a libFuzzer target; fuzz_NAME_SRC lists the
 # sources it is built from; tests/fuzz/corpus/NAME/ holds its seeds and every
@@ -117,12 +129,12 @@ FUZZ_CC = clang
 FUZZ_SAN = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=all
 define fuzz_rule
-tests/fuzz/bin/$(1)-replay: tests/fuzz/$(1).c tests/fuzz/replay.c $$(fuzz_$(1)_SRC) $$(wildcard lib/*.h cmd/*/*.h)
+tests/fuzz/bin/$(1)-replay: tests/fuzz/$(1).c tests/fuzz/replay.c $$(fuzz_$(1)_SRC) $$(wildcard lib/*.h cmd/*/*.h) | libs-check
 	@mkdir -p tests/fuzz/bin
 	@$$(if $$(V),,echo "  LD      $$@")
 	$$(Q)$$(CC) $$(CPPFLAGS) -std=c11 $$(WARN) $$(FUZZ_SAN) $$(DEPCFLAGS) -Icmd \
 		-o $$@ tests/fuzz/$(1).c tests/fuzz/replay.c $$(fuzz_$(1)_SRC) $$(DEPLIBS)
-tests/fuzz/bin/$(1)-fuzz: tests/fuzz/$(1).c $$(fuzz_$(1)_SRC) $$(wildcard lib/*.h cmd/*/*.h)
+tests/fuzz/bin/$(1)-fuzz: tests/fuzz/$(1).c $$(fuzz_$(1)_SRC) $$(wildcard lib/*.h cmd/*/*.h) | libs-check
 	@mkdir -p tests/fuzz/bin
 	@$$(if $$(V),,echo "  LD      $$@")
 	$$(Q)$$(FUZZ_CC) $$(CPPFLAGS) -std=c11 $$(WARN) $$(FUZZ_SAN) -fsanitize=fuzzer \
@@ -134,7 +146,8 @@ $(foreach t,$(FUZZ),$(eval $(call fuzz_rule,$(t))))
 fuzz-replay: $(FUZZ:%=tests/fuzz/bin/%-replay)
 fuzz-build: $(FUZZ:%=tests/fuzz/bin/%-fuzz)
 
-fuzz: deps fuzz-build
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-build
 	@for t in $(FUZZ); do \
 		mkdir -p tests/fuzz/runs/$$t tests/fuzz/crashes; \
 		echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
@@ -155,10 +168,12 @@ fuzz-merge: fuzz-build
 
 unit: $(UNIT) $(TOOLS) fuzz-replay
 
-# The whole suite: C unit tests and command-level tests, all as TAP under prove.
+# The whole suite: C unit tests and command-level tests, all as TAP under
+# prove. Built in a make of its own, after deps (see DEPCFLAGS).
+PROVE = prove -f -j1
 test check: deps
-	$(MAKE) all unit
-	prove -f -j1 $(UNIT) tests/*.bats
+	@$(MAKE) --no-print-directory all unit
+	$(PROVE) $(UNIT) tests/*.bats
 
 # Rebuild with AddressSanitizer and UBSan and run the suite. Daemons write
 # their reports to files (their stderr goes to logs): any report fails it.
@@ -178,15 +193,26 @@ asan: deps
 
 # Benchmarks against a private stack; each prints its figures beside a
 # reference measured in the same run, and writes tests/bench/out/*.json.
-bench: deps all $(BENCH) $(TOOLS)
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCH) $(TOOLS)
 	sh tests/bench/ingest.sh
 	sh tests/bench/commit.sh
 	sh tests/bench/notify.sh
 	sh tests/bench/loadgen.sh
 	sh tests/bench/durability.sh
 
-demo: deps all
-	sh mk/demo.sh
+# The README's first command: what the programs need, the programs, and the
+# demo (DEMO), built in a make of its own after deps (see DEPCFLAGS).
+DEMO = sh mk/demo.sh
+demo:
+	@$(DEPS) demo
+	@$(MAKE) --no-print-directory all
+	@$(DEMO)
+
+# The README's two commands in a clean Debian 12 root, then the systemd
+# units booted in it (mk/check-fresh.sh; needs root).
+check-fresh:
+	sh mk/check-fresh.sh
 
 lint:
 	mandoc -Tlint -W warning man/man1/*.1 man/man7/*.7

@@ -1,12 +1,26 @@
 #!/bin/sh
-# Install what labpulse needs from Debian's packages, and nothing when all is
-# there. Uses sudo when not run as root.
+# deps.sh [demo|test]: install what labpulse needs from Debian's packages,
+# and nothing when all is there. Uses sudo when not run as root.
+#   demo  what the programs and the local stack need: the libraries to
+#         build with, PostgreSQL, Redis, and the tools `make demo` shows
+#         them with (curl, jq, socat)
+#   test  (the default) that, and the test tools: bats, Chromium and
+#         playwright-core for the dashboard test, Prometheus' promtool,
+#         tmux, wrk, clang for the fuzzers, and the rest below
+#   fresh what `make check-fresh` builds and boots a clean Debian root with
 set -eu
-pkgs="build-essential pkg-config libpq-dev libhiredis-dev libevent-dev
-libwslay-dev libcurl4-openssl-dev libjq-dev libhttp-parser-dev postgresql redis-server
-redis-tools bats bats-assert bats-support mandoc curl jq procps util-linux
-socat systemd nettle-dev chromium nodejs prometheus tmux wrk iproute2
-clang libclang-rt-14-dev python3"
+what=${1:-test}
+demo="build-essential pkg-config libpq-dev libhiredis-dev libevent-dev
+libwslay-dev libcurl4-openssl-dev libjq-dev libhttp-parser-dev nettle-dev
+postgresql redis-server redis-tools curl jq socat procps util-linux"
+test="bats bats-assert bats-support mandoc systemd chromium nodejs prometheus
+tmux wrk iproute2 clang libclang-rt-14-dev python3"
+case $what in
+demo) pkgs=$demo ;;
+test) pkgs="$demo $test" ;;
+fresh) pkgs="mmdebstrap systemd-container" ;;
+*) echo "usage: sh mk/deps.sh [demo|test|fresh]" >&2; exit 64 ;;
+esac
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
@@ -26,6 +40,7 @@ fi
 # tests/browser/package-lock.json. npm is not in the list above: Debian ships
 # it as a package of its own, while NodeSource's nodejs carries it and
 # conflicts with Debian's.
+[ "$what" = test ] || exit 0
 browser=$(dirname "$0")/../tests/browser
 if [ ! -d "$browser/node_modules/playwright-core" ]; then
 	if ! command -v npm >/dev/null 2>&1; then
