@@ -13,7 +13,27 @@ run=$home/run
 logs=$home/log
 pgdata=$home/pg
 pgsock=$run/pg
+pglog=$logs/postgres.log
 pgport=5432
+
+# PostgreSQL refuses to run as root, so a root's stack runs it as the system
+# user labpulse, which must reach its files. A checkout under /root (mode
+# 700) is out of its reach: then PostgreSQL's data, socket and log go to a
+# folder of their own in /var/tmp, named after the home, which `labpulse up`
+# names and $home/pg-place remembers for down, status and env.
+pgplace_file=$home/pg-place
+pgplace=
+if [ -f "$pgplace_file" ]; then
+	pgplace=$(cat "$pgplace_file")
+elif [ "$(id -u)" -eq 0 ] && [ ! -d "$pgdata" ] &&
+    ! setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$home" 2>/dev/null; then
+	pgplace=/var/tmp/labpulse-pg-$(printf '%s' "$home" | sha256sum | cut -c1-12)
+fi
+if [ -n "$pgplace" ]; then
+	pgdata=$pgplace/pg
+	pgsock=$pgplace/run
+	pglog=$pgplace/postgres.log
+fi
 redisdir=$home/redis
 redissock=$run/redis.sock
 daemons="ingest batch-commit route notify"
@@ -50,8 +70,13 @@ setup_pguser() {
 		useradd --system --no-create-home --shell /usr/sbin/nologin "$pguser" 2>/dev/null ||
 			die 69 "cannot create the system user $pguser for PostgreSQL"
 	fi
-	runuser -u "$pguser" -- test -x "$home" ||
-		die 69 "PostgreSQL's user $pguser cannot reach $home; set LABPULSE_HOME to a folder it can (for example under /tmp)"
+	if [ -n "$pgplace" ] && [ ! -f "$pgplace_file" ]; then
+		mkdir -p "$pgplace" && chmod 755 "$pgplace" && printf '%s\n' "$pgplace" >"$pgplace_file" ||
+			die 69 "cannot make $pgplace for PostgreSQL's files"
+		info "PostgreSQL's user $pguser cannot reach $home: its data, socket and log are in $pgplace"
+	fi
+	runuser -u "$pguser" -- test -x "$(dirname "$pgdata")" ||
+		die 69 "PostgreSQL's user $pguser cannot reach $(dirname "$pgdata"); set LABPULSE_HOME to a folder it can (for example under /tmp)"
 }
 
 # A pid file's process runs, and is not a zombie that nobody reaped yet.
@@ -72,9 +97,9 @@ start_pg() {
 	bin=$(pgbin) || exit 69
 	setup_pguser
 	mkdir -p "$pgsock" "$logs"
-	touch "$logs/postgres.log"
+	touch "$pglog"
 	if [ -n "$pguser" ]; then
-		chown "$pguser" "$pgsock" "$logs/postgres.log"
+		chown "$pguser" "$pgsock" "$pglog"
 		[ -d "$pgdata" ] && chown -R "$pguser" "$pgdata"
 	fi
 	chmod 700 "$pgsock"
@@ -83,16 +108,16 @@ start_pg() {
 		mkdir -p "$pgdata"
 		[ -n "$pguser" ] && chown "$pguser" "$pgdata"
 		as_pg "$bin/initdb" -D "$pgdata" -U labpulse -A trust -E UTF8 \
-			--locale=C.UTF-8 -N >>"$logs/postgres.log" 2>&1 ||
+			--locale=C.UTF-8 -N >>"$pglog" 2>&1 ||
 			as_pg "$bin/initdb" -D "$pgdata" -U labpulse -A trust -E UTF8 \
-				--locale=C -N >>"$logs/postgres.log" 2>&1 ||
-			die 69 "initdb failed; see $logs/postgres.log"
+				--locale=C -N >>"$pglog" 2>&1 ||
+			die 69 "initdb failed; see $pglog"
 	fi
 	if ! pg_up; then
-		as_pg "$bin/pg_ctl" -D "$pgdata" -l "$logs/postgres.log" -w -t 60 \
+		as_pg "$bin/pg_ctl" -D "$pgdata" -l "$pglog" -w -t 60 \
 			-o "-c listen_addresses='' -c unix_socket_directories='$pgsock' -p $pgport -c max_connections=100" \
 			start >/dev/null 2>&1 ||
-			die 69 "PostgreSQL did not start; see $logs/postgres.log"
+			die 69 "PostgreSQL did not start; see $pglog"
 	fi
 	if ! psql -h "$pgsock" -p "$pgport" -U labpulse -d postgres -tAXc \
 		"select 1 from pg_database where datname = 'labpulse'" 2>/dev/null | grep -q 1; then
@@ -253,7 +278,7 @@ cmd_down() {
 		bin=$(pgbin) || exit 69
 		setup_pguser
 		as_pg "$bin/pg_ctl" -D "$pgdata" -m fast -w -t 60 stop >/dev/null 2>&1 ||
-			die 69 "PostgreSQL did not stop; see $logs/postgres.log"
+			die 69 "PostgreSQL did not stop; see $pglog"
 	fi
 	return 0
 }
