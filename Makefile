@@ -38,7 +38,7 @@ UNIT     = tests/unit/test_parse tests/unit/test_events tests/unit/test_hist \
 BENCH    = tests/bench/httpbench
 TOOLS    = tests/tools/lpwatch tests/tools/stallserver
 
-BINS = $(PROGS:%=bin/%) bin/labpulse bin/stack
+BINS = $(PROGS:%=bin/%) bin/labpulse bin/stack bin/setup
 
 .PHONY: all deps test check unit asan bench install uninstall clean demo lint \
 	fuzz fuzz-build fuzz-replay fuzz-merge libs-check check-fresh
@@ -75,6 +75,13 @@ $(eval $(call prog_rule,labpulse,))
 bin/stack: cmd/labpulse/stack.sh
 	@mkdir -p bin
 	cp cmd/labpulse/stack.sh $@ && chmod 755 $@
+
+# `labpulse setup` looks for the token file and the units' environment
+# file where this build installs them.
+bin/setup: cmd/labpulse/setup.sh config.mk
+	@mkdir -p bin
+	sed -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|' -e 's|@ENVFILE@|$(ENVFILE)|' \
+		cmd/labpulse/setup.sh >$@ && chmod 755 $@
 
 tests/unit/test_split: tests/unit/test_split.o tests/unit/tap.o cmd/migrate-indexes/split.o
 	@$(if $(V),,echo "  LD      $@")
@@ -217,25 +224,53 @@ check-fresh:
 lint:
 	mandoc -Tlint -W warning man/man1/*.1 man/man7/*.7
 
+# The units and the example environment file name the places of
+# PREFIX=/usr/local; they are installed naming those of this build.
+INSTALL_SED = sed -e 's|/usr/local/libexec/labpulse|$(LIBEXECDIR)|g' \
+	-e 's|/usr/local/etc/labpulse|$(SYSCONFDIR)/labpulse|g' \
+	-e 's|/etc/default/labpulse|$(ENVFILE)|g'
+SYSTEMD_UNITS = $(notdir $(wildcard etc/systemd/*.service etc/systemd/*.socket \
+	etc/systemd/*.target etc/systemd/*.timer))
+ETCDIR = $(DESTDIR)$(SYSCONFDIR)/labpulse
+
+# What the operator edits (the rules, the token file, the environment file)
+# is installed only when it is not there yet, and uninstalled only when it
+# is still what was installed. The token file and the environment file may
+# hold secrets: they are not for everybody to read (`labpulse setup` gives
+# the token file to the group labpulse, which ingest runs as; systemd reads
+# the environment file as root).
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \
 		$(DESTDIR)$(DATADIR)/migrations $(DESTDIR)$(DATADIR)/web \
-		$(DESTDIR)$(SYSCONFDIR)/labpulse
+		$(ETCDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(dir $(ENVFILE))
 	install -m 755 bin/labpulse $(DESTDIR)$(BINDIR)/labpulse
-	for p in $(PROGS) stack; do install -m 755 bin/$$p $(DESTDIR)$(LIBEXECDIR)/$$p; done
+	for p in $(PROGS) stack setup; do install -m 755 bin/$$p $(DESTDIR)$(LIBEXECDIR)/$$p; done
 	install -m 644 man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 man/man7/*.7 $(DESTDIR)$(MANDIR)/man7/
 	for f in etc/migrations/*.sql; do [ -e "$$f" ] || continue; \
 		install -m 644 "$$f" $(DESTDIR)$(DATADIR)/migrations/; done
 	install -m 644 share/web/* $(DESTDIR)$(DATADIR)/web/
-	[ -e $(DESTDIR)$(SYSCONFDIR)/labpulse/route.jq ] || \
-		install -m 644 etc/labpulse/route.jq $(DESTDIR)$(SYSCONFDIR)/labpulse/route.jq
+	for u in $(SYSTEMD_UNITS); do \
+		$(INSTALL_SED) etc/systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u && \
+		chmod 644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
+	[ -e $(ETCDIR)/route.jq ] || install -m 644 etc/labpulse/route.jq $(ETCDIR)/route.jq
+	[ -e $(ETCDIR)/tokens ] || install -m 640 etc/labpulse/tokens $(ETCDIR)/tokens
+	[ -e $(DESTDIR)$(ENVFILE) ] || { umask 077 && \
+		$(INSTALL_SED) etc/default/labpulse >$(DESTDIR)$(ENVFILE) && \
+		chmod 640 $(DESTDIR)$(ENVFILE); }
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/labpulse
 	rm -rf $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DATADIR)
 	cd man && for f in man1/*.1 man7/*.7; do rm -f $(DESTDIR)$(MANDIR)/$$f; done
+	for u in $(SYSTEMD_UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
+	! cmp -s etc/labpulse/route.jq $(ETCDIR)/route.jq || rm -f $(ETCDIR)/route.jq
+	! cmp -s etc/labpulse/tokens $(ETCDIR)/tokens || rm -f $(ETCDIR)/tokens
+	! $(INSTALL_SED) etc/default/labpulse | cmp -s - $(DESTDIR)$(ENVFILE) || \
+		rm -f $(DESTDIR)$(ENVFILE)
+	! [ -d $(ETCDIR) ] || rmdir $(ETCDIR) 2>/dev/null || \
+		echo "uninstall: kept what was changed in $(ETCDIR)"
 
 clean:
 	rm -rf bin lib/*.o lib/*.a lib/*.d cmd/*.o cmd/*.d cmd/*/*.o cmd/*/*.d \

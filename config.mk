@@ -6,6 +6,14 @@ LIBEXECDIR = $(PREFIX)/libexec/labpulse
 MANDIR   = $(PREFIX)/share/man
 DATADIR  = $(PREFIX)/share/labpulse
 SYSCONFDIR = $(PREFIX)/etc
+# systemd's units: under PREFIX=/usr where systemd's pkg-config says, else
+# PREFIX/lib/systemd/system (systemd reads /usr/local/lib/systemd/system).
+UNITDIR  = $(if $(filter /usr,$(PREFIX)),$(shell $(PKG_CONFIG) \
+	--variable=systemdsystemunitdir systemd 2>/dev/null || \
+	echo /usr/lib/systemd/system),$(PREFIX)/lib/systemd/system)
+# The units' environment file: not under PREFIX, since the units name one
+# file and Debian's operators look for it in /etc/default.
+ENVFILE  = /etc/default/labpulse
 
 CC      ?= cc
 PKG_CONFIG ?= pkg-config

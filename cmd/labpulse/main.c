@@ -29,6 +29,8 @@ static const struct command {
 	{ "notify",	"serve live class dashboards (WebSocket, SSE)", NULL },
 	{ "poolstat",	"show pools, queues and delivery of every daemon", NULL },
 	{ "route",	"turn events into class messages with jq rules", NULL },
+	{ "setup",	"make this host's PostgreSQL and Redis ready for the units",
+			"setup" },
 	{ "status",	"show what runs in the local stack", "stack" },
 	{ "up",		"start a private local stack (PostgreSQL, Redis, daemons)",
 			"stack" },
@@ -38,6 +40,7 @@ static const char usage_text[] =
 "usage: labpulse COMMAND [ARGS ...]\n"
 "       labpulse up | down | status | env\n"
 "       labpulse instructor add NAME CLASS... | list | revoke NAME\n"
+"       labpulse setup [--no-redis] [--redis URL] [--set-redis]\n"
 "       labpulse -h | --help | -V | --version\n";
 
 static void
@@ -120,7 +123,8 @@ main(int argc, char **argv)
 	}
 	find_program(cmd->prog ? cmd->prog : cmd->name, path, sizeof path);
 	if (cmd->prog) {
-		/* the stack script takes the command as its first argument */
+		/* the stack and setup scripts take the command as their
+		 * first argument */
 		argv[0] = path;
 		execv(path, argv);
 	} else {
