@@ -16,10 +16,7 @@ setup_file() {
 
 teardown_file() {
 	load helper/common
-	local p
-	for p in $(cat "$BATS_FILE_TMPDIR/pids" 2>/dev/null); do
-		kill "$p" 2>/dev/null || true
-	done
+	stop_tracked
 	stack_down
 }
 
@@ -30,8 +27,9 @@ setup() {
 	URL=$LABPULSE_INGEST_URL/api/v1/events
 }
 
-remember() {
-	echo "$1" >>"$BATS_FILE_TMPDIR/pids"
+# Whatever the outcome: what the test started is gone before the next.
+teardown() {
+	stop_tracked
 }
 
 # refused FILE STATUS BODY: POST FILE's bytes to the stack's ingest.
@@ -56,7 +54,7 @@ both_alive() {
 	local d=$BATS_TEST_TMPDIR hp before t
 	"$LPWATCH" --timeout 120 --token "$TOKEN" "$LABPULSE_NOTIFY_URL/ws?class=CS101" \
 		>"$d/dash" 2>"$d/dash.err" 3>&- &
-	remember $!
+	track "$!"
 	wait_for grep -q '"type":"hello"' "$d/dash"
 	before=$(xlen)
 
@@ -77,7 +75,6 @@ both_alive() {
 	# a token bound to CS102 naming CS101, on an ingest with a token file
 	printf 'cs102-secret CS102\n' >"$BATS_FILE_TMPDIR/tokens"
 	start_ingest tok --token-file "$BATS_FILE_TMPDIR/tokens"
-	remember "$tok_PID"
 	post "$tok_URL/api/v1/events" '[{"eventType":"cell_executed","emailAddress":"m@x.edu","eventId":"attack-class","classId":"CS101","hasError":true}]' \
 		-H 'Authorization: Bearer cs102-secret'
 	assert_equal "$status_code" 403

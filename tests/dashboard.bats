@@ -22,6 +22,7 @@ setup_file() {
 
 teardown_file() {
 	load helper/common
+	stop_tracked
 	stack_down
 }
 
@@ -33,8 +34,9 @@ setup() {
 	PAGE_PID=
 }
 
+# Whatever the outcome: the page script and the browser it started stop.
 teardown() {
-	[ -z "$PAGE_PID" ] || kill "$PAGE_PID" 2>/dev/null || true
+	stop_tracked
 }
 
 # page_url [QUERY]: the dashboard for ann's token and CS101, and QUERY.
@@ -85,6 +87,7 @@ watch_class() {
 		--absent "$other" --screenshot "$BATS_TEST_TMPDIR/dashboard.png" \
 		</dev/null >"$PAGE_OUT" 2>"$PAGE_ERR" 3>&- &
 	PAGE_PID=$!
+	track "$PAGE_PID"
 	await_line '^ready$'
 	send "$who-1" "$who" CS101 false
 	await_line '"step":1'

@@ -10,11 +10,7 @@ setup_file() {
 
 teardown_file() {
 	load helper/common
-	if [ -f "$BATS_FILE_TMPDIR/pids" ]; then
-		while read -r pid; do
-			kill -TERM "$pid" 2>/dev/null || true
-		done <"$BATS_FILE_TMPDIR/pids"
-	fi
+	stop_tracked
 	stack_down
 }
 
@@ -24,9 +20,9 @@ setup() {
 	RSOCK=${LABPULSE_REDIS#unix:}
 }
 
-# A daemon of the test's own, stopped in teardown_file whatever happens.
-remember_pid() {
-	echo "$1" >>"$BATS_FILE_TMPDIR/pids"
+# Whatever the outcome: what the test started is gone before the next.
+teardown() {
+	stop_tracked
 }
 
 # refused FILE STATUS BODY: POST the bytes of FILE (any bytes, NUL too);
@@ -154,7 +150,6 @@ GOOD='{"eventType":"cell_executed","emailAddress":"a@x.org"}'
 @test "a token bound to a class is authoritative: another classId is 403, nothing of the POST queued" {
 	printf '# token class\nsecret-a CS102\nsite-wide *\n' >"$BATS_FILE_TMPDIR/tokens"
 	start_ingest tok --token-file "$BATS_FILE_TMPDIR/tokens"
-	remember_pid "$tok_PID"
 	u=$tok_URL/api/v1/events
 	before=$(xlen)
 	post "$u" '[{"eventType":"a","emailAddress":"x","eventId":"c-1"},{"eventType":"a","emailAddress":"x","eventId":"c-2","classId":"CS101"}]' -H 'Authorization: Bearer secret-a'
@@ -172,7 +167,6 @@ GOOD='{"eventType":"cell_executed","emailAddress":"a@x.org"}'
 @test "a token bound to * lets the client's classId stand; no classId gets --default-class" {
 	printf 'secret-a CS102\nsite-wide *\n' >"$BATS_FILE_TMPDIR/tokens2"
 	start_ingest star --token-file "$BATS_FILE_TMPDIR/tokens2" --default-class DEF1
-	remember_pid "$star_PID"
 	u=$star_URL/api/v1/events
 	post "$u" '[{"eventType":"a","emailAddress":"x","eventId":"s-1","classId":"CS101"}]' -H 'Authorization: Bearer site-wide'
 	assert_equal "$status_code" 202

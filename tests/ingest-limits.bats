@@ -10,36 +10,28 @@ setup_file() {
 	redis-server --port 0 --unixsocket "$BATS_FILE_TMPDIR/r.sock" --dir "$BATS_FILE_TMPDIR" \
 		--daemonize yes --pidfile "$BATS_FILE_TMPDIR/redis.pid" --save "" >/dev/null 3>&-
 	wait_for redis-cli -s "$BATS_FILE_TMPDIR/r.sock" ping
+	track "$(cat "$BATS_FILE_TMPDIR/redis.pid")"
 }
 
 teardown_file() {
-	local pid
-	pid=$(cat "$BATS_FILE_TMPDIR/redis.pid" 2>/dev/null) || return 0
-	kill "$pid" 2>/dev/null || true
+	load helper/common
+	stop_tracked
 }
 
 setup() {
 	load helper/common
-	PIDS=$BATS_FILE_TMPDIR/pids.$BATS_TEST_NUMBER
-	: >"$PIDS"
 }
 
 # Whatever the outcome: every process the test started is stopped.
 teardown() {
-	local p
-	for p in $(cat "$PIDS" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
-	for p in $(cat "$PIDS" 2>/dev/null); do
-		wait_for eval "! kill -0 $p 2>/dev/null" || kill -9 "$p" 2>/dev/null || true
-	done
+	stop_tracked
 	exec 5>&- 6>&- 7>&- 8>&- 9>&-
 }
 
-# ingest_up NAME ARGS...: start_ingest, with its pid recorded for teardown.
+# ingest_up NAME ARGS...: start_ingest (which tracks it), and healthy.
 ingest_up() {
-	local name=$1 pid
+	local name=$1
 	start_ingest "$@"
-	pid=${name}_PID
-	echo "${!pid}" >>"$PIDS"
 	wait_for curl -fs -m 5 "$(eval echo \$${name}_URL)/healthz"
 }
 
@@ -62,7 +54,7 @@ healthy() {
 	timeout 60 bash -c 'for _ in $(seq 3000); do
 		exec 5<>"/dev/tcp/$1/$2" || exit 1; exec 5>&-; done' _ "${hp%:*}" "${hp#*:}" 3>&- &
 	flood=$!
-	echo "$flood" >>"$PIDS"
+	track "$flood"
 	healthy "$bare_URL"
 	rc=0
 	wait "$flood" || rc=$?
@@ -82,7 +74,7 @@ healthy() {
 	req=$'POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 60\r\n\r\n[{"eventType":"x","emailAddress":"y"}]'
 	# one byte every 0.2 s: each read would restart an idle timeout
 	( for ((i = 0; i < ${#req}; i++)); do printf '%s' "${req:i:1}" >&7 || exit 0; sleep 0.2; done ) 2>/dev/null 3>&- &
-	echo $! >>"$PIDS"
+	track "$!"
 	t0=$(date +%s%N)
 	post "$tr_URL/api/v1/events" "$(ext_event tr-1)" --max-time 10
 	assert_equal "$status_code" 202

@@ -9,7 +9,7 @@ setup_file() {
 
 teardown_file() {
 	load helper/common
-	[ -n "${EXTRA_PIDS:-}" ] && kill $EXTRA_PIDS 2>/dev/null
+	stop_tracked
 	stack_down
 }
 
@@ -17,6 +17,22 @@ setup() {
 	load helper/common
 	URL=$LABPULSE_INGEST_URL/api/v1/events
 	RSOCK=${LABPULSE_REDIS#unix:}
+}
+
+# Whatever the outcome, a test's daemons and clients are gone before the
+# next test.
+teardown() {
+	stop_tracked
+}
+
+# redis_up [ARGS...]: a Redis of the test's own on $BATS_TEST_TMPDIR/r.sock,
+# tracked; sets rpid.
+redis_up() {
+	redis-server --port 0 --unixsocket "$BATS_TEST_TMPDIR/r.sock" --dir "$BATS_TEST_TMPDIR" \
+		--daemonize yes --pidfile "$BATS_TEST_TMPDIR/r.pid" --save "" "$@" >/dev/null 3>&-
+	wait_for redis-cli -s "$BATS_TEST_TMPDIR/r.sock" ping >/dev/null
+	rpid=$(cat "$BATS_TEST_TMPDIR/r.pid")
+	track "$rpid"
 }
 
 stop_pid() {
@@ -118,7 +134,6 @@ stop_pid() {
 
 @test "limits: body, batch length and field size answer 413" {
 	start_ingest small --max-body 300 --max-batch 3 --max-field 10
-	EXTRA_PIDS="$small_PID"
 	post "$small_URL/api/v1/events" "$(jq -cn '[range(20) | {eventType: "a", emailAddress: "x"}]')"
 	assert_equal "$status_code" 413
 	post "$small_URL/api/v1/events" "$(jq -cn '[range(4) | {eventType: "a", emailAddress: "x"}]')"
@@ -137,7 +152,6 @@ stop_pid() {
 @test "bearer tokens: 401 without a valid one, the token's class otherwise; SIGHUP reloads" {
 	printf '# token class\nsecret-a CS101\nsecret-b  MATH2\nsite-wide *\n' >"$BATS_TEST_TMPDIR/tokens"
 	start_ingest tok --token-file "$BATS_TEST_TMPDIR/tokens"
-	EXTRA_PIDS="$tok_PID"
 	u=$tok_URL/api/v1/events
 	post "$u" "$(ext_event t-1)"
 	assert_equal "$status_code" 401
@@ -182,11 +196,8 @@ stop_pid() {
 }
 
 @test "healthz, and Redis stopped then restarted under a running ingest" {
-	redis-server --port 0 --unixsocket "$BATS_TEST_TMPDIR/r.sock" --dir "$BATS_TEST_TMPDIR" \
-		--appendonly yes --daemonize yes --pidfile "$BATS_TEST_TMPDIR/r.pid" --save "" >/dev/null
-	wait_for redis-cli -s "$BATS_TEST_TMPDIR/r.sock" ping
+	redis_up --appendonly yes
 	start_ingest rr --redis "unix:$BATS_TEST_TMPDIR/r.sock"
-	EXTRA_PIDS="$rr_PID"
 	wait_for curl -fs "$rr_URL/healthz"
 	get "$rr_URL/healthz"
 	assert_equal "$body" '{"status":"ok","redis":"up"}'
@@ -198,8 +209,7 @@ stop_pid() {
 	assert_equal "$status_code" 503
 	run -0 grep -c '^Retry-After: 1$' <<<"$headers"
 	assert_equal "$body" '{"error":"event queue unavailable: Redis is not connected"}'
-	redis-server --port 0 --unixsocket "$BATS_TEST_TMPDIR/r.sock" --dir "$BATS_TEST_TMPDIR" \
-		--appendonly yes --daemonize yes --pidfile "$BATS_TEST_TMPDIR/r.pid" --save "" >/dev/null
+	redis_up --appendonly yes
 	wait_for curl -fs "$rr_URL/healthz"
 	post "$rr_URL/api/v1/events" "$(ext_event r-2)"
 	assert_equal "$status_code" 202
@@ -212,12 +222,8 @@ stop_pid() {
 }
 
 @test "a silent Redis: 503 after --redis-timeout, more than --max-inflight waiting: 503 at once" {
-	redis-server --port 0 --unixsocket "$BATS_TEST_TMPDIR/r.sock" --dir "$BATS_TEST_TMPDIR" \
-		--daemonize yes --pidfile "$BATS_TEST_TMPDIR/r.pid" --save "" >/dev/null
-	wait_for redis-cli -s "$BATS_TEST_TMPDIR/r.sock" ping
-	rpid=$(cat "$BATS_TEST_TMPDIR/r.pid")
+	redis_up
 	start_ingest st --redis "unix:$BATS_TEST_TMPDIR/r.sock" --redis-timeout 1500ms --max-inflight 2
-	EXTRA_PIDS="$st_PID $rpid"
 	wait_for curl -fs "$st_URL/healthz"
 	kill -STOP "$rpid"
 	cpids=
@@ -225,6 +231,7 @@ stop_pid() {
 		curl -s -o "$BATS_TEST_TMPDIR/w$i" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
 			--data-binary "$(ext_event w-$i)" "$st_URL/api/v1/events" >"$BATS_TEST_TMPDIR/c$i" 3>&- &
 		cpids="$cpids $!"
+		track "$!"
 	done
 	wait_for eval '[ "$(stats "$st_STATS" | jq .cl_waiting)" = 2 ]'
 	post "$st_URL/api/v1/events" "$(ext_event w-3)"
@@ -244,17 +251,14 @@ stop_pid() {
 }
 
 @test "SIGTERM drains: the request in hand is answered, then exit 0" {
-	redis-server --port 0 --unixsocket "$BATS_TEST_TMPDIR/r.sock" --dir "$BATS_TEST_TMPDIR" \
-		--daemonize yes --pidfile "$BATS_TEST_TMPDIR/r.pid" --save "" >/dev/null
-	wait_for redis-cli -s "$BATS_TEST_TMPDIR/r.sock" ping
-	rpid=$(cat "$BATS_TEST_TMPDIR/r.pid")
+	redis_up
 	start_ingest dr --redis "unix:$BATS_TEST_TMPDIR/r.sock"
-	EXTRA_PIDS="$rpid"
 	wait_for curl -fs "$dr_URL/healthz"
 	kill -STOP "$rpid"
 	curl -s -o "$BATS_TEST_TMPDIR/w" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
 		--data-binary "$(ext_event d-1)" "$dr_URL/api/v1/events" >"$BATS_TEST_TMPDIR/c" 3>&- &
 	cpid=$!
+	track "$cpid"
 	wait_for eval '[ "$(stats "$dr_STATS" | jq .cl_waiting)" = 1 ]'
 	kill -TERM "$dr_PID"
 	wait_for grep -q 'draining signal=TERM waiting=1' "$dr_LOG"
@@ -277,6 +281,7 @@ stop_pid() {
 	: >"$BATS_TEST_TMPDIR/err"
 	ingest --listen 127.0.0.1:0 --stats none --to - >"$out" 2>"$BATS_TEST_TMPDIR/err" 3>&- &
 	pid=$!
+	track "$pid"
 	wait_for grep -q 'ready listen=' "$BATS_TEST_TMPDIR/err"
 	addr=$(sed -n 's/.*ready listen=\([^ ]*\).*/\1/p' "$BATS_TEST_TMPDIR/err")
 	post "http://$addr/api/v1/events" '[{"eventId":"p-1","eventType":"a","emailAddress":"x"},{"eventId":"p-2","eventType":"a","emailAddress":"y"}]'
@@ -298,7 +303,6 @@ stop_pid() {
 
 @test "idle clients time out; connections are capped, and the cap lifts when one closes" {
 	start_ingest cap --max-conns 2 --timeout 1s
-	EXTRA_PIDS="$cap_PID"
 	hp=${cap_URL#http://}
 	exec 5<>"/dev/tcp/${hp%:*}/${hp#*:}" 6<>"/dev/tcp/${hp%:*}/${hp#*:}"
 	printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' >&5
@@ -327,7 +331,6 @@ stop_pid() {
 @test "several --listen addresses, a Unix socket among them, with keep-alive" {
 	sock=$BATS_FILE_TMPDIR/ingest-http.sock
 	start_ingest two --listen "unix:$sock"
-	EXTRA_PIDS="$two_PID"
 	grep -q "ready listen=127.0.0.1:[0-9]* unix:$sock to=stream:events" "$two_LOG"
 	wait_for curl -fs --unix-socket "$sock" http://localhost/healthz
 	post http://localhost/api/v1/events "$(ext_event ux-1)" --unix-socket "$sock"
@@ -346,7 +349,7 @@ stop_pid() {
 	systemd-socket-activate -l "127.0.0.1:$port" "$TOP/bin/ingest" --stats none --redis "$LABPULSE_REDIS" \
 		2>"$BATS_TEST_TMPDIR/sa.log" 3>&- &
 	pid=$!
-	EXTRA_PIDS="$pid"
+	track "$pid"
 	wait_for grep -q "Listening on 127.0.0.1:$port" "$BATS_TEST_TMPDIR/sa.log"
 	# the first connection starts ingest; it answers 503 until Redis is there
 	wait_for curl -fs "http://127.0.0.1:$port/healthz"
@@ -364,9 +367,11 @@ stop_pid() {
 	sock=$BATS_TEST_TMPDIR/notify.sock
 	socat -u "UNIX-RECV:$sock" "OPEN:$BATS_TEST_TMPDIR/notified,creat,append" 3>&- &
 	spid=$!
+	track "$spid"
 	wait_for test -S "$sock"
 	NOTIFY_SOCKET=$sock ingest --listen 127.0.0.1:0 --stats none 2>"$BATS_TEST_TMPDIR/n.log" 3>&- &
 	pid=$!
+	track "$pid"
 	wait_for grep -q READY=1 "$BATS_TEST_TMPDIR/notified"
 	addr=$(sed -n 's/.*ready listen=\([^ ]*\).*/\1/p' "$BATS_TEST_TMPDIR/n.log")
 	grep -qx "STATUS=listening on $addr" "$BATS_TEST_TMPDIR/notified"

@@ -8,6 +8,7 @@ setup_file() {
 
 teardown_file() {
 	load helper/common
+	stop_tracked
 	stack_down
 }
 

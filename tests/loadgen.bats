@@ -10,6 +10,7 @@ setup_file() {
 
 teardown_file() {
 	load helper/common
+	stop_tracked
 	stack_down
 }
 
@@ -17,12 +18,11 @@ setup() {
 	load helper/common
 	[ -x "$TOP/bin/loadgen" ] || { echo "bin/loadgen is not built: make bin/loadgen"; return 1; }
 	STALLSERVER=${STALLSERVER:-$TOP/tests/tools/stallserver}
-	EXTRA_PIDS=
 }
 
+# Whatever the outcome: a server the test started is stopped.
 teardown() {
-	for p in $EXTRA_PIDS; do kill "$p" 2>/dev/null || true; done
-	for p in $EXTRA_PIDS; do wait "$p" 2>/dev/null || true; done
+	stop_tracked
 }
 
 # Where nothing listens: a usage error must come before the health check, so
@@ -347,7 +347,7 @@ csv_field() {
 	[ -x "$STALLSERVER" ] || { echo "tests/tools/stallserver is not built: make unit"; false; }
 	"$STALLSERVER" --stall-after 2 --stall 1 >"$BATS_TEST_TMPDIR/ss.out" 2>"$BATS_TEST_TMPDIR/ss.err" 3>&- &
 	ss_pid=$!
-	EXTRA_PIDS+=" $ss_pid"
+	track "$ss_pid"
 	wait_for grep -q '^listening on ' "$BATS_TEST_TMPDIR/ss.out"
 	addr=$(sed -n 's/^listening on //p' "$BATS_TEST_TMPDIR/ss.out")
 	J=$BATS_TEST_TMPDIR/co.json

@@ -9,12 +9,18 @@ setup_file() {
 
 teardown_file() {
 	load helper/common
+	stop_tracked
 	stack_down
 }
 
 setup() {
 	load helper/common
 	MIG=$TOP/etc/migrations
+}
+
+# Whatever the outcome: what the test started is gone before the next.
+teardown() {
+	stop_tracked
 }
 
 @test "labpulse up applied every migration: tables, then indexes built outside a transaction" {
@@ -50,10 +56,12 @@ setup() {
 
 @test "two concurrent up runs on a fresh database: one applies, the other finds nothing to do" {
 	fresh_db mig_race
-	migrate-indexes --db dbname=mig_race --dir "$MIG" up >"$BATS_TEST_TMPDIR/a" 2>&1 &
+	migrate-indexes --db dbname=mig_race --dir "$MIG" up >"$BATS_TEST_TMPDIR/a" 2>&1 3>&- &
 	a=$!
-	migrate-indexes --db dbname=mig_race --dir "$MIG" up >"$BATS_TEST_TMPDIR/b" 2>&1 &
+	track "$a"
+	migrate-indexes --db dbname=mig_race --dir "$MIG" up >"$BATS_TEST_TMPDIR/b" 2>&1 3>&- &
 	b=$!
+	track "$b"
 	wait "$a"
 	wait "$b"
 	cat "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b" >"$BATS_TEST_TMPDIR/both"

@@ -9,22 +9,19 @@ setup_file() {
 
 teardown_file() {
 	load helper/common
+	stop_tracked
 	stack_down
 }
 
 setup() {
 	load helper/common
 	MIG=$TOP/etc/migrations
-	: >"$BATS_TEST_TMPDIR/pids"
 }
 
 # Whatever the outcome: the background psql sessions and tmux servers a
 # test started are stopped.
 teardown() {
-	local pid
-	while read -r pid; do
-		[ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-	done <"$BATS_TEST_TMPDIR/pids"
+	stop_tracked
 	if [ -n "${TMUX_SOCK:-}" ]; then
 		tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
 	fi
@@ -203,7 +200,7 @@ unused +child +child_parent_idx .*$'
 	printf 'CREATE INDEX CONCURRENTLY lockme_a_idx ON lockme (a);\n' >"$BATS_TEST_TMPDIR/mig/0004_lockme_a.up.sql"
 	PGAPPNAME=locker psql -d mig_lock -qAX -c "begin" -c "lock table lockme in access exclusive mode" \
 		-c "select pg_sleep(120)" >/dev/null 2>&1 3>&- &
-	echo $! >>"$BATS_TEST_TMPDIR/pids"
+	track "$!"
 	wait_until '[ "$(psql -d mig_lock -tAXc "select count(*) from pg_locks where relation = '\''lockme'\''::regclass and mode = '\''AccessExclusiveLock'\'' and granted")" = 1 ]'
 	# out of retries: 75, try again later; nothing left behind
 	run -75 --separate-stderr migrate-indexes --db dbname=mig_lock --dir "$BATS_TEST_TMPDIR/mig" \
@@ -218,7 +215,7 @@ unused +child +child_parent_idx .*$'
 	migrate-indexes --db dbname=mig_lock --dir "$BATS_TEST_TMPDIR/mig" --lock-timeout 100ms \
 		--lock-retries 30 up >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" 3>&- &
 	mig=$!
-	echo $mig >>"$BATS_TEST_TMPDIR/pids"
+	track "$mig"
 	wait_until '[ "$(grep -c "warning: lock timeout in 0004_lockme_a" "$BATS_TEST_TMPDIR/err")" -ge 2 ]'
 	psql -d mig_lock -qtAXc "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'locker'" >/dev/null
 	st=0
@@ -240,12 +237,12 @@ unused +child +child_parent_idx .*$'
 	printf 'CREATE TABLE side (a int);\nALTER TABLE lockme ADD COLUMN b int;\n' >"$BATS_TEST_TMPDIR/mig/0004_lockme_b.up.sql"
 	PGAPPNAME=locker psql -d mig_locktx -qAX -c "begin" -c "lock table lockme in access exclusive mode" \
 		-c "select pg_sleep(120)" >/dev/null 2>&1 3>&- &
-	echo $! >>"$BATS_TEST_TMPDIR/pids"
+	track "$!"
 	wait_until '[ "$(psql -d mig_locktx -tAXc "select count(*) from pg_locks where relation = '\''lockme'\''::regclass and granted")" = 1 ]'
 	migrate-indexes --db dbname=mig_locktx --dir "$BATS_TEST_TMPDIR/mig" --lock-timeout 100ms \
 		--lock-retries 30 up >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" 3>&- &
 	mig=$!
-	echo $mig >>"$BATS_TEST_TMPDIR/pids"
+	track "$mig"
 	wait_until 'grep -q "warning: lock timeout in 0004_lockme_b at statement 2; retry 1 of 30" "$BATS_TEST_TMPDIR/err"'
 	psql -d mig_locktx -qtAXc "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'locker'" >/dev/null
 	st=0
@@ -281,6 +278,8 @@ unused +child +child_parent_idx .*$'
 	TMUX_SOCK=lp-mig-$$
 	tmux -L "$TMUX_SOCK" -f /dev/null new-session -d -s mig -x 160 -y 10 \
 		"migrate-indexes --db dbname=mig_prog --dir '$BATS_TEST_TMPDIR/mig' up; echo exit=\$?; sleep 600"
+	# the server, should kill-server fail
+	track "$(tmux -L "$TMUX_SOCK" display-message -p '#{pid}')"
 	wait_until 'tmux -L "$TMUX_SOCK" capture-pane -p -t mig >"$BATS_TEST_TMPDIR/screen"; grep -Eq "^labpulse-migrate-indexes: building big_slow_idx on big: building index: scanning table, blocks [0-9]+/[1-9][0-9]*, tuples [0-9]+/[0-9]+$" "$BATS_TEST_TMPDIR/screen"'
 	# the build itself may take longer than wait_for's bound on a busy machine
 	for _ in $(seq 1200); do
@@ -328,12 +327,12 @@ unused +child +child_parent_idx .*$'
 	# a transaction with a snapshot: the build waits for it once its index exists
 	PGAPPNAME=snapshot psql -d mig_snap -qAX -c "begin isolation level repeatable read" \
 		-c "select count(*) from pg_class" -c "select pg_sleep(120)" >/dev/null 2>&1 3>&- &
-	echo $! >>"$BATS_TEST_TMPDIR/pids"
+	track "$!"
 	wait_until '[ "$(psql -d mig_snap -tAXc "select count(*) from pg_stat_activity where application_name = '\''snapshot'\'' and backend_xmin is not null")" = 1 ]'
 	migrate-indexes --db dbname=mig_snap --dir "$BATS_TEST_TMPDIR/mig" --lock-timeout 100ms \
 		--lock-retries 30 up >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" 3>&- &
 	mig=$!
-	echo $mig >>"$BATS_TEST_TMPDIR/pids"
+	track "$mig"
 	wait_until 'grep -q "info: dropping the invalid index lockme_a_idx the lock timeout left" "$BATS_TEST_TMPDIR/err"'
 	psql -d mig_snap -qtAXc "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'snapshot'" >/dev/null
 	st=0

@@ -14,6 +14,7 @@ setup_file() {
 
 teardown_file() {
 	load helper/common
+	stop_tracked
 	stack_down
 }
 
@@ -22,27 +23,18 @@ setup() {
 	HOSTILE=$TOP/tests/tools/hostile.py
 	LPWATCH=$TOP/tests/tools/lpwatch
 	[ -x "$LPWATCH" ] || { echo "tests/tools/lpwatch is not built: make unit"; return 1; }
-	PIDS=$BATS_TEST_TMPDIR/pids
-	: >"$PIDS"
 }
 
+# Whatever the outcome: the test's notify and clients are stopped.
 teardown() {
-	local p
-	while read -r p; do kill "$p" 2>/dev/null || true; done <"$PIDS"
-	while read -r p; do wait "$p" 2>/dev/null || true; done <"$PIDS"
+	stop_tracked
 }
 
-# notify_up NAME ARGS...: a notify of the test's own, stopped by teardown.
-notify_up() {
-	local name=$1
-	start_notify "$@"
-	eval "echo \"\$${name}_PID\"" >>"$PIDS"
-}
-
-# bg CMD...: a client in the background, stopped by teardown.
+# bg CMD...: a client in the background, stopped by teardown; sets BG_PID.
 bg() {
 	"$@" 3>&- &
-	echo "$!" >>"$PIDS"
+	BG_PID=$!
+	track "$BG_PID"
 }
 
 # raw URL BYTES: send BYTES (printf %b) to URL's host and port; the answer
@@ -66,7 +58,7 @@ healthy() {
 }
 
 @test "a NUL byte in the request line is 400 and notify keeps serving" {
-	notify_up nul
+	start_notify nul
 	raw "$nul_URL" 'GET /\0 HTTP/1.1\r\nHost: x\r\n\r\n'
 	assert_equal "$status_line" "HTTP/1.1 400 Bad Request"
 	assert_equal "$raw_body" '{"error":"NUL byte in request head"}'
@@ -78,7 +70,7 @@ healthy() {
 }
 
 @test "every malformed request gets its exact status and reason, and is closed" {
-	notify_up bad
+	start_notify bad
 	raw "$bad_URL" 'BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n'
 	assert_equal "$status_line" "HTTP/1.1 501 Not Implemented"
 	assert_equal "$raw_body" '{"error":"method not implemented"}'
@@ -122,7 +114,7 @@ healthy() {
 }
 
 @test "a trickled request is cut at --request-timeout while others are served" {
-	notify_up tr --request-timeout 1s
+	start_notify tr --request-timeout 1s
 	hp=${tr_URL#http://}
 	start=$(date +%s%N)
 	bg python3 "$HOSTILE" trickle "${hp%:*}" "${hp##*:}" "$BATS_TEST_TMPDIR/trickle"
@@ -138,7 +130,7 @@ healthy() {
 }
 
 @test "connections past --max-conns-per-addr are 503 for that address only" {
-	notify_up pa --max-conns-per-addr 3 --request-timeout 60s
+	start_notify pa --max-conns-per-addr 3 --request-timeout 60s
 	hp=${pa_URL#http://}
 	bg python3 "$HOSTILE" hold "${hp%:*}" "${hp##*:}" 3 "$BATS_TEST_TMPDIR/held"
 	wait_for test -e "$BATS_TEST_TMPDIR/held"
@@ -153,17 +145,17 @@ healthy() {
 	stats "$pa_STATS" >"$BATS_TEST_TMPDIR/st"
 	assert_equal "$(jq -c '[.refused_per_addr, .clients.max_conns_per_addr, .refused_cap]' "$BATS_TEST_TMPDIR/st")" '[1,3,0]'
 	# counted until closed: once the idle ones go, the address is served
-	kill "$(tail -n 1 "$PIDS")"
+	kill "$BG_PID"
 	wait_until 'test "$(stats "$pa_STATS" | jq .clients.connections)" = 0'
 	healthy "$pa_URL" "$pa_PID"
 }
 
 @test "--max-conns-per-addr counts WebSocket and SSE clients too" {
-	notify_up pb --max-conns-per-addr 2
+	start_notify pb --max-conns-per-addr 2
 	"$LPWATCH" --timeout 30 --token "$TOKEN" "$pb_URL/ws?class=CS101" >"$BATS_TEST_TMPDIR/w1" 2>&1 3>&- &
-	echo "$!" >>"$PIDS"
+	track "$!"
 	"$LPWATCH" --timeout 30 --token "$TOKEN" "$pb_URL/sse?class=CS102" >"$BATS_TEST_TMPDIR/w2" 2>&1 3>&- &
-	echo "$!" >>"$PIDS"
+	track "$!"
 	wait_until 'test "$(stats "$pb_STATS" | jq .clients.cl_active)" = 2'
 	run -0 "$LPWATCH" --timeout 5 --token "$TOKEN" "$pb_URL/sse?class=CS101"
 	assert_output --partial 'http 503'
@@ -172,7 +164,7 @@ healthy() {
 }
 
 @test "a WebSocket client that pings and never reads is closed at --max-queue and counted" {
-	notify_up fl --max-queue 64k
+	start_notify fl --max-queue 64k
 	hp=${fl_URL#http://}
 	bg python3 "$HOSTILE" pingflood "${hp%:*}" "${hp##*:}" \
 		"/ws?class=CS101&token=$TOKEN" "$BATS_TEST_TMPDIR/flood"

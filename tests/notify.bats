@@ -12,6 +12,7 @@ setup_file() {
 
 teardown_file() {
 	load helper/common
+	stop_tracked
 	stack_down
 }
 
@@ -20,12 +21,11 @@ setup() {
 	LPWATCH=$TOP/tests/tools/lpwatch
 	[ -x "$LPWATCH" ] || { echo "tests/tools/lpwatch is not built: make unit"; return 1; }
 	URL=$LABPULSE_NOTIFY_URL
-	EXTRA_PIDS=
 }
 
+# Whatever the outcome: the test's dashboards, posters and daemons stop.
 teardown() {
-	for p in $EXTRA_PIDS; do kill "$p" 2>/dev/null || true; done
-	for p in $EXTRA_PIDS; do wait "$p" 2>/dev/null || true; done
+	stop_tracked
 }
 
 # watch NAME ARGS...: an lpwatch in the background, its output in
@@ -33,7 +33,7 @@ teardown() {
 watch() {
 	local name=$1; shift
 	"$LPWATCH" "$@" >"$BATS_TEST_TMPDIR/$name" 2>"$BATS_TEST_TMPDIR/$name.err" 3>&- &
-	EXTRA_PIDS+=" $!"
+	track "$!"
 	printf -v "${name}_PID" '%s' "$!"
 	wait_for grep -qE '"type":"(snapshot|hello)"|^(close|http) ' "$BATS_TEST_TMPDIR/$name"
 }
@@ -139,10 +139,11 @@ watch() {
 	"$LPWATCH" --timeout 60 --drop-after 150 --token "$TOKEN" "$URL/ws?class=CS101&since=$start" \
 		>"$BATS_TEST_TMPDIR/part1" 2>&1 3>&- &
 	p1=$!
-	EXTRA_PIDS+=" $p1"
+	track "$p1"
 	# 1,000 events of CS101 (with their alerts) and some of CS102, by 25
-	post_many CS101 0 1000 25 >/dev/null &
+	post_many CS101 0 1000 25 >/dev/null 3>&- &
 	poster=$!
+	track "$poster"
 	post_many CS102 0 200 25 >/dev/null
 	wait "$p1"
 	last=$(sed -n 's/^last-id //p' "$BATS_TEST_TMPDIR/part1")
@@ -190,10 +191,10 @@ watch() {
 	watch reader --timeout 60 --token "$TOKEN" "$slow_URL/ws?class=CS102"
 	"$LPWATCH" --no-read --timeout 30 --token "$TOKEN" "$slow_URL/sse?class=CS102" \
 		>/dev/null 2>&1 3>&- &
-	EXTRA_PIDS+=" $!"
+	track "$!"
 	"$LPWATCH" --no-read --timeout 30 --token "$TOKEN" "$slow_URL/ws?class=CS102" \
 		>/dev/null 2>&1 3>&- &
-	EXTRA_PIDS+=" $!"
+	track "$!"
 	# (the WebSocket one may already be closed for not answering pings)
 	wait_until 'test "$(stats "$slow_STATS" | jq .snapshots)" = 3'
 	before=$(routed CS102 | wc -l)
@@ -219,7 +220,7 @@ watch() {
 	watch fast --timeout 30 --token "$TOKEN" "$slowc_URL/ws?class=CS102"
 	"$LPWATCH" --no-read --timeout 30 --token "$TOKEN" "$slowc_URL/sse?class=CS102" \
 		>/dev/null 2>&1 3>&- &
-	EXTRA_PIDS+=" $!"
+	track "$!"
 	wait_until 'test "$(stats "$slowc_STATS" | jq .clients.cl_active)" = 2'
 	post_many CS102 5000 7000 100 >/dev/null
 	wait_until 'test "$(stats "$slowc_STATS" | jq .dropped_slow)" -ge 1'
@@ -295,7 +296,7 @@ watch() {
 	log=$BATS_TEST_TMPDIR/pipe.log
 	notify --from - --listen 127.0.0.1:0 --stats none <&6 2>"$log" 3>&- &
 	pid=$!
-	EXTRA_PIDS+=" $pid"
+	track "$pid"
 	wait_for grep -q 'ready listen=' "$log"
 	purl=http://$(sed -n 's/.*ready listen=\([^ ]*\).*/\1/p' "$log")
 	watch p1 --timeout 10 --count 2 --token "$TOKEN" "$purl/sse?class=CS101"
@@ -313,12 +314,12 @@ watch() {
 	port=$(free_port)
 	sock=$BATS_TEST_TMPDIR/notify.sock
 	socat -u "UNIX-RECV:$sock" "OPEN:$BATS_TEST_TMPDIR/notified,creat,append" 3>&- &
-	EXTRA_PIDS+=" $!"
+	track "$!"
 	wait_for test -S "$sock"
 	NOTIFY_SOCKET=$sock systemd-socket-activate -l "127.0.0.1:$port" -E NOTIFY_SOCKET \
 		"$TOP/bin/notify" --stats none --redis "$LABPULSE_REDIS" 2>"$BATS_TEST_TMPDIR/sa.log" 3>&- &
 	pid=$!
-	EXTRA_PIDS+=" $pid"
+	track "$pid"
 	wait_for grep -q "Listening on 127.0.0.1:$port" "$BATS_TEST_TMPDIR/sa.log"
 	wait_for curl -fs "http://127.0.0.1:$port/healthz"
 	wait_for grep -q READY=1 "$BATS_TEST_TMPDIR/notified"

@@ -11,24 +11,21 @@ setup_file() {
 
 teardown_file() {
 	load helper/common
+	stop_tracked
 	stack_down
 }
 
 setup() {
 	load helper/common
 	[ -x "$TOP/bin/poolstat" ] || { echo "bin/poolstat is not built: make bin/poolstat"; return 1; }
-	EXTRA_PIDS=
 	TMUX_SOCK=
 	FAKE=
 }
 
 teardown() {
-	local p bc
-	for p in $EXTRA_PIDS; do
-		kill -CONT "$p" 2>/dev/null
-		kill "$p" 2>/dev/null || true
-	done
-	for p in $EXTRA_PIDS; do wait "$p" 2>/dev/null || true; done
+	local bc
+	# fakes, psql sessions and watchers the test started, stopped ones too
+	stop_tracked
 	[ -z "$TMUX_SOCK" ] || tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
 	# what a test held open in PostgreSQL, and a batch-commit it stopped
 	psql -tAXq -c "select pg_terminate_backend(pid) from pg_stat_activity
@@ -253,12 +250,13 @@ prom_check() {
 }
 
 # fake NAME JSON: a daemon's stats socket $FAKE/NAME.sock that answers with
-# JSON and closes, as a daemon does.
+# JSON and closes, as a daemon does; sets FAKE_PID.
 fake() {
 	printf '%s\n' "$2" >"$BATS_TEST_TMPDIR/$1.json"
 	socat UNIX-LISTEN:"$FAKE/$1.sock",fork EXEC:"cat $BATS_TEST_TMPDIR/$1.json" \
 		</dev/null >/dev/null 2>&1 3>&- &
-	EXTRA_PIDS+=" $!"
+	FAKE_PID=$!
+	track "$FAKE_PID"
 	wait_for test -S "$FAKE/$1.sock"
 }
 
@@ -283,11 +281,12 @@ fakes() {
 	  "queue":{"depth":0,"max":null,"what":"messages queued for dashboards"},
 	  "delivery":{"in":1000,"out":900,"dropped":100}}'
 	fake notify '{"name":"notify"}'
-	kill -STOP "${EXTRA_PIDS##* }"
+	kill -STOP "$FAKE_PID"
 	fake route-bad 'this is no JSON'
 	# a socket whose server has exited
 	socat UNIX-LISTEN:"$FAKE/route-old.sock",unlink-close=0 /dev/null </dev/null >/dev/null 2>&1 3>&- &
 	local p=$!
+	track "$p"
 	wait_for test -S "$FAKE/route-old.sock"
 	kill "$p"
 	wait "$p" 2>/dev/null || true
@@ -488,7 +487,7 @@ fcheck() {
 	check_line
 	for _ in $(seq 15); do
 		PGAPPNAME=poolstat-test psql -X -q -c 'select pg_sleep(120)' >/dev/null 2>&1 3>&- &
-		EXTRA_PIDS+=" $!"
+		track "$!"
 	done
 	wait_until '[ "$(pg_count poolstat-test active)" = 15 ]'
 	n=$(psql -tAXc "select count(*) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()")
@@ -531,7 +530,7 @@ fcheck() {
 	# a lock on events holds batch-commit's first batch uncommitted (pending)...
 	PGAPPNAME=poolstat-test-lock psql -X -q -c 'begin; lock table events in share mode; select pg_sleep(120)' \
 		>/dev/null 2>&1 3>&- &
-	EXTRA_PIDS+=" $!"
+	track "$!"
 	wait_until '[ "$(psql -tAXc "select count(*) from pg_locks l join pg_stat_activity a using (pid) where a.application_name = '\''poolstat-test-lock'\'' and l.granted and l.relation = '\''events'\''::regclass")" = 1 ]'
 	assert_equal "$(post_many stopped 0 20 10)" 20
 	wait_until '[ "$(group_info events commit pending)" -gt 0 ]'
@@ -769,7 +768,7 @@ fcheck() {
 	f=$BATS_TEST_TMPDIR/w
 	poolstat --json --watch 0.5 --count 10 >"$f" 2>"$f.err" 3>&- &
 	pid=$!
-	EXTRA_PIDS+=" $pid"
+	track "$pid"
 	wait_until '[ -s "$f" ]'
 	assert_equal "$(post_many during 0 200 10)" 200
 	wait_rows during 200
@@ -862,6 +861,7 @@ fcheck() {
 	fmt() { t display-message -p -t lp "$1"; }
 	pane() { t capture-pane -p -t lp; }
 	t -f /dev/null new-session -d -x 120 -y 40 -s lp "env PS1='lp\$ ' sh"
+	track "$(t display-message -p '#{pid}')"	# the server, should kill-server fail
 	wait_until 'pane | grep -q "^lp\\$"'
 	t send-keys -t lp "$TOP/bin/poolstat --watch 0.3" Enter
 	wait_until '[ "$(fmt "#{alternate_on}")" = 1 ]'

@@ -10,7 +10,7 @@ setup_file() {
 
 teardown_file() {
 	load helper/common
-	for p in ${KILL_PIDS:-}; do kill -9 "$p" 2>/dev/null || true; done
+	stop_tracked
 	stack_down
 }
 
@@ -19,16 +19,13 @@ setup() {
 	RULES=$TOP/etc/labpulse/route.jq
 }
 
-rcli() {
-	redis-cli -s "${LABPULSE_REDIS#unix:}" --raw "$@"
+# A test's route processes are gone before the next test starts its own.
+teardown() {
+	stop_tracked
 }
 
-# route_up NAME [ARGS...]: start_route, its pid killed by teardown_file.
-route_up() {
-	local rc=0
-	start_route "$@" || rc=$?
-	eval "KILL_PIDS=\"\${KILL_PIDS:-} \$${1}_PID\""
-	return "$rc"
+rcli() {
+	redis-cli -s "${LABPULSE_REDIS#unix:}" --raw "$@"
 }
 
 # stop_route PID: SIGTERM, and its exit status must be 0.
@@ -69,9 +66,9 @@ dead_of() {
 	sock=$BATS_TEST_TMPDIR/notify.sock
 	socat -u "UNIX-RECV:$sock" "OPEN:$BATS_TEST_TMPDIR/notified,creat,append" 3>&- &
 	spid=$!
-	KILL_PIDS="$spid"
+	track "$spid"
 	wait_for test -S "$sock"
-	NOTIFY_SOCKET=$sock route_up r1 --from stream:events@routetest1 \
+	NOTIFY_SOCKET=$sock start_route r1 --from stream:events@routetest1 \
 		--to stream:routed-rt1 --consumer t1 --rules "$RULES"
 	wait_for grep -q READY=1 "$BATS_TEST_TMPDIR/notified"
 	grep -q ": info: ready from=stream:events@routetest1 to=stream:routed-rt1 rules=$RULES " "$r1_LOG"
@@ -188,7 +185,7 @@ labpulse-route: warning: entry set aside line=3 eventId=- error="not JSON: Inval
 	ids=$(add rterr '{"eventId":"g1","classId":"c1"}' '{"eventId":"bad","classId":"c1"}' \
 		'{"eventId":"g2","classId":"c1"}')
 	bad_id=$(sed -n 2p <<<"$ids")
-	route_up re --from stream:rterr@route --to stream:rterr-out --rules "$f"
+	start_route re --from stream:rterr@route --to stream:rterr-out --rules "$f"
 	wait_for eval '[ "$(xlen rterr-out)" = 2 ]'
 	run -0 field rterr-out msg
 	assert_output '{"topic":"class:c1","id":"g1"}
@@ -207,7 +204,7 @@ labpulse-route: warning: entry set aside line=3 eventId=- error="not JSON: Inval
 @test "SIGHUP: bad new rules are refused and the old ones keep running; good ones apply to the next events" {
 	f=$BATS_TEST_TMPDIR/hup.jq
 	echo '{topic: "class:\(.classId)", v: 1}' >"$f"
-	route_up rh --from stream:rthup@route --to stream:rthup-out --rules "$f"
+	start_route rh --from stream:rthup@route --to stream:rthup-out --rules "$f"
 	add rthup '{"eventId":"h1","classId":"c"}' >/dev/null
 	wait_for eval '[ "$(xlen rthup-out)" = 1 ]'
 	printf '%s\n' '# version 2, broken' '{topic: "class:\(.classId)", v: 2' >"$f"
@@ -240,7 +237,7 @@ labpulse-route: warning: entry set aside line=3 eventId=- error="not JSON: Inval
 	rcli XGROUP CREATE labpulse:rthook route 0 >/dev/null
 	rcli XREADGROUP GROUP route ghost COUNT 10 STREAMS labpulse:rthook '>' >/dev/null
 	assert_equal "$(pending rthook route)" 2
-	route_up rk --from stream:rthook@route --to stream:rthook-out \
+	start_route rk --from stream:rthook@route --to stream:rthook-out \
 		--hooks stream:rthook-hooks --claim-idle 100ms --rules "$f"
 	wait_for eval '[ "$(xlen rthook-out)" = 2 ]'
 	wait_for eval '[ "$(xlen rthook-hooks)" = 1 ]'
@@ -281,10 +278,11 @@ labpulse-route: warning: entry set aside line=3 eventId=- error="not JSON: Inval
 	route --from - --to - --rules "$RULES" --stats none <"$BATS_TEST_TMPDIR/pipe" \
 		>"$BATS_TEST_TMPDIR/piped" 2>"$BATS_TEST_TMPDIR/r.log" 3>&- &
 	rpid=$!
+	track "$rpid"
 	ingest --listen 127.0.0.1:0 --stats none --to - >"$BATS_TEST_TMPDIR/pipe" \
 		2>"$BATS_TEST_TMPDIR/i.log" </dev/null 3>&- &
 	ipid=$!
-	KILL_PIDS="${KILL_PIDS:-} $rpid $ipid"
+	track "$ipid"
 	wait_for grep -q 'ready listen=' "$BATS_TEST_TMPDIR/i.log"
 	addr=$(sed -n 's/.*ready listen=\([^ ]*\).*/\1/p' "$BATS_TEST_TMPDIR/i.log")
 	post "http://$addr/api/v1/events" "$(ext_event pipe-1)"
@@ -330,7 +328,7 @@ labpulse-route: warning: entry set aside line=3 eventId=- error="not JSON: Inval
 }
 
 @test "Redis restarted under a running route: it reconnects and routes what comes after" {
-	route_up rr --from stream:rtredis@route --to stream:rtredis-out \
+	start_route rr --from stream:rtredis@route --to stream:rtredis-out \
 		--rules "$RULES"
 	add rtredis '{"eventId":"r1","classId":"c","eventType":"help"}' >/dev/null
 	wait_for eval '[ "$(xlen rtredis-out)" = 1 ]'
@@ -348,7 +346,7 @@ labpulse-route: warning: entry set aside line=3 eventId=- error="not JSON: Inval
 	for i in $(seq 1000); do
 		printf "XADD labpulse:events-ml * event '{\"eventId\":\"ml-%d\",\"classId\":\"C1\",\"eventType\":\"cell_executed\",\"code\":\"x\"}'\n" "$i"
 	done | redis-cli -s "${LABPULSE_REDIS#unix:}" >/dev/null
-	route_up ml --from stream:events-ml@ml --to stream:routed-ml --max-len 50
+	start_route ml --from stream:events-ml@ml --to stream:routed-ml --max-len 50
 	wait_until '[ "$(rcli XLEN labpulse:routed-ml)" -gt 0 ] && [ "$(pending events-ml ml)" = 0 ] && [ "$(stats "$ml_STATS" | jq .events_in)" = 1000 ]'
 	n=$(rcli XLEN labpulse:routed-ml)
 	# whole nodes go (100 entries each by default): at least 50 stay, far from 1000

@@ -13,7 +13,7 @@ setup_file() {
 
 teardown_file() {
 	load helper/common
-	stop_all
+	stop_tracked
 	stack_down
 }
 
@@ -21,20 +21,10 @@ setup() {
 	load helper/common
 }
 
+# Every process a test starts (start_bc, start_route) is stopped before
+# the next test.
 teardown() {
-	stop_all
-}
-
-# Every process a test starts, by pid, so that teardown stops it.
-stop_all() {
-	local f=$BATS_FILE_TMPDIR/pids p
-	[ -f "$f" ] || return 0
-	for p in $(cat "$f"); do kill -9 "$p" 2>/dev/null || true; done
-	: >"$f"
-}
-
-remember() {
-	echo "$1" >>"$BATS_FILE_TMPDIR/pids"
+	stop_tracked
 }
 
 rcli() {
@@ -47,19 +37,16 @@ start_commit() {
 	local name=$1 s=$2; shift 2
 	start_bc "$name" --from "stream:$s@commit" --consumer "bc-$s" \
 		--trim-interval 100ms "$@"
-	remember "$(eval echo "\$${name}_PID")"
 }
 
 # start_rt NAME STREAM [ARGS...]: a route of the group route of
 # labpulse:STREAM, writing STREAM-out and STREAM-hooks, trimming every
 # 100ms; sets ${NAME}_PID, _LOG and _STATS.
 start_rt() {
-	local name=$1 s=$2 rc=0; shift 2
+	local name=$1 s=$2; shift 2
 	start_route "$name" --from "stream:$s@route" --to "stream:$s-out" \
 		--hooks "stream:$s-hooks" --consumer "rt-$s" --trim-interval 100ms \
-		--rules "$TOP/etc/labpulse/route.jq" "$@" || rc=$?
-	remember "$(eval echo "\$${name}_PID")"
-	return "$rc"
+		--rules "$TOP/etc/labpulse/route.jq" "$@"
 }
 
 # stop PID: SIGTERM, and it exits 0.
@@ -186,7 +173,6 @@ trims_after() {
 
 @test "--trim-interval 0 never trims" {
 	start_bc bc5 --from stream:trim5@commit --consumer bc-trim5 --trim-interval 0
-	remember "$bc5_PID"
 	add trim5 0 5 >/dev/null
 	wait_rows trim5 5
 	wait_until '[ "$(pending trim5 commit)" = 0 ]'

@@ -5,7 +5,9 @@ bats_load_library bats-support
 bats_load_library bats-assert
 
 export LC_ALL=C
-TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+# From this file's own place, so that a test file in a subfolder of tests/
+# (tests/fixtures/) finds the same tree.
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export PATH="$TOP/bin:$PATH"
 
 # A stack of its own for the test file, outside bats' private temp folder
@@ -19,7 +21,13 @@ stack_up() {
 	# (tests/trim.bats runs consumers that trim).
 	export LABPULSE_TRIM_INTERVAL=${LABPULSE_TRIM_INTERVAL:-0}
 	local out
-	out=$(labpulse up) || { echo "labpulse up failed" >&2; return 1; }
+	# a stack that started half-way (PostgreSQL up, ingest not ready) must
+	# not outlive the failure: teardown_file may never run stack_down
+	out=$(labpulse up) || {
+		echo "labpulse up failed" >&2
+		labpulse down >/dev/null 2>&1 || true
+		return 1
+	}
 	eval "$out"
 }
 
@@ -27,6 +35,97 @@ stack_down() {
 	[ -n "${LABPULSE_HOME:-}" ] || return 0
 	labpulse down || true
 	rm -rf "$LABPULSE_HOME"
+}
+
+# Every process a test starts is tracked here, by pid, in a file of the
+# test file's own: bats runs each test in a subshell, whose variables
+# teardown_file never sees, so a list kept in a variable is lost exactly
+# when a test fails. Each pid is kept with its start time, so that a pid the
+# kernel has since given to another process is never signalled.
+TRACKED_PIDS=$BATS_FILE_TMPDIR/tracked.pids
+
+# proc_start PID: the process's start time (field 22 of /proc/PID/stat);
+# fails when there is no such process.
+proc_start() {
+	local s f
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	read -r -a f <<<"${s##*) }"
+	echo "${f[19]}"
+}
+
+# proc_alive PID START: PID is still the process that started at START, and
+# not a zombie that nobody reaped yet.
+proc_alive() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	s=${s##*) }
+	[ "${s%% *}" != Z ] && [ "$(proc_start "$1")" = "$2" ]
+}
+
+# proc_tree PID: PID and every process below it, as PID:START words.
+proc_tree() {
+	local t c
+	t=$(proc_start "$1") || return 0
+	echo "$1:$t"
+	for c in $(pgrep -P "$1" 2>/dev/null); do proc_tree "$c"; done
+}
+
+# track PID...: processes stop_tracked stops; the start_* helpers track what
+# they start, and a test tracks every `CMD &` of its own. In setup_file they
+# belong to the file, in a test to that test.
+track() {
+	local p t
+	for p in "$@"; do
+		t=$(proc_start "$p") || continue	# already gone
+		echo "${BATS_TEST_NUMBER:-file} $p $t" >>"$TRACKED_PIDS"
+	done
+}
+
+# stop_procs PID:START...: SIGTERM (and SIGCONT, for a stopped one), up to
+# 10 s for each to go, then SIGKILL.
+stop_procs() {
+	local w p left
+	[ $# -gt 0 ] || return 0
+	for w in "$@"; do
+		proc_alive "${w%:*}" "${w#*:}" || continue
+		kill -CONT "${w%:*}" 2>/dev/null || true
+		kill -TERM "${w%:*}" 2>/dev/null || true
+	done
+	for _ in $(seq 200); do
+		left=
+		for w in "$@"; do
+			! proc_alive "${w%:*}" "${w#*:}" || left+=" $w"
+		done
+		[ -n "$left" ] || return 0
+		sleep 0.05
+	done
+	for w in $left; do
+		p=${w%:*}
+		echo "# stop_tracked: pid $p did not stop in 10 s; killing it" >&2
+		! proc_alive "$p" "${w#*:}" || kill -KILL "$p" 2>/dev/null || true
+	done
+	return 0
+}
+
+# stop_tracked: stops what the current test tracked (in teardown), or all
+# that the file's tests and setup_file tracked (in teardown_file), and what
+# those processes started in turn. Copes with processes already gone; never
+# fails, so that teardown_file goes on to stack_down.
+stop_tracked() {
+	local scope=${BATS_TEST_NUMBER:-} s p t keep='' procs=()
+	[ -f "$TRACKED_PIDS" ] || return 0
+	while read -r s p t; do
+		if [ -n "$scope" ] && [ "$s" != "$scope" ]; then
+			keep+="$s $p $t"$'\n'
+			continue
+		fi
+		proc_alive "$p" "$t" || continue
+		# shellcheck disable=SC2207
+		procs+=($(proc_tree "$p"))
+	done <"$TRACKED_PIDS"
+	printf '%s' "$keep" >"$TRACKED_PIDS"
+	stop_procs "${procs[@]}" || true
+	return 0
 }
 
 # fresh_db NAME: an empty database NAME in the stack's PostgreSQL.
@@ -75,6 +174,7 @@ start_ingest() {
 	: >"$log"
 	ingest --listen 127.0.0.1:0 --stats "$sock" "$@" </dev/null 2>"$log" 3>&- &
 	local pid=$! addr=
+	track "$pid"
 	for _ in $(seq 100); do
 		addr=$(sed -n 's/.*: info: ready listen=\([^ ]*\).*/\1/p' "$log")
 		[ -n "$addr" ] && break
@@ -192,6 +292,7 @@ start_bc() {
 	: >"$log"
 	batch-commit --stats "$sock" "$@" </dev/null 2>"$log" 3>&- &
 	local pid=$!
+	track "$pid"
 	printf -v "${name}_PID" '%s' "$pid"
 	printf -v "${name}_LOG" '%s' "$log"
 	printf -v "${name}_STATS" '%s' "$sock"
@@ -206,6 +307,7 @@ start_route() {
 	: >"$log"
 	route --stats "$sock" "$@" </dev/null 2>"$log" 3>&- &
 	local pid=$!
+	track "$pid"
 	printf -v "${name}_PID" '%s' "$pid"
 	printf -v "${name}_LOG" '%s' "$log"
 	printf -v "${name}_STATS" '%s' "$sock"
@@ -225,6 +327,7 @@ start_notify() {
 	: >"$log"
 	notify --listen 127.0.0.1:0 --stats "$sock" "$@" 2>"$log" 3>&- &
 	local pid=$! addr=
+	track "$pid"
 	for _ in $(seq 300); do
 		addr=$(sed -n 's/.*: info: ready listen=\([^ ]*\).*/\1/p' "$log")
 		[ -n "$addr" ] && break
