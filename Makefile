@@ -34,7 +34,8 @@ UNIT     = tests/unit/test_parse tests/unit/test_events tests/unit/test_hist \
 	   tests/unit/test_addr tests/unit/test_split tests/unit/test_rules \
 	   tests/unit/test_redis tests/unit/test_notify_request \
 	   tests/unit/test_group tests/unit/test_httpreq tests/unit/test_peers \
-	   tests/unit/test_tokens tests/unit/test_httpd tests/unit/test_plan
+	   tests/unit/test_tokens tests/unit/test_httpd tests/unit/test_plan \
+	   tests/unit/test_stats
 BENCH    = tests/bench/httpbench
 TOOLS    = tests/tools/lpwatch tests/tools/stallserver
 

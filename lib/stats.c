@@ -208,3 +208,61 @@ stats_hist(const struct hist *h)
 	o = jv_object_set(o, jv_string("mean"), jv_number(hist_mean(h)));
 	return o;
 }
+
+int
+stats_link_init(struct stats_link *l, long inflight_max)
+{
+	memset(l, 0, sizeof *l);
+	l->inflight_max = inflight_max;
+	l->wait_us = hist_new();
+	return l->wait_us ? 0 : -1;
+}
+
+void
+stats_link_free(struct stats_link *l)
+{
+	hist_free(l->wait_us);
+	l->wait_us = NULL;
+}
+
+void
+stats_link_sent(struct stats_link *l)
+{
+	if (l->inflight++ == 0)
+		l->busy_since_us = stats_mono_us();
+}
+
+void
+stats_link_done(struct stats_link *l, int64_t sent_us)
+{
+	int64_t now = stats_mono_us();
+
+	if (l->inflight <= 0)
+		return;
+	/* replies come back in order: this one could not leave before the
+	 * one ahead of it did */
+	if (l->wait_us)
+		hist_record(l->wait_us, (uint64_t)(l->last_done_us > sent_us ?
+		    l->last_done_us - sent_us : 0));
+	l->last_done_us = now;
+	if (--l->inflight == 0)
+		l->busy_us += now - l->busy_since_us;
+}
+
+jv
+stats_link_add(jv pool, const struct stats_link *l)
+{
+	int64_t busy = l->busy_us;
+
+	if (l->inflight > 0)
+		busy += stats_mono_us() - l->busy_since_us;
+	pool = jv_object_set(pool, jv_string("multiplexed"), jv_true());
+	pool = jv_object_set(pool, jv_string("inflight"),
+	    jv_number(l->inflight));
+	pool = jv_object_set(pool, jv_string("inflight_max"),
+	    jv_number(l->inflight_max));
+	pool = jv_object_set(pool, jv_string("busy_us"), jv_number((double)busy));
+	pool = jv_object_set(pool, jv_string("wait_us"), l->wait_us ?
+	    stats_hist(l->wait_us) : jv_null());
+	return pool;
+}

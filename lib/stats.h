@@ -35,6 +35,30 @@ struct stats_pool {
  * sv_active), sv_used (0: connections are never parked for a check) and
  * maxwait (whole seconds of maxwait_us), as PgBouncer's SHOW POOLS has. */
 jv stats_pool(const struct stats_pool *p);
+/* A multiplexed link: one connection that carries many requests at once
+ * (ingest's pipelined Redis connection), or one that serves them one after
+ * another (route's). Its saturation is not whether a request is in flight,
+ * but how many are against the bound past which the daemon refuses more,
+ * how much of the time one was, and how long each waited behind those
+ * ahead of it. */
+struct stats_link {
+	long inflight, inflight_max;	/* requests on the link now; bound */
+	int64_t busy_us;		/* closed periods with one in flight */
+	int64_t busy_since_us;		/* start of the open one */
+	int64_t last_done_us;		/* when the last request left */
+	struct hist *wait_us;		/* NULL: out of memory, not recorded */
+};
+/* 0, or -1 when out of memory. */
+int stats_link_init(struct stats_link *l, long inflight_max);
+void stats_link_free(struct stats_link *l);
+/* A request put on the link, and one that left it (answered or failed),
+ * sent at sent_us (monotonic): in a FIFO link it waited from then until
+ * the one ahead of it left. */
+void stats_link_sent(struct stats_link *l);
+void stats_link_done(struct stats_link *l, int64_t sent_us);
+/* pool (consumed) with the link's figures: multiplexed, inflight,
+ * inflight_max, busy_us (a counter since start) and wait_us (a histogram). */
+jv stats_link_add(jv pool, const struct stats_link *l);
 /* What waits in the daemon: depth, max (< 0: no limit) and what it is. */
 jv stats_queue(double depth, double max, const char *what);
 /* Counters since start: taken in, passed on, dropped (the daemon's or its

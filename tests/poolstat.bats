@@ -35,7 +35,7 @@ teardown() {
 }
 
 # The names of the metrics of --check and of its performance data.
-METRICS="pool_util cl_waiting maxwait stream_lag pending delivery daemons_down"
+METRICS="pool_util queue_util cl_waiting maxwait stream_lag pending delivery daemons_down"
 SECTIONS="DAEMONS POOLS QUEUES DELIVERY POSTGRES REDIS"
 
 # section TITLE FILE: the lines of one section of the table, its title line
@@ -167,7 +167,7 @@ want("tick"; {time: S, interval_s: Nn, daemons: A, postgres: O, redis: O,
 (.postgres | objects | postgres),
 (.redis | objects | redis),
 (.summary | want("summary"; {daemons: N, daemons_down: N, pool_util_pct: Nn,
-    cl_waiting: N, maxwait_us: N, stream_lag: Nn, pending: Nn,
+    queue_util_pct: Nn, cl_waiting: N, maxwait_us: N, stream_lag: Nn, pending: Nn,
     delivery_pct: Nn}; true))
 '
 
@@ -325,9 +325,10 @@ fcheck() {
 	[[ $stderr == *"usage: labpulse poolstat"* ]]
 	run -64 --separate-stderr poolstat extra-argument
 	[[ $stderr == *"usage: labpulse poolstat"* ]]
-	run -64 --separate-stderr poolstat --watch
 	run -64 --separate-stderr poolstat --watch 0.05
+	run -64 --separate-stderr poolstat --watch=soon
 	run -64 --separate-stderr poolstat --watch soon
+	[[ $stderr == *"unexpected argument 'soon'"* ]]
 	run -64 --separate-stderr poolstat --watch 1 --count x
 	run -64 --separate-stderr poolstat --sample -1
 	run -64 --separate-stderr poolstat --timeout forever
@@ -403,6 +404,7 @@ fcheck() {
 	[[ $output == "POOLSTAT OK - all 4 daemons up, pools and queues within limits | "* ]]
 	# the default thresholds
 	assert_equal "$(perf pool_util | cut -d' ' -f2-)" "% 70 80"
+	assert_equal "$(perf queue_util | cut -d' ' -f2-)" "% 70 90"
 	assert_equal "$(perf stream_lag | cut -d' ' -f3-)" "1000 10000"
 	assert_equal "$(perf delivery | cut -d' ' -f2-)" "% - 99.5"
 	assert_equal "$(perf daemons_down)" "0 - - 1"
@@ -917,4 +919,146 @@ fcheck() {
 	t send-keys -t lp "clear; $TOP/bin/poolstat --lines --watch 0.2 --count 3; echo \"rc=\$?\"" Enter
 	wait_until 'pane | grep -qx "rc=0"'
 	[ "$(pane | awk 'NF == 13 && $2 == "4/4"' | wc -l)" = 3 ] || { pane; false; }
+}
+
+# tick_gap FILE: the seconds between the first two ticks of FILE (NDJSON).
+tick_gap() {
+	jq -sr 'def t: .time | capture("^(?<s>.*T[0-9:]+)[.](?<ms>[0-9]+)Z$")
+		| ((.s + "Z") | fromdate) + (.ms | tonumber) / 1000;
+		(.[1] | t) - (.[0] | t)' "$1"
+}
+
+@test "--watch alone refreshes every 2 seconds, as top does; --watch N and --watch=N as before" {
+	f=$BATS_TEST_TMPDIR/w
+	run -0 --separate-stderr poolstat --json --watch --count 2 --no-postgres --no-redis
+	printf '%s\n' "$output" >"$f"
+	assert_equal "${#lines[@]}" 2
+	tick_gap "$f" | awk '{ exit !($1 >= 1.95 && $1 < 3.5) }' || { tick_gap "$f"; false; }
+	# the interval of the rates is the watch's
+	jq -s '.[1].interval_s' "$f" | awk '{ exit !($1 >= 1.95 && $1 < 3.5) }'
+	for w in '--watch 0.3' '--watch=0.3'; do
+		# shellcheck disable=SC2086
+		run -0 --separate-stderr poolstat --json $w --count 2 --no-postgres --no-redis
+		printf '%s\n' "$output" >"$f"
+		assert_equal "${#lines[@]}" 2
+		tick_gap "$f" | awk '{ exit !($1 >= 0.25 && $1 < 1.5) }' || { echo "$w: $(tick_gap "$f")"; false; }
+	done
+	# not on a terminal, the default lines: a header and a line a tick
+	run -0 --separate-stderr poolstat --watch --count 1
+	assert_equal "${#lines[@]}" 2
+	[[ ${lines[1]} == *" 4/4 "* ]] || { echo "$output"; false; }
+	# on a terminal: the table redrawn, till --count
+	command -v tmux >/dev/null || skip "tmux is not installed"
+	TMUX_SOCK=labpulse-test-$$
+	t() { tmux -L "$TMUX_SOCK" "$@" 3>&-; }
+	pane() { t capture-pane -p -t lp; }
+	t -f /dev/null new-session -d -x 120 -y 40 -s lp "env PS1='lp\$ ' sh"
+	track "$(t display-message -p '#{pid}')"
+	wait_until 'pane | grep -q "^lp\\$"'
+	t send-keys -t lp "$TOP/bin/poolstat --watch --count 2; echo \"rc=\$?\"" Enter
+	wait_until '[ "$(t display-message -p -t lp "#{alternate_on}")" = 1 ]'
+	wait_until 'pane | grep -qE "^REDIS( |\$)"'
+	wait_until 'pane | grep -qx "rc=0"'
+	assert_equal "$(t display-message -p -t lp '#{alternate_on}')" 0
+}
+
+@test "a class of 200 at ten times its pace: --check stays OK; ingest's pipelined link is busy, not full" {
+	quiet
+	out=$BATS_TEST_TMPDIR/lg.out
+	loadgen --students 200 --think 0.1 --dashboards 10 --setup --duration 20s \
+		--slo lost=0 --quiet >"$out" 2>&1 </dev/null 3>&- &
+	lg=$!
+	track "$lg"
+	# the class is under way: ingest takes its events
+	flowing() {
+		poolstat --json --no-postgres --no-redis >"$BATS_TEST_TMPDIR/t" 2>/dev/null &&
+			jq -e '.daemons[] | select(.name == "ingest") | .delivery.in_per_s >= 50' \
+				"$BATS_TEST_TMPDIR/t" >/dev/null
+	}
+	wait_for flowing || { cat "$out"; false; }
+	for _ in 1 2 3; do
+		run -0 poolstat --check
+		check_line
+		[[ $output == "POOLSTAT OK - all 4 daemons up, pools and queues within limits | "* ]] ||
+			{ echo "$output"; false; }
+	done
+	run -0 --separate-stderr poolstat --json
+	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/j"
+	j() { jq -c "$1" "$BATS_TEST_TMPDIR/j"; }
+	run -0 jq -r "$SHAPE_JQ" "$BATS_TEST_TMPDIR/j"
+	assert_output ""
+	# one request in flight is not a full link: the depth against the
+	# bound is
+	assert_equal "$(j '.daemons[] | select(.name == "ingest") | .pools.redis
+		| [.multiplexed, .inflight_max, (.util_pct == (.inflight * 100 / .inflight_max * 100 | round) / 100),
+		   .util_pct < 5, .busy_pct > 0, .busy_pct <= 100, .wait_us.count > 0, .wait_p99_us == .wait_us.p99]')" \
+		'[true,10000,true,true,true,true,true,true]'
+	assert_equal "$(j '.daemons[] | select(.name == "route") | .pools.redis | [.multiplexed, .inflight_max, .busy_pct > 0]')" \
+		'[true,1,true]'
+	# notify's pool is no link: its use stays sv_active of sv_max, with
+	# the time busy and the waits for a connection beside
+	assert_equal "$(j '.daemons[] | select(.name == "notify") | .pools.postgres
+		| [.multiplexed, .util_pct == (.sv_active * 100 / .sv_max), (.busy_us, .busy_pct | type), .wait_us.count > 0]')" \
+		'[null,true,"number","number",true]'
+	assert_equal "$(j '.summary.queue_util_pct < 5')" true
+	wait "$lg" || { cat "$out"; false; }
+}
+
+# ev ID: one event of the extension, without the array around it.
+ev() {
+	local e
+	e=$(ext_event "$1")
+	e=${e#[}
+	printf '%s\n' "${e%]}"
+}
+
+@test "ingest's stream backlog full: --check is CRITICAL and names it" {
+	start_ingest qfull --to stream:poolstat-qfull --max-backlog 3
+	redis-cli -s "${LABPULSE_REDIS#unix:}" DEL labpulse:poolstat-qfull >/dev/null
+	run -0 poolstat --check --socket "$qfull_STATS" --no-postgres --no-redis --sample 0
+	assert_output "POOLSTAT OK - all 1 daemons up, pools and queues within limits | pool_util=0%;70;80 queue_util=0%;70;90 cl_waiting=0;; maxwait=0ms;; stream_lag=U;1000;10000 pending=U;; delivery=U;;99.5 daemons_down=0;;1"
+	post "$qfull_URL/api/v1/events" "[$(ev q-1),$(ev q-2),$(ev q-3)]"
+	assert_equal "$status_code" 202
+	wait_until '[ "$(stats "$qfull_STATS" | jq .backlog.full)" = true ]'
+	run -2 poolstat --check --socket "$qfull_STATS" --no-postgres --no-redis --sample 0
+	assert_output "POOLSTAT CRITICAL - queue_util 100% >= 90% (qfull backlog) | pool_util=0%;70;80 queue_util=100%;70;90 cl_waiting=0;; maxwait=0ms;; stream_lag=U;1000;10000 pending=U;; delivery=U;;99.5 daemons_down=0;;1"
+	# it is really full: ingest refuses the next POST
+	post "$qfull_URL/api/v1/events" "[$(ev q-4)]"
+	assert_equal "$status_code" 503
+	# its own thresholds: a warning, not yet critical
+	run -1 poolstat --check --socket "$qfull_STATS" --no-postgres --no-redis --sample 0 --crit 'queue_util>100%' --warn 'queue_util>=70%'
+	assert_output "POOLSTAT WARNING - queue_util 100% >= 70% (qfull backlog) | pool_util=0%;70;80 queue_util=100%;70;100 cl_waiting=0;; maxwait=0ms;; stream_lag=U;1000;10000 pending=U;; delivery=U;;99.5 daemons_down=0;;1"
+	redis-cli -s "${LABPULSE_REDIS#unix:}" DEL labpulse:poolstat-qfull >/dev/null
+}
+
+@test "ingest's pipeline at its bound while Redis is paused: --check is CRITICAL and names its link" {
+	local rc=${LABPULSE_REDIS#unix:} i
+	start_ingest qpipe --to stream:poolstat-qpipe --max-inflight 4 --redis-timeout 60s
+	# writes wait for up to 20 s, or until unpaused; reads go on
+	redis-cli -s "$rc" CLIENT PAUSE 20000 WRITE >/dev/null
+	for i in 1 2 3 4; do
+		curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+			--data-binary "[$(ev p-$i)]" "$qpipe_URL/api/v1/events" \
+			>"$BATS_TEST_TMPDIR/code$i" 2>&1 </dev/null 3>&- &
+		track "$!"
+	done
+	wait_until '[ "$(stats "$qpipe_STATS" | jq .pools.redis.inflight)" = 4 ]'
+	run -2 poolstat --check --socket "$qpipe_STATS" --no-postgres --no-redis --sample 0
+	check_line
+	assert_equal "$(reasons)" "pool_util 100% >= 80% (qpipe redis); queue_util 100% >= 90% (qpipe queue)"
+	assert_equal "$(perf pool_util)" "100 % 70 80"
+	assert_equal "$(perf queue_util)" "100 % 70 90"
+	assert_equal "$(perf cl_waiting)" "4 - - -"
+	# it is really full: the fifth is refused at once
+	post "$qpipe_URL/api/v1/events" "[$(ev p-5)]"
+	assert_equal "$status_code" 503
+	redis-cli -s "$rc" CLIENT UNPAUSE >/dev/null
+	for i in 1 2 3 4; do
+		wait_until "[ \"\$(cat '$BATS_TEST_TMPDIR/code$i')\" = 202 ]"
+	done
+	wait_until '[ "$(stats "$qpipe_STATS" | jq .pools.redis.inflight)" = 0 ]'
+	run -0 poolstat --check --socket "$qpipe_STATS" --no-postgres --no-redis --sample 0
+	# the last three waited behind the first, held by the pause
+	assert_equal "$(stats "$qpipe_STATS" | jq -c '.pools.redis.wait_us | [.count, .max > 0]')" '[4,true]'
+	redis-cli -s "$rc" DEL labpulse:poolstat-qpipe >/dev/null
 }

@@ -12,6 +12,7 @@
 #include "events.h"
 #include "httpd.h"
 #include "httpreq.h"
+#include "stats.h"
 
 #define INGEST_MAX_LISTEN 16
 
@@ -61,6 +62,7 @@ struct ingest {
 	int exit_code;
 	int64_t started_us;
 	struct hist *redis_rtt;		/* microseconds */
+	struct stats_link link;		/* the pipelined Redis connection */
 	/* counters since start */
 	unsigned long requests, events_accepted, posts_accepted;
 	unsigned long rejects[REJ__COUNT];

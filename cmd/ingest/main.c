@@ -197,8 +197,11 @@ fill_stats(void *arg)
 		    up && g->inflight == 0, g->inflight, g->pend_head ?
 		    stats_mono_us() - g->pend_head->t0 : 0 };
 
+		/* one connection carries every request at once: its use is
+		 * the pipeline's depth against its bound, not sv_active */
 		o = jv_object_set(o, jv_string("pools"), jv_object_set(
-		    jv_object(), jv_string("redis"), stats_pool(&p)));
+		    jv_object(), jv_string("redis"),
+		    stats_link_add(stats_pool(&p), &g->link)));
 	}
 	o = jv_object_set(o, jv_string("queue"), stats_queue(g->inflight,
 	    g->cfg.max_inflight, "requests waiting for Redis"));
@@ -497,7 +500,9 @@ main(int argc, char **argv)
 	ing.backlog_len = ing.backlog_bytes = -1;
 	ing.redis_rtt = hist_new();
 	ing.base = event_base_new();
-	if (ing.base == NULL || ing.redis_rtt == NULL)
+	/* the bound of the pipeline: past it, 503 */
+	if (ing.base == NULL || ing.redis_rtt == NULL ||
+	    stats_link_init(&ing.link, c->max_inflight) < 0)
 		die(71, "cannot create the event loop");
 	/* keys past these are refused (503), never let grow without bound */
 	if (c->rate_addr > 0 && (ing.rate_addr = buckets_new(c->rate_addr,
@@ -560,6 +565,7 @@ main(int argc, char **argv)
 	if (ing.rate_token)
 		buckets_free(ing.rate_token);
 	hist_free(ing.redis_rtt);
+	stats_link_free(&ing.link);
 	event_base_free(ing.base);
 	return ing.exit_code;
 }

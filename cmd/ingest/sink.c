@@ -115,6 +115,7 @@ pending_new(struct ingest *ing, struct httpd_conn *c,
 		ing->pend_head = p;
 	ing->pend_tail = p;
 	ing->inflight++;
+	stats_link_sent(&ing->link);
 	return p;
 }
 
@@ -132,6 +133,7 @@ pending_done(struct pending *p)
 	else
 		ing->pend_tail = p->prev;
 	ing->inflight--;
+	stats_link_done(&ing->link, p->t0);
 	free(p);
 	ingest_maybe_exit(ing);
 }

@@ -14,6 +14,7 @@ static const struct metric_info {
 	int time;		/* takes us, ms, s */
 } metrics[M_COUNT] = {
 	[M_POOL_UTIL]	 = { "pool_util", U_PCT, 1, 0 },
+	[M_QUEUE_UTIL]	 = { "queue_util", U_PCT, 1, 0 },
 	[M_CL_WAITING]	 = { "cl_waiting", U_NONE, 0, 0 },
 	[M_MAXWAIT]	 = { "maxwait", U_US, 0, 1 },
 	[M_STREAM_LAG]	 = { "stream_lag", U_NONE, 0, 0 },
@@ -41,6 +42,43 @@ add(double sum, double x)
 	return isnan(sum) ? x : sum + x;
 }
 
+/* x of max as a percentage; NAN when either is missing or there is no
+ * bound. */
+static double
+pct_of(double x, double max)
+{
+	return isnan(x) || isnan(max) || !(max > 0) ? NAN :
+	    round_to(x * 100 / max, 2);
+}
+
+/* The fullness of ingest's queues, past which it answers 503: its
+ * requests waiting for Redis against --max-inflight, the stream's backlog
+ * against --max-backlog and --max-backlog-bytes (full, by ingest's own
+ * poll, is 100%). Other daemons' queues are no bound they refuse work at:
+ * batch-commit's batch is meant to fill. */
+static void
+ingest_queues(jv d, const char *name, struct figures *f)
+{
+	jv q = jget(d, "queue"), st = jget(d, "stats"), bl = jget(st, "backlog");
+	char where[600];
+	double x, y;
+
+	snprintf(where, sizeof where, "%s queue", name);
+	take_max(f, M_QUEUE_UTIL, pct_of(jnum(q, "depth"), jnum(q, "max")),
+	    where);
+	snprintf(where, sizeof where, "%s backlog", name);
+	x = pct_of(jnum(bl, "entries"), jnum(bl, "max"));
+	y = pct_of(jnum(bl, "bytes"), jnum(bl, "max_bytes"));
+	if (!isnan(y) && (isnan(x) || y > x))
+		x = y;
+	if (jtrue(bl, "full") && !(x >= 100))
+		x = 100;
+	take_max(f, M_QUEUE_UTIL, x, where);
+	jv_free(q);
+	jv_free(bl);
+	jv_free(st);
+}
+
 static void
 daemon_figures(jv d, struct figures *f)
 {
@@ -66,6 +104,8 @@ daemon_figures(jv d, struct figures *f)
 			jv_free(k);
 			jv_free(p);
 		}
+	if (strcmp(kind, "ingest") == 0)
+		ingest_queues(d, name, f);
 	if (jv_get_kind(dl) == JV_KIND_OBJECT) {
 		if (strcmp(kind, "notify") == 0) {
 			x = jnum(dl, "share_pct");
@@ -167,6 +207,8 @@ figures_json(const struct figures *f)
 	o = jv_object_set(o, jv_string("daemons_down"), jv_number(f->down));
 	o = jv_object_set(o, jv_string("pool_util_pct"),
 	    num_or_null(f->v[M_POOL_UTIL]));
+	o = jv_object_set(o, jv_string("queue_util_pct"),
+	    num_or_null(f->v[M_QUEUE_UTIL]));
 	o = jv_object_set(o, jv_string("cl_waiting"),
 	    jv_number(f->v[M_CL_WAITING]));
 	o = jv_object_set(o, jv_string("maxwait_us"),
@@ -199,8 +241,10 @@ check_defaults(struct ps_cfg *c)
 {
 	memset(c->th, 0, sizeof c->th);
 	set_th(c, L_WARN, M_POOL_UTIL, OP_GE, 70, U_PCT);
+	set_th(c, L_WARN, M_QUEUE_UTIL, OP_GE, 70, U_PCT);
 	set_th(c, L_WARN, M_STREAM_LAG, OP_GE, 1000, U_NONE);
 	set_th(c, L_CRIT, M_POOL_UTIL, OP_GE, 80, U_PCT);
+	set_th(c, L_CRIT, M_QUEUE_UTIL, OP_GE, 90, U_PCT);
 	set_th(c, L_CRIT, M_STREAM_LAG, OP_GE, 10000, U_NONE);
 	set_th(c, L_CRIT, M_DELIVERY, OP_LT, 99.5, U_PCT);
 	set_th(c, L_CRIT, M_DAEMONS_DOWN, OP_GE, 1, U_NONE);

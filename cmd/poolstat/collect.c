@@ -314,11 +314,14 @@ dsock_read_all(struct dsock *ds, int n, long timeout_ms,
 	free(pf);
 }
 
-/* The pools as the daemon reports them, each with util_pct added. */
+/* The pools as the daemon reports them, each with util_pct added: of a
+ * pool, the share of its connections in use; of a multiplexed link, its
+ * requests in flight against their bound, since one request in flight
+ * does not make it full. busy_pct comes with the rates. */
 static jv
 pools_of(jv stats)
 {
-	jv p = jget(stats, "pools"), out, k, v;
+	jv p = jget(stats, "pools"), out, k, v, w;
 	double act, max, util;
 	int i;
 
@@ -338,6 +341,18 @@ pools_of(jv stats)
 		}
 		act = jnum(v, "sv_active");
 		max = jnum(v, "sv_max");
+		if (jtrue(v, "multiplexed")) {
+			act = jnum(v, "inflight");
+			max = jnum(v, "inflight_max");
+		}
+		/* notify's pool reports these too, though it is no link */
+		if (!isnan(jnum(v, "busy_us"))) {
+			w = jget(v, "wait_us");
+			v = jv_object_set(v, jv_string("wait_p99_us"),
+			    num_or_null(jnum(w, "p99")));
+			jv_free(w);
+			v = jv_object_set(v, jv_string("busy_pct"), jv_null());
+		}
 		util = isnan(act) || isnan(max) ? NAN :
 		    max > 0 ? round_to(act * 100 / max, 2) : 0;
 		v = jv_object_set(v, jv_string("util_pct"), num_or_null(util));
@@ -1141,6 +1156,43 @@ prev_daemon(jv prev, jv d)
 	return jv_null();
 }
 
+/* busy_pct of each pool of d (consumed) that reports busy_us: the share
+ * of the interval it had a request in flight, from busy_us of both
+ * ticks. */
+static jv
+busy_rates(jv d, jv pd, double iv)
+{
+	jv ps = jget(d, "pools"), pps = jget(pd, "pools"), k, p, pp;
+	double x;
+	int i;
+
+	if (jv_get_kind(ps) != JV_KIND_OBJECT) {
+		jv_free(ps);
+		jv_free(pps);
+		return d;
+	}
+	for (i = jv_object_iter(ps); jv_object_iter_valid(ps, i);
+	    i = jv_object_iter_next(ps, i)) {
+		k = jv_object_iter_key(ps, i);
+		p = jv_object_iter_value(ps, i);
+		pp = jget(pps, jv_string_value(k));
+		x = rate(jnum(p, "busy_us"), jnum(pp, "busy_us"), iv) / 1e4;
+		jv_free(pp);
+		if (isnan(x)) {
+			jv_free(k);
+			jv_free(p);
+			continue;
+		}
+		/* the two samples are not taken at the interval's ends */
+		x = x > 100 ? 100 : x;
+		p = jv_object_set(p, jv_string("busy_pct"),
+		    jv_number(round_to(x, 2)));
+		ps = jv_object_set(ps, k, p);
+	}
+	jv_free(pps);
+	return jv_object_set(d, jv_string("pools"), ps);
+}
+
 static jv
 add_rates(struct collector *co, jv tick)
 {
@@ -1163,6 +1215,7 @@ add_rates(struct collector *co, jv tick)
 			continue;
 		}
 		pd = prev_daemon(co->prev, d);
+		d = busy_rates(d, pd, iv);
 		pdl = jget(pd, "delivery");
 		dl = jv_object_set(dl, jv_string("in_per_s"), num_or_null(
 		    rate(jnum(dl, "in"), jnum(pdl, "in"), iv)));

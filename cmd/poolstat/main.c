@@ -23,7 +23,7 @@
 static const char usage_text[] =
 "usage: labpulse poolstat [--db CONNINFO] [--redis URL] [--rundir DIR]\n"
 "           [--socket PATH]... [--json | --prometheus | --lines]\n"
-"           [--watch SECONDS] [--count N] [--sample DURATION]\n"
+"           [--watch [SECONDS]] [--count N] [--sample DURATION]\n"
 "           [--record FILE] [--replay FILE] [--check] [--warn EXPR]...\n"
 "           [--crit EXPR]... [--timeout DURATION] [--no-postgres]\n"
 "           [--no-redis]\n"
@@ -39,7 +39,8 @@ static const char help_text[] =
 "                           and exit 0 OK, 1 WARNING, 2 CRITICAL or 3 UNKNOWN\n"
 "  --count N                with --watch or --replay, stop after N ticks\n"
 "  --crit EXPR              critical thresholds (default: pool_util>=80%,\n"
-"                           stream_lag>=10000,delivery<99.5%,daemons_down>=1)\n"
+"                           queue_util>=90%,stream_lag>=10000,delivery<99.5%,\n"
+"                           daemons_down>=1)\n"
 "  --db CONNINFO            PostgreSQL, a conninfo string or URI\n"
 "                           (default: $DATABASE_URL, else the PG* variables)\n"
 "  --json                   each tick as a JSON object on one line\n"
@@ -61,15 +62,17 @@ static const char help_text[] =
 "                           be given more than once\n"
 "  --timeout DURATION       for each socket, PostgreSQL and Redis (default: 2s)\n"
 "  --warn EXPR              warning thresholds\n"
-"                           (default: pool_util>=70%,stream_lag>=1000)\n"
-"  --watch SECONDS          a tick every SECONDS, 0.1 to 86400: on a terminal the\n"
-"                           table redrawn in place, else one line a tick\n"
+"                           (default: pool_util>=70%,queue_util>=70%,\n"
+"                           stream_lag>=1000)\n"
+"  --watch [SECONDS]        a tick every SECONDS, 0.1 to 86400 (default: 2): on a\n"
+"                           terminal the table redrawn in place, else one line\n"
+"                           a tick\n"
 "  -h, --help               show this help\n"
 "  -V, --version            show the version\n"
 "\n"
 "EXPR is METRIC OP NUMBER[UNIT],... with OP one of > >= < <= and METRIC one of\n"
-"pool_util (%), cl_waiting, maxwait (us, ms or s), stream_lag, pending,\n"
-"delivery (%) and daemons_down; each replaces the default of its metric.\n";
+"pool_util (%), queue_util (%), cl_waiting, maxwait (us, ms or s), stream_lag,\n"
+"pending, delivery (%) and daemons_down; each replaces the default of its metric.\n";
 
 enum {
 	OPT_CHECK = 256, OPT_COUNT, OPT_CRIT, OPT_DB, OPT_JSON, OPT_LINES,
@@ -98,7 +101,7 @@ static const struct option longopts[] = {
 	{ "timeout",	 required_argument, NULL, OPT_TIMEOUT },
 	{ "version",	 no_argument,	    NULL, 'V' },
 	{ "warn",	 required_argument, NULL, OPT_WARN },
-	{ "watch",	 required_argument, NULL, OPT_WATCH },
+	{ "watch",	 optional_argument, NULL, OPT_WATCH },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -293,7 +296,13 @@ parse_args(int argc, char **argv, struct ps_cfg *c)
 			printf("labpulse poolstat %s\n", LABPULSE_VERSION);
 			exit(0);
 		case OPT_WATCH:
-			c->watch_ms = parse_seconds("watch", optarg);
+			/* --watch=N, --watch N, or alone the interval of top */
+			if (optarg == NULL && optind < argc &&
+			    argv[optind][0] != '\0' &&
+			    strchr("0123456789.", argv[optind][0]))
+				optarg = argv[optind++];
+			c->watch_ms = optarg ? parse_seconds("watch", optarg) :
+			    2000;
 			break;
 		default:
 			parse_option_error(ch, optind, argv, err, sizeof err);

@@ -18,7 +18,7 @@ enum ps_format { FMT_TABLE, FMT_LINES, FMT_JSON, FMT_PROM };
 
 /* The metrics of --check, in the order of its performance data. */
 enum metric {
-	M_POOL_UTIL, M_CL_WAITING, M_MAXWAIT, M_STREAM_LAG, M_PENDING,
+	M_POOL_UTIL, M_QUEUE_UTIL, M_CL_WAITING, M_MAXWAIT, M_STREAM_LAG, M_PENDING,
 	M_DELIVERY, M_DAEMONS_DOWN, M_COUNT
 };
 enum { L_WARN, L_CRIT };

@@ -235,13 +235,13 @@ table_daemons(struct sbuf *b, jv ds, const char *note)
 	}
 }
 
-#define POOL_FMT "%-*.*s %-*.*s %6s %9s %7s %10s %10s %6s %s"
+#define POOL_FMT "%-*.*s %-*.*s %6s %9s %7s %10s %10s %6s %6s %s"
 
 static void
 pool_row(struct sbuf *b, int w1, int w2, const char *name, const char *pool,
     jv p)
 {
-	char a[32], c[32], e[32], f[32], g[32], h[32];
+	char a[32], c[32], e[32], f[32], g[32], h[32], k[32];
 
 	row(b, POOL_FMT, w1, w1, name, w2, w2, pool,
 	    fmt_or_dash("%.0f", jnum(p, "sv_max"), a, sizeof a),
@@ -250,6 +250,7 @@ pool_row(struct sbuf *b, int w1, int w2, const char *name, const char *pool,
 	    fmt_or_dash("%.0f", jnum(p, "cl_waiting"), f, sizeof f),
 	    fmt_or_dash("%.1f", jnum(p, "maxwait_us") / 1000, g, sizeof g),
 	    fmt_or_dash("%.1f", jnum(p, "util_pct"), h, sizeof h),
+	    fmt_or_dash("%.1f", jnum(p, "busy_pct"), k, sizeof k),
 	    jtrue(p, "connected") ? "yes" : "no");
 }
 
@@ -297,7 +298,7 @@ table_pools(struct sbuf *b, jv ds, jv pg)
 	pool_rows(NULL, ds, &w1, &w2);
 	row(b, POOL_FMT, w1, w1, "POOLS", w2, w2, "POOL", "SV_MAX",
 	    "SV_ACTIVE", "SV_IDLE", "CL_WAITING", "MAXWAIT_MS", "UTIL%",
-	    "CONN");
+	    "BUSY%", "CONN");
 	rows = pool_rows(b, ds, &w1, &w2);
 	if (jtrue(pg, "up")) {
 		row(b, POOL_FMT, w1, w1, "postgres", w2, w2, "server",
@@ -305,7 +306,8 @@ table_pools(struct sbuf *b, jv ds, jv pg)
 		    sizeof a),
 		    fmt_or_dash("%.0f", jnum(pg, "connections"), c, sizeof c),
 		    "-", "-", "-",
-		    fmt_or_dash("%.1f", jnum(pg, "util_pct"), h, sizeof h), "");
+		    fmt_or_dash("%.1f", jnum(pg, "util_pct"), h, sizeof h), "-",
+		    "");
 		rows++;
 	}
 	if (rows == 0)
@@ -580,7 +582,8 @@ show_line(struct sbuf *b, const struct ps_cfg *c, jv tick)
 
 enum fam {
 	F_DAEMON_UP, F_UPTIME, F_POOL_CONN, F_POOL_MAX, F_POOL_WAITING,
-	F_POOL_MAXWAIT, F_QUEUE_DEPTH, F_QUEUE_MAX, F_DEL_IN, F_DEL_OUT,
+	F_POOL_MAXWAIT, F_POOL_INFLIGHT, F_POOL_INFLIGHT_MAX, F_POOL_BUSY,
+	F_POOL_WAIT, F_QUEUE_DEPTH, F_QUEUE_MAX, F_DEL_IN, F_DEL_OUT,
 	F_DEL_DROPPED, F_PG_UP, F_PG_CONN, F_PG_MAX, F_PG_RESERVED, F_PG_OLDEST,
 	F_PG_COMMIT, F_PG_ROLLBACK, F_PG_HIT, F_PG_READ, F_REDIS_UP,
 	F_REDIS_CLIENTS, F_REDIS_BLOCKED, F_REDIS_MEMORY, F_REDIS_COMMANDS,
@@ -603,6 +606,15 @@ static const struct {
 	  "Clients waiting for a connection of the pool (cl_waiting)." },
 	{ "labpulse_pool_maxwait_seconds", "gauge",
 	  "The longest current wait for a connection of the pool." },
+	{ "labpulse_pool_inflight", "gauge",
+	  "Requests on a multiplexed connection now." },
+	{ "labpulse_pool_inflight_max", "gauge",
+	  "The bound of a multiplexed connection's requests in flight." },
+	{ "labpulse_pool_busy_seconds_total", "counter",
+	  "Seconds the pool or link had a request in flight." },
+	{ "labpulse_pool_wait_seconds", "summary",
+	  "How long requests waited for the pool or link, since the daemon "
+	  "started." },
 	{ "labpulse_queue_depth", "gauge",
 	  "What waits in the daemon's queue." },
 	{ "labpulse_queue_max", "gauge",
@@ -700,6 +712,38 @@ sample(struct expo *e, enum fam f, double v, int nan_ok, ...)
 		sb_printf(b, " %.15g\n", v);
 }
 
+/* The wait_us latency object of a pool, as a Prometheus summary. */
+static void
+wait_summary(struct expo *e, const char *name, const char *pool, jv p)
+{
+	static const struct {
+		const char *key, *q;
+	} qs[] = { { "p50", "0.5" }, { "p90", "0.9" }, { "p99", "0.99" },
+		{ "p999", "0.999" } };
+	struct sbuf *b = &e->s[F_POOL_WAIT];
+	jv w = jget(p, "wait_us");
+	double n = jnum(w, "count"), mean = jnum(w, "mean");
+	size_t i;
+
+	if (!isnan(n) && !isnan(mean)) {
+		for (i = 0; i < sizeof qs / sizeof qs[0]; i++)
+			sample(e, F_POOL_WAIT, jnum(w, qs[i].key) / 1e6, 0,
+			    "daemon", name, "pool", pool, "quantile", qs[i].q,
+			    NULL);
+		sb_printf(b, "%s_sum{daemon=\"", fams[F_POOL_WAIT].name);
+		esc(b, name);
+		sb_printf(b, "\",pool=\"");
+		esc(b, pool);
+		sb_printf(b, "\"} %.15g\n", mean * n / 1e6);
+		sb_printf(b, "%s_count{daemon=\"", fams[F_POOL_WAIT].name);
+		esc(b, name);
+		sb_printf(b, "\",pool=\"");
+		esc(b, pool);
+		sb_printf(b, "\"} %.15g\n", n);
+	}
+	jv_free(w);
+}
+
 static void
 prom_daemon(struct expo *e, jv d)
 {
@@ -729,6 +773,13 @@ prom_daemon(struct expo *e, jv d)
 			    "daemon", name, "pool", pool, NULL);
 			sample(e, F_POOL_MAXWAIT, jnum(p, "maxwait_us") / 1e6, 0,
 			    "daemon", name, "pool", pool, NULL);
+			sample(e, F_POOL_INFLIGHT, jnum(p, "inflight"), 0,
+			    "daemon", name, "pool", pool, NULL);
+			sample(e, F_POOL_INFLIGHT_MAX, jnum(p, "inflight_max"),
+			    0, "daemon", name, "pool", pool, NULL);
+			sample(e, F_POOL_BUSY, jnum(p, "busy_us") / 1e6, 0,
+			    "daemon", name, "pool", pool, NULL);
+			wait_summary(e, name, pool, p);
 			jv_free(k);
 			jv_free(p);
 		}

@@ -370,7 +370,7 @@ fill_stats(void *arg)
 			    r->g.c != NULL, 0, 0 };
 
 			pools = jv_object_set(pools, jv_string("redis"),
-			    stats_pool(&p));
+			    stats_link_add(stats_pool(&p), &r->link));
 		}
 		o = jv_object_set(o, jv_string("pools"), pools);
 	}
@@ -680,7 +680,8 @@ main(int argc, char **argv)
 	rt.started_us = stats_now_us();
 	rt.latency_us = hist_new();
 	rt.by_topic = jv_object();
-	if (rt.latency_us == NULL)
+	/* a blocking connection: one transaction on it at a time */
+	if (rt.latency_us == NULL || stats_link_init(&rt.link, 1) < 0)
 		die(71, "out of memory");
 	rt.base = event_base_new();
 	if (rt.base == NULL)
@@ -741,6 +742,7 @@ main(int argc, char **argv)
 	if (rt.base)
 		event_base_free(rt.base);
 	hist_free(rt.latency_us);
+	stats_link_free(&rt.link);
 	jv_free(rt.by_topic);
 	jv_free(c->args);
 	jq_teardown(&rt.jq);

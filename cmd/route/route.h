@@ -10,6 +10,7 @@
 
 #include "addr.h"
 #include "group.h"
+#include "stats.h"
 
 struct route_cfg {
 	const char *from, *to, *hooks, *dead;
@@ -76,6 +77,7 @@ struct route {
 	struct event_base *base;
 	int64_t started_us;
 	struct hist *latency_us;
+	struct stats_link link;	/* the Redis connection, one write at a time */
 	jv by_topic;		/* topic prefix -> messages */
 	unsigned long events_in, messages_out, dropped, rule_errors, dead_n;
 	unsigned long reloads, reload_errors, batches, claimed;

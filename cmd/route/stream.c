@@ -515,7 +515,10 @@ send_cmds(struct route *r, struct cmds *c)
 	char why[400] = "";
 	size_t i, off = 0;
 	int lost = 0;
+	int64_t sent = stats_mono_us();
 
+	/* the link is busy from the first command to the last answer */
+	stats_link_sent(&r->link);
 	for (i = 0; i < c->ncmd; i++) {
 		redisAppendCommandArgv(r->g.c, c->argc[i], c->argv + off,
 		    c->argl + off);
@@ -535,6 +538,7 @@ send_cmds(struct route *r, struct cmds *c)
 		else
 			freeReplyObject(x);
 	}
+	stats_link_done(&r->link, sent);
 	if (!lost && exec && exec->type == REDIS_REPLY_ARRAY) {
 		/* the checks at connect make these unlikely: say so loudly */
 		for (i = 0; i < exec->elements; i++)
