@@ -42,9 +42,10 @@ setup() {
 
 @test "the stack runs PostgreSQL, Redis and ingest, and env points at them" {
 	run -0 labpulse status
-	assert_line --regexp '^postgres +running +pid [0-9]+ +unix:.*/run/pg/\.s\.PGSQL\.5432$'
-	assert_line --regexp '^redis +running +pid [0-9]+ +unix:.*/run/redis\.sock$'
-	assert_line --regexp "^ingest +running +pid [0-9]+ +${LABPULSE_INGEST_URL}\$"
+	since=' +since [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'
+	assert_line --regexp "^postgres +running +pid [0-9]+$since +unix:.*/run/pg/\\.s\\.PGSQL\\.5432\$"
+	assert_line --regexp "^redis +running +pid [0-9]+$since +unix:.*/run/redis\\.sock\$"
+	assert_line --regexp "^ingest +running +pid [0-9]+$since +${LABPULSE_INGEST_URL}\$"
 	run -0 psql -tAXc "select current_user || ' ' || current_database()"
 	assert_output "labpulse labpulse"
 	run -0 redis-cli -s "${LABPULSE_REDIS#unix:}" config get appendonly
@@ -132,4 +133,91 @@ always"
 	assert_equal "$stderr" "labpulse: error: LABPULSE_REDIS_FSYNC must be always or everysec, not 'no'"
 	run -0 rcli config get appendfsync
 	assert_line --index 1 everysec
+}
+
+# status: a daemon's start, or its death, as a time of the stack's
+stamp() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
+# between TIME0 and now: a time status printed
+within() {	# time0 stamp
+	local t
+	t=$(date -u -d "$2" +%s) || return 1
+	[ "$t" -ge "$1" ] && [ "$t" -le "$(date +%s)" ]
+}
+
+@test "a daemon killed with -9: status says it died, when and how; up brings it back at the same URL" {
+	eval "$(labpulse up)"
+	url=$LABPULSE_INGEST_URL
+	pid=$(cat "$LABPULSE_RUNDIR/ingest.pid")
+	grep -q "^[0-9]* (ingest) " "/proc/$pid/stat"	# the pid file names the daemon
+	t0=$(date +%s)
+	kill -9 "$pid"
+	wait_until "grep -qs . '$LABPULSE_RUNDIR/ingest.exit'"
+	run -3 labpulse status
+	assert_line --regexp "^ingest +died +pid $pid +at +([0-9TZ:-]+) +killed by signal 9 \\(KILL\\)\$"
+	when=$(printf '%s\n' "$output" | sed -n 's/^ingest .* at *\([^ ]*\) .*/\1/p')
+	within "$t0" "$when"
+	assert_line --regexp '^notify +running +pid [0-9]+ +since '
+	grep -q "^labpulse: warning: ingest died pid=$pid signal=KILL\$" "$LABPULSE_HOME/log/ingest.log"
+	# another way to die: drained by a SIGTERM that was not down's
+	rpid=$(cat "$LABPULSE_RUNDIR/route.pid")
+	kill -TERM "$rpid"
+	wait_until "grep -qs . '$LABPULSE_RUNDIR/route.exit'"
+	run -3 labpulse status
+	assert_line --regexp "^route +died +pid $rpid +at +[0-9TZ:-]+ +exited 0\$"
+	t1=$(date +%s)
+	run -0 --separate-stderr labpulse up
+	assert_line "export LABPULSE_INGEST_URL='$url'"
+	[[ ${stderr_lines[0]} =~ ^labpulse:\ info:\ ingest\ died\ at\ [0-9TZ:-]+,\ killed\ by\ signal\ 9\ \(KILL\)\;\ starting\ it\ again$ ]]
+	[[ ${stderr_lines[1]} =~ ^labpulse:\ info:\ route\ died\ at\ [0-9TZ:-]+,\ exited\ 0\;\ starting\ it\ again$ ]]
+	[ "${#stderr_lines[@]}" = 2 ]
+	run -0 labpulse status
+	assert_line --regexp "^ingest +running +pid [0-9]+ +since ([0-9TZ:-]+) +$url\$"
+	refute_line --regexp "^ingest +running +pid $pid "
+	when=$(printf '%s\n' "$output" | sed -n 's/^ingest .* since *\([^ ]*\) .*/\1/p')
+	within "$t1" "$when"
+	assert_line --regexp '^route +running +pid [0-9]+ +since '
+	run -0 curl -fsS "$url/healthz"
+	post_one stable-1 stable-1
+}
+
+@test "ingest and notify keep their URLs across down and up, and after notify dies" {
+	eval "$(labpulse up)"
+	labpulse env >"$BATS_TEST_TMPDIR/before"
+	grep -q "^export LABPULSE_NOTIFY_URL='http://127.0.0.1:[0-9]*'\$" "$BATS_TEST_TMPDIR/before"
+	kill -9 "$(cat "$LABPULSE_RUNDIR/notify.pid")"
+	wait_until "grep -qs . '$LABPULSE_RUNDIR/notify.exit'"
+	labpulse up >"$BATS_TEST_TMPDIR/after-death"
+	run -0 diff "$BATS_TEST_TMPDIR/before" "$BATS_TEST_TMPDIR/after-death"
+	run -0 curl -fsS "$LABPULSE_NOTIFY_URL/healthz"
+	run -0 labpulse down
+	run -3 labpulse status
+	assert_line --regexp '^notify +stopped$'
+	assert_line --regexp '^ingest +stopped$'
+	labpulse up >"$BATS_TEST_TMPDIR/after-down"
+	run -0 diff "$BATS_TEST_TMPDIR/before" "$BATS_TEST_TMPDIR/after-down"
+	run -0 labpulse env
+	assert_output "$(cat "$BATS_TEST_TMPDIR/before")"
+	run -0 curl -fsS "$LABPULSE_INGEST_URL/healthz"
+	run -0 curl -fsS "$LABPULSE_NOTIFY_URL/healthz"
+}
+
+@test "a remembered port that another process took: up says which and exits 69, and does not move" {
+	eval "$(labpulse up)"
+	url=$LABPULSE_NOTIFY_URL port=${LABPULSE_NOTIFY_URL##*:}
+	kill -9 "$(cat "$LABPULSE_RUNDIR/notify.pid")"
+	wait_until "grep -qs . '$LABPULSE_RUNDIR/notify.exit'"
+	socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" /dev/null </dev/null 3>&- &
+	squat=$!
+	track "$squat"
+	wait_until "[ -n \"\$(ss -Hltn 'sport = :$port')\" ]"
+	run -69 --separate-stderr labpulse up
+	assert_output ''
+	assert_equal "$stderr" "labpulse: error: notify's address 127.0.0.1:$port, kept in $LABPULSE_HOME/notify.listen, is taken by another process (socat, pid $squat); stop it, or remove that file to let up choose a new port"
+	run -3 labpulse status
+	assert_line --regexp '^notify +died '
+	kill "$squat"
+	wait_until "! kill -0 $squat 2>/dev/null"
+	run -0 labpulse up
+	assert_line "export LABPULSE_NOTIFY_URL='$url'"
+	run -0 curl -fsS "$url/healthz"
 }

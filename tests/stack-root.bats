@@ -36,7 +36,7 @@ teardown() {
 	assert_equal "$status_code" 202
 	wait_until '[ "$(psql -tAXc "select count(*) from events where event_id = '"'root-1'"'")" = 1 ]'
 	run -0 labpulse status
-	assert_line --regexp "^postgres +running +pid [0-9]+ +unix:$place/run/\.s\.PGSQL\.5432\$"
+	assert_line --regexp "^postgres +running +pid [0-9]+ +since [0-9TZ:-]+ +unix:$place/run/\.s\.PGSQL\.5432\$"
 	# down and up again: the same place, the data kept, nothing said again
 	run -0 labpulse down
 	run -0 --separate-stderr labpulse up

@@ -7,8 +7,17 @@ set -u
 prog=labpulse
 here=$(cd "$(dirname "$0")" && pwd)
 home=${LABPULSE_HOME:-./var}
-mkdir -p "$home" 2>/dev/null
-home=$(cd "$home" 2>/dev/null && pwd) || { echo "$prog: error: cannot use LABPULSE_HOME=${LABPULSE_HOME:-./var}" >&2; exit 69; }
+# Only up makes the home: the other commands (instructor, on a host whose
+# PostgreSQL the PG variables name, among them) leave the folder they run
+# in as it was.
+if [ "${1:-}" = up ]; then
+	mkdir -p "$home" 2>/dev/null
+	home=$(cd "$home" 2>/dev/null && pwd) || { echo "$prog: error: cannot use LABPULSE_HOME=${LABPULSE_HOME:-./var}" >&2; exit 69; }
+elif [ -d "$home" ]; then
+	home=$(cd "$home" && pwd)
+else
+	case $home in /*) ;; *) home=$(pwd)/${home#./} ;; esac
+fi
 run=$home/run
 logs=$home/log
 pgdata=$home/pg
@@ -151,6 +160,7 @@ start_redis() {
 		fi
 		return 0
 	fi
+	date +%s >"$run/redis.since"
 	redis-server --port 0 --unixsocket "$redissock" --unixsocketperm 700 \
 		--dir "$redisdir" --appendonly yes --appendfsync "$fsync" \
 		--daemonize yes --pidfile "$run/redis.pid" \
@@ -174,25 +184,121 @@ migrate() {
 		die 69 "migrations failed; see $logs/migrate.log"
 }
 
+# A time as status shows it: UTC, to the second.
+utc() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
+
+# An HTTP daemon keeps its address across restarts: the first `up` chooses
+# a free loopback port, $home/NAME.listen remembers what it bound, and every
+# later `up` (after `down`, or bringing back a daemon that died) binds the
+# same one, so that the URLs printed before stay good for the clients and
+# dashboards that retry them. A new port is chosen below the ephemeral
+# range, where no client's outgoing connection (a dashboard reconnecting
+# while notify is away) can hold it.
+port_taken() {	# port: something listens on 127.0.0.1:PORT
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+choose_port() {
+	local lo p
+	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+	if [ "$lo" -gt 11024 ]; then
+		for _ in $(seq 100); do
+			p=$((10000 + RANDOM % (lo - 10000)))
+			port_taken "$p" || { echo "$p"; return 0; }
+		done
+	fi
+	echo 0		# the kernel's choice
+}
+# The address NAME is to listen on: GIVEN (a LABPULSE_*_LISTEN), else the
+# one remembered, else a new free port.
+listen_addr() {	# name given
+	if [ -n "$2" ]; then
+		echo "$2"
+	elif [ -s "$home/$1.listen" ]; then
+		cat "$home/$1.listen"
+	else
+		echo "127.0.0.1:$(choose_port)"
+	fi
+}
+# Refuse, rather than move, when another process holds a remembered port.
+check_listen() {	# name addr
+	local port=${2##*:} who
+	[ -s "$home/$1.listen" ] && [ "$(cat "$home/$1.listen")" = "$2" ] || return 0
+	case $port in ''|*[!0-9]*|0) return 0 ;; esac
+	port_taken "$port" || return 0
+	who=$(ss -Hltnp "sport = :$port" 2>/dev/null |
+		sed -n 's/.*users:(("\([^"]*\)",pid=\([0-9]*\),.*/ (\1, pid \2)/p' | head -n 1)
+	die 69 "$1's address $2, kept in $home/$1.listen, is taken by another process$who; stop it, or remove that file to let up choose a new port"
+}
+
+# Each daemon runs under a small shell that waits for it and writes down
+# when and how it ended in $run/NAME.exit ("TIME STATUS", STATUS as the
+# shell's wait gives it: 128+N for signal N), which status shows for a
+# daemon that died. The pid file still names the daemon itself, so that a
+# signal sent to that pid reaches the daemon (down drains it with SIGTERM).
+# The shell ignores the signals meant for the daemon, set after the fork
+# so that the daemon does not inherit them ignored.
+# The script reaches the shell in the environment, so that ps shows a
+# short command line.
+# shellcheck disable=SC2016
+supervise='unset LABPULSE_SUPERVISE
+pidf=$1 exitf=$2 name=$3; shift 3
+"$@" &
+pid=$!
+echo "$pid" >"$pidf.new" && mv -f "$pidf.new" "$pidf"
+trap "" HUP INT TERM
+wait "$pid"
+rc=$?
+echo "$(date +%s) $rc" >"$exitf.new" && mv -f "$exitf.new" "$exitf"
+if [ "$rc" -gt 128 ]; then
+	echo "labpulse: warning: $name died pid=$pid signal=$(kill -l "$rc")"
+elif [ "$rc" -ne 0 ]; then
+	echo "labpulse: warning: $name died pid=$pid status=$rc"
+fi'
+
+# How an exit record says the daemon ended: "killed by signal 9 (KILL)",
+# "exited 69".
+how_ended() {	# wait status
+	if [ "$1" -gt 128 ]; then
+		echo "killed by signal $(($1 - 128)) ($(kill -l "$1" 2>/dev/null || echo '?'))"
+	else
+		echo "exited $1"
+	fi
+}
+
 # Start one daemon in the background and wait for its "ready" log line,
 # which carries the address it listens on.
 start_daemon() {
 	local name=$1; shift
-	local pidf=$run/$name.pid logf=$logs/$name.log off line addr
+	local pidf=$run/$name.pid logf=$logs/$name.log off line addr sup end rc
 	alive "$pidf" && return 0
+	if read -r end rc 2>/dev/null <"$run/$name.exit"; then
+		info "$name died at $(utc "$end"), $(how_ended "$rc"); starting it again"
+	fi
+	rm -f "$pidf" "$run/$name.exit"
 	touch "$logf"
 	off=$(stat -c %s "$logf")
+	date +%s >"$run/$name.since"
+	# shellcheck disable=SC2016
 	LABPULSE_RUNDIR=$run LABPULSE_REDIS=unix:$redissock \
 	PGHOST=$pgsock PGPORT=$pgport PGUSER=labpulse PGDATABASE=labpulse \
-		setsid "$here/$name" --stats "$run/$name.sock" "$@" \
+	LABPULSE_SUPERVISE=$supervise \
+		setsid sh -c 'eval "$LABPULSE_SUPERVISE"' labpulse-supervise \
+		"$pidf" "$run/$name.exit" "$name" \
+		"$here/$name" --stats "$run/$name.sock" "$@" \
 		</dev/null >>"$logf" 2>&1 &
-	echo $! >"$pidf"
+	sup=$!
+	for _ in $(seq 100); do
+		[ -s "$pidf" ] && break
+		kill -0 "$sup" 2>/dev/null || break
+		sleep 0.02
+	done
 	for _ in $(seq 200); do
 		line=$(tail -c +$((off + 1)) "$logf" | grep -m 1 ': info: ready ')
 		if [ -n "$line" ]; then
 			addr=$(printf '%s\n' "$line" | sed -n 's/.* listen=\([^ ]*\).*/\1/p')
 			if [ -n "$addr" ]; then
 				echo "http://$addr" >"$run/$name.addr"
+				echo "$addr" >"$home/$name.listen"
 			else
 				echo "unix:$run/$name.sock" >"$run/$name.addr"
 			fi
@@ -230,9 +336,11 @@ print_env() {
 	return 0
 }
 
+# Stopped by down, a daemon is stopped, not dead: its exit record goes too,
+# once its supervising shell wrote it.
 stop_daemon() {
 	local name=$1 pidf=$run/$1.pid pid
-	alive "$pidf" || { rm -f "$pidf" "$run/$name.addr"; return 0; }
+	alive "$pidf" || { rm -f "$pidf" "$run/$name.addr" "$run/$name.exit" "$run/$name.since"; return 0; }
 	pid=$(cat "$pidf")
 	kill -TERM "$pid" 2>/dev/null
 	for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -240,10 +348,12 @@ stop_daemon() {
 		info "$name did not drain in 15 s; killing it"
 		kill -KILL "$pid" 2>/dev/null
 	fi
-	rm -f "$pidf" "$run/$name.addr"
+	for _ in $(seq 100); do [ -f "$run/$name.exit" ] && break; sleep 0.02; done
+	rm -f "$pidf" "$run/$name.addr" "$run/$name.exit" "$run/$name.since"
 }
 
 cmd_up() {
+	local addr
 	redis_fsync >/dev/null || exit 78	# before anything starts
 	mkdir -p "$run" "$logs"
 	start_pg
@@ -252,8 +362,10 @@ cmd_up() {
 	# One address posts flat out here (loadgen, the benchmarks, tests): the
 	# bounds per address and token are off. The backlog bound stays, unless
 	# LABPULSE_INGEST_FLAGS (split on blanks) says otherwise.
+	addr=$(listen_addr ingest "${LABPULSE_INGEST_LISTEN:-}")
+	alive "$run/ingest.pid" || check_listen ingest "$addr"
 	# shellcheck disable=SC2086
-	start_daemon ingest --listen "${LABPULSE_INGEST_LISTEN:-127.0.0.1:0}" \
+	start_daemon ingest --listen "$addr" \
 		--max-conns-per-addr 0 --rate-per-addr 0 --rate-per-token 0 \
 		${LABPULSE_INGEST_FLAGS:-}
 	wait_healthy "$(cat "$run/ingest.addr")"
@@ -261,7 +373,9 @@ cmd_up() {
 		--trim-interval "${LABPULSE_TRIM_INTERVAL:-5s}"
 	start_daemon route --consumer "stack-$(hostname)" \
 		--trim-interval "${LABPULSE_TRIM_INTERVAL:-5s}"
-	start_daemon notify --listen "${LABPULSE_NOTIFY_LISTEN:-127.0.0.1:0}"
+	addr=$(listen_addr notify "${LABPULSE_NOTIFY_LISTEN:-}")
+	alive "$run/notify.pid" || check_listen notify "$addr"
+	start_daemon notify --listen "$addr"
 	wait_healthy "$(cat "$run/notify.addr")"
 	print_env
 }
@@ -273,7 +387,7 @@ cmd_down() {
 		redis-cli -s "$redissock" shutdown >/dev/null 2>&1
 		for _ in $(seq 100); do redis_up || break; sleep 0.1; done
 	fi
-	rm -f "$run/redis.pid"
+	rm -f "$run/redis.pid" "$run/redis.since"
 	if pg_up; then
 		bin=$(pgbin) || exit 69
 		setup_pguser
@@ -283,27 +397,44 @@ cmd_down() {
 	return 0
 }
 
+# One line a part: running, with its pid, since when and its address;
+# stopped (never started, or by down); or, for a daemon, died: when and how.
 cmd_status() {
-	local all=0 d pid
+	local all=0 d pid since end rc
 	if pg_up; then
-		printf '%-12s %-8s pid %-7s unix:%s/.s.PGSQL.%s\n' postgres running \
-			"$(head -n 1 "$pgdata/postmaster.pid")" "$pgsock" "$pgport"
+		pid=$(head -n 1 "$pgdata/postmaster.pid")
+		since=$(sed -n 3p "$pgdata/postmaster.pid")
+		printf '%-12s %-8s pid %-7s since %s  unix:%s/.s.PGSQL.%s\n' postgres running \
+			"$pid" "$(utc "$since")" "$pgsock" "$pgport"
 	else
-		printf '%-12s %-8s\n' postgres stopped; all=3
+		printf '%-12s %s\n' postgres stopped; all=3
 	fi
 	if redis_up; then
-		printf '%-12s %-8s pid %-7s unix:%s\n' redis running \
-			"$(cat "$run/redis.pid" 2>/dev/null)" "$redissock"
+		since=$(cat "$run/redis.since" 2>/dev/null) ||
+			since=$(( $(date +%s) - $(redis-cli -s "$redissock" info server |
+				sed -n 's/^uptime_in_seconds:\([0-9]*\).*/\1/p') ))
+		printf '%-12s %-8s pid %-7s since %s  unix:%s\n' redis running \
+			"$(cat "$run/redis.pid" 2>/dev/null)" "$(utc "$since")" "$redissock"
 	else
-		printf '%-12s %-8s\n' redis stopped; all=3
+		printf '%-12s %s\n' redis stopped; all=3
 	fi
 	for d in $daemons; do
+		pid=$(cat "$run/$d.pid" 2>/dev/null)
 		if alive "$run/$d.pid"; then
-			pid=$(cat "$run/$d.pid")
-			printf '%-12s %-8s pid %-7s %s\n' "$d" running "$pid" \
-				"$(cat "$run/$d.addr" 2>/dev/null)"
+			since=$(cat "$run/$d.since" 2>/dev/null) || since=$(stat -c %Y "$run/$d.pid")
+			printf '%-12s %-8s pid %-7s since %s  %s\n' "$d" running "$pid" \
+				"$(utc "$since")" "$(cat "$run/$d.addr" 2>/dev/null)"
+		elif [ -n "$pid" ] && read -r end rc 2>/dev/null <"$run/$d.exit"; then
+			printf '%-12s %-8s pid %-7s at    %s  %s\n' "$d" died "$pid" \
+				"$(utc "$end")" "$(how_ended "$rc")"
+			all=3
+		elif [ -n "$pid" ]; then
+			# its supervising shell is gone too (killed, or the machine
+			# restarted): neither when nor how is known
+			printf '%-12s %-8s pid %-7s at    ?  how unknown\n' "$d" died "$pid"
+			all=3
 		else
-			printf '%-12s %-8s\n' "$d" stopped; all=3
+			printf '%-12s %s\n' "$d" stopped; all=3
 		fi
 	done
 	return $all
