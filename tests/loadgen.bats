@@ -451,3 +451,197 @@ csv_field() {
 	# batch-commit back, for whatever follows
 	labpulse up >/dev/null
 }
+
+# ---- a stack that restarts under the run ----
+
+# lg_start NAME ARGS...: loadgen in the background, tracked; its output in
+# $BATS_TEST_TMPDIR/NAME.out and NAME.err; sets LG_PID, LG_OUT, LG_ERR.
+# Instructors made before it are not its own (lg_under_way).
+lg_start() {
+	local name=$1; shift
+	LG_OUT=$BATS_TEST_TMPDIR/$name.out LG_ERR=$BATS_TEST_TMPDIR/$name.err
+	LG_BEFORE=$(psql -tAXc "select coalesce(max(id), 0) from instructors" 2>/dev/null) || LG_BEFORE=
+	loadgen "$@" </dev/null >"$LG_OUT" 2>"$LG_ERR" 3>&- &
+	LG_PID=$!
+	track "$LG_PID"
+}
+
+# lg_under_way: the run of lg_start's loadgen --setup has 20 events in
+# PostgreSQL, so its students post and batch-commit commits; sets RUN_ID.
+lg_under_way() {
+	RUN_ID=$(psql -tAXc "select substr(name, 9) from instructors
+		where id > $LG_BEFORE and name like 'loadgen-%' order by id limit 1")
+	[ -n "$RUN_ID" ] &&
+		[ "$(psql -tAXc "select count(*) from events where event_id like 'lg-$RUN_ID-%'")" -ge 20 ]
+}
+
+# lg_wait: until loadgen has ended (up to 60 s); its exit status in
+# LG_STATUS.
+lg_wait() {
+	for _ in $(seq 1200); do
+		kill -0 "$LG_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	! kill -0 "$LG_PID" 2>/dev/null ||
+		{ echo "loadgen (pid $LG_PID) still runs after 60 s"; cat "$LG_ERR"; return 1; }
+	LG_STATUS=0
+	wait "$LG_PID" || LG_STATUS=$?
+}
+
+# same_address NAME: labpulse up brought NAME (ingest or notify) back at the
+# URL it had when the stack started.
+same_address() {
+	local var=LABPULSE_${1^^}_URL now
+	now=$(labpulse env | sed -n "s/^export $var='\\(.*\\)'\$/\\1/p")
+	[ "$now" = "${!var}" ] || { echo "labpulse up brought $1 back at '$now', not at '${!var}'"; return 1; }
+}
+
+# A class of 30 with 4 dashboards (2 ws, 2 sse) for 8 s, every event and
+# every message counted; the e2e latency of messages a dashboard missed
+# while notify was away is seconds, so no SLO on it.
+RESTART_RUN="--students 30 --classes 3 --think 0.1 --dashboards 4 --duration 8s --setup --verify-db
+	--slo lost=0,missing=0,duplicated=0,delivery>=100%"
+
+@test "PostgreSQL restarted (-m immediate) during a run: loadgen reconnects, revokes, verifies and passes" {
+	# whole, whatever a test before left
+	labpulse up >/dev/null
+	J=$BATS_TEST_TMPDIR/pg.json
+	t0=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
+	# shellcheck disable=SC2086
+	lg_start pg $RESTART_RUN --json "$J"
+	wait_for lg_under_way
+	pg_stack -m immediate -w stop >/dev/null
+	labpulse up >/dev/null
+	lg_wait
+	cat "$LG_ERR"
+	assert_equal "$LG_STATUS" 0
+	assert_equal "$(tail -n 1 "$LG_OUT")" PASS
+	# PostgreSQL did restart during the run, and loadgen found its
+	# connection broken, and reached PostgreSQL again
+	assert_equal "$(psql -tAXc "select pg_postmaster_start_time() > '$t0'")" t
+	grep -q '^labpulse-loadgen: warning: lost the connection to PostgreSQL: .*; trying again for up to 10s$' "$LG_ERR"
+	grep -qx 'labpulse-loadgen: info: reached PostgreSQL again' "$LG_ERR"
+	# every event acknowledged is in the table, once; the instructor of
+	# the run was revoked
+	assert_equal "$(jq -r .run_id "$J")" "$RUN_ID"
+	expect "$J" '.total.events.acked > 100 and .total.events.lost == 0 and .verify_db.acked == .total.events.acked
+		and .verify_db.rows == .total.events.acked and .verify_db.missing == 0 and .verify_db.duplicated == 0'
+	assert_equal "$(psql -tAXc "select disabled_at is not null from instructors where name = 'loadgen-$RUN_ID'")" t
+	assert_equal "$(psql -tAXc "select count(*) from events where event_id like 'lg-$RUN_ID-%'")" \
+		"$(jq .total.events.acked "$J")"
+}
+
+@test "PostgreSQL away at the start: loadgen waits up to --timeout for it, and says when it never came" {
+	# whole, whatever a test before left
+	labpulse up >/dev/null
+	pg_stack -m immediate -w stop >/dev/null
+	SECONDS=0
+	run -69 --separate-stderr loadgen --dashboards 0 --duration 1s --timeout 1s --verify-db
+	secs=$SECONDS
+	labpulse up >/dev/null
+	# before the run: nothing measured, nothing printed
+	assert_output ""
+	[ "$secs" -lt 5 ]
+	[ "${#stderr_lines[@]}" -eq 2 ] || { echo "$stderr"; false; }
+	[[ ${stderr_lines[0]} == "labpulse-loadgen: warning: cannot reach PostgreSQL: connection to server on socket \""*"; trying again for up to 1s" ]] || { echo "$stderr"; false; }
+	[[ ${stderr_lines[1]} == "labpulse-loadgen: error: cannot reach PostgreSQL in 1s (--timeout): connection to server on socket \""* ]] || { echo "$stderr"; false; }
+	# the error is on one line, without libpq's tabs
+	[[ $stderr != *$'\t'* ]]
+
+	# PostgreSQL back within --timeout: --setup goes on, and so does the run
+	pg_stack -m immediate -w stop >/dev/null
+	J=$BATS_TEST_TMPDIR/late.json
+	lg_start late --students 10 --classes 2 --think 0.1 --dashboards 2 --duration 2s --timeout 20s \
+		--setup --verify-db --json "$J"
+	wait_until "grep -q 'cannot reach PostgreSQL' '$LG_ERR'"
+	labpulse up >/dev/null
+	lg_wait
+	cat "$LG_ERR"
+	assert_equal "$LG_STATUS" 0
+	grep -qx 'labpulse-loadgen: info: reached PostgreSQL again' "$LG_ERR"
+	expect "$J" '.pass and .verify_db.missing == 0 and .delivery_pct == 100 and ([.dashboards[].connected] | all)'
+}
+
+@test "PostgreSQL gone for good during a run: the verdict still comes, the revocation and the check fail by name, exit 69" {
+	# whole, whatever a test before left
+	labpulse up >/dev/null
+	J=$BATS_TEST_TMPDIR/gone.json
+	lg_start gone --students 30 --classes 3 --think 0.1 --dashboards 2 --duration 4s --timeout 2s \
+		--setup --verify-db --json "$J"
+	wait_for lg_under_way
+	pg_stack -m immediate -w stop >/dev/null
+	lg_wait
+	# back for what follows, before anything can fail
+	labpulse up >/dev/null
+	cat "$LG_ERR"
+	assert_equal "$LG_STATUS" 69
+	run -0 grep -c '^labpulse-loadgen: warning: lost the connection to PostgreSQL: .*; trying again for up to 2s$' "$LG_ERR"
+	assert_output 1
+	grep -q "^labpulse-loadgen: error: cannot revoke instructor loadgen-$RUN_ID: cannot reach PostgreSQL in 2s (--timeout): .*; revoke it with: labpulse instructor revoke loadgen-$RUN_ID\$" "$LG_ERR"
+	grep -q '^labpulse-loadgen: error: --verify-db: cannot reach PostgreSQL in 2s (--timeout): ' "$LG_ERR"
+	# the verdict: what was measured holds, what needs the database fails
+	grep -qx 'SLO ok: lost=0 (measured 0)' "$LG_OUT"
+	grep -qx 'SLO failed: missing=0 (not measured: the database check failed)' "$LG_OUT"
+	assert_equal "$(tail -n 1 "$LG_OUT")" FAIL
+	expect "$J" '.verify_db == null and .pass == false and .total.events.acked > 20'
+	# the instructor is still active, as the message says; its command
+	# revokes it
+	assert_equal "$(psql -tAXc "select disabled_at is null from instructors where name = 'loadgen-$RUN_ID'")" t
+	labpulse instructor revoke "loadgen-$RUN_ID" 2>/dev/null
+}
+
+@test "notify killed (-9) and away for 3 s during a run: dashboards reconnect, resume with their last id, miss nothing" {
+	# whole, whatever a test before left
+	labpulse up >/dev/null
+	J=$BATS_TEST_TMPDIR/notify.json
+	# shellcheck disable=SC2086
+	lg_start notify $RESTART_RUN --json "$J"
+	wait_for lg_under_way
+	kill -KILL "$(cat "$LABPULSE_RUNDIR/notify.pid")"
+	wait_until "! curl -s -o /dev/null '$LABPULSE_NOTIFY_URL/healthz'"
+	# away for a while: the dashboards' reconnections are refused, again
+	# and again
+	sleep 3
+	labpulse up >/dev/null
+	same_address notify
+	lg_wait
+	cat "$LG_ERR"
+	assert_equal "$LG_STATUS" 0
+	assert_equal "$(tail -n 1 "$LG_OUT")" PASS
+	# each dashboard lost notify, tried again while it was away, came back
+	# and resumed after the last message it had
+	run -0 grep -c '^labpulse-loadgen: warning: dashboard [0-3] (loadgen-[0-2], \(ws\|sse\)) lost its connection: .*; reconnecting every 1000 ms$' "$LG_ERR"
+	assert_output 4
+	run -0 grep -c '^labpulse-loadgen: info: dashboard [0-3] (loadgen-[0-2], \(ws\|sse\)) back after [0-9.]* s; resuming after [0-9]*-[0-9]*$' "$LG_ERR"
+	assert_output 4
+	expect "$J" '[.dashboards[] | [.proto, .connected, .refused, .reconnects >= 3, .resyncs, .duplicates,
+		.received == .expected, .delivery_pct]] == [["ws", true, null, true, 0, 0, true, 100],
+		["sse", true, null, true, 0, 0, true, 100], ["ws", true, null, true, 0, 0, true, 100],
+		["sse", true, null, true, 0, 0, true, 100]]'
+	expect "$J" 'all(.dashboards[]; .expected > 20) and .delivery_pct == 100'
+	expect "$J" '.verify_db.missing == 0 and .verify_db.duplicated == 0 and .total.events.lost == 0'
+}
+
+@test "ingest killed (-9) during a run and brought back by labpulse up: the students' retries carry every event" {
+	# whole, whatever a test before left
+	labpulse up >/dev/null
+	J=$BATS_TEST_TMPDIR/ingest.json
+	# shellcheck disable=SC2086
+	lg_start ingest $RESTART_RUN --json "$J"
+	wait_for lg_under_way
+	kill -KILL "$(cat "$LABPULSE_RUNDIR/ingest.pid")"
+	wait_until "! curl -s -o /dev/null '$LABPULSE_INGEST_URL/healthz'"
+	labpulse up >/dev/null
+	same_address ingest
+	lg_wait
+	cat "$LG_ERR"
+	assert_equal "$LG_STATUS" 0
+	assert_equal "$(tail -n 1 "$LG_OUT")" PASS
+	# requests failed while ingest was away, and were retried: none given
+	# up, every event acknowledged once in the end, and stored once
+	expect "$J" '.total.errors.connect + .total.errors.reset > 0'
+	expect "$J" '.total.events.lost == 0 and .total.events.acked == .total.events.sent
+		and .total.events.acked > 100'
+	expect "$J" '.verify_db | .rows == .acked and .missing == 0 and .duplicated == 0'
+	expect "$J" '.delivery_pct == 100'
+}

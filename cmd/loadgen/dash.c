@@ -2,8 +2,10 @@
  * (RFC 6455 through wslay, client side, masking) or Server-Sent Events,
  * each on a bufferevent of the one loop. Each message of the run is matched
  * by its eventId with the time its POST was written; a dashboard that loses
- * its connection comes back after a second with the last id it saw, as the
- * dashboard page does; one refused (401/403, close 4401/4403) stays out. */
+ * its connection tries again every second, for as long as notify is away,
+ * and resumes with ?since= the last id it saw, as the dashboard page does
+ * (the page backs off to 10 s; a run wants its dashboards back as soon as
+ * notify is); one refused (401/403, close 4401/4403) stays out. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -185,6 +187,15 @@ on_message(struct lg_dash *d, const char *p, size_t len)
 		return;
 	if (is(v, ve, "hello")) {
 		d->connected = 1;
+		if (d->down_us) {
+			log_info("dashboard %d (%s, %s) back after %.1f s; %s%s",
+			    d->index, d->klass_name,
+			    d->proto == PROTO_WS ? "ws" : "sse",
+			    (double)(lg_now_us() - d->down_us) / 1e6,
+			    d->last_id[0] ? "resuming after " :
+			    "nothing seen yet: a snapshot", d->last_id);
+			d->down_us = 0;
+		}
 		return;
 	}
 	if (is(v, ve, "snapshot") || is(v, ve, "resync")) {
@@ -245,17 +256,19 @@ reset_conn(struct lg_dash *d)
 	d->http_status = 0;
 }
 
-/* The connection is gone; come back in a second while the run lasts. */
+/* The connection is gone; try again in a second while the run lasts. */
 static void
 lost(struct lg_dash *d, const char *why)
 {
 	struct timeval tv = { RECONNECT_MS / 1000, (RECONNECT_MS % 1000) * 1000 };
 
 	snprintf(d->last_error, sizeof d->last_error, "%s", why);
-	if (d->live || d->state == D_WS || d->state == D_SSE)
+	if (d->live || d->state == D_WS || d->state == D_SSE) {
 		log_warn("dashboard %d (%s, %s) lost its connection: %s; "
-		    "reconnecting", d->index, d->klass_name,
-		    d->proto == PROTO_WS ? "ws" : "sse", why);
+		    "reconnecting every %d ms", d->index, d->klass_name,
+		    d->proto == PROTO_WS ? "ws" : "sse", why, RECONNECT_MS);
+		d->down_us = lg_now_us();
+	}
 	reset_conn(d);
 	d->state = D_DOWN;
 	d->live = 0;

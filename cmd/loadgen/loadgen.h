@@ -169,6 +169,7 @@ struct lg_dash {
 	char refused_reason[128];
 	char last_id[64];
 	char last_error[160];
+	int64_t down_us;	/* when its live connection was lost, or 0 */
 	unsigned long messages, received, duplicates, alerts, snapshots;
 	unsigned long resyncs, reconnects, other;
 	uint64_t recv_acked;	/* distinct acknowledged events received */
@@ -263,6 +264,8 @@ struct lg {
 
 	/* PostgreSQL */
 	PGconn *pg;
+	int pg_down;		/* the last try to reach it failed */
+	int pg_returned;	/* it was away, and answers again */
 	long instructor_id;
 	char instructor[64];
 	struct lg_verify verify;
@@ -351,10 +354,14 @@ double dash_delivery(const struct lg *lg, const struct lg_dash *d,
 void dash_close_all(struct lg *lg);
 void dash_free(struct lg *lg);
 
-/* ---- db.c: --setup and --verify-db ---- */
+/* ---- db.c: --setup and --verify-db ----
+ * Each call reaches PostgreSQL within --timeout, opening a new connection
+ * when the last one broke; -1 with err once it fails for good or the time
+ * is out ("cannot reach PostgreSQL in 10s (--timeout): ..."). */
 int db_open(struct lg *lg, char *err, size_t errlen);
 int db_setup(struct lg *lg, char *err, size_t errlen);
-void db_revoke(struct lg *lg);
+/* -1 when the instructor could not be revoked, told on stderr. */
+int db_revoke(struct lg *lg);
 int db_verify(struct lg *lg, char *err, size_t errlen);
 void db_close(struct lg *lg);
 

@@ -79,7 +79,8 @@ const char help_text[] =
 "                           back to back (default: 1; not with --rate)\n"
 "  --timeout DURATION       a request unanswered this long is an error; also\n"
 "                           the wait for the dashboards before and after the\n"
-"                           run, and for the database (default: 10s)\n"
+"                           run, and for PostgreSQL at each visit, through\n"
+"                           a restart (default: 10s)\n"
 "  --token TOKEN            the dashboards' instructor token, allowed every\n"
 "                           class\n"
 "  --url URL                ingest's base URL (default: $LABPULSE_INGEST_URL,\n"
@@ -94,9 +95,9 @@ const char help_text[] =
 "errors, missing and duplicated (these two need --verify-db); operators\n"
 "< <= > >= =. Each holds on the whole run, or the run fails.\n"
 "\n"
-"Exit status: 0 every SLO holds, 1 an SLO failed, 64 usage, 69 ingest or the\n"
-"database cannot be reached, 70 internal error, 74 an output file cannot be\n"
-"written.\n";
+"Exit status: 0 every SLO holds, 1 an SLO failed, 64 usage, 69 ingest cannot\n"
+"be reached, or PostgreSQL within --timeout, 70 internal error, 74 an output\n"
+"file cannot be written.\n";
 
 static const char default_slo[] =
 	"ack_p99<100ms,e2e_p99<100ms,delivery>=99.5%,lost=0";
@@ -1018,7 +1019,7 @@ main(int argc, char **argv)
 
 	if (c->setup || c->verify_db) {
 		if (db_open(lg, err, sizeof err) < 0)
-			lg_die(69, "cannot reach PostgreSQL: %s", err);
+			lg_die(69, "%s", err);
 		if (c->setup && db_setup(lg, err, sizeof err) < 0)
 			lg_die(69, "--setup: cannot add instructor %s: %s",
 			    lg->instructor, err);
@@ -1050,8 +1051,9 @@ main(int argc, char **argv)
 	run(lg);
 
 	http_free(lg);
-	if (c->setup)
-		db_revoke(lg);
+	/* an instructor left active is a token left valid: the run fails */
+	if (c->setup && db_revoke(lg) < 0)
+		db_failed = 1;
 	if (c->verify_db && lg_interrupted() < 2) {
 		if (db_verify(lg, err, sizeof err) < 0) {
 			log_error("--verify-db: %s", err);
