@@ -208,6 +208,7 @@ bench: deps
 	sh tests/bench/notify.sh
 	sh tests/bench/loadgen.sh
 	sh tests/bench/durability.sh
+	sh tests/bench/soak.sh
 
 # The README's first command: what the programs need, the programs, and the
 # demo (DEMO), built in a make of its own after deps (see DEPCFLAGS).
