@@ -48,7 +48,7 @@ all: $(BINS)
 # Before anything compiles: every library there, or a message naming the
 # missing ones and `make deps`, rather than the compiler's first error.
 libs-check:
-	@sh mk/libs.sh '$(PKG_CONFIG)' '$(CC)'
+	@sh mk/libs.sh '$(PKG_CONFIG)' '$(CC)' $(PKGS)
 
 # V=1 shows the whole commands.
 Q = $(if $(V),,@)

@@ -1,6 +1,7 @@
 #!/bin/sh
-# deps.sh [demo|test]: install what labpulse needs from Debian's packages,
-# and nothing when all is there. Uses sudo when not run as root.
+# deps.sh [demo|test|fresh] [--list]: install what labpulse needs from
+# Debian's packages, and nothing when all is there; --list prints the
+# packages instead, one a line. Uses sudo when not run as root.
 #   demo  what the programs and the local stack need: the libraries to
 #         build with, PostgreSQL, Redis, and the tools `make demo` shows
 #         them with (curl, jq, socat)
@@ -11,7 +12,7 @@
 set -eu
 what=${1:-test}
 demo="build-essential pkg-config libpq-dev libhiredis-dev libevent-dev
-libwslay-dev libcurl4-openssl-dev libjq-dev libhttp-parser-dev nettle-dev
+libwslay-dev libcurl4-openssl-dev libjq-dev libhttp-parser-dev nettle-dev zlib1g-dev
 postgresql redis-server redis-tools curl jq socat procps util-linux"
 test="bats bats-assert bats-support mandoc systemd chromium nodejs prometheus
 tmux wrk iproute2 clang libclang-rt-14-dev python3"
@@ -19,8 +20,12 @@ case $what in
 demo) pkgs=$demo ;;
 test) pkgs="$demo $test" ;;
 fresh) pkgs="mmdebstrap systemd-container" ;;
-*) echo "usage: sh mk/deps.sh [demo|test|fresh]" >&2; exit 64 ;;
+*) echo "usage: sh mk/deps.sh [demo|test|fresh] [--list]" >&2; exit 64 ;;
 esac
+if [ "${2:-}" = --list ]; then
+	for p in $pkgs; do echo "$p"; done
+	exit 0
+fi
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||

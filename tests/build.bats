@@ -73,5 +73,22 @@ fake_make() {
 
 @test "mk/deps.sh knows demo, test and fresh, and nothing else" {
 	run -64 --separate-stderr sh "$TOP/mk/deps.sh" everything
-	assert_equal "$stderr" "usage: sh mk/deps.sh [demo|test|fresh]"
+	assert_equal "$stderr" "usage: sh mk/deps.sh [demo|test|fresh] [--list]"
+}
+
+@test "every library the build asks pkg-config for is known, and make demo installs its package" {
+	local pkgs debs p deb
+	pkgs=$(make -s -C "$TOP" --eval 'print-pkgs: ; @echo $(PKGS)' print-pkgs)
+	[ -n "$pkgs" ]
+	debs=$(sh "$TOP/mk/deps.sh" demo --list)
+	for p in $pkgs; do
+		# what libs.sh names for it when it is missing
+		run -1 --separate-stderr sh "$TOP/mk/libs.sh" /bin/false cc "$p"
+		deb=$(sed -n "s/.* $p (\([^)]*\)).*/\1/p" <<<"$stderr")
+		[[ $deb == *-dev ]] || { echo "$p: no Debian package known: $stderr"; false; }
+		grep -qx "$deb" <<<"$debs" || { echo "$p: $deb is not in mk/deps.sh's demo list"; false; }
+	done
+	for deb in $(sh "$TOP/mk/libs.sh" --debs); do
+		grep -qx "$deb" <<<"$debs" || { echo "$deb is not in mk/deps.sh's demo list"; false; }
+	done
 }
