@@ -6,7 +6,7 @@ LIBOBJ   = lib/log.o lib/addr.o lib/sd.o lib/stats.o lib/redis.o \
 	   lib/events.o lib/hist.o lib/parse.o lib/fdout.o lib/pgconn.o \
 	   lib/group.o lib/json.o lib/tokens.o lib/sid.o lib/httpreq.o \
 	   lib/peers.o lib/httpd.o lib/utf8.o
-PKGS     = libevent hiredis libpq libcurl nettle
+PKGS     = libevent hiredis libpq libcurl nettle zlib
 # The libraries' flags, as pkg-config tells them when make reads this file.
 # On a machine without the libraries that is nothing at all, so `make demo`
 # and `make test` install them first and build in a make of their own,
@@ -29,7 +29,8 @@ loadgen_OBJ = cmd/loadgen/main.o cmd/loadgen/http.o cmd/loadgen/students.o \
 	      cmd/loadgen/report.o
 notify_OBJ = cmd/notify/main.o cmd/notify/server.o cmd/notify/client.o \
 	     cmd/notify/feed.o cmd/notify/pgpool.o cmd/notify/request.o \
-	     cmd/notify/ws.o
+	     cmd/notify/ws.o cmd/notify/auth.o cmd/notify/listen.o \
+	     cmd/notify/web.o
 UNIT     = tests/unit/test_parse tests/unit/test_events tests/unit/test_hist \
 	   tests/unit/test_addr tests/unit/test_split tests/unit/test_rules \
 	   tests/unit/test_redis tests/unit/test_notify_request \
@@ -206,6 +207,7 @@ bench: deps
 	sh tests/bench/ingest.sh
 	sh tests/bench/commit.sh
 	sh tests/bench/notify.sh
+	sh tests/bench/storm.sh
 	sh tests/bench/loadgen.sh
 	sh tests/bench/durability.sh
 	sh tests/bench/soak.sh

@@ -48,7 +48,7 @@ fake_make() {
 
 @test "make without the libraries names each missing one and make deps, before any compiler error" {
 	run -2 --separate-stderr fake_make all
-	assert_equal "${stderr_lines[0]}" "labpulse: error: not installed: libevent (libevent-dev), hiredis (libhiredis-dev), libpq (libpq-dev), libcurl (libcurl4-openssl-dev), nettle (nettle-dev); run: make deps"
+	assert_equal "${stderr_lines[0]}" "labpulse: error: not installed: libevent (libevent-dev), hiredis (libhiredis-dev), libpq (libpq-dev), libcurl (libcurl4-openssl-dev), nettle (nettle-dev), zlib (zlib1g-dev); run: make deps"
 	[[ $stderr != *"No such file"* ]]
 	[ -z "$(find "$tree/lib" "$tree/cmd" -name '*.o')" ]
 	[ ! -e "$tree/bin/ingest" ]

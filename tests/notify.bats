@@ -409,3 +409,137 @@ watch() {
 	post_one CS101 deliv-1
 	assert_equal "$(stats "$LABPULSE_RUNDIR/ingest.sock" | jq .delivery.out)" $((before + 1))
 }
+
+@test "a revocation reaches notify at once by NOTIFY: open dashboards close 4401 without SIGHUP, the cached token is refused next" {
+	tok=$(labpulse instructor add rita CS500 2>/dev/null | tail -n 1)
+	watch r1 --timeout 30 --token "$tok" "$URL/ws?class=CS500"
+	[[ $(head -n 1 "$BATS_TEST_TMPDIR/r1") == '{"type":"hello","instructor":"rita"'* ]]
+	# a second dashboard of the token is answered from the cache
+	before=$(stats "$LABPULSE_RUNDIR/notify.sock" | jq .token_cache.hits)
+	watch r2 --timeout 30 "$URL/sse?class=CS500&token=$tok"
+	stats "$LABPULSE_RUNDIR/notify.sock" >"$BATS_TEST_TMPDIR/st"
+	assert_equal "$(jq .token_cache.hits "$BATS_TEST_TMPDIR/st")" $((before + 1))
+	assert_equal "$(jq -c '.revocations | [.channel, .listening]' "$BATS_TEST_TMPDIR/st")" '["labpulse_revoke",true]'
+	notes=$(jq .revocations.notifications "$BATS_TEST_TMPDIR/st")
+	closed=$(jq .revocations.closed "$BATS_TEST_TMPDIR/st")
+	run -0 --separate-stderr labpulse instructor revoke rita
+	assert_equal "$stderr" "labpulse: info: instructor rita revoked; every notify closes the dashboards it has open"
+	wait_for grep -qx 'close 4401 token revoked' "$BATS_TEST_TMPDIR/r1"
+	wait_for grep -qx 'eof' "$BATS_TEST_TMPDIR/r2"
+	get "$URL/sse?class=CS500&token=$tok"
+	assert_equal "$status_code" 401
+	assert_equal "$body" '{"error":"unknown token"}'
+	run -0 "$LPWATCH" --timeout 5 --token "$tok" "$URL/ws?class=CS500"
+	assert_output 'close 4401 unknown token'
+	stats "$LABPULSE_RUNDIR/notify.sock" >"$BATS_TEST_TMPDIR/st"
+	assert_equal "$(jq .revocations.notifications "$BATS_TEST_TMPDIR/st")" $((notes + 1))
+	assert_equal "$(jq .revocations.closed "$BATS_TEST_TMPDIR/st")" $((closed + 2))
+}
+
+@test "a revocation notify did not hear (its LISTEN connection lost) closes the dashboard once it listens again" {
+	tok=$(labpulse instructor add sam CS501 2>/dev/null | tail -n 1)
+	watch s1 --timeout 30 --token "$tok" "$URL/ws?class=CS501"
+	# revoked behind notify's back: no NOTIFY, and the token is cached
+	psql -qtAXc "update instructors set disabled_at = now() where name = 'sam'"
+	run -0 "$LPWATCH" --timeout 1 --token "$tok" "$URL/ws?class=CS501"
+	assert_line --index 0 --partial '"type":"hello","instructor":"sam"'
+	! grep -q '^close' "$BATS_TEST_TMPDIR/s1"
+	# the LISTEN connection goes; notify connects again and checks everyone
+	assert_equal "$(psql -tAXc "select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name = 'labpulse-notify-listen'")" 1
+	wait_for grep -qx 'close 4401 token revoked' "$BATS_TEST_TMPDIR/s1"
+	stats "$LABPULSE_RUNDIR/notify.sock" >"$BATS_TEST_TMPDIR/st"
+	assert_equal "$(jq -c '.revocations | [.listening, .losses >= 1]' "$BATS_TEST_TMPDIR/st")" '[true,true]'
+}
+
+@test "SIGHUP still checks every open dashboard again: a class taken away by hand closes it 4403" {
+	tok=$(labpulse instructor add tess CS502 CS503 2>/dev/null | tail -n 1)
+	watch t1 --timeout 30 --token "$tok" "$URL/ws?class=CS503"
+	watch t2 --timeout 30 --token "$tok" "$URL/ws?class=CS502"
+	# no notification tells of this one
+	psql -qtAXc "delete from instructor_classes where class_id = 'CS503' and instructor_id = (select id from instructors where name = 'tess')"
+	kill -HUP "$(cat "$LABPULSE_RUNDIR/notify.pid")"
+	wait_for grep -qx 'close 4403 class no longer yours' "$BATS_TEST_TMPDIR/t1"
+	# the other dashboard still has its class, and the cache was emptied
+	run -0 "$LPWATCH" --timeout 5 --token "$tok" "$URL/ws?class=CS503"
+	assert_output 'close 4403 class CS503 is not yours'
+	! grep -q '^close' "$BATS_TEST_TMPDIR/t2"
+}
+
+# head_of FILE NAME: the value of header NAME in a curl -D dump.
+head_of() {
+	tr -d '\r' <"$1" | sed -n "s/^$2: //Ip" | tail -n 1
+}
+
+@test "the dashboard's files: validators and 304, a year's caching for versioned assets, HEAD, gzip, keep-alive" {
+	d=$BATS_TEST_TMPDIR
+	appv=$(sha256sum share/web/app.js | cut -c1-12)
+	cssv=$(sha256sum share/web/style.css | cut -c1-12)
+	# the page names its assets by version, and is itself revalidated
+	run -0 curl -sS -o "$d/page" -D "$d/page.h" -w '%{http_code}' "$URL/"
+	assert_output 200
+	grep -qF "<script src=\"app.js?v=$appv\" defer>" "$d/page"
+	grep -qF "<link rel=\"stylesheet\" href=\"style.css?v=$cssv\">" "$d/page"
+	assert_equal "$(head_of "$d/page.h" Cache-Control)" no-cache
+	assert_equal "$(head_of "$d/page.h" Connection)" keep-alive
+	assert_equal "$(head_of "$d/page.h" Content-Length)" "$(wc -c <"$d/page")"
+	assert_equal "$(head_of "$d/page.h" ETag)" "\"$(sha256sum "$d/page" | cut -c1-16)\""
+	etag=$(head_of "$d/page.h" ETag)
+	run -0 curl -sS -o "$d/p304" -D "$d/p304.h" -w '%{http_code}' -H "If-None-Match: $etag" "$URL/"
+	assert_output 304
+	[ ! -s "$d/p304" ]
+	assert_equal "$(head_of "$d/p304.h" ETag)" "$etag"
+	assert_equal "$(head_of "$d/p304.h" Cache-Control)" no-cache
+	run -0 curl -sS -o /dev/null -w '%{http_code}' -H 'If-None-Match: "other", W/'"$etag" "$URL/"
+	assert_output 304
+	run -0 curl -sS -o /dev/null -w '%{http_code}' -H 'If-None-Match: "other"' "$URL/"
+	assert_output 200
+	# a versioned asset is kept for a year; the same name without it is not
+	run -0 curl -sS -o "$d/app" -D "$d/app.h" -w '%{http_code}' "$URL/app.js?v=$appv"
+	assert_output 200
+	cmp "$d/app" share/web/app.js
+	assert_equal "$(head_of "$d/app.h" Cache-Control)" "public, max-age=31536000, immutable"
+	assert_equal "$(head_of "$d/app.h" Content-Type)" "text/javascript; charset=utf-8"
+	assert_equal "$(head_of "$d/app.h" ETag)" "\"$(sha256sum share/web/app.js | cut -c1-16)\""
+	assert_equal "$(head_of "$d/app.h" Vary)" Accept-Encoding
+	run -0 curl -sS -o /dev/null -D "$d/old.h" "$URL/app.js?v=000000000000"
+	assert_equal "$(head_of "$d/old.h" Cache-Control)" no-cache
+	run -0 curl -sS -o /dev/null -D "$d/bare.h" "$URL/style.css"
+	assert_equal "$(head_of "$d/bare.h" Cache-Control)" no-cache
+	# HEAD: the same head, no body
+	run -0 curl -sS -I -o /dev/null -D "$d/head.h" -w '%{http_code} %{size_download}' "$URL/app.js?v=$appv"
+	assert_output "200 0"
+	assert_equal "$(head_of "$d/head.h" Content-Length)" "$(wc -c <share/web/app.js)"
+	assert_equal "$(head_of "$d/head.h" ETag)" "$(head_of "$d/app.h" ETag)"
+	# gzip when asked, and not when refused
+	run -0 curl -sS -o "$d/app.gz" -D "$d/gz.h" -H 'Accept-Encoding: gzip, br' "$URL/app.js?v=$appv"
+	assert_equal "$(head_of "$d/gz.h" Content-Encoding)" gzip
+	assert_equal "$(head_of "$d/gz.h" Content-Length)" "$(wc -c <"$d/app.gz")"
+	[ "$(wc -c <"$d/app.gz")" -lt "$(wc -c <share/web/app.js)" ]
+	gzip -dc "$d/app.gz" >"$d/app.gunzip"
+	cmp "$d/app.gunzip" share/web/app.js
+	gzetag=$(head_of "$d/gz.h" ETag)
+	[ "$gzetag" != "$(head_of "$d/app.h" ETag)" ]
+	run -0 curl -sS -o /dev/null -w '%{http_code}' -H 'Accept-Encoding: gzip' -H "If-None-Match: $gzetag" "$URL/app.js?v=$appv"
+	assert_output 304
+	run -0 curl -sS -o /dev/null -D "$d/nogz.h" -H 'Accept-Encoding: gzip;q=0, identity' "$URL/app.js"
+	assert_equal "$(head_of "$d/nogz.h" Content-Encoding)" ""
+	# keep-alive: three requests, one connection
+	run -0 curl -sS -o /dev/null -o /dev/null -o /dev/null -w '%{num_connects} ' "$URL/" "$URL/app.js?v=$appv" "$URL/style.css?v=$cssv"
+	assert_output "1 0 0 "
+	# pipelined: answered in order on one connection, closed when asked
+	host=${URL#http://}
+	printf 'HEAD /style.css HTTP/1.1\r\nHost: x\r\n\r\nHEAD /app.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >"$d/two"
+	run -0 timeout 10 socat -t 5 - "TCP:$host" <"$d/two"
+	assert_equal "$(printf '%s\n' "$output" | tr -d '\r' | grep -E '^(HTTP|Content-Type|Connection)' | tr '\n' '|')" \
+		"HTTP/1.1 200 OK|Content-Type: text/css; charset=utf-8|Connection: keep-alive|HTTP/1.1 200 OK|Content-Type: text/javascript; charset=utf-8|Connection: close|"
+	# methods: GET and HEAD for files, GET alone for streams
+	post "$URL/" '{}'
+	assert_equal "$status_code" 405
+	assert_equal "$body" '{"error":"only GET or HEAD"}'
+	[[ $headers == *"Allow: GET, HEAD"* ]]
+	run -0 curl -sS -I -o /dev/null -D "$d/hws.h" -w '%{http_code}' "$URL/sse?class=CS101"
+	assert_output 405
+	assert_equal "$(head_of "$d/hws.h" Allow)" GET
+	run -0 curl -sS -I -o /dev/null -w '%{http_code}' "$URL/nothing.js"
+	assert_output 404
+}

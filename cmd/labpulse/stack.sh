@@ -536,13 +536,15 @@ cmd_instructor() {
 	revoke)
 		[ $# -eq 1 ] || { echo "$prog: error: revoke needs one NAME" >&2; instructor_usage; exit 64; }
 		out=$(ipsql -v name="$1" -tA -f - <<-'SQL' 2>&1
+		-- one statement, one transaction: every notify that LISTENs
+		-- hears of the token (by its digest) once the revocation commits
 		WITH r AS (UPDATE instructors SET disabled_at = now()
-			WHERE name = :'name' AND disabled_at IS NULL RETURNING 1)
-		SELECT count(*) FROM r;
+			WHERE name = :'name' AND disabled_at IS NULL RETURNING token_hash)
+		SELECT count(*) FROM (SELECT pg_notify('labpulse_revoke', token_hash) FROM r) AS n;
 		SQL
 		) || die 69 "cannot revoke: $out"
 		[ "$out" = 1 ] || die 65 "no active instructor named $1"
-		info "instructor $1 revoked; dashboards it has open close at notify's next reload (SIGHUP) or when they reconnect"
+		info "instructor $1 revoked; every notify closes the dashboards it has open"
 		;;
 	-h|--help) instructor_usage 1; exit 0 ;;
 	*) [ -n "$sub" ] && echo "$prog: error: unknown instructor command '$sub'" >&2

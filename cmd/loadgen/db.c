@@ -303,7 +303,12 @@ db_setup(struct lg *lg, char *err, size_t errlen)
 	return 0;
 }
 
-/* Made again as it is: a revoked instructor stays as it was revoked. */
+/*
+ * Made again as it is: a revoked instructor stays as it was revoked. As
+ * `labpulse instructor revoke` does, the same statement notifies every
+ * notify (channel labpulse_revoke, the token's digest), which drops the
+ * token from its cache and closes the dashboards still open with it.
+ */
 static int
 op_revoke(struct lg *lg, int attempt, void *arg, char *err, size_t errlen)
 {
@@ -314,10 +319,12 @@ op_revoke(struct lg *lg, int attempt, void *arg, char *err, size_t errlen)
 	(void)attempt;
 	(void)arg;
 	snprintf(idbuf, sizeof idbuf, "%ld", lg->instructor_id);
-	res = PQexecParams(lg->pg, "UPDATE instructors SET disabled_at = now()"
-	    " WHERE id = $1::bigint AND disabled_at IS NULL", 1, NULL, p,
-	    NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	res = PQexecParams(lg->pg, "WITH r AS (UPDATE instructors"
+	    " SET disabled_at = now()"
+	    " WHERE id = $1::bigint AND disabled_at IS NULL RETURNING token_hash)"
+	    " SELECT count(pg_notify('labpulse_revoke', token_hash)) FROM r",
+	    1, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return failed(lg, res, err, errlen);
 	PQclear(res);
 	return 0;

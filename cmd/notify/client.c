@@ -28,14 +28,6 @@
 
 #define CLOSE_TIMEOUT_S		5	/* to write the last bytes */
 
-/* The instructor of a token and the classes they may watch. */
-static const char sql_auth[] =
-	"SELECT i.name, coalesce((SELECT json_agg(c.class_id ORDER BY c.class_id)"
-	" FROM instructor_classes c WHERE c.instructor_id = i.id), '[]')"
-	" FROM instructors i"
-	" WHERE i.token_hash = encode(sha256(convert_to($1, 'UTF8')), 'hex')"
-	" AND i.disabled_at IS NULL";
-
 /* A class as student_progress has it: a row per student and notebook,
  * newest first. jsonb's text has no newlines, which SSE needs. */
 static const char sql_snapshot[] =
@@ -496,28 +488,14 @@ begin_stream(struct client *c)
 	}
 }
 
-static void
-on_auth(PGresult *res, const char *err, void *arg)
+/* The first of the client's classes that allowed (a jv array) does not
+ * hold, or -1. */
+static int
+not_allowed(const struct client *c, jv allowed)
 {
-	struct client *c = arg;
-	jv allowed;
-	int i, j, n, ok;
+	int i, j, n = jv_get_kind(allowed) == JV_KIND_ARRAY ?
+	    jv_array_length(jv_copy(allowed)) : 0, ok;
 
-	if (c->dead || c->state != CS_AUTH)
-		goto out;
-	if (res == NULL) {
-		log_warn("cannot check a token peer=%s error=\"%s\"", c->peer, err);
-		refuse(c, 503, "database unavailable");
-		goto out;
-	}
-	if (PQntuples(res) == 0) {
-		refuse(c, 401, "unknown token");
-		goto out;
-	}
-	snprintf(c->instructor, sizeof c->instructor, "%s", PQgetvalue(res, 0, 0));
-	allowed = jv_parse(PQgetvalue(res, 0, 1));
-	n = jv_get_kind(allowed) == JV_KIND_ARRAY ?
-	    jv_array_length(jv_copy(allowed)) : 0;
 	for (i = 0; i < c->nclasses; i++) {
 		ok = 0;
 		for (j = 0; j < n && !ok; j++) {
@@ -527,91 +505,113 @@ on_auth(PGresult *res, const char *err, void *arg)
 			    strcmp(jv_string_value(a), c->classes[i]) == 0;
 			jv_free(a);
 		}
-		if (!ok) {
-			char msg[200];
-
-			snprintf(msg, sizeof msg, "class %.120s is not yours",
-			    c->classes[i]);
-			jv_free(allowed);
-			refuse(c, 403, msg);
-			goto out;
-		}
+		if (!ok)
+			return i;
 	}
-	jv_free(allowed);
+	return -1;
+}
+
+static void
+on_auth(struct client *c, int status, const char *instructor, jv allowed,
+    const char *err)
+{
+	int bad;
+
+	if (c->dead || c->state != CS_AUTH)
+		return;
+	if (status == 503) {
+		log_warn("cannot check a token peer=%s error=\"%s\"", c->peer, err);
+		refuse(c, 503, "database unavailable");
+		return;
+	}
+	if (status != 0) {
+		refuse(c, 401, "unknown token");
+		return;
+	}
+	snprintf(c->instructor, sizeof c->instructor, "%s", instructor);
+	if ((bad = not_allowed(c, allowed)) >= 0) {
+		char msg[200];
+
+		snprintf(msg, sizeof msg, "class %.120s is not yours",
+		    c->classes[bad]);
+		refuse(c, 403, msg);
+		return;
+	}
 	log_info("subscribed peer=%s kind=%s instructor=%s classes=%d%s%s",
 	    c->peer, c->kind == CK_WS ? "ws" : "sse", c->instructor,
 	    c->nclasses, c->since[0] ? " since=" : "", c->since);
 	begin_stream(c);
-out:
-	client_release(c);
 }
 
-/* SIGHUP: is the token still good for every class the client watches? */
+/* A re-check (SIGHUP, a missed revocation): is the token still good for
+ * every class the client watches? */
 static void
-on_recheck(PGresult *res, const char *err, void *arg)
+on_recheck(struct client *c, int status, const char *instructor, jv allowed,
+    const char *err)
 {
-	struct client *c = arg;
-	jv allowed;
-	int i, ok = 1;
-
-	if (c->dead || c->state == CS_CLOSING || res == NULL) {
-		if (res == NULL && !c->dead) {
-			log_warn("cannot re-check a token; kept peer=%s error=\"%s\"",
-			    c->peer, err);
-			c->n->recheck_errors++;
-		}
-		goto out;
+	(void)instructor;
+	if (c->dead || c->state == CS_CLOSING)
+		return;
+	if (status == 503) {
+		log_warn("cannot re-check a token; kept peer=%s error=\"%s\"",
+		    c->peer, err);
+		c->n->recheck_errors++;
+		return;
 	}
-	if (PQntuples(res) == 0) {
+	if (status != 0) {
 		log_info("token revoked; closed peer=%s instructor=%s", c->peer,
 		    c->instructor);
 		c->n->revoked_closed++;
 		client_close_code(c, 4401, "token revoked");
-		goto out;
+		return;
 	}
-	allowed = jv_parse(PQgetvalue(res, 0, 1));
-	for (i = 0; i < c->nclasses && ok; i++) {
-		int j, n = jv_get_kind(allowed) == JV_KIND_ARRAY ?
-		    jv_array_length(jv_copy(allowed)) : 0;
-
-		ok = 0;
-		for (j = 0; j < n && !ok; j++) {
-			jv a = jv_array_get(jv_copy(allowed), j);
-
-			ok = jv_get_kind(a) == JV_KIND_STRING &&
-			    strcmp(jv_string_value(a), c->classes[i]) == 0;
-			jv_free(a);
-		}
-	}
-	jv_free(allowed);
-	if (!ok) {
+	if (not_allowed(c, allowed) >= 0) {
 		log_info("class no longer allowed; closed peer=%s instructor=%s",
 		    c->peer, c->instructor);
 		c->n->revoked_closed++;
 		client_close_code(c, 4403, "class no longer yours");
 	}
-out:
-	client_release(c);
 }
 
 void
 client_recheck_all(struct notify *n)
 {
 	struct client *c, *next;
-	const char *p[1];
 	int count = 0;
 
+	/* what the cache says may be what changed */
+	auth_flush(n);
 	for (c = TAILQ_FIRST(&n->clients); c; c = next) {
 		next = TAILQ_NEXT(c, link);
 		if (c->kind == CK_HTTP || c->state < CS_SNAPSHOT ||
 		    c->state == CS_CLOSING)
 			continue;
-		p[0] = c->token;
-		client_hold(c);
-		pgpool_query(n->pool, sql_auth, 1, p, on_recheck, c);
 		count++;
+		auth_check(n, c, on_recheck);
 	}
-	log_info("reload: re-checking the tokens of %d clients", count);
+	log_info("re-checking the tokens of %d clients", count);
+}
+
+int
+client_revoke(struct notify *n, const char *hex)
+{
+	struct client *c, *next;
+	int count = 0;
+
+	auth_forget(n, hex);
+	for (c = TAILQ_FIRST(&n->clients); c; c = next) {
+		next = TAILQ_NEXT(c, link);
+		/* one still waiting for its token is asked again: refused */
+		if (c->kind == CK_HTTP || c->state < CS_SNAPSHOT ||
+		    c->state == CS_CLOSING || strcmp(c->token_hash, hex) != 0)
+			continue;
+		log_info("token revoked; closed peer=%s instructor=%s", c->peer,
+		    c->instructor);
+		n->revoked_closed++;
+		count++;
+		client_close_code(c, 4401, "token revoked");
+	}
+	return count;
 }
 
 /* The request is read and the client is a WebSocket or SSE one: check its
@@ -619,7 +619,6 @@ client_recheck_all(struct notify *n)
 void
 client_subscribe(struct client *c, struct nreq *q)
 {
-	const char *p[1];
 	int i;
 
 	if (c->kind == CK_WS)
@@ -641,10 +640,9 @@ client_subscribe(struct client *c, struct nreq *q)
 		refuse(c, 401, "no token");
 		return;
 	}
+	auth_digest(c->token, c->token_hash);
 	c->state = CS_AUTH;
-	p[0] = c->token;
-	client_hold(c);
-	pgpool_query(c->n->pool, sql_auth, 1, p, on_auth, c);
+	auth_check(c->n, c, on_auth);
 }
 
 /* ---- WebSocket ---- */
@@ -682,27 +680,54 @@ ws_read(struct client *c)
 
 /* ---- the connection ---- */
 
+/* Requests on a connection that is still plain HTTP, one at a time: the
+ * next is read once the answer to the last is written, so that a client
+ * that pipelines without reading makes notify hold one answer, not many. */
+static void
+http_turn(struct client *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct timeval dl;
+	int r;
+
+	client_hold(c);
+	while (!c->dead && c->kind == CK_HTTP && c->state == CS_REQUEST &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+	    evbuffer_get_length(in) > 0) {
+		r = server_request(c);
+		if (r == 0)
+			break;
+		if (c->deadline)
+			evtimer_del(c->deadline);
+		if (r < 0) {
+			client_closing(c);
+			break;
+		}
+		if (r == 2) {
+			/* the next request, or a quiet close, within the
+			 * same bound as the first */
+			dl.tv_sec = c->n->cfg.request_timeout_ms / 1000;
+			dl.tv_usec = (c->n->cfg.request_timeout_ms % 1000) * 1000;
+			evtimer_add(c->deadline, &dl);
+			continue;
+		}
+		if (c->kind == CK_WS && !c->dead &&
+		    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+			ws_read(c);	/* frames sent right after the request */
+		break;
+	}
+	client_release(c);
+}
+
 static void
 on_read(struct bufferevent *bev, void *arg)
 {
 	struct client *c = arg;
-	int r;
 
 	(void)bev;
 	switch (c->kind) {
 	case CK_HTTP:
-		if (c->state != CS_REQUEST)
-			break;
-		client_hold(c);
-		r = server_request(c);
-		if (r != 0 && c->deadline)
-			evtimer_del(c->deadline);
-		if (r < 0)
-			client_closing(c);
-		else if (r > 0 && c->kind == CK_WS && !c->dead &&
-		    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
-			ws_read(c);	/* frames sent right after the request */
-		client_release(c);
+		http_turn(c);
 		break;
 	case CK_WS:
 		ws_read(c);
@@ -722,6 +747,10 @@ on_write(struct bufferevent *bev, void *arg)
 	(void)bev;
 	if (c->state == CS_CLOSING) {
 		client_free(c);
+		return;
+	}
+	if (c->kind == CK_HTTP) {
+		http_turn(c);	/* a pipelined request waited for this */
 		return;
 	}
 	c->snapshot_bytes = 0;	/* all written */
@@ -750,6 +779,11 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (c->dead || c->kind != CK_HTTP || c->state != CS_REQUEST)
 		return;
+	if (c->served > 0 && (c->req == NULL || httpreq_started(c->req) == 0)) {
+		/* kept alive and idle: no request was cut short */
+		client_closing(c);
+		return;
+	}
 	c->n->request_timeouts++;
 	log_info("request not whole in time; closed peer=%s bytes=%zu",
 	    c->peer, c->req ? httpreq_started(c->req) : (size_t)0);

@@ -26,6 +26,8 @@
 
 #define FEED_COUNT	200	/* entries per read */
 #define FEED_BLOCK_MS	"5000"
+#define REPLAY_WAIT_US	50000	/* a replay waits for the reader this often */
+#define REPLAY_WAIT_TRIES	60	/* and this many times: 3 s */
 
 struct feed {
 	struct notify *n;
@@ -304,6 +306,8 @@ struct replay {
 	replay_done_fn done;
 	struct sid cursor, upto;
 	char cursor_text[NOTIFY_ID_LEN], upto_text[NOTIFY_ID_LEN];
+	struct event *wait;	/* the reader is not placed yet */
+	int waited;
 };
 
 static void
@@ -312,6 +316,8 @@ replay_end(struct replay *rp, int result)
 	struct client *c = rp->c;
 
 	rp->f->replays_running--;
+	if (rp->wait)
+		event_free(rp->wait);
 	if (!c->dead)
 		rp->done(c, result);
 	client_release(c);
@@ -499,13 +505,49 @@ on_info(redisAsyncContext *ac, void *reply, void *arg)
 	replay_step(rp);
 }
 
+static void replay_begin(struct replay *rp);
+
+static void
+on_replay_wait(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	replay_begin(arg);
+}
+
+/* Right after a restart, a storm of dashboards may come back before the
+ * reader has placed itself in the stream, or while Redis is reached: they
+ * wait a little for it rather than being closed and coming back again. */
+static void
+replay_begin(struct replay *rp)
+{
+	struct feed *f = rp->f;
+	redisAsyncContext *ac = rconn_ctx(f->query);
+	struct timeval tv = { 0, REPLAY_WAIT_US };
+
+	if (rp->c->dead) {
+		replay_end(rp, 0);
+		return;
+	}
+	if (ac == NULL || !f->positioned) {
+		if (rp->waited++ >= REPLAY_WAIT_TRIES || f->n->stopping ||
+		    (rp->wait == NULL && (rp->wait = evtimer_new(f->n->base,
+		    on_replay_wait, rp)) == NULL)) {
+			replay_end(rp, -1);
+			return;
+		}
+		evtimer_add(rp->wait, &tv);
+		return;
+	}
+	redisAsyncCommand(ac, on_info, rp, "XINFO STREAM %s", f->key);
+}
+
 void
 feed_replay(struct notify *n, struct client *c, const char *since,
     replay_done_fn done)
 {
 	struct feed *f = n->feed;
 	struct replay *rp;
-	redisAsyncContext *ac;
 
 	rp = calloc(1, sizeof *rp);
 	if (rp == NULL) {
@@ -529,12 +571,7 @@ feed_replay(struct notify *n, struct client *c, const char *since,
 		replay_end(rp, sid_cmp(rp->cursor, f->pos) == 0 ? 0 : 1);
 		return;
 	}
-	ac = rconn_ctx(f->query);
-	if (ac == NULL || !f->positioned) {
-		replay_end(rp, -1);
-		return;
-	}
-	redisAsyncCommand(ac, on_info, rp, "XINFO STREAM %s", f->key);
+	replay_begin(rp);
 }
 
 /* ---- pipe mode ---- */

@@ -32,7 +32,8 @@ const char usage_text[] =
 "           [--heartbeat DURATION] [--listen ADDR]... [--max-clients N]\n"
 "           [--max-conns-per-addr N] [--max-queue SIZE]\n"
 "           [--on-slow resync|close] [--redis URL]\n"
-"           [--request-timeout DURATION] [--stats PATH] [--web-root DIR]\n"
+"           [--request-timeout DURATION] [--stats PATH]\n"
+"           [--token-ttl DURATION] [--web-root DIR]\n"
 "       labpulse notify --help | --version\n";
 
 const char help_text[] =
@@ -67,6 +68,9 @@ const char help_text[] =
 "                           connection opened, else 408 (default: 10s)\n"
 "  --stats PATH             stats socket, or none\n"
 "                           (default: $LABPULSE_RUNDIR/notify.sock)\n"
+"  --token-ttl DURATION     keep who holds a token this long, 0 to ask\n"
+"                           PostgreSQL every time; revocations drop it at\n"
+"                           once (default: 60s)\n"
 "  --web-root DIR           the dashboard's files (default: the installed ones)\n"
 "  -h, --help               show this help\n"
 "  -V, --version            show the version\n";
@@ -74,7 +78,7 @@ const char help_text[] =
 enum {
 	OPT_DB = 256, OPT_DB_POOL, OPT_FROM, OPT_HEARTBEAT, OPT_LISTEN,
 	OPT_MAX_CLIENTS, OPT_MAX_CONNS_PER_ADDR, OPT_MAX_QUEUE, OPT_ON_SLOW,
-	OPT_REDIS, OPT_REQUEST_TIMEOUT, OPT_STATS, OPT_WEB_ROOT
+	OPT_REDIS, OPT_REQUEST_TIMEOUT, OPT_STATS, OPT_TOKEN_TTL, OPT_WEB_ROOT
 };
 
 static const struct option longopts[] = {
@@ -91,6 +95,7 @@ static const struct option longopts[] = {
 	{ "redis",	 required_argument, NULL, OPT_REDIS },
 	{ "request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT },
 	{ "stats",	 required_argument, NULL, OPT_STATS },
+	{ "token-ttl",	 required_argument, NULL, OPT_TOKEN_TTL },
 	{ "version",	 no_argument,	    NULL, 'V' },
 	{ "web-root",	 required_argument, NULL, OPT_WEB_ROOT },
 	{ NULL, 0, NULL, 0 }
@@ -109,6 +114,10 @@ parse_args(int argc, char **argv, struct notify_cfg *c)
 	c->heartbeat_ms = 15000;
 	c->pool_size = 2;
 	c->request_timeout_ms = 10000;
+	/* revocations arrive by LISTEN at once, and a lost LISTEN re-checks
+	 * everyone: the TTL only bounds what no notification says (a class
+	 * taken away by hand in SQL) */
+	c->token_ttl_ms = 60000;
 	/* a class's instructors may share one NAT address, and a lecture
 	 * hall's screens too: far above one person's tabs, far below what
 	 * would let one address hold --max-clients */
@@ -171,6 +180,10 @@ parse_args(int argc, char **argv, struct notify_cfg *c)
 			break;
 		case OPT_STATS:
 			c->stats_path = optarg;
+			break;
+		case OPT_TOKEN_TTL:
+			opt_range("token-ttl", parse_duration_ms, optarg, 0,
+			    86400000, &c->token_ttl_ms);
 			break;
 		case 'V':
 			printf("labpulse notify %s\n", LABPULSE_VERSION);
@@ -305,6 +318,12 @@ fill_stats(void *arg)
 	o = jv_object_set(o, jv_string("max_queue"), jv_number(n->cfg.max_queue));
 	o = jv_object_set(o, jv_string("feed"), feed_stats(n));
 	o = jv_object_set(o, jv_string("postgres"), pgpool_stats(n->pool));
+	o = jv_object_set(o, jv_string("token_cache"), auth_stats(n));
+	if (n->listener)
+		o = jv_object_set(o, jv_string("revocations"),
+		    listen_stats(n->listener));
+	o = jv_object_set(o, jv_string("web_files"),
+	    jv_number(web_count(n->web)));
 	{
 		jv pools = jv_object_set(jv_object(), jv_string("postgres"),
 		    pgpool_pool(n->pool));
@@ -365,12 +384,32 @@ on_term(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(n->base, &grace);
 }
 
+/* The dashboard's files, read anew: NULL kept as the old ones. */
+static int
+load_web(struct notify *n)
+{
+	char err[512];
+	struct web *w = web_load(n->web_root, err, sizeof err);
+
+	if (w == NULL) {
+		log_warn("dashboard files not read; keeping what was %s", err);
+		return -1;
+	}
+	web_free(n->web);
+	n->web = w;
+	return 0;
+}
+
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
+	struct notify *n = arg;
+
 	(void)sig;
 	(void)what;
-	client_recheck_all(arg);
+	log_info("reload: tokens and dashboard files");
+	load_web(n);
+	client_recheck_all(n);
 }
 
 static void
@@ -416,8 +455,11 @@ main(int argc, char **argv)
 		die(71, "cannot create the event loop");
 	nt.pool = pgpool_new(nt.base, c->db, (int)c->pool_size);
 	nt.peers = peers_new(c->max_conns_per_addr);
-	if (nt.pool == NULL || nt.peers == NULL)
+	nt.auth = auth_new(&nt, c->token_ttl_ms);
+	if (nt.pool == NULL || nt.peers == NULL || nt.auth == NULL)
 		die(71, "out of memory");
+	if (load_web(&nt) < 0 && c->web_root)
+		die(78, "--web-root %s: cannot read it", nt.web_root);
 
 	nfds = prog_listen(c->listen, c->nlisten, "127.0.0.1:8080", fds, NOTIFY_MAX_LISTEN);
 	if (feed_open(&nt, err, sizeof err) < 0)
@@ -431,6 +473,9 @@ main(int argc, char **argv)
 		evconnlistener_set_error_cb(nt.listeners[i], on_listen_error);
 		nt.nlisteners++;
 	}
+	/* a PostgreSQL that is away now is tried again every second */
+	if ((nt.listener = listen_start(&nt)) == NULL)
+		die(71, "out of memory");
 	stats = prog_stats(nt.base, "notify", c->stats_path, fill_stats, &nt);
 	ev_term = evsignal_new(nt.base, SIGTERM, on_term, &nt);
 	ev_int = evsignal_new(nt.base, SIGINT, on_term, &nt);
@@ -457,7 +502,11 @@ main(int argc, char **argv)
 	for (i = 0; i < nt.nlisteners; i++)
 		evconnlistener_free(nt.listeners[i]);
 	feed_close(&nt);
+	listen_free(nt.listener);
+	auth_close(nt.auth);
 	pgpool_free(nt.pool);
+	auth_free(nt.auth);
+	web_free(nt.web);
 	peers_free(nt.peers);
 	stats_close(stats);
 	event_free(ev_term);

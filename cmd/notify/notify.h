@@ -15,6 +15,8 @@
 #define NOTIFY_MAX_LISTEN	8
 #define NOTIFY_MAX_CLASSES	32	/* classes one client may watch */
 #define NOTIFY_ID_LEN		SID_LEN
+#define NOTIFY_DIGEST_HEX	65	/* a token's SHA-256 in hex, and NUL */
+#define NOTIFY_KEEPALIVE_MAX	500	/* requests on one connection */
 
 struct event_base;
 struct event;
@@ -38,6 +40,7 @@ struct notify_cfg {
 	long max_clients, max_queue, heartbeat_ms, pool_size;
 	long request_timeout_ms;	/* accept to the whole request head */
 	long max_conns_per_addr;	/* 0: no cap */
+	long token_ttl_ms;	/* how long a token's answer is kept; 0: not */
 	int slow_close;		/* --on-slow close: no resync */
 };
 
@@ -53,10 +56,71 @@ struct pgpool *pgpool_new(struct event_base *base, const char *conninfo,
 /* Queue a query with text parameters; done is always called, later. */
 void pgpool_query(struct pgpool *p, const char *sql, int nparams,
     const char *const *params, pg_done_fn done, void *arg);
+/* The same, ahead of every query already waiting. */
+void pgpool_query_first(struct pgpool *p, const char *sql, int nparams,
+    const char *const *params, pg_done_fn done, void *arg);
 jv pgpool_stats(struct pgpool *p);
 /* The pool in the form every daemon reports (stats_pool). */
 jv pgpool_pool(struct pgpool *p);
 void pgpool_free(struct pgpool *p);
+
+/* ---- auth.c: who holds a token, cached by its digest, asked in batches ---- */
+
+#define AUTH_MAX_ENTRIES	10000	/* tokens whose answer is kept */
+
+struct client;
+/* status 0: the token is instructor's, who may watch classes (a jv array,
+ * borrowed); 401: no active instructor holds it; 503: PostgreSQL could not
+ * say (err). */
+typedef void (*auth_done_fn)(struct client *c, int status,
+    const char *instructor, jv classes, const char *err);
+struct authcache;
+struct authcache *auth_new(struct notify *n, long ttl_ms);
+/* hex: SHA-256 of token, as instructors.token_hash keeps it. */
+void auth_digest(const char *token, char hex[NOTIFY_DIGEST_HEX]);
+/* Who holds c->token_hash: done is called at once from the cache, else
+ * once the batch that asks for it is answered (c is held meanwhile). */
+void auth_check(struct notify *n, struct client *c, auth_done_fn done);
+/* A revocation: the answer for hex is dropped (auth_forget) or all are
+ * (auth_flush), and a batch in flight is asked again. */
+void auth_forget(struct notify *n, const char *hex);
+void auth_flush(struct notify *n);
+jv auth_stats(struct notify *n);
+/* Exit: auth_close before the pool is freed, auth_free after. */
+void auth_close(struct authcache *a);
+void auth_free(struct authcache *a);
+
+/* ---- listen.c: revocations from PostgreSQL (LISTEN labpulse_revoke), on
+ * a connection of its own ---- */
+
+#define NOTIFY_REVOKE_CHANNEL	"labpulse_revoke"
+
+struct listener;
+struct listener *listen_start(struct notify *n);
+/* Take the notifications that have arrived, now: before a cached answer is
+ * trusted, a revocation already on the wire is heard. */
+void listen_poll(struct listener *l);
+jv listen_stats(struct listener *l);
+void listen_free(struct listener *l);
+
+/* ---- web.c: the dashboard's files, read once (and at SIGHUP), with their
+ * validators and gzip forms ---- */
+
+struct webfile {
+	char *name;
+	const char *ctype;
+	char *body, *gz;	/* gz: NULL when gzip would not be smaller */
+	size_t len, gzlen;
+	char etag[24], gzetag[28];	/* quoted, as sent */
+	char version[17];	/* ?v= of a versioned reference to it */
+};
+struct web;
+/* Read every file of dir; NULL with err when dir cannot be read. */
+struct web *web_load(const char *dir, char *err, size_t errlen);
+void web_free(struct web *w);
+/* The file for a request path ("/" is index.html), or NULL. */
+const struct webfile *web_find(const struct web *w, const char *path);
+unsigned long web_count(const struct web *w);
 
 /* ---- feed.c: the routed stream (or NDJSON), read by every instance ---- */
 
@@ -104,6 +168,7 @@ struct nreq {
 	const char *extra;	/* NREQ_ERROR: header lines, or NULL */
 	const char *body;	/* NREQ_ERROR: a JSON body of its own, or NULL */
 	const char *path;	/* NREQ_STATIC: the decoded path (the request's) */
+	int head;		/* HEAD: the answer's head alone */
 	/* NREQ_WS and NREQ_SSE */
 	char token[NOTIFY_MAX_TOKEN + 1];
 	char since[NOTIFY_ID_LEN];	/* "" or a valid stream id */
@@ -182,6 +247,7 @@ struct client {
 	char since[NOTIFY_ID_LEN];
 	char *classes[NOTIFY_MAX_CLASSES];
 	int nclasses;
+	char token_hash[NOTIFY_DIGEST_HEX];
 	char instructor[128];
 	char addr[64];		/* counted in n->peers, when addr_counted */
 	int addr_counted;
@@ -200,6 +266,8 @@ struct client {
 	int64_t slow_since_us;
 	int64_t opened_us;
 	unsigned long sent;
+	int head_only;		/* a HEAD request: no body in the answer */
+	int served;		/* files served on this connection */
 	TAILQ_ENTRY(client) link;
 };
 TAILQ_HEAD(client_list, client);
@@ -218,9 +286,13 @@ void client_deliver(struct client *c, const char *id, const char *frame,
 void client_tick(struct notify *n);
 /* Close every client (shutdown): WebSocket 1001. */
 void client_close_all(struct notify *n);
-/* SIGHUP: check every client's token and classes again; close those that
- * lost them (4401, 4403). */
+/* SIGHUP, or revocations that may have been missed: empty the token cache,
+ * check every client's token and classes again; close those that lost
+ * them (4401, 4403). */
 void client_recheck_all(struct notify *n);
+/* A revocation of the token whose digest is hex: its clients are closed
+ * 4401 at once; the number closed. */
+int client_revoke(struct notify *n, const char *hex);
 /* The stream lost what the live reader had not read: every live client
  * gets a resync and a fresh snapshot. */
 void client_resync_all(struct notify *n);
@@ -241,7 +313,8 @@ void client_release(struct client *c);
 /* ---- server.c: the HTTP part: requests, static files, upgrades ---- */
 
 /* Read what the client sent so far; 1 when the request is complete and
- * handled (the client changed kind), 0 for more, -1 answered: close. */
+ * handled (the client changed kind), 0 for more, 2 answered and the
+ * connection may carry another, -1 answered: close. */
 int server_request(struct client *c);
 void server_reply(struct client *c, int status, const char *ctype,
     const char *extra_headers, const char *body, size_t len);
@@ -264,6 +337,9 @@ struct notify {
 	int nlisteners;
 	struct addr from;
 	struct pgpool *pool;
+	struct authcache *auth;
+	struct listener *listener;	/* revocations */
+	struct web *web;		/* the dashboard's files */
 	struct feed *feed;
 	struct peers *peers;	/* connections per address */
 	struct client_list clients;

@@ -7,6 +7,7 @@
 
 #include <event2/event.h>
 
+#include "hist.h"
 #include "log.h"
 #include "notify.h"
 #include "pgconn.h"
@@ -44,6 +45,11 @@ struct pgpool {
 	long waiting;
 	unsigned long queries, errors, connects;
 	int64_t maxwait_seen_us;
+	/* for poolstat: how long queries waited for a connection, and how
+	 * long one ran at least (a storm shows in both) */
+	struct hist *wait_us;
+	long running;
+	int64_t busy_us, busy_since_us;
 	char last_error[512];
 };
 
@@ -60,10 +66,12 @@ pgpool_new(struct event_base *base, const char *conninfo, int size)
 	p->conninfo = conninfo ? strdup(conninfo) : NULL;
 	p->size = size;
 	p->slots = calloc(size, sizeof *p->slots);
+	p->wait_us = hist_new();	/* NULL: figures not kept, no more */
 	TAILQ_INIT(&p->queue);
 	if (p->slots == NULL || (conninfo && p->conninfo == NULL)) {
 		free(p->slots);
 		free(p->conninfo);
+		hist_free(p->wait_us);
 		free(p);
 		return NULL;
 	}
@@ -105,6 +113,8 @@ finish(struct pgslot *s, PGresult *res, const char *err)
 	struct pgreq *r = s->req;
 
 	s->req = NULL;
+	if (--s->pool->running == 0)
+		s->pool->busy_us += stats_mono_us() - s->pool->busy_since_us;
 	if (res == NULL || err)
 		s->pool->errors++;
 	r->done(res, err, r->arg);
@@ -245,7 +255,11 @@ pool_run(struct pgpool *p)
 
 			if (w > p->maxwait_seen_us)
 				p->maxwait_seen_us = w;
+			if (p->wait_us)
+				hist_record(p->wait_us, (uint64_t)w);
 		}
+		if (p->running++ == 0)
+			p->busy_since_us = stats_mono_us();
 		s->req = r;
 		p->queries++;
 		if (!PQsendQueryParams(s->conn, r->sql, r->nparams, NULL,
@@ -259,9 +273,9 @@ pool_run(struct pgpool *p)
 	}
 }
 
-void
-pgpool_query(struct pgpool *p, const char *sql, int nparams,
-    const char *const *params, pg_done_fn done, void *arg)
+static void
+enqueue(struct pgpool *p, const char *sql, int nparams,
+    const char *const *params, pg_done_fn done, void *arg, int first)
 {
 	struct pgreq *r = calloc(1, sizeof *r);
 	int i;
@@ -286,9 +300,26 @@ pgpool_query(struct pgpool *p, const char *sql, int nparams,
 	r->done = done;
 	r->arg = arg;
 	r->queued_us = stats_mono_us();
-	TAILQ_INSERT_TAIL(&p->queue, r, link);
+	if (first)
+		TAILQ_INSERT_HEAD(&p->queue, r, link);
+	else
+		TAILQ_INSERT_TAIL(&p->queue, r, link);
 	p->waiting++;
 	pool_run(p);
+}
+
+void
+pgpool_query(struct pgpool *p, const char *sql, int nparams,
+    const char *const *params, pg_done_fn done, void *arg)
+{
+	enqueue(p, sql, nparams, params, done, arg, 0);
+}
+
+void
+pgpool_query_first(struct pgpool *p, const char *sql, int nparams,
+    const char *const *params, pg_done_fn done, void *arg)
+{
+	enqueue(p, sql, nparams, params, done, arg, 1);
 }
 
 jv
@@ -330,6 +361,7 @@ pgpool_pool(struct pgpool *p)
 {
 	struct stats_pool sp = { "postgres", 0, p->size, 0, 0, p->waiting, 0 };
 	struct pgreq *r = TAILQ_FIRST(&p->queue);
+	jv o;
 	int i;
 
 	for (i = 0; i < p->size; i++) {
@@ -342,7 +374,12 @@ pgpool_pool(struct pgpool *p)
 	}
 	if (r)
 		sp.maxwait_us = stats_mono_us() - r->queued_us;
-	return stats_pool(&sp);
+	o = stats_pool(&sp);
+	o = jv_object_set(o, jv_string("busy_us"), jv_number((double)(
+	    p->busy_us + (p->running > 0 ? stats_mono_us() -
+	    p->busy_since_us : 0))));
+	return jv_object_set(o, jv_string("wait_us"), p->wait_us ?
+	    stats_hist(p->wait_us) : jv_null());
 }
 
 void
@@ -371,5 +408,6 @@ pgpool_free(struct pgpool *p)
 	}
 	free(p->slots);
 	free(p->conninfo);
+	hist_free(p->wait_us);
 	free(p);
 }

@@ -249,10 +249,19 @@ error(struct nreq *q, int status, const char *msg)
 int
 nreq_parse(const struct httpreq *r, struct nreq *q)
 {
+	int stream;
+
 	memset(q, 0, sizeof *q);
-	if (strcmp(r->method, "GET") != 0) {
+	stream = strcmp(r->path, "/ws") == 0 || strcmp(r->path, "/sse") == 0;
+	q->head = strcmp(r->method, "HEAD") == 0;
+	/* a stream has nothing to show without its body: GET only */
+	if (stream && strcmp(r->method, "GET") != 0) {
 		q->extra = "Allow: GET\r\n";
 		return error(q, 405, "only GET");
+	}
+	if (strcmp(r->method, "GET") != 0 && !q->head) {
+		q->extra = "Allow: GET, HEAD\r\n";
+		return error(q, 405, "only GET or HEAD");
 	}
 	/* "GET *" (asterisk-form) names no resource */
 	if (r->path[0] != '/')

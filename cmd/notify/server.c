@@ -1,16 +1,14 @@
-/* server.c: the HTTP side of notify: read one request with httpreq, within
- * a deadline set at accept, then answer it as request.c decided (/healthz,
- * the dashboard's static files, a 4xx) or turn the connection into a
+/* server.c: the HTTP side of notify: read a request with httpreq, within
+ * a deadline, then answer it as request.c decided (/healthz, the
+ * dashboard's files from web.c, a 4xx) or turn the connection into a
  * WebSocket (RFC 6455 handshake here, frames through wslay) or an SSE
  * stream. libevent 2.1's evhttp cannot hand a connection over to another
- * protocol, so the request is read here. */
-#include <errno.h>
-#include <fcntl.h>
+ * protocol, so the request is read here. A file's answer may keep the
+ * connection for the next request, as browsers expect. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -25,13 +23,13 @@
 /* A GET has no body; a small one is read so that any other method gets
  * its 405 rather than a 413. */
 #define MAX_BODY	4096
-#define MAX_STATIC	(1 << 20)
 
 static const char *
 status_text(int status)
 {
 	switch (status) {
 	case 200: return "OK";
+	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
@@ -58,7 +56,8 @@ server_reply(struct client *c, int status, const char *ctype,
 	    "Content-Length: %zu\r\nCache-Control: no-cache\r\n"
 	    "X-Content-Type-Options: nosniff\r\n%sConnection: close\r\n\r\n",
 	    status, status_text(status), ctype, len, extra ? extra : "");
-	evbuffer_add(out, body, len);
+	if (!c->head_only)
+		evbuffer_add(out, body, len);
 }
 
 void
@@ -83,70 +82,150 @@ server_error(struct client *c, int status, const char *msg)
 	server_error_extra(c, status, NULL, msg);
 }
 
-static const char *
-content_type(const char *name)
+/* Does the comma-separated list of entity tags (If-None-Match) hold tag,
+ * weakly compared (a W/ prefix aside), or "*"? */
+static int
+tag_matches(const char *list, const char *tag)
 {
-	const char *dot = strrchr(name, '.');
+	size_t tl = strlen(tag);
+	const char *p = list;
 
-	if (dot == NULL)
-		return "application/octet-stream";
-	if (strcmp(dot, ".html") == 0)
-		return "text/html; charset=utf-8";
-	if (strcmp(dot, ".js") == 0)
-		return "text/javascript; charset=utf-8";
-	if (strcmp(dot, ".css") == 0)
-		return "text/css; charset=utf-8";
-	if (strcmp(dot, ".svg") == 0)
-		return "image/svg+xml";
-	if (strcmp(dot, ".png") == 0)
-		return "image/png";
-	if (strcmp(dot, ".ico") == 0)
-		return "image/x-icon";
-	return "application/octet-stream";
+	while (*p) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '*')
+			return 1;
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		if (strncmp(p, tag, tl) == 0 &&
+		    (p[tl] == '\0' || p[tl] == ',' || p[tl] == ' ' ||
+		    p[tl] == '\t'))
+			return 1;
+		p = strchr(p, ',');
+		if (p == NULL)
+			break;
+	}
+	return 0;
 }
 
-/* A file of the dashboard: a plain name in the web root, nothing else. */
+/* Does Accept-Encoding allow gzip (named, or *, with a q above 0)? */
+static int
+takes_gzip(const char *ae)
+{
+	const char *p = ae;
+	int star = 0, gzip = -1;
+
+	while (p && *p) {
+		size_t nl;
+		const char *semi, *end = strchr(p, ',');
+		int q = 1;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		nl = strcspn(p, " \t;,");
+		if (end == NULL)
+			end = p + strlen(p);
+		semi = memchr(p, ';', (size_t)(end - p));
+		if (semi) {
+			const char *qv = strstr(semi, "q=");
+
+			/* q=0, q=0.0, q=0.000: refused */
+			if (qv && qv < end && qv[2] == '0' &&
+			    strspn(qv + 3, ".0") == strcspn(qv + 3, " \t,"))
+				q = 0;
+		}
+		if (nl == 4 && strncasecmp(p, "gzip", 4) == 0)
+			gzip = q;
+		else if (nl == 1 && *p == '*')
+			star = q;
+		p = *end ? end + 1 : end;
+	}
+	return gzip >= 0 ? gzip : star;
+}
+
+/* The query's v=, when it is a version: "" when none. */
 static void
+query_version(const char *query, char *out, size_t outlen)
+{
+	const char *p = query;
+
+	out[0] = '\0';
+	while (p && *p) {
+		size_t len = strcspn(p, "&");
+
+		if (strncmp(p, "v=", 2) == 0 && len - 2 < outlen) {
+			memcpy(out, p + 2, len - 2);
+			out[len - 2] = '\0';
+			return;
+		}
+		p += len;
+		if (*p == '&')
+			p++;
+	}
+}
+
+/* A file of the dashboard, as browsers expect: validators, a year's
+ * caching for a versioned reference (the page's NAME?v=VERSION), no-cache
+ * and a validator for the rest, gzip when asked. 1 when the connection
+ * may carry another request. */
+static int
 serve_static(struct client *c, const char *path)
 {
-	const char *name = strcmp(path, "/") == 0 ? "index.html" : path + 1;
-	char file[1024], *buf;
-	struct stat st;
-	ssize_t got;
-	int fd;
+	const struct webfile *f = web_find(c->n->web, path);
+	const char *inm = httpreq_header(c->req, "If-None-Match");
+	const char *ae = httpreq_header(c->req, "Accept-Encoding");
+	char v[32], head[768];
+	const char *body, *etag, *cache;
+	size_t len;
+	int gz, status = 200, keep;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
 
-	if (*name == '.' || strspn(name, "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(name) ||
-	    snprintf(file, sizeof file, "%s/%s", c->n->web_root, name) >=
-	    (int)sizeof file) {
+	if (f == NULL) {
 		server_error(c, 404, "no such page");
-		return;
+		return 0;
 	}
-	fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    st.st_size > MAX_STATIC) {
-		if (fd >= 0)
-			close(fd);
-		server_error(c, 404, "no such page");
-		return;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	got = buf ? read(fd, buf, (size_t)st.st_size) : -1;
-	close(fd);
-	if (got != st.st_size) {
-		free(buf);
-		server_error(c, 503, "cannot read the page");
-		return;
-	}
-	server_reply(c, 200, content_type(name),
+	query_version(c->req->query, v, sizeof v);
+	/* an old page may ask for an old version: it gets today's, which
+	 * must not be kept under the old name for a year */
+	cache = strcmp(v, f->version) == 0 ?
+	    "public, max-age=31536000, immutable" : "no-cache";
+	gz = f->gz && ae && takes_gzip(ae);
+	body = gz ? f->gz : f->body;
+	len = gz ? f->gzlen : f->len;
+	etag = gz ? f->gzetag : f->etag;
+	if (inm && tag_matches(inm, etag))
+		status = 304;
+	c->served++;
+	/* a few hundred requests a connection, then another: a client that
+	 * never lets go does not keep its slot forever */
+	keep = c->req->keep_alive && c->served < NOTIFY_KEEPALIVE_MAX;
+	snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\n"
+	    "Content-Type: %s\r\n"
+	    "Cache-Control: %s\r\n"
+	    "ETag: %s\r\n"
+	    "%s%s"
+	    "X-Content-Type-Options: nosniff\r\n"
 	    "Content-Security-Policy: default-src 'self'; connect-src 'self'; "
-	    "frame-ancestors 'none'\r\nReferrer-Policy: no-referrer\r\n",
-	    buf, (size_t)got);
-	free(buf);
+	    "frame-ancestors 'none'\r\n"
+	    "Referrer-Policy: no-referrer\r\n"
+	    "Connection: %s\r\n",
+	    status, status_text(status), f->ctype, cache, etag,
+	    f->gz ? "Vary: Accept-Encoding\r\n" : "",
+	    gz ? "Content-Encoding: gzip\r\n" : "",
+	    keep ? "keep-alive" : "close");
+	evbuffer_add(out, head, strlen(head));
+	/* a 304 says nothing of a length: its 200 would have it */
+	if (status == 200)
+		evbuffer_add_printf(out, "Content-Length: %zu\r\n", len);
+	evbuffer_add(out, "\r\n", 2);
+	if (status == 200 && !c->head_only)
+		evbuffer_add(out, body, len);
+	return keep;
 }
 
 /* Act on a whole request: 1 when the client is a WebSocket or SSE one
- * now, -1 when it was answered. */
+ * now, 2 when it was answered and the connection may carry another, -1
+ * when it was answered and is to be closed. */
 static int
 route(struct client *c)
 {
@@ -158,6 +237,7 @@ route(struct client *c)
 		server_error(c, 503, "out of memory");
 		return -1;
 	}
+	c->head_only = q.head;
 	switch (q.kind) {
 	case NREQ_ERROR:
 		c->n->malformed++;
@@ -173,7 +253,8 @@ route(struct client *c)
 			    12);
 		break;
 	case NREQ_STATIC:
-		serve_static(c, q.path);
+		if (serve_static(c, q.path))
+			ret = 2;
 		break;
 	case NREQ_WS:
 		if (client_ws_start(c) < 0) {

@@ -147,6 +147,28 @@ test_routes(void)
 		is_int(q.status, 405, "and is 405");
 		is_str(q.extra, "Allow: GET\r\n", "with Allow: GET");
 	}
+	if (is_int(req("POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", &q,
+	    &hs), 0, "a POST for a file is read")) {
+		is_int(q.status, 405, "and is 405");
+		is_str(q.extra, "Allow: GET, HEAD\r\n", "with Allow: GET, HEAD");
+		is_str(q.msg, "only GET or HEAD", "saying so");
+	}
+	if (is_int(req("HEAD /app.js?v=1 HTTP/1.1\r\n\r\n", &q, &hs), 0,
+	    "HEAD for a file is read")) {
+		is_int(q.kind, NREQ_STATIC, "as the file");
+		is_int(q.head, 1, "without its body");
+		is_str(q.path, "(static)", "a file");
+	}
+	if (is_int(req("HEAD /healthz HTTP/1.1\r\n\r\n", &q, &hs), 0,
+	    "HEAD /healthz is read")) {
+		is_int(q.kind, NREQ_HEALTH, "as the health check");
+		is_int(q.head, 1, "without its body");
+	}
+	if (is_int(req("HEAD /ws HTTP/1.1\r\n\r\n", &q, &hs), 0,
+	    "HEAD /ws is read")) {
+		is_int(q.status, 405, "and is 405: a stream is GET only");
+		is_str(q.extra, "Allow: GET\r\n", "with Allow: GET");
+	}
 	if (is_int(req("GET * HTTP/1.1\r\n\r\n", &q, &hs), 0,
 	    "GET * is read")) {
 		is_int(q.kind, NREQ_ERROR, "GET * is refused");

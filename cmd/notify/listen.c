@@ -1,0 +1,198 @@
+/* listen.c: revocations as they happen. `labpulse instructor revoke` sends
+ * NOTIFY labpulse_revoke with the token's digest in the transaction that
+ * revokes it; every notify LISTENs on a connection of its own (not one of
+ * the pool's, which queries would hold), drops that answer from its cache
+ * and closes the token's dashboards with 4401. While the connection is
+ * away notifications are lost, so coming back re-checks every open
+ * dashboard, as SIGHUP does. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "notify.h"
+#include "pgconn.h"
+
+#define LISTEN_RETRY_S	1	/* between tries while PostgreSQL is away */
+
+struct listener {
+	struct notify *n;
+	PGconn *conn;
+	struct event *ev, *retry;
+	int was_up;		/* listened before: a loss may hide revocations */
+	unsigned long notifications, revoked, connects, losses;
+	char last_error[256];
+};
+
+static void try_connect(struct listener *l);
+
+static void
+drop(struct listener *l, const char *why)
+{
+	struct timeval tv = { LISTEN_RETRY_S, 0 };
+
+	if (l->ev) {
+		event_free(l->ev);
+		l->ev = NULL;
+	}
+	if (l->conn) {
+		PQfinish(l->conn);
+		l->conn = NULL;
+		l->losses++;
+		log_warn("lost PostgreSQL; revocations wait until it is back "
+		    "reason=\"%s\"", why);
+	}
+	else if (strcmp(why, l->last_error) != 0)
+		log_warn("cannot listen for revocations; trying every %ds "
+		    "reason=\"%s\"", LISTEN_RETRY_S, why);
+	snprintf(l->last_error, sizeof l->last_error, "%s", why);
+	if (!l->n->stopping)
+		evtimer_add(l->retry, &tv);
+}
+
+static void
+on_notify(struct listener *l, const PGnotify *nf)
+{
+	const char *hex = nf->extra;
+	size_t len = strlen(hex);
+
+	l->notifications++;
+	if (len == NOTIFY_DIGEST_HEX - 1 &&
+	    strspn(hex, "0123456789abcdef") == len) {
+		int closed = client_revoke(l->n, hex);
+
+		l->revoked += (unsigned long)closed;
+		log_info("revocation token=%.8s... closed=%d", hex, closed);
+	} else {
+		/* not one token's: whatever changed, check everyone */
+		log_info("revocation of unknown scope; re-checking every client");
+		client_recheck_all(l->n);
+	}
+}
+
+void
+listen_poll(struct listener *l)
+{
+	PGnotify *nf;
+	char err[256];
+
+	if (l == NULL || l->conn == NULL)
+		return;
+	if (!PQconsumeInput(l->conn)) {
+		pgconn_error(l->conn, NULL, err, sizeof err);
+		drop(l, err);
+		return;
+	}
+	while ((nf = PQnotifies(l->conn)) != NULL) {
+		if (strcmp(nf->relname, NOTIFY_REVOKE_CHANNEL) == 0)
+			on_notify(l, nf);
+		PQfreemem(nf);
+	}
+}
+
+static void
+on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	listen_poll(arg);
+}
+
+static void
+try_connect(struct listener *l)
+{
+	char err[256];
+	PGresult *res;
+
+	/* the loop waits while it connects, as the pool's connections do:
+	 * a server that is away refuses at once */
+	l->conn = pgconn_open_timeout(l->n->cfg.db, "labpulse-notify-listen",
+	    2, err, sizeof err);
+	if (l->conn == NULL) {
+		drop(l, err);
+		return;
+	}
+	res = PQexec(l->conn, "LISTEN " NOTIFY_REVOKE_CHANNEL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pgconn_error(l->conn, res, err, sizeof err);
+		PQclear(res);
+		drop(l, err);
+		return;
+	}
+	PQclear(res);
+	PQsetnonblocking(l->conn, 1);
+	l->ev = event_new(l->n->base, PQsocket(l->conn), EV_READ | EV_PERSIST,
+	    on_readable, l);
+	if (l->ev == NULL) {
+		drop(l, "out of memory");
+		return;
+	}
+	event_add(l->ev, NULL);
+	l->connects++;
+	l->last_error[0] = '\0';
+	if (l->was_up || l->losses > 0 || l->n->nclients > 0) {
+		log_info("listening for revocations again; re-checking every "
+		    "client");
+		client_recheck_all(l->n);
+	}
+	l->was_up = 1;
+}
+
+static void
+on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	try_connect(arg);
+}
+
+struct listener *
+listen_start(struct notify *n)
+{
+	struct listener *l = calloc(1, sizeof *l);
+
+	if (l == NULL)
+		return NULL;
+	l->n = n;
+	l->retry = evtimer_new(n->base, on_retry, l);
+	if (l->retry == NULL) {
+		free(l);
+		return NULL;
+	}
+	try_connect(l);
+	return l;
+}
+
+jv
+listen_stats(struct listener *l)
+{
+	jv o = jv_object();
+
+	o = jv_object_set(o, jv_string("channel"),
+	    jv_string(NOTIFY_REVOKE_CHANNEL));
+	o = jv_object_set(o, jv_string("listening"), jv_bool(l->conn != NULL));
+	o = jv_object_set(o, jv_string("notifications"),
+	    jv_number(l->notifications));
+	o = jv_object_set(o, jv_string("closed"), jv_number(l->revoked));
+	o = jv_object_set(o, jv_string("connects"), jv_number(l->connects));
+	o = jv_object_set(o, jv_string("losses"), jv_number(l->losses));
+	if (l->last_error[0])
+		o = jv_object_set(o, jv_string("last_error"),
+		    jv_string(l->last_error));
+	return o;
+}
+
+void
+listen_free(struct listener *l)
+{
+	if (l == NULL)
+		return;
+	if (l->ev)
+		event_free(l->ev);
+	if (l->conn)
+		PQfinish(l->conn);
+	event_free(l->retry);
+	free(l);
+}
