@@ -143,7 +143,8 @@ i=0
 while [ $((i * every)) -le "$secs" ]; do
 	now=$(date +%s)
 	due=$((start + i * every))
-	[ "$now" -lt "$due" ] && sleep $((due - now))
+	# in the background, so that a TERM ends the run now, not after it
+	if [ "$now" -lt "$due" ]; then sleep $((due - now)) & wait $!; fi
 	# the last sample may come as loadgen drains; the others, under load
 	[ $((i * every)) -ge "$secs" ] || kill -0 "$lg_pid" 2>/dev/null ||
 		{ cat "$work/class.err" >&2; die 70 "loadgen ended before the soak did"; }

@@ -135,11 +135,13 @@ fresh_db() {
 }
 
 # post URL BODY [curl args...]: sets $status_code, $body and $headers;
-# $CT overrides the Content-Type.
+# $CT overrides the Content-Type. A server that never answers fails the
+# test after 60 s rather than hanging the suite (a --max-time of the
+# caller's, coming later, wins).
 post() {
 	local url=$1 data=$2; shift 2
 	local out=$BATS_TEST_TMPDIR/post.$$
-	status_code=$(curl -sS -o "$out.body" -D "$out.head" -w '%{http_code}' \
+	status_code=$(curl -sS --max-time 60 -o "$out.body" -D "$out.head" -w '%{http_code}' \
 		-X POST -H "Content-Type: ${CT:-application/json}" --data-binary "$data" \
 		"$@" "$url")
 	body=$(cat "$out.body")
@@ -150,7 +152,7 @@ post() {
 get() {
 	local url=$1; shift
 	local out=$BATS_TEST_TMPDIR/get.$$
-	status_code=$(curl -sS -o "$out.body" -D "$out.head" -w '%{http_code}' \
+	status_code=$(curl -sS --max-time 60 -o "$out.body" -D "$out.head" -w '%{http_code}' \
 		"$@" "$url")
 	body=$(cat "$out.body")
 	headers=$(tr -d '\r' <"$out.head")
