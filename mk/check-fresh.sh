@@ -133,12 +133,14 @@ case $skip in *" systemd "*) ;; *)
 	say "booted ($state)"
 	# Its TAP shows as it runs; its exit status decides.
 	{
+		rc=0
 		nsenter -t "$leader" -a /usr/bin/env -i HOME=/root LANG=C.UTF-8 \
 			PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-			/bin/bash -c 'cd /root/labpulse && tests/systemd/run' </dev/null 2>&1
-		echo $? >"$work/systemd.rc"
+			/bin/bash -c 'cd /root/labpulse && tests/systemd/run' </dev/null 2>&1 || rc=$?
+		echo "$rc" >"$work/systemd.rc"
 	} | tee -a "$log"
-	[ "$(cat "$work/systemd.rc")" = 0 ] || die 1 "tests/systemd/run failed in the booted container"
+	[ "$(cat "$work/systemd.rc")" = 0 ] ||
+		die 1 "tests/systemd/run failed in the booted container (exit $(cat "$work/systemd.rc"))"
 	done_phase
 esac
 

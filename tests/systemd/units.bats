@@ -30,7 +30,10 @@ wait_long() {
 sql() { runuser -u postgres -- env -C / psql -X -q -tA -d "${DB:-labpulse}" -c "$1"; }
 rcli() { redis-cli "$@"; }
 prop() { systemctl show -p "$2" --value "$1"; }
-cursor() { journalctl -n 0 --show-cursor "$@" | sed -n 's/^-- cursor: //p'; }
+# cursor: where the whole journal is now. Not a unit's: a unit that never
+# logged yet (poolstat's first run) has no cursor, and an empty one is an
+# error to --after-cursor.
+cursor() { journalctl -n 0 --show-cursor | sed -n 's/^-- cursor: //p'; }
 # journal_since CURSOR UNIT: what UNIT logged after CURSOR.
 journal_since() { journalctl -q -o cat --no-pager --after-cursor="$1" -u "$2"; }
 # post URL BODY [curl args...]: sets $status_code and $body.
@@ -208,8 +211,11 @@ ExecStart=/usr/libexec/labpulse/route --consumer %H \$LABPULSE_ROUTE_ARGS"
 
 @test "labpulse-poolstat.service reaches every daemon's stats socket, PostgreSQL and Redis" {
 	local c
-	c=$(cursor -u labpulse-poolstat)
+	c=$(cursor)
+	[ -n "$c" ]
 	run -0 systemctl start labpulse-poolstat.service
+	# journald may write the line a moment after the run ended
+	wait_long 'journal_since "$c" labpulse-poolstat | grep -q "^POOLSTAT "'
 	run -0 journal_since "$c" labpulse-poolstat
 	assert_line --regexp '^POOLSTAT OK - all 5 daemons up'
 }
@@ -273,7 +279,7 @@ ExecStart=/usr/libexec/labpulse/route --consumer %H \$LABPULSE_ROUTE_ARGS"
 	local c pid token
 	token=$(cat "$BATS_FILE_TMPDIR/token")
 	pid=$(prop labpulse-route MainPID)
-	c=$(cursor -u labpulse-route)
+	c=$(cursor)
 	printf '%s\n' 'this is not jq (' >"$RULES"
 	run -0 systemctl reload labpulse-route
 	wait_long 'journal_since "$c" labpulse-route | grep -q "reload failed, keeping the old rules"'
@@ -289,9 +295,29 @@ ExecStart=/usr/libexec/labpulse/route --consumer %H \$LABPULSE_ROUTE_ARGS"
 
 	# good rules again: reloaded
 	cp "$BATS_FILE_TMPDIR/route.jq" "$RULES"
-	c=$(cursor -u labpulse-route)
+	c=$(cursor)
 	run -0 systemctl reload labpulse-route
 	wait_long 'journal_since "$c" labpulse-route | grep -q "rules reloaded"'
+}
+
+@test "systemctl reload labpulse-notify checks every open dashboard again: a class taken away by hand ends its stream" {
+	local c pid tok d=$BATS_TEST_TMPDIR
+	tok=$(runuser -u labpulse -- env -C / PGDATABASE=labpulse "$LP" instructor add "hal-$RUN" CS101 CS102)
+	# each stream's end is written down by the shell that ran it
+	(curl -sS -N --max-time 120 "$NOTIFY/sse?class=CS102&token=$tok" >"$d/gone" 2>&1; echo ended >"$d/gone.end") 3>&- &
+	track $!
+	(curl -sS -N --max-time 120 "$NOTIFY/sse?class=CS101&token=$tok" >"$d/kept" 2>&1; echo ended >"$d/kept.end") 3>&- &
+	track $!
+	wait_long 'grep -q "\"type\":\"snapshot\"" "$d/gone" && grep -q "\"type\":\"snapshot\"" "$d/kept"'
+	pid=$(prop labpulse-notify MainPID)
+	# no notification tells notify of this one: only a reload finds it
+	sql "delete from instructor_classes where class_id = 'CS102' and instructor_id = (select id from instructors where name = 'hal-$RUN')"
+	c=$(cursor)
+	run -0 systemctl reload labpulse-notify
+	wait_long 'journal_since "$c" labpulse-notify | grep -q "reload: tokens and dashboard files"'
+	wait_long 'test -s "$d/gone.end"'
+	[ ! -e "$d/kept.end" ]
+	assert_equal "$(prop labpulse-notify MainPID) $(prop labpulse-notify ActiveState)" "$pid active"
 }
 
 @test "ingest's token file: read as the group labpulse, given in /etc/default/labpulse, reloaded by systemctl reload" {
@@ -311,7 +337,7 @@ ExecStart=/usr/libexec/labpulse/route --consumer %H \$LABPULSE_ROUTE_ARGS"
 
 	# a new token, read at the reload
 	echo "$t2 CS102" >>"$tokens"
-	c=$(cursor -u labpulse-ingest)
+	c=$(cursor)
 	run -0 systemctl reload labpulse-ingest
 	wait_long 'journal_since "$c" labpulse-ingest | grep -q "reloaded tokens=2 file=$tokens"'
 	post "$INGEST/api/v1/events" '[{"eventType":"cell_executed","emailAddress":"ada@example.edu","eventId":"'"$RUN-tok-2"'"}]' \
@@ -320,7 +346,7 @@ ExecStart=/usr/libexec/labpulse/route --consumer %H \$LABPULSE_ROUTE_ARGS"
 
 	# a bad file: the old tokens stay
 	echo "a-line-with-no-class" >>"$tokens"
-	c=$(cursor -u labpulse-ingest)
+	c=$(cursor)
 	run -0 systemctl reload labpulse-ingest
 	wait_long 'journal_since "$c" labpulse-ingest | grep -q "reload failed, keeping the old tokens"'
 	post "$INGEST/api/v1/events" '[{"eventType":"cell_executed","emailAddress":"ada@example.edu","eventId":"'"$RUN-tok-3"'"}]' \
