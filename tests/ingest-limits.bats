@@ -126,6 +126,29 @@ healthy() {
 	assert_equal "$status_code" 202
 }
 
+@test "/healthz holds a place in the pipeline: at --max-inflight it is 503 at once, never one more PING" {
+	redis-server --port 0 --unixsocket "$BATS_TEST_TMPDIR/r.sock" --dir "$BATS_TEST_TMPDIR" \
+		--daemonize yes --pidfile "$BATS_TEST_TMPDIR/r.pid" --save "" >/dev/null 3>&-
+	wait_for redis-cli -s "$BATS_TEST_TMPDIR/r.sock" ping >/dev/null
+	rpid=$(cat "$BATS_TEST_TMPDIR/r.pid")
+	track "$rpid"
+	ingest_up hz --redis "unix:$BATS_TEST_TMPDIR/r.sock" --redis-timeout 60s --max-inflight 2
+	kill -STOP "$rpid"
+	for i in 1 2 3; do
+		curl -s -o /dev/null -m 30 "$hz_URL/healthz" 3>&- &
+		track "$!"
+	done
+	wait_until '[ "$(st hz .cl_waiting)" = 2 ]'
+	# the third probe was answered at once, and so is this one
+	get "$hz_URL/healthz" --max-time 5
+	assert_equal "$status_code" 503
+	assert_equal "$body" '{"status":"overloaded","redis":"up"}'
+	[[ $headers == *"Retry-After: 1"* ]]
+	assert_equal "$(st hz .cl_waiting)" 2
+	kill -CONT "$rpid"
+	healthy "$hz_URL"
+}
+
 @test "--rate-per-addr: past the burst, 503 with Retry-After; another address is not slowed" {
 	ingest_up ra --rate-per-addr 1/2
 	for i in 1 2; do

@@ -308,6 +308,16 @@ sink_health(struct ingest *ing, struct httpd_conn *c)
 		reply_json(ing, c, 503, "Retry-After: 1\r\n", o);
 		return;
 	}
+	/* A PING takes a place in the pipeline like a POST: unbounded, a
+	 * flood of probes on a slow Redis would hold memory without end and
+	 * push the POSTs past --max-inflight. At the bound POSTs are refused,
+	 * so the instance is not healthy either. */
+	if (ing->inflight >= ing->cfg.max_inflight) {
+		o = jv_object_set(o, jv_string("status"), jv_string("overloaded"));
+		o = jv_object_set(o, jv_string("redis"), jv_string("up"));
+		reply_json(ing, c, 503, "Retry-After: 1\r\n", o);
+		return;
+	}
 	jv_free(o);
 	p = pending_new(ing, c, NULL);
 	if (p == NULL) {
