@@ -590,6 +590,43 @@ RESTART_RUN="--students 30 --classes 3 --think 0.1 --dashboards 4 --duration 8s 
 	labpulse instructor revoke "loadgen-$RUN_ID" 2>/dev/null
 }
 
+@test "a PostgreSQL that accepts, then drops each request: the loss is told once, no return is, exit 69 at --timeout" {
+	# enough of the protocol for libpq to connect: no authentication,
+	# ready; the first query closes the connection
+	cat >"$BATS_TEST_TMPDIR/dropper.py" <<'PY'
+import socket, struct, threading
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+print(s.getsockname()[1], flush=True)
+def serve(c):
+    try:
+        n = struct.unpack("!I", c.recv(4))[0]
+        c.recv(n - 4)
+        c.sendall(b"R" + struct.pack("!II", 8, 0) + b"Z" + struct.pack("!I", 5) + b"I")
+        c.recv(65536)
+    except Exception:
+        pass
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+	python3 "$BATS_TEST_TMPDIR/dropper.py" >"$BATS_TEST_TMPDIR/port" 3>&- &
+	track "$!"
+	wait_for test -s "$BATS_TEST_TMPDIR/port"
+	SECONDS=0
+	run -69 --separate-stderr loadgen --dashboards 0 --duration 1s --timeout 2s --setup \
+		--db "host=127.0.0.1 port=$(cat "$BATS_TEST_TMPDIR/port") dbname=x user=x sslmode=disable"
+	secs=$SECONDS
+	assert_output ""
+	[ "$secs" -lt 8 ]
+	# one line for the whole absence, however many connections it took
+	[ "${#stderr_lines[@]}" -eq 2 ] || { echo "$stderr"; false; }
+	[[ ${stderr_lines[0]} == "labpulse-loadgen: warning: lost the connection to PostgreSQL: "*"; trying again for up to 2s" ]] || { echo "$stderr"; false; }
+	[[ ${stderr_lines[1]} == "labpulse-loadgen: error: --setup: cannot add instructor loadgen-"*": cannot reach PostgreSQL in 2s (--timeout): "* ]] || { echo "$stderr"; false; }
+}
+
 @test "notify killed (-9) and away for 3 s during a run: dashboards reconnect, resume with their last id, miss nothing" {
 	# whole, whatever a test before left
 	labpulse up >/dev/null

@@ -117,7 +117,9 @@ db_close(struct lg *lg)
 }
 
 /* A connection that answered last time, or a new one, opened within the
- * deadline. A broken one is told once, and so is its coming back. */
+ * deadline. A broken one is told once; its coming back is told by
+ * db_answered, not here: a server that accepts and then drops would
+ * otherwise be told gone and back on every try. */
 static int
 db_connect(struct lg *lg, int64_t deadline, char *err, size_t errlen)
 {
@@ -140,12 +142,18 @@ db_connect(struct lg *lg, int64_t deadline, char *err, size_t errlen)
 		return -1;
 	}
 	PQsetNoticeProcessor(lg->pg, no_notice, NULL);
+	return 0;
+}
+
+/* A request was answered: PostgreSQL is back if it was away. */
+static void
+db_answered(struct lg *lg)
+{
 	if (lg->pg_down) {
 		log_info("reached PostgreSQL again");
 		lg->pg_down = 0;
 		lg->pg_returned = 1;
 	}
-	return 0;
 }
 
 /* The request broke its connection: told once, and dropped. */
@@ -187,6 +195,8 @@ db_retry(struct lg *lg, int (*op)(struct lg *, int, void *, char *,
 	for (attempt = 0;; attempt++) {
 		if (db_connect(lg, deadline, last, sizeof last) == 0) {
 			rc = op(lg, attempt, arg, last, sizeof last);
+			if (rc != DB_AGAIN)
+				db_answered(lg);
 			if (rc == 0)
 				return 0;
 			if (rc == DB_FAILED) {
@@ -454,6 +464,8 @@ db_verify(struct lg *lg, char *err, size_t errlen)
 			v->missing_ids = jv_array();
 			v->duplicated_ids = jv_array();
 			missing = scan(lg, pattern, 1, last, sizeof last);
+			if (missing != DB_AGAIN)
+				db_answered(lg);
 			if (missing >= 0) {
 				v->waited_s = (double)(lg_now_us() - t0) / 1e6;
 				v->done = 1;
@@ -468,12 +480,13 @@ db_verify(struct lg *lg, char *err, size_t errlen)
 			goto again;
 		}
 		rows = count_rows(lg, pattern, last, sizeof last);
-		if (rows == DB_FAILED)
-			break;
 		if (rows == DB_AGAIN) {
 			db_broke(lg, last);
 			goto again;
 		}
+		db_answered(lg);
+		if (rows == DB_FAILED)
+			break;
 		if (rows > prev) {
 			prev = rows;
 			grew = lg_now_us();
