@@ -200,3 +200,43 @@ healthy() {
 	run -64 --separate-stderr notify --max-conns-per-addr 100001
 	[[ ${stderr_lines[0]} == "labpulse-notify: error: --max-conns-per-addr: "* ]]
 }
+
+@test "pipelined requests from a client that reads no answer are not read ahead without bound" {
+	start_notify pl
+	hp=${pl_URL#http://}
+	rss0=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pl_PID/status")
+	# 40 MB of requests for an 18 kB file, none of whose answers is read:
+	# notify stops reading once the first answers wait, so the sender
+	# stalls with what the kernels' buffers hold
+	cat >"$BATS_TEST_TMPDIR/flood.py" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect((sys.argv[1], int(sys.argv[2])))
+s.setblocking(False)
+chunk = b"GET /app.js HTTP/1.1\r\nHost: x\r\n\r\n" * 2000
+sent, stalled = 0, time.monotonic()
+while sent < 40 << 20 and time.monotonic() - stalled < 2:
+    try:
+        sent += s.send(chunk)
+        stalled = time.monotonic()
+    except BlockingIOError:
+        time.sleep(0.01)
+print(sent)
+PY
+	run -0 timeout 60 python3 "$BATS_TEST_TMPDIR/flood.py" "${hp%:*}" "${hp##*:}"
+	sent=$output
+	rss1=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pl_PID/status")
+	[ "$sent" -lt $((20 << 20)) ] || { echo "sent $sent bytes, all taken" >&2; false; }
+	[ $((rss1 - rss0)) -lt $((16 << 10)) ] || { echo "RSS grew ${rss0}k -> ${rss1}k" >&2; false; }
+	healthy "$pl_URL" "$pl_PID"
+}
+
+@test "after a HEAD on a kept-alive connection, the next answer has its body" {
+	start_notify hd
+	raw "$hd_URL" 'HEAD /style.css HTTP/1.1\r\nHost: x\r\n\r\nBREW /pot HTTP/1.1\r\nHost: x\r\n\r\n'
+	assert_equal "$status_line" "HTTP/1.1 200 OK"
+	grep -q '^HTTP/1.1 501 Not Implemented' "$BATS_TEST_TMPDIR/raw"
+	assert_equal "$(tail -c 34 "$BATS_TEST_TMPDIR/raw")" '{"error":"method not implemented"}'
+	healthy "$hd_URL" "$hd_PID"
+}

@@ -27,6 +27,11 @@
 #include "stats.h"
 
 #define CLOSE_TIMEOUT_S		5	/* to write the last bytes */
+/* What is read ahead of what notify has taken: a whole request head and
+ * body (server.c's bounds) and some. Without a bound, a client that
+ * pipelines requests and reads no answer makes notify read, and hold, all
+ * it sends while the first answer waits in the output. */
+#define CLIENT_READ_AHEAD	16384
 
 /* A class as student_progress has it: a row per student and notebook,
  * newest first. jsonb's text has no newlines, which SSE needs. */
@@ -870,6 +875,7 @@ client_accept(struct notify *n, int fd, const char *peer, const char *addr)
 	/* no read timeout: the deadline bounds the request, and a stream's
 	 * client sends nothing for long */
 	bufferevent_set_timeouts(c->bev, NULL, &wtv);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, CLIENT_READ_AHEAD);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&n->clients, c, link);
 	n->nclients++;

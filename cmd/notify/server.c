@@ -330,5 +330,8 @@ server_request(struct client *c)
 	httpreq_free(c->req);
 	free(c->req);
 	c->req = NULL;
+	/* a HEAD's answer is queued: the next answer on this connection (the
+	 * next request's, a 408) has its body */
+	c->head_only = 0;
 	return ret;
 }
