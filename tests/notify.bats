@@ -465,6 +465,37 @@ watch() {
 	! grep -q '^close' "$BATS_TEST_TMPDIR/t2"
 }
 
+@test "a burst of notifications of unknown scope costs one re-check, and a dashboard whose token holds stays open" {
+	tok=$(labpulse instructor add uma CS504 2>/dev/null | tail -n 1)
+	start_notify un
+	watch u1 --timeout 30 --token "$tok" "$un_URL/ws?class=CS504"
+	wait_for grep -q '"type":"snapshot"' "$BATS_TEST_TMPDIR/u1"
+	# one transaction: the 200 arrive together
+	psql -qtAXc "select count(pg_notify('labpulse_revoke', 'not-a-digest-' || g)) from generate_series(1, 200) g" >/dev/null
+	wait_until 'test "$(stats "$un_STATS" | jq .revocations.notifications)" = 200'
+	lines=$(grep -c 'revocation of unknown scope' "$un_LOG")
+	[ "$lines" -le 3 ] || { echo "$lines re-checks for one burst" >&2; false; }
+	wait_until 'test "$(stats "$un_STATS" | jq .token_cache.queued)" = 0'
+	! grep -q '^close' "$BATS_TEST_TMPDIR/u1"
+}
+
+@test "a revocation of another token does not make a token check in flight be asked again" {
+	tok=$(labpulse instructor add vera CS505 2>/dev/null | tail -n 1)
+	start_notify ag
+	b0=$(stats "$ag_STATS" | jq .token_cache.batches)
+	# the check is held in PostgreSQL while another token is revoked
+	psql -qtAXc "begin; lock table instructors in access exclusive mode; select pg_sleep(3); commit" >/dev/null 3>&- &
+	track "$!"
+	wait_until 'test "$(psql -tAXc "select count(*) from pg_locks where relation = '"'"'instructors'"'"'::regclass and mode = '"'"'AccessExclusiveLock'"'"' and granted")" = 1'
+	"$LPWATCH" --timeout 30 --token "$tok" "$ag_URL/ws?class=CS505" >"$BATS_TEST_TMPDIR/v1" 2>&1 3>&- &
+	track "$!"
+	wait_until 'test "$(stats "$ag_STATS" | jq .token_cache.batches)" = $((b0 + 1))'
+	psql -qtAXc "notify labpulse_revoke, '$(printf '0%.0s' $(seq 64))'"
+	wait_until 'test "$(stats "$ag_STATS" | jq .revocations.notifications)" = 1'
+	wait_for grep -q '"type":"snapshot"' "$BATS_TEST_TMPDIR/v1"
+	assert_equal "$(stats "$ag_STATS" | jq .token_cache.batches)" $((b0 + 1))
+}
+
 # head_of FILE NAME: the value of header NAME in a curl -D dump.
 head_of() {
 	tr -d '\r' <"$1" | sed -n "s/^$2: //Ip" | tail -n 1

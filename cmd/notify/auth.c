@@ -5,7 +5,8 @@
  * once after a restart cost a query per few hundred distinct tokens, not a
  * thousand queries queued behind a pool of two. A revocation (listen.c, or
  * SIGHUP) drops answers and bumps a generation, so that a batch asked
- * before it is asked again rather than believed. */
+ * before it (for that token, or for any at SIGHUP) is asked again rather
+ * than believed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,7 +352,11 @@ auth_forget(struct notify *n, const char *hex)
 	struct authcache *a = n->auth;
 	struct aentry *e = find(a, hex);
 
-	a->gen++;
+	/* only the batch that asks for this very token can have seen it
+	 * before it was revoked: the others' answers stand, so that a stream
+	 * of revocations of other tokens does not keep every check waiting */
+	if (e && e->state == A_ASKED)
+		a->gen++;
 	if (e && e->state == A_KNOWN) {
 		a->forgotten++;
 		entry_free(a, e);

@@ -52,24 +52,23 @@ drop(struct listener *l, const char *why)
 		evtimer_add(l->retry, &tv);
 }
 
-static void
+/* 1 when nf is not one token's: the caller re-checks everyone, once for
+ * all such notifications that came together. */
+static int
 on_notify(struct listener *l, const PGnotify *nf)
 {
 	const char *hex = nf->extra;
 	size_t len = strlen(hex);
+	int closed;
 
 	l->notifications++;
-	if (len == NOTIFY_DIGEST_HEX - 1 &&
-	    strspn(hex, "0123456789abcdef") == len) {
-		int closed = client_revoke(l->n, hex);
-
-		l->revoked += (unsigned long)closed;
-		log_info("revocation token=%.8s... closed=%d", hex, closed);
-	} else {
-		/* not one token's: whatever changed, check everyone */
-		log_info("revocation of unknown scope; re-checking every client");
-		client_recheck_all(l->n);
-	}
+	if (len != NOTIFY_DIGEST_HEX - 1 ||
+	    strspn(hex, "0123456789abcdef") != len)
+		return 1;
+	closed = client_revoke(l->n, hex);
+	l->revoked += (unsigned long)closed;
+	log_info("revocation token=%.8s... closed=%d", hex, closed);
+	return 0;
 }
 
 void
@@ -77,6 +76,7 @@ listen_poll(struct listener *l)
 {
 	PGnotify *nf;
 	char err[256];
+	unsigned long unscoped = 0;
 
 	if (l == NULL || l->conn == NULL)
 		return;
@@ -87,8 +87,16 @@ listen_poll(struct listener *l)
 	}
 	while ((nf = PQnotifies(l->conn)) != NULL) {
 		if (strcmp(nf->relname, NOTIFY_REVOKE_CHANNEL) == 0)
-			on_notify(l, nf);
+			unscoped += (unsigned long)on_notify(l, nf);
 		PQfreemem(nf);
+	}
+	/* each re-check asks for every client's token again, and a client
+	 * waits for each it is in: a burst of them (a hostile or careless
+	 * NOTIFY loop) costs one */
+	if (unscoped > 0) {
+		log_info("revocation of unknown scope; re-checking every client "
+		    "notifications=%lu", unscoped);
+		client_recheck_all(l->n);
 	}
 }
 

@@ -82,7 +82,8 @@ void auth_digest(const char *token, char hex[NOTIFY_DIGEST_HEX]);
  * once the batch that asks for it is answered (c is held meanwhile). */
 void auth_check(struct notify *n, struct client *c, auth_done_fn done);
 /* A revocation: the answer for hex is dropped (auth_forget) or all are
- * (auth_flush), and a batch in flight is asked again. */
+ * (auth_flush), and a batch in flight that asks for it (auth_forget) or
+ * any (auth_flush) is asked again. */
 void auth_forget(struct notify *n, const char *hex);
 void auth_flush(struct notify *n);
 jv auth_stats(struct notify *n);
