@@ -40,6 +40,21 @@ digest(const char *s, size_t len, uint8_t out[SHA256_DIGEST_SIZE])
 	sha256_digest(&h, SHA256_DIGEST_SIZE, out);
 }
 
+void
+tokens_sha256_hex(const void *data, size_t len, char hex[TOKENS_HEX_SIZE])
+{
+	static const char digits[] = "0123456789abcdef";
+	uint8_t d[SHA256_DIGEST_SIZE];
+	size_t i;
+
+	digest(data, len, d);
+	for (i = 0; i < sizeof d; i++) {
+		hex[2 * i] = digits[d[i] >> 4];
+		hex[2 * i + 1] = digits[d[i] & 15];
+	}
+	hex[2 * sizeof d] = '\0';
+}
+
 static struct tokens *
 bad(struct tokens *t, char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

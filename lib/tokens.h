@@ -21,4 +21,10 @@ const char *tokens_class(const struct tokens *t, const char *presented,
 size_t tokens_count(const struct tokens *t);
 void tokens_free(struct tokens *t);
 
+/* A token's digest as PostgreSQL keeps it (instructors.token_hash) and as
+ * notify's cache and revocations name it: the SHA-256 of the len bytes at
+ * data, in lowercase hex, NUL-terminated in hex. */
+#define TOKENS_HEX_SIZE	65
+void tokens_sha256_hex(const void *data, size_t len, char hex[TOKENS_HEX_SIZE]);
+
 #endif

@@ -12,11 +12,10 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include <nettle/sha2.h>
-
 #include "loadgen.h"
 #include "log.h"
 #include "pgconn.h"
+#include "tokens.h"
 
 #define POLL_MS		200
 #define RETRY_MS	200
@@ -288,9 +287,8 @@ op_setup(struct lg *lg, int attempt, void *arg, char *err, size_t errlen)
 int
 db_setup(struct lg *lg, char *err, size_t errlen)
 {
-	struct sha256_ctx sha;
-	uint8_t raw[24], digest[SHA256_DIGEST_SIZE];
-	char hash[2 * SHA256_DIGEST_SIZE + 1];
+	uint8_t raw[24];
+	char hash[TOKENS_HEX_SIZE];
 
 	/* a fresh secret whatever the seed: the run is repeatable, its
 	 * token is not */
@@ -300,10 +298,7 @@ db_setup(struct lg *lg, char *err, size_t errlen)
 		return -1;
 	}
 	hex(raw, sizeof raw, lg->token);
-	sha256_init(&sha);
-	sha256_update(&sha, strlen(lg->token), (const uint8_t *)lg->token);
-	sha256_digest(&sha, sizeof digest, digest);
-	hex(digest, sizeof digest, hash);
+	tokens_sha256_hex(lg->token, strlen(lg->token), hash);
 	snprintf(lg->instructor, sizeof lg->instructor, "loadgen-%s",
 	    lg->run_id);
 	if (db_retry(lg, op_setup, hash, err, errlen) < 0) {

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <nettle/sha2.h>
 
 #include "log.h"
 #include "notify.h"
@@ -64,24 +63,6 @@ struct authcache {
 	unsigned long hits, misses, batches, asked, evicted, expired, forgotten;
 	unsigned long errors;
 };
-
-void
-auth_digest(const char *token, char hex[NOTIFY_DIGEST_HEX])
-{
-	static const char digits[] = "0123456789abcdef";
-	struct sha256_ctx ctx;
-	uint8_t d[SHA256_DIGEST_SIZE];
-	int i;
-
-	sha256_init(&ctx);
-	sha256_update(&ctx, strlen(token), (const uint8_t *)token);
-	sha256_digest(&ctx, sizeof d, d);
-	for (i = 0; i < SHA256_DIGEST_SIZE; i++) {
-		hex[2 * i] = digits[d[i] >> 4];
-		hex[2 * i + 1] = digits[d[i] & 15];
-	}
-	hex[2 * SHA256_DIGEST_SIZE] = '\0';
-}
 
 static unsigned
 bucket(const char *hex)

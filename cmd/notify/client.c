@@ -645,7 +645,7 @@ client_subscribe(struct client *c, struct nreq *q)
 		refuse(c, 401, "no token");
 		return;
 	}
-	auth_digest(c->token, c->token_hash);
+	tokens_sha256_hex(c->token, strlen(c->token), c->token_hash);
 	c->state = CS_AUTH;
 	auth_check(c->n, c, on_auth);
 }

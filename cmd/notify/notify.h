@@ -11,11 +11,12 @@
 
 #include "addr.h"
 #include "sid.h"
+#include "tokens.h"
 
 #define NOTIFY_MAX_LISTEN	8
 #define NOTIFY_MAX_CLASSES	32	/* classes one client may watch */
 #define NOTIFY_ID_LEN		SID_LEN
-#define NOTIFY_DIGEST_HEX	65	/* a token's SHA-256 in hex, and NUL */
+#define NOTIFY_DIGEST_HEX	TOKENS_HEX_SIZE	/* tokens_sha256_hex() */
 #define NOTIFY_KEEPALIVE_MAX	500	/* requests on one connection */
 
 struct event_base;
@@ -76,8 +77,6 @@ typedef void (*auth_done_fn)(struct client *c, int status,
     const char *instructor, jv classes, const char *err);
 struct authcache;
 struct authcache *auth_new(struct notify *n, long ttl_ms);
-/* hex: SHA-256 of token, as instructors.token_hash keeps it. */
-void auth_digest(const char *token, char hex[NOTIFY_DIGEST_HEX]);
 /* Who holds c->token_hash: done is called at once from the cache, else
  * once the batch that asks for it is answered (c is held meanwhile). */
 void auth_check(struct notify *n, struct client *c, auth_done_fn done);

@@ -13,7 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <nettle/sha2.h>
 #include <zlib.h>
 
 #include "notify.h"
@@ -46,24 +45,6 @@ content_type(const char *name)
 	if (strcmp(dot, ".ico") == 0)
 		return "image/x-icon";
 	return "application/octet-stream";
-}
-
-static void
-hex_digest(const char *p, size_t len, char *out, size_t hexlen)
-{
-	static const char digits[] = "0123456789abcdef";
-	struct sha256_ctx ctx;
-	uint8_t d[SHA256_DIGEST_SIZE];
-	size_t i;
-
-	sha256_init(&ctx);
-	sha256_update(&ctx, len, (const uint8_t *)p);
-	sha256_digest(&ctx, sizeof d, d);
-	for (i = 0; i < hexlen / 2 && i < sizeof d; i++) {
-		out[2 * i] = digits[d[i] >> 4];
-		out[2 * i + 1] = digits[d[i] & 15];
-	}
-	out[2 * i] = '\0';
 }
 
 /* A plain name: what a request may name, nothing hidden. */
@@ -199,10 +180,11 @@ gzip_file(struct webfile *f)
 static void
 set_tags(struct webfile *f)
 {
-	char hex[17];
+	char hex[TOKENS_HEX_SIZE];
 
-	hex_digest(f->body, f->len, hex, 16);
-	snprintf(f->etag, sizeof f->etag, "\"%s\"", hex);
+	/* the first 16 hex digits of the SHA-256 name the file's version */
+	tokens_sha256_hex(f->body, f->len, hex);
+	snprintf(f->etag, sizeof f->etag, "\"%.16s\"", hex);
 	snprintf(f->version, sizeof f->version, "%.12s", hex);
 }
 

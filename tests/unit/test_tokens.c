@@ -163,11 +163,25 @@ test_load(void)
 	    "load: a missing file: %s", err);
 }
 
+/* The digest instructors.token_hash keeps: FIPS 180-2's "abc" vector. */
+static void
+test_hex(void)
+{
+	char hex[TOKENS_HEX_SIZE];
+
+	tokens_sha256_hex("abc", 3, hex);
+	is_str(hex, "ba7816bf8f01cfea414140de5dae2223"
+	    "b00361a396177a9cb410ff61f20015ad", "sha256 hex of abc");
+	tokens_sha256_hex("a\0b", 3, hex);
+	ok(strlen(hex) == 64, "sha256 hex of bytes with a NUL: 64 digits");
+}
+
 int
 main(void)
 {
 	test_good();
 	test_bad();
 	test_load();
+	test_hex();
 	return done_testing();
 }
