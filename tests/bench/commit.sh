@@ -12,17 +12,13 @@
 # A benchmark reports: a missed target still exits 0; only a step that cannot
 # run exits non-zero (64 bad settings, 69 a tool or build is missing, 70 a
 # run failed).
-set -u
-LC_ALL=C
-export LC_ALL
+prog="bench-commit"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 # batch-commit would prefer it to the stack's PG* variables
 unset DATABASE_URL
-
-prog=bench-commit
-top=$(cd "$(dirname "$0")/../.." && pwd)
 gen=$top/tests/bench/genevents.awk
 bench=$top/tests/bench/httpbench
-out=$top/tests/bench/out
 n=${COMMIT_BENCH_EVENTS:-1000000}
 # batch-commit processes in the group for the bulk run (the one-machine
 # deployment of DESIGN.md runs several)
@@ -41,58 +37,30 @@ cols="class_id, student_id, event_id, event_type, event_time, received_at, sessi
 
 # printf, not echo: a shell's echo may take the backslash of \copy as an escape
 say() { printf '%s\n' "$*"; }
-die() { code=$1; shift; say "$prog: error: $*" >&2; exit "$code"; }
-info() { say "$prog: info: $*" >&2; }
 
 case $n in ''|*[!0-9]*|0*) die 64 "COMMIT_BENCH_EVENTS must be a positive integer, not '$n'" ;; esac
 case $consumers in [1-8]) ;; *) die 64 "COMMIT_BENCH_CONSUMERS must be 1 to 8, not '$consumers'" ;; esac
-for f in "$top/bin/labpulse" "$top/bin/stack" "$top/bin/ingest" \
-	"$top/bin/batch-commit" "$top/bin/migrate-indexes"; do
-	[ -x "$f" ] || die 69 "$f is not built; run: make all"
-done
+need_target=all
+need_files "$top/bin/labpulse" "$top/bin/stack" "$top/bin/ingest" \
+	"$top/bin/batch-commit" "$top/bin/migrate-indexes"
 [ -r "$gen" ] || die 69 "$gen is missing"
-for t in redis-cli psql createdb dropdb socat jq curl awk xargs timeout; do
-	command -v "$t" >/dev/null 2>&1 || die 69 "$t is not installed; run: make deps"
-done
+need_tools redis-cli psql createdb dropdb socat jq curl awk xargs timeout
 
-home=$(mktemp -d "${TMPDIR:-/tmp}/lpbench.XXXXXX") || die 69 "cannot make a temp folder"
-# PostgreSQL may run as another user, which must reach the folder.
-chmod 755 "$home"
-LABPULSE_HOME=$home
-export LABPULSE_HOME
 bc_pids=
-cleanup() {
+# the batch-commits of the benchmark, stopped (killed after 10 s) before
+# the stack
+# shellcheck disable=SC2317 # called by the EXIT trap
+bench_stop() {
 	for p in $bc_pids; do kill -TERM "$p" 2>/dev/null; done
 	for p in $bc_pids; do
 		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$p" 2>/dev/null
 	done
-	"$top/bin/labpulse" down >/dev/null 2>&1
-	rm -rf "$home"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-mkdir -p "$out" || die 69 "cannot make $out"
+bench_home lpbench
 
 # ---- helpers ----
 now() { date +%s.%N; }
-# calc EXPR [VAR=VALUE...] [fmt=FORMAT]: one number from awk (%.3f unless
-# told); the values are numbers
-calc() {
-	e=$1
-	shift
-	f=%.3f
-	a=
-	for kv; do
-		case $kv in
-		fmt=*) f=${kv#fmt=} ;;
-		*) a="$a -v $kv" ;;
-		esac
-	done
-	awk $a -v fmt="$f" "BEGIN { printf fmt, ($e) }"
-}
-kib_of() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
 mib() { calc 'k / 1024' k="${1:-0}" fmt=%.1f; }
 redis() { redis-cli -s "$rsock" "$@"; }
 sql() { psql -XqtA -v ON_ERROR_STOP=1 "$@"; }
@@ -168,9 +136,7 @@ jnum() { v=$(printf '%s' "$1" | jq -r "$2 // empty" 2>/dev/null); echo "${v:-0}"
 # ---- the stack ----
 info "starting a private stack"
 # the stream fills on purpose here: no backlog bound in ingest
-stack_env=$(LABPULSE_INGEST_FLAGS="--max-backlog 0 --max-backlog-bytes 0" \
-	"$top/bin/labpulse" up) || die 69 "labpulse up failed; see $home/log"
-eval "$stack_env"
+bench_up LABPULSE_INGEST_FLAGS="--max-backlog 0 --max-backlog-bytes 0"
 rsock=${LABPULSE_REDIS#unix:}
 url=$LABPULSE_INGEST_URL/api/v1/events
 cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
@@ -370,7 +336,7 @@ while [ "$k" -lt "$probes" ]; do
 	sleep 0.2
 done
 vis_n=$(echo $vis_list | wc -w)
-vis_p50=$(printf '%s\n' $vis_list | sort -g | awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : 0 }')
+vis_p50=$(median $vis_list)
 vis_max=$(printf '%s\n' $vis_list | sort -g | tail -n 1)
 vis_max=${vis_max:-0}
 info "   POST to visible (ms):$vis_list"

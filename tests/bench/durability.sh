@@ -7,45 +7,21 @@
 # bench`. A benchmark reports: only a step that cannot run exits non-zero
 # (69 a tool or build is missing, 70 a run failed).
 # shellcheck disable=SC2086
-set -u
-LC_ALL=C
-export LC_ALL
-
 prog="bench-durability"
-top=$(cd "$(dirname "$0")/../.." && pwd)
-out=$top/tests/bench/out
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 run_s=${BENCH_RUN_S:-10}	# seconds of wrk for each setting
 conns=${BENCH_CONNS:-50}	# connections of wrk, clients of redis-benchmark
 threads=2
 
-die() { code=$1; shift; echo "$prog: error: $*" >&2; exit "$code"; }
-info() { echo "$prog: info: $*" >&2; }
-
-for f in "$top/bin/labpulse" "$top/bin/ingest" "$top/bin/stack"; do
-	[ -x "$f" ] || die 69 "$f is not built; run: make bench"
-done
-for t in wrk redis-benchmark redis-cli jq awk; do
-	command -v "$t" >/dev/null 2>&1 || die 69 "$t is not installed; run: make deps"
-done
+need_files "$top/bin/labpulse" "$top/bin/ingest" "$top/bin/stack"
+need_tools wrk redis-benchmark redis-cli jq awk
 
 # The stack's data goes where its Redis would in production: on a disk. On
 # tmpfs a sync costs nothing and the comparison says nothing; say so.
-home=$(mktemp -d "${BENCH_HOME:-${TMPDIR:-/tmp}}/lpdurable.XXXXXX") ||
-	die 69 "cannot make a temp folder"
-chmod 755 "$home"	# PostgreSQL may run as another user
-LABPULSE_HOME=$home
-export LABPULSE_HOME
+bench_home lpdurable "${BENCH_HOME:-}"
 fs=$(findmnt -n -o FSTYPE -T "$home" 2>/dev/null || stat -f -c %T "$home" 2>/dev/null)
 [ -n "$fs" ] || fs=unknown
-# shellcheck disable=SC2317
-cleanup() {
-	"$top/bin/labpulse" down >/dev/null 2>&1
-	rm -rf "$home"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-mkdir -p "$out" || die 69 "cannot make $out"
 
 # One single-event POST as the extension sends it, a new eventId each time.
 lua=$home/post.lua
@@ -76,17 +52,9 @@ payload=$(awk 'BEGIN { s = "{\"eventId\":\"ref\",\"code\":\""; for (i = 0; i < 4
 # up MODE: the stack with appendfsync MODE, with only ingest and Redis
 # running, so that the figures are theirs and not the consumers'.
 up() {
-	"$top/bin/labpulse" down >/dev/null 2>&1
-	env_=$(LABPULSE_REDIS_FSYNC=$1 LABPULSE_INGEST_FLAGS="--max-backlog 0 --max-backlog-bytes 0" "$top/bin/labpulse" up) ||
-		die 69 "labpulse up failed; see $home/log"
-	eval "$env_"
-	for d in batch-commit route notify; do
-		pidf=$LABPULSE_RUNDIR/$d.pid
-		pid=$(cat "$pidf" 2>/dev/null) || continue
-		kill -TERM "$pid" 2>/dev/null || continue
-		for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -0 "$pid" 2>/dev/null && die 70 "$d did not stop"
-	done
+	[ "$stack" = 1 ] && "$top/bin/labpulse" down >/dev/null 2>&1
+	bench_up LABPULSE_REDIS_FSYNC="$1" LABPULSE_INGEST_FLAGS="--max-backlog 0 --max-backlog-bytes 0"
+	bench_only 70 ingest redis
 	rsock=${LABPULSE_REDIS#unix:}
 	got=$(redis-cli -s "$rsock" config get appendfsync | tail -n 1)
 	[ "$got" = "$1" ] || die 70 "Redis runs with appendfsync $got, not $1"

@@ -5,14 +5,10 @@
 # run exits non-zero (69 a tool or build is missing, 70 a run failed).
 # Lists of run figures are kept as words and split on purpose.
 # shellcheck disable=SC2086,SC2046
-set -u
-LC_ALL=C
-export LC_ALL
-
 prog="bench-ingest"
-top=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 bench=$top/tests/bench/httpbench
-out=$top/tests/bench/out
 conns=200
 runs=3
 run_s=${BENCH_RUN_S:-5}		# measured seconds of each run
@@ -24,60 +20,25 @@ t_batch=150000
 t_p99=10
 t_rss=30
 
-die() { code=$1; shift; echo "$prog: error: $*" >&2; exit "$code"; }
-info() { echo "$prog: info: $*" >&2; }
+need_files "$top/bin/labpulse" "$top/bin/ingest" "$top/bin/stack" "$bench"
+need_tools redis-benchmark redis-cli jq awk
 
-for f in "$top/bin/labpulse" "$top/bin/ingest" "$top/bin/stack" "$bench"; do
-	[ -x "$f" ] || die 69 "$f is not built; run: make bench"
-done
-for t in redis-benchmark redis-cli jq awk; do
-	command -v "$t" >/dev/null 2>&1 || die 69 "$t is not installed; run: make deps"
-done
-
-home=$(mktemp -d "${TMPDIR:-/tmp}/lpbench.XXXXXX") || die 69 "cannot make a temp folder"
-# PostgreSQL may run as another user, which must reach the folder.
-chmod 755 "$home"
-LABPULSE_HOME=$home
-export LABPULSE_HOME
-# shellcheck disable=SC2317
-cleanup() {
-	"$top/bin/labpulse" down >/dev/null 2>&1
-	rm -rf "$home"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-mkdir -p "$out" "$home/runs" || die 69 "cannot make $out"
+bench_home lpbench
+mkdir -p "$home/runs" || die 69 "cannot make $home/runs"
 
 info "starting a private stack"
 # the stream fills on purpose here: no backlog bound in ingest
-stack_env=$(LABPULSE_INGEST_FLAGS="--max-backlog 0 --max-backlog-bytes 0" \
-	"$top/bin/labpulse" up) || die 69 "labpulse up failed; see $home/log"
-eval "$stack_env"
+bench_up LABPULSE_INGEST_FLAGS="--max-backlog 0 --max-backlog-bytes 0"
 # The stack's other daemons (consumers of the stream, PostgreSQL's writers)
 # would compete for the cores: stop them, so that the figures are ingest's.
-stopped=
-for pidf in "$LABPULSE_RUNDIR"/*.pid; do
-	name=$(basename "$pidf" .pid)
-	case $name in ingest|redis) continue ;; esac
-	pid=$(cat "$pidf" 2>/dev/null) || continue
-	kill -TERM "$pid" 2>/dev/null || continue
-	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -0 "$pid" 2>/dev/null && die 69 "$name did not stop"
-	stopped="$stopped $name"
-done
+bench_only 69 ingest redis
 [ -n "$stopped" ] && info "stopped for the benchmark:$stopped"
 rsock=${LABPULSE_REDIS#unix:}
 url=$LABPULSE_INGEST_URL/api/v1/events
 ipid=$(cat "$LABPULSE_RUNDIR/ingest.pid")
 cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 
-# kib_of PID FIELD: a VmXXX field of /proc/PID/status in KiB.
-kib_of() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-# median of the numbers given (the middle one of an odd count)
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
 # meets VALUE OP TARGET: "met" or "missed"
 meets() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == ">=") ? (v >= t) : (v < t); print (ok ? "met" : "missed") }'; }
 redis() { redis-cli -s "$rsock" "$@"; }

@@ -21,15 +21,11 @@
 # missing, 70 a run failed). When a step fails, the logs are kept in /tmp.
 # Lists of run figures are kept as words and split on purpose.
 # shellcheck disable=SC2086,SC2046
-set -u
-LC_ALL=C
-export LC_ALL
-
 prog="bench-loadgen"
-top=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 loadgen=$top/bin/loadgen
 server=${STALLSERVER:-$top/tests/tools/stallserver}
-out=$top/tests/bench/out
 runs=3
 run_s=${BENCH_RUN_S:-10}	# seconds of each ceiling run
 class_s=${BENCH_CLASS_S:-60}	# seconds of the class run
@@ -39,52 +35,25 @@ server_cpu=1			# the core of the trivial server
 # targets
 t_ratio=0.5			# loadgen's POSTs/s over wrk's
 
-die() { code=$1; shift; echo "$prog: error: $*" >&2; keep=1; exit "$code"; }
-info() { echo "$prog: info: $*" >&2; }
-
 case $run_s in ''|*[!0-9]*|0) die 64 "BENCH_RUN_S must be a whole number of seconds above 0" ;; esac
 case $class_s in ''|*[!0-9]*|0) die 64 "BENCH_CLASS_S must be a whole number of seconds above 0" ;; esac
 case $conns in ''|*[!0-9]*|0) die 64 "BENCH_CONNS must be a whole number above 0" ;; esac
-for f in "$top/bin/labpulse" "$top/bin/stack" "$top/bin/ingest" "$top/bin/notify" "$loadgen" "$server"; do
-	[ -x "$f" ] || die 69 "$f is not built; run: make bench"
-done
-for t in wrk taskset jq awk timeout psql; do
-	command -v "$t" >/dev/null 2>&1 || die 69 "$t is not installed; run: make deps"
-done
+need_files "$top/bin/labpulse" "$top/bin/stack" "$top/bin/ingest" "$top/bin/notify" "$loadgen" "$server"
+need_tools wrk taskset jq awk timeout psql
 cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 if [ "$cores" -lt 2 ]; then
 	server_cpu=0
 	info "one core only: the client and the server share it, and the ceiling is lower for both"
 fi
 
-home=$(mktemp -d "${TMPDIR:-/tmp}/lpbench.XXXXXX") || die 69 "cannot make a temp folder"
-# PostgreSQL may run as another user, which must reach the folder.
-chmod 755 "$home"
-LABPULSE_HOME=$home
-export LABPULSE_HOME
-keep=0
 srv_pid=
-stack=0
-# shellcheck disable=SC2317
-cleanup() {
-	[ -n "$srv_pid" ] && kill -TERM "$srv_pid" 2>/dev/null
-	if [ "$keep" = 1 ]; then
-		saved=$(mktemp -d "${TMPDIR:-/tmp}/bench-loadgen-logs.XXXXXX") &&
-			cp -R "$home/runs" "$saved/" 2>/dev/null &&
-			{ [ -d "$home/log" ] && cp -R "$home/log" "$saved/"; true; } &&
-			echo "$prog: info: logs kept in $saved" >&2
-	fi
-	[ "$stack" = 1 ] && "$top/bin/labpulse" down >/dev/null 2>&1
-	rm -rf "$home"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-mkdir -p "$out" "$home/runs" || die 69 "cannot make $out"
+# shellcheck disable=SC2317 # called by the EXIT trap
+bench_stop() { [ -n "$srv_pid" ] && kill -TERM "$srv_pid" 2>/dev/null; }
+keep_dirs=runs
+bench_home lpbench
 runs_dir=$home/runs
+mkdir -p "$runs_dir" || die 69 "cannot make $runs_dir"
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : 0 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
 meets() { awk -v v="$1" -v t="$2" 'BEGIN { print (v >= t ? "met" : "missed") }'; }
 int() { awk -v v="$1" 'BEGIN { printf "%.0f", v }'; }
 words_json() { echo "[$(echo $1 | tr ' ' ',')]"; }
@@ -195,9 +164,7 @@ served=$(sed -n 's/.*stopped requests=\([0-9]*\).*/\1/p' "$runs_dir/server.err")
 
 # ---- 2. the class ----
 info "2. the class: 200 students, 10 dashboards, ${class_s} s, default SLOs, on a private stack"
-stack_env=$("$top/bin/labpulse" up) || { keep=1; die 69 "labpulse up failed; see $home/log"; }
-stack=1
-eval "$stack_env"
+bench_up
 class_json=$runs_dir/class.json
 timeout $((class_s + 120)) "$loadgen" --students 200 --dashboards 10 --duration "${class_s}s" \
 	--setup --verify-db --json "$class_json" >"$runs_dir/class.out" 2>"$runs_dir/class.err"

@@ -13,15 +13,11 @@
 # step fails or a dashboard misses messages, the logs are kept in /tmp.
 # Lists of run figures are kept as words and split on purpose.
 # shellcheck disable=SC2086,SC2046
-set -u
-LC_ALL=C
-export LC_ALL
-
 prog="bench-notify"
-top=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 bench=$top/tests/bench/httpbench
 watch=$top/tests/tools/lpwatch
-out=$top/tests/bench/out
 students=200
 per_student=5			# events/s of each student
 rate=$((students * per_student))	# one event a POST
@@ -34,45 +30,21 @@ t_p99=50	# ms, POST to dashboard, every dashboard
 t_share=100	# % delivered, every dashboard
 t_rss=50	# MiB, notify's VmHWM
 
-die() { code=$1; shift; echo "$prog: error: $*" >&2; keep=1; exit "$code"; }
-info() { echo "$prog: info: $*" >&2; }
-
 case $run_s in ''|*[!0-9]*|0) die 64 "BENCH_RUN_S must be a whole number of seconds above 0" ;; esac
 case $warm_s in ''|*[!0-9]*) die 64 "BENCH_WARMUP_S must be a whole number of seconds" ;; esac
-for f in "$top/bin/labpulse" "$top/bin/notify" "$top/bin/stack" "$bench" "$watch"; do
-	[ -x "$f" ] || die 69 "$f is not built; run: make bench"
-done
-for t in redis-cli psql jq awk socat; do
-	command -v "$t" >/dev/null 2>&1 || die 69 "$t is not installed; run: make deps"
-done
+need_files "$top/bin/labpulse" "$top/bin/notify" "$top/bin/stack" "$bench" "$watch"
+need_tools redis-cli psql jq awk socat
 
-home=$(mktemp -d "${TMPDIR:-/tmp}/lpbench.XXXXXX") || die 69 "cannot make a temp folder"
-# PostgreSQL may run as another user, which must reach the folder.
-chmod 755 "$home"
-LABPULSE_HOME=$home
-export LABPULSE_HOME
-keep=0
 dash_pids=
-# shellcheck disable=SC2317
-cleanup() {
-	for p in $dash_pids; do kill -TERM "$p" 2>/dev/null; done
-	if [ "$keep" = 1 ] && [ -d "$home/log" ]; then
-		saved=$(mktemp -d "${TMPDIR:-/tmp}/bench-notify-logs.XXXXXX") &&
-			cp -R "$home/log" "$home/runs" "$saved/" 2>/dev/null &&
-			echo "$prog: info: logs kept in $saved" >&2
-	fi
-	"$top/bin/labpulse" down >/dev/null 2>&1
-	rm -rf "$home"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-mkdir -p "$out" "$home/runs" || die 69 "cannot make $out"
+# shellcheck disable=SC2317 # called by the EXIT trap
+bench_stop() { for p in $dash_pids; do kill -TERM "$p" 2>/dev/null; done; }
+keep_dirs=runs
+bench_home lpbench
 runs=$home/runs
+mkdir -p "$runs" || die 69 "cannot make $runs"
 
 info "starting a private stack"
-stack_env=$("$top/bin/labpulse" up) || die 69 "labpulse up failed; see $home/log"
-eval "$stack_env"
+bench_up
 url=$LABPULSE_INGEST_URL/api/v1/events
 cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 clk=$(getconf CLK_TCK 2>/dev/null || echo 100)
@@ -88,25 +60,7 @@ for p in "$npid" "$ipid" "$rpid" "$bpid" "$kpid" "$ppid_pg"; do
 done
 nlog=$LABPULSE_HOME/log/notify.log
 
-# kib_of PID FIELD: a VmXXX field of /proc/PID/status in KiB.
-kib_of() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-# calc EXPR [NAME=VALUE...] [fmt=FORMAT]: awk arithmetic on numbers, printed
-# with %.3f unless fmt= says otherwise
-calc() {
-	e=$1
-	shift
-	f=%.3f
-	a=
-	for kv; do
-		case $kv in
-		fmt=*) f=${kv#fmt=} ;;
-		*) a="$a -v $kv" ;;
-		esac
-	done
-	awk $a -v fmt="$f" "BEGIN { printf fmt, ($e) }"
-}
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : 0 }'; }
 maxof() { printf '%s\n' "$@" | sort -g | tail -n 1; }
 minof() { printf '%s\n' "$@" | sort -g | head -n 1; }
 meets() { calc "(v $2 t) ? 1 : 0" v="$1" t="$3" fmt=%d | sed 's/1/met/; s/0/missed/'; }

@@ -23,13 +23,9 @@
 # only a step that cannot run exits non-zero (64 bad settings, 69 a tool or
 # build is missing, 70 a run failed). When a step fails, or a part grew or
 # died, the logs are kept in /tmp.
-set -u
-LC_ALL=C
-export LC_ALL
-
 prog="bench-soak"
-top=$(cd "$(dirname "$0")/../.." && pwd)
-out=$top/tests/bench/out
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 secs=${LABPULSE_SOAK_SECONDS:-3600}
 every=${LABPULSE_SOAK_SAMPLE:-60}
 warm=2				# samples of warm-up after the first
@@ -37,46 +33,20 @@ bound_kb=1024			# a part grew: more than this ...
 bound_pct=10			# ... plus this % of its figure after warm-up
 parts="ingest batch-commit route notify redis_over pg_anon"
 
-die() { code=$1; shift; echo "$prog: error: $*" >&2; keep=1; exit "$code"; }
-info() { echo "$prog: info: $*" >&2; }
-
 case $secs in ''|*[!0-9]*|0) die 64 "LABPULSE_SOAK_SECONDS must be a whole number of seconds above 0" ;; esac
 case $every in ''|*[!0-9]*|0) die 64 "LABPULSE_SOAK_SAMPLE must be a whole number of seconds above 0" ;; esac
 [ "$secs" -ge $((every * (warm + 1))) ] ||
 	die 64 "LABPULSE_SOAK_SECONDS must be at least $((every * (warm + 1))): the warm-up and a sample after it"
-for f in "$top/bin/labpulse" "$top/bin/stack" "$top/bin/loadgen" "$top/bin/ingest" "$top/bin/notify"; do
-	[ -x "$f" ] || die 69 "$f is not built; run: make bench"
-done
-for t in jq awk timeout psql redis-cli; do
-	command -v "$t" >/dev/null 2>&1 || die 69 "$t is not installed; run: make deps"
-done
+need_files "$top/bin/labpulse" "$top/bin/stack" "$top/bin/loadgen" "$top/bin/ingest" "$top/bin/notify"
+need_tools jq awk timeout psql redis-cli
 
-home=$(mktemp -d "${TMPDIR:-/tmp}/lpsoak.XXXXXX") || die 69 "cannot make a temp folder"
-chmod 755 "$home"	# PostgreSQL may run as another user
-LABPULSE_HOME=$home
-export LABPULSE_HOME
-keep=0
-stack=0
 lg_pid=
-# shellcheck disable=SC2317
-cleanup() {
-	[ -n "$lg_pid" ] && kill -TERM "$lg_pid" 2>/dev/null
-	if [ "$keep" = 1 ]; then
-		saved=$(mktemp -d "${TMPDIR:-/tmp}/bench-soak-logs.XXXXXX") &&
-			cp -R "$home/soak" "$saved/" 2>/dev/null &&
-			{ [ -d "$home/log" ] && cp -R "$home/log" "$saved/"; true; } &&
-			echo "$prog: info: logs kept in $saved" >&2
-	fi
-	[ "$stack" = 1 ] && "$top/bin/labpulse" down >/dev/null 2>&1
-	rm -rf "$home"
-}
-trap cleanup EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 141' PIPE	# its report piped into head: the stack still goes
-trap 'exit 143' TERM
-mkdir -p "$out" "$home/soak" || die 69 "cannot make $out"
+# shellcheck disable=SC2317 # called by the EXIT trap
+bench_stop() { [ -n "$lg_pid" ] && kill -TERM "$lg_pid" 2>/dev/null; }
+keep_dirs=soak
+bench_home lpsoak
 work=$home/soak
+mkdir -p "$work" || die 69 "cannot make $work"
 
 # kB of a /proc/PID/status or smaps_rollup field, empty for a process gone
 field() { awk -v k="$2:" '$1 == k { print $2; exit }' "/proc/$1/$3" 2>/dev/null; }
@@ -127,9 +97,7 @@ sample() {
 }
 
 info "the class: 200 students, 10 dashboards, real pace, ${secs} s; memory sampled every ${every} s"
-stack_env=$("$top/bin/labpulse" up) || { keep=1; die 69 "labpulse up failed; see $home/log"; }
-stack=1
-eval "$stack_env"
+bench_up
 pgdata=$home/pg
 [ -f "$home/pg-place" ] && pgdata=$(cat "$home/pg-place")/pg
 

@@ -20,60 +20,34 @@
 # A benchmark reports: a missed target still exits 0; only a step that cannot
 # run exits non-zero (69 a tool or build is missing, 70 a run failed).
 # shellcheck disable=SC2086
-set -u
-LC_ALL=C
-export LC_ALL
-
 prog="bench-storm"
-top=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 storm=$top/tests/tools/lpstorm
-out=$top/tests/bench/out
 n=${BENCH_STORM_N:-1000}
 rounds=${BENCH_ROUNDS:-5}
 t_resumed=5000	# ms, restart to all resumed: "within a few seconds"
 
-die() { code=$1; shift; echo "$prog: error: $*" >&2; keep=1; exit "$code"; }
-info() { echo "$prog: info: $*" >&2; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : 0 }'; }
-
 case $n in ''|*[!0-9]*|0) die 64 "BENCH_STORM_N must be a whole number above 0" ;; esac
 case $rounds in ''|*[!0-9]*|0) die 64 "BENCH_ROUNDS must be a whole number above 0" ;; esac
-for f in "$top/bin/labpulse" "$top/bin/notify" "$storm"; do
-	[ -x "$f" ] || die 69 "$f is not built; run: make bench"
-done
-for t in redis-cli psql jq awk socat curl python3 ss; do
-	command -v "$t" >/dev/null 2>&1 || die 69 "$t is not installed; run: make deps"
-done
+need_files "$top/bin/labpulse" "$top/bin/notify" "$storm"
+need_tools redis-cli psql jq awk socat curl python3 ss
 
-home=$(mktemp -d "${TMPDIR:-/tmp}/lpstorm.XXXXXX") || die 69 "cannot make a temp folder"
-# PostgreSQL may run as another user, which must reach the folder.
-chmod 755 "$home"
-LABPULSE_HOME=$home
-export LABPULSE_HOME
-keep=0
 npid=
 spid=
-# shellcheck disable=SC2317
-cleanup() {
+# lpstorm, then the notify of the benchmark
+# shellcheck disable=SC2317 # called by the EXIT trap
+bench_stop() {
 	[ -n "$spid" ] && kill -TERM "$spid" 2>/dev/null
 	[ -n "$npid" ] && kill -TERM "$npid" 2>/dev/null
-	if [ "$keep" = 1 ]; then
-		saved=$(mktemp -d "${TMPDIR:-/tmp}/bench-storm-logs.XXXXXX") &&
-			cp -R "$home/log" "$home/runs" "$saved/" 2>/dev/null &&
-			echo "$prog: info: logs kept in $saved" >&2
-	fi
-	"$top/bin/labpulse" down >/dev/null 2>&1
-	rm -rf "$home"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-mkdir -p "$out" "$home/runs" || die 69 "cannot make $out"
+keep_dirs=runs
+bench_home lpstorm
 runs=$home/runs
+mkdir -p "$runs" || die 69 "cannot make $runs"
 
 info "starting a private stack"
-stack_env=$("$top/bin/labpulse" up) || die 69 "labpulse up failed; see $home/log"
-eval "$stack_env"
+bench_up
 tokens=
 for i in 0 1 2 3 4 5 6 7 8 9; do
 	t=$("$top/bin/labpulse" instructor add "storm$i" STORM 2>/dev/null | tail -n 1) ||
