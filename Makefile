@@ -2,10 +2,7 @@
 include config.mk
 
 PROGS    = ingest batch-commit migrate-indexes route notify poolstat loadgen
-LIBOBJ   = lib/log.o lib/addr.o lib/sd.o lib/stats.o lib/redis.o \
-	   lib/events.o lib/hist.o lib/parse.o lib/fdout.o lib/pgconn.o \
-	   lib/group.o lib/json.o lib/tokens.o lib/sid.o lib/httpreq.o \
-	   lib/peers.o lib/httpd.o lib/utf8.o
+LIBOBJ   = $(patsubst %.c,%.o,$(wildcard lib/*.c))
 PKGS     = libevent hiredis libpq libcurl nettle zlib
 # The libraries' flags, as pkg-config tells them when make reads this file.
 # On a machine without the libraries that is nothing at all, so `make demo`
@@ -15,22 +12,10 @@ DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 DEPLIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -ljq -lwslay -lhttp_parser -lm
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(DEPCFLAGS) -Icmd
 
-ingest_OBJ = cmd/ingest/main.o cmd/ingest/http.o cmd/ingest/sink.o
-labpulse_OBJ = cmd/labpulse/main.o
-migrate-indexes_OBJ = cmd/migrate-indexes/main.o cmd/migrate-indexes/split.o \
-		      cmd/migrate-indexes/plan.o cmd/migrate-indexes/check.o \
-		      cmd/migrate-indexes/progress.o cmd/migrate-indexes/advise.o
-batch-commit_OBJ = cmd/batch-commit/main.o cmd/batch-commit/source.o cmd/batch-commit/commit.o
-route_OBJ = cmd/route/main.o cmd/route/rules.o cmd/route/stream.o
-poolstat_OBJ = cmd/poolstat/main.o cmd/poolstat/collect.o cmd/poolstat/show.o \
-	       cmd/poolstat/check.o
-loadgen_OBJ = cmd/loadgen/main.o cmd/loadgen/http.o cmd/loadgen/students.o \
-	      cmd/loadgen/dash.o cmd/loadgen/db.o cmd/loadgen/slo.o \
-	      cmd/loadgen/report.o
-notify_OBJ = cmd/notify/main.o cmd/notify/server.o cmd/notify/client.o \
-	     cmd/notify/feed.o cmd/notify/pgpool.o cmd/notify/request.o \
-	     cmd/notify/ws.o cmd/notify/auth.o cmd/notify/listen.o \
-	     cmd/notify/web.o
+# A program NAME is every cmd/NAME/*.c; cmd/*.c are the helpers mains share
+# (cmd/prog.h), an archive so that each takes only what it uses.
+$(foreach p,$(PROGS) labpulse,$(eval $(p)_OBJ = $(patsubst %.c,%.o,$(wildcard cmd/$(p)/*.c))))
+PROGOBJ  = $(patsubst %.c,%.o,$(wildcard cmd/*.c))
 UNIT     = tests/unit/test_parse tests/unit/test_events tests/unit/test_hist \
 	   tests/unit/test_addr tests/unit/test_split tests/unit/test_rules \
 	   tests/unit/test_redis tests/unit/test_notify_request \
@@ -60,19 +45,17 @@ Q = $(if $(V),,@)
 lib/liblabpulse.a: $(LIBOBJ)
 	$(Q)rm -f $@ && $(AR) rcs $@ $(LIBOBJ)
 
-# One link rule per program, from its NAME_OBJ list; the programs get
-# cmd/prog.o too (the command-line helpers their mains share), but for the
-# front and poolstat, whose usage errors under --check are monitoring
-# statuses.
+cmd/libprog.a: $(PROGOBJ)
+	$(Q)rm -f $@ && $(AR) rcs $@ $(PROGOBJ)
+
+# One link rule per program, from its NAME_OBJ list.
 define prog_rule
-bin/$(1): $$($(1)_OBJ) $(2) lib/liblabpulse.a
+bin/$(1): $$($(1)_OBJ) cmd/libprog.a lib/liblabpulse.a
 	@mkdir -p bin
 	@$$(if $$(V),,echo "  LD      $$@")
-	$$(Q)$$(CC) $$(ALL_CFLAGS) $$(LDFLAGS) -o $$@ $$($(1)_OBJ) $(2) lib/liblabpulse.a $$(DEPLIBS)
+	$$(Q)$$(CC) $$(ALL_CFLAGS) $$(LDFLAGS) -o $$@ $$($(1)_OBJ) cmd/libprog.a lib/liblabpulse.a $$(DEPLIBS)
 endef
-$(foreach p,$(filter-out poolstat,$(PROGS)),$(eval $(call prog_rule,$(p),cmd/prog.o)))
-$(eval $(call prog_rule,poolstat,))
-$(eval $(call prog_rule,labpulse,))
+$(foreach p,$(PROGS) labpulse,$(eval $(call prog_rule,$(p))))
 
 bin/stack: cmd/labpulse/stack.sh
 	@mkdir -p bin
@@ -277,7 +260,7 @@ uninstall:
 		echo "uninstall: kept what was changed in $(ETCDIR)"
 
 clean:
-	rm -rf bin lib/*.o lib/*.a lib/*.d cmd/*.o cmd/*.d cmd/*/*.o cmd/*/*.d \
+	rm -rf bin lib/*.o lib/*.a lib/*.d cmd/*.o cmd/*.a cmd/*.d cmd/*/*.o cmd/*/*.d \
 		tests/unit/*.o tests/unit/*.d tests/bench/*.o tests/bench/*.d \
 		tests/tools/*.o tests/tools/*.d $(UNIT) $(BENCH) $(TOOLS) \
 		tests/fuzz/bin

@@ -1,63 +1,235 @@
-/* prog.h: what every program's main does alike with its command line:
- * the usage, a usage error, a fatal error, a number in range. Only cmd/
- * exits; these live here, linked into each program, not in lib/. */
+/* prog.h: what every program's main does alike. Only cmd/ exits; lib/
+ * returns an error kind (err.h) beside its message, and this maps it.
+ *
+ * The contract of a program
+ * -------------------------
+ * A program NAME is the folder cmd/NAME/: main.c and the parts it is made
+ * of (the Makefile builds every C file of cmd/NAME/ into bin/NAME, with
+ * those of cmd/ itself, lib/ and the libraries). Adding one touches six
+ * places, and the tests check each:
+ *   1. cmd/NAME/, whose main reads: options -> acquire -> ready -> loop,
+ *      and fits on a screen (tests/conventions.bats: under 80 lines);
+ *   2. PROGS in the Makefile;
+ *   3. man/man1/labpulse-NAME.1, stating each option's range and default
+ *      as the option table does ("from MIN to MAX.", "The default is D.");
+ *   4. the front's table in cmd/labpulse/main.c;
+ *   5. a unit etc/systemd/labpulse-NAME.service, if it is a daemon;
+ *   6. tests/NAME.bats, starting what it needs itself (tests/helper).
+ *
+ * Options are declared once, in a table of struct opt: name, argument,
+ * type, range, default and help. The table makes getopt's long options,
+ * --help, the range checks and the defaults; the man page is tested
+ * against --help. Exit statuses are named (<sysexits.h>), from one table
+ * here that labpulse(7) is tested against.
+ *
+ * A daemon is a struct daemon: its event loop, its signals (SIGTERM and
+ * SIGINT stop it, SIGHUP reloads), its stats socket, its READY=1, its
+ * file limit, and one log line each time Redis or PostgreSQL is lost or
+ * back. Its main: parse options, acquire what it needs (dying with a
+ * named status when it cannot), daemon_ready(), loop, release.
+ *
+ * Calls inside a program go one way: main calls its parts, a part calls
+ * the ones below it, and a lower part reports back through a callback it
+ * was given, never by calling up. */
 #ifndef LABPULSE_PROG_H
 #define LABPULSE_PROG_H
 
 #include <signal.h>
 #include <stddef.h>
+#include <sysexits.h>
 
+#include "err.h"
 #include "group.h"
 #include "stats.h"
 
-/* Each program defines its usage lines and the rest of its --help. */
-extern const char usage_text[];
-extern const char help_text[];
+/* 1: a check failed (a service level objective, a threshold); 2 and 3
+ * are the monitoring-plugin CRITICAL and UNKNOWN of poolstat --check. */
+#define EX_CHECK	1
 
-/* The usage on stdout with the help and exit 0, or on stderr and exit code. */
-void usage(int code) __attribute__((noreturn));
-/* Log the reason, print the usage on stderr, exit 64. */
-void usage_error(const char *fmt, ...)
-	__attribute__((noreturn, format(printf, 1, 2)));
-/* Log the reason and exit code. */
+/* The status a kind of failure exits with (ERR_OS for an unknown kind). */
+int exit_status(int kind);
+/* Each status a program may exit with, named, with what it means, for
+ * `labpulse --exit-codes` and the test of labpulse(7); ends at name NULL. */
+struct exit_row {
+	int code;
+	const char *name;
+	const char *meaning;
+};
+extern const struct exit_row exit_table[];
+
+/* Set by a program that ends differently: poolstat under --check turns
+ * every fatal error into an UNKNOWN line and status 3. Called with the
+ * message and the status about to be used; returns the one to use. */
+extern int (*prog_fatal_hook)(const char *msg, int code);
+
+/* Log the reason and exit with code (EX_* or EX_CHECK). */
 void die(int code, const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 2, 3)));
-/* Parse the argument of --name with fn (parse_long, parse_size,
- * parse_duration_ms) within [min, max], or a usage error naming it. */
-void opt_range(const char *name, int (*fn)(const char *, long, long, long *,
-    char *, size_t), const char *s, long min, long max, long *out);
+/* The same with the status of an error kind (err.h). */
+void die_kind(int kind, const char *fmt, ...)
+	__attribute__((noreturn, format(printf, 2, 3)));
+/* Out of memory: EX_OSERR, the same in every program. */
+void die_nomem(void) __attribute__((noreturn));
+/* Log the reason, print the usage on stderr, exit EX_USAGE. */
+void usage_error(const char *fmt, ...)
+	__attribute__((noreturn, format(printf, 1, 2)));
 
-/* getopt_long (opterr 0, optstring ":...") refused an option: its reason
- * and the usage, exit 64. */
-void bad_option(int ch, char *const argv[]) __attribute__((noreturn));
-/* No operands are taken: a usage error naming the first, if any. */
-void no_operands(int argc, char *const argv[]);
+/* ---- options ---------------------------------------------------------- */
 
-/* The synchronous loops (batch-commit, route): serve the stats socket on
- * base (NULL: nothing to serve) without waiting; wait up to ms while
- * serving it, returning early once *stop is set. */
-void prog_serve(struct event_base *base);
-void prog_idle(struct event_base *base, long ms, volatile sig_atomic_t *stop);
+enum opt_type {
+	OT_FLAG,	/* no argument: the int at off becomes 1 */
+	OT_STR,	/* any text: the const char * at off */
+	OT_NAME,	/* text of 1 to max bytes (a number): const char * */
+	OT_LONG,	/* an integer from min to max: long */
+	OT_SIZE,	/* bytes, "512KiB", "1MiB": long */
+	OT_DURATION,	/* "30s", "500ms", "2m": milliseconds in a long */
+	OT_LIST,	/* repeatable text: const char *[max], count at aux */
+	OT_FN,		/* the option's own parser, fn */
+};
 
-/* The stats socket of the daemon name: --stats opt, none for none, else the
- * default path. One that cannot be made is fatal (71) when opt named it,
- * a warning otherwise. NULL when there is none. */
-struct stats_server *prog_stats(struct event_base *base, const char *name,
-    const char *opt, stats_fill_fn fn, void *arg);
+struct opt;
+/* An OT_FN parser: store what arg means in cfg, or return -1 with the
+ * reason (without the option's name) in err. */
+typedef int (*opt_fn)(const struct opt *o, const char *arg, void *cfg,
+    char *err, size_t errlen);
 
-/* A consumer group's on_state: one log line when Redis is lost for a new
- * reason, one when it is back. */
-void prog_group_state(struct group *g, int up, void *arg);
+struct opt {
+	const char *name;	/* the long name, without the dashes */
+	int key;		/* a short letter as well, or 0 */
+	enum opt_type type;
+	const char *arg;	/* the argument's name in --help: N, URL */
+	size_t off;		/* where its value goes in the config */
+	const char *min, *max;	/* the range, in the argument's own units */
+	const char *dflt;	/* set as if given before the command line */
+	const char *help;	/* what it does; --help adds range, default */
+	const char *dflt_text;	/* a default that is no value ("$DATABASE_URL,
+				 * else PG* variables"), shown as it is */
+	opt_fn fn;		/* OT_FN's parser */
+	size_t aux;		/* OT_LIST: offset of its int count */
+};
+
+/* Table rows, for a config type named by OPT_CFG (#define it first).
+ * Numbers' bounds and defaults are text in the option's own units ("1h",
+ * "1MiB"), parsed as the command line is, so --help shows them as written.
+ * O_TEXT and O_LIST take the default as --help shows it, with no value
+ * set: where the program computes it (an environment variable, a host
+ * name, systemd's sockets). */
+#define OPT_ROW(n, k, t, a, f) (n), (k), (t), (a), offsetof(OPT_CFG, f)
+#define O_FLAG(n, f, h) \
+	{ OPT_ROW(n, 0, OT_FLAG, NULL, f), NULL, NULL, NULL, (h), NULL, NULL, 0 }
+#define O_STR(n, a, f, d, h) \
+	{ OPT_ROW(n, 0, OT_STR, a, f), NULL, NULL, (d), (h), NULL, NULL, 0 }
+#define O_TEXT(n, a, f, shown, h) \
+	{ OPT_ROW(n, 0, OT_STR, a, f), NULL, NULL, NULL, (h), (shown), NULL, 0 }
+#define O_NAME(n, a, f, max, d, h) \
+	{ OPT_ROW(n, 0, OT_NAME, a, f), "1", (max), (d), (h), NULL, NULL, 0 }
+#define O_LONG(n, f, min, max, d, h) \
+	{ OPT_ROW(n, 0, OT_LONG, "N", f), (min), (max), (d), (h), NULL, NULL, 0 }
+#define O_SIZE(n, f, min, max, d, h) \
+	{ OPT_ROW(n, 0, OT_SIZE, "SIZE", f), (min), (max), (d), (h), NULL, NULL, 0 }
+#define O_DURATION(n, f, min, max, d, h) \
+	{ OPT_ROW(n, 0, OT_DURATION, "DURATION", f), (min), (max), (d), (h), \
+	  NULL, NULL, 0 }
+#define O_LIST(n, a, f, cnt, max, shown, h) \
+	{ OPT_ROW(n, 0, OT_LIST, a, f), NULL, (max), NULL, (h), (shown), NULL, \
+	  offsetof(OPT_CFG, cnt) }
+#define O_FN(n, a, f, fn, d, h) \
+	{ OPT_ROW(n, 0, OT_FN, a, f), NULL, NULL, (d), (h), NULL, (fn), 0 }
+#define O_END { NULL, 0, 0, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0 }
+
+/* A program's command line. */
+struct prog_opts {
+	const char *name;	/* "ingest": "labpulse ingest" in usage */
+	const char *summary;	/* --help's first paragraph */
+	const struct opt *opts;	/* sorted by name; ends at name NULL */
+	const char *operands;	/* after the options in usage ("FILE..."),
+				 * NULL when it takes none */
+	const char *usage;	/* whole usage lines, when they are not one
+				 * line of options (modes, commands) */
+	const char *more;	/* --help's last part: environment, examples */
+};
+
+/* Set each option's default in cfg, then parse argv into it: --help and
+ * --version answer and exit 0, a bad option or value is a usage error,
+ * operands where none are taken too. Returns the index of the first
+ * operand. An option given twice: the last wins (a list: each adds). */
+int opt_parse(const struct prog_opts *p, int argc, char **argv, void *cfg);
+/* Whether --name was on the command line (not only its default). */
+int opt_given(const char *name);
+/* The usage on stderr, as a usage error prints it. */
+void opt_usage(void);
+/* --help, on stdout. */
+void opt_help(void);
+
+/* ---- daemons ---------------------------------------------------------- */
+
+struct daemon {
+	const char *name;	/* "ingest": log lines, stats, STATUS= */
+	struct event_base *base;
+	struct stats_server *stats;
+	/* Event-loop daemons set on_stop, called once on SIGTERM or SIGINT
+	 * with its name; synchronous loops leave it NULL and watch stop. */
+	void (*on_stop)(void *arg, const char *sig);
+	/* SIGHUP; NULL logs "reload: nothing to reload". */
+	void (*on_reload)(void *arg);
+	void *arg;			/* daemon_start's */
+	volatile sig_atomic_t stop;	/* a stop signal came */
+	volatile sig_atomic_t reload;	/* synchronous loops: SIGHUP came */
+	int ready;
+	struct event *ev[3];
+	int redis_up, pg_up;		/* the last state logged: -1 none */
+};
+
+/* The event loop, the signals and the stats socket (--stats opt; "none"
+ * for none). Set on_stop, on_reload and arg before. SIGPIPE is ignored. */
+void daemon_start(struct daemon *d, const char *name, const char *stats,
+    stats_fill_fn fill, void *arg);
+/* Raise the open-file limit towards want; a warning naming why when the
+ * hard limit is lower. */
+void daemon_nofile(long want, const char *why);
+/* Ready: the log line "ready " + the text, and READY=1 (with status as
+ * systemd's STATUS=, unless NULL). */
+void daemon_ready(struct daemon *d, const char *status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Stopping: STOPPING=1 to systemd (once, and only after ready). */
+void daemon_stopping(struct daemon *d);
+/* Synchronous loops: serve the stats socket without waiting; wait up to
+ * ms while serving it, returning early once a stop signal came. */
+void daemon_serve(struct daemon *d);
+void daemon_idle(struct daemon *d, long ms);
+/* One log line when Redis or PostgreSQL is lost for the first time (or
+ * for a new reason), one when it is back; nothing when nothing changed. */
+void daemon_redis_state(struct daemon *d, const char *url, int up,
+    const char *reason);
+void daemon_pg_state(struct daemon *d, int up, const char *reason);
+/* A consumer group's on_state, with the daemon as its arg. */
+void daemon_group_state(struct group *g, int up, void *arg);
+/* Release the loop, the signals and the stats socket. */
+void daemon_end(struct daemon *d);
 
 /* The listening sockets of an HTTP daemon: those systemd passed (socket
  * activation), else one per address of listen, or dflt when there is none.
- * Exits 64 when both are given or an address is bad, 71 when a socket
- * cannot be made, 78 when systemd passed more than max. Returns how many
- * descriptors it put in fds. */
+ * A usage error when both are given or an address is bad; EX_OSERR when a
+ * socket cannot be made, EX_CONFIG when systemd passed more than max.
+ * Returns how many descriptors it put in fds. */
 int prog_listen(const char *const *listen, int nlisten, const char *dflt,
     int *fds, int max);
 /* The addresses of the listening sockets, blank-separated, for the ready
  * log line and systemd's STATUS=. */
 void prog_describe(const int *fds, int n, char *buf, size_t len);
+
+/* ---- before the option tables: going once every program has its table */
+extern const char usage_text[];
+extern const char help_text[];
+void usage(int code) __attribute__((noreturn));
+void opt_range(const char *name, int (*fn)(const char *, long, long, long *,
+    char *, size_t), const char *s, long min, long max, long *out);
+void bad_option(int ch, char *const argv[]) __attribute__((noreturn));
+void no_operands(int argc, char *const argv[]);
+void prog_serve(struct event_base *base);
+void prog_idle(struct event_base *base, long ms, volatile sig_atomic_t *stop);
+struct stats_server *prog_stats(struct event_base *base, const char *name,
+    const char *opt, stats_fill_fn fn, void *arg);
+void prog_group_state(struct group *g, int up, void *arg);
 
 #endif

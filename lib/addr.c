@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "err.h"
 
 static int
 copy_field(char *dst, size_t dstlen, const char *src, size_t n,
@@ -85,7 +86,7 @@ listen_unix(const char *path, int backlog, char *err, size_t errlen)
 	sun.sun_family = AF_UNIX;
 	if (*path == '\0' || strlen(path) >= sizeof sun.sun_path) {
 		snprintf(err, errlen, "bad socket path '%s'", path);
-		return -1;
+		return -ERR_USAGE;
 	}
 	strcpy(sun.sun_path, path);
 	/* A socket left by a previous run is replaced; a socket some process
@@ -93,13 +94,13 @@ listen_unix(const char *path, int backlog, char *err, size_t errlen)
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
 			snprintf(err, errlen, "%s exists and is not a socket", path);
-			return -1;
+			return -ERR_OS;
 		}
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0) {
 			close(fd);
 			snprintf(err, errlen, "%s is in use by another process", path);
-			return -1;
+			return -ERR_OS;
 		}
 		if (fd >= 0)
 			close(fd);
@@ -112,7 +113,7 @@ listen_unix(const char *path, int backlog, char *err, size_t errlen)
 		    strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		return -1;
+		return -ERR_OS;
 	}
 	return fd;
 }
@@ -160,13 +161,13 @@ addr_listen(const char *spec, int backlog, char *err, size_t errlen)
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot resolve '%s': %s", spec,
 		    gai_strerror(rc));
-		return -1;
+		return -ERR_OS;
 	}
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		freeaddrinfo(res);
-		return -1;
+		return -ERR_OS;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
@@ -175,14 +176,14 @@ addr_listen(const char *spec, int backlog, char *err, size_t errlen)
 		    strerror(errno));
 		close(fd);
 		freeaddrinfo(res);
-		return -1;
+		return -ERR_OS;
 	}
 	freeaddrinfo(res);
 	return fd;
 bad:
 	snprintf(err, errlen, "bad listen address '%s' (expected HOST:PORT, "
 	    "[IPV6]:PORT or unix:PATH)", spec);
-	return -1;
+	return -ERR_USAGE;
 }
 
 void

@@ -18,7 +18,8 @@ struct addr {
 int addr_parse(const char *spec, struct addr *a, char *err, size_t errlen);
 
 /* Create, bind and listen on a socket for spec; nonblocking, close-on-exec.
- * Returns the descriptor, or -1 with the reason in err. */
+ * Returns the descriptor, or -ERR_USAGE (a spec that is not an address) or
+ * -ERR_OS (the system refused) with the reason in err. */
 int addr_listen(const char *spec, int backlog, char *err, size_t errlen);
 
 /* The local address of a listening socket, as addr_listen would take it. */

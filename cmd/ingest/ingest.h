@@ -12,6 +12,7 @@
 #include "events.h"
 #include "httpd.h"
 #include "httpreq.h"
+#include "prog.h"
 #include "stats.h"
 
 #define INGEST_MAX_LISTEN 16
@@ -26,7 +27,9 @@ struct ingest_cfg {
 	const char *stats_path;		/* NULL: default; "none": no socket */
 	long max_body, max_batch, max_field, max_inflight, max_conns;
 	long max_conns_per_addr, max_backlog, max_backlog_bytes;
-	double rate_addr, burst_addr, rate_token, burst_token;	/* 0: off */
+	struct ingest_rate {
+		double rate, burst;	/* POSTs a second, at once; 0: off */
+	} rate_addr, rate_token;
 	long timeout_ms, request_timeout_ms, redis_timeout_ms, drain_timeout_ms;
 };
 
@@ -44,7 +47,9 @@ struct buckets;
 
 struct ingest {
 	struct ingest_cfg cfg;
-	struct event_base *base;
+	struct daemon d;
+	struct event_base *base;	/* d's */
+	struct event *tick;
 	struct httpd *httpd;
 	struct rconn *redis;		/* NULL when --to is not a stream */
 	struct addr to;

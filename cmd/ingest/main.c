@@ -24,93 +24,62 @@
 #include "stats.h"
 #include "tokens.h"
 
-const char usage_text[] =
-"usage: labpulse ingest [--default-class CLASS] [--drain-timeout DURATION]\n"
-"           [--listen ADDR]... [--max-backlog N] [--max-backlog-bytes SIZE]\n"
-"           [--max-batch N] [--max-body SIZE] [--max-conns N]\n"
-"           [--max-conns-per-addr N] [--max-field SIZE] [--max-inflight N]\n"
-"           [--rate-per-addr RATE[/BURST]] [--rate-per-token RATE[/BURST]]\n"
-"           [--redis URL] [--redis-timeout DURATION]\n"
-"           [--request-timeout DURATION] [--stats PATH] [--timeout DURATION]\n"
-"           [--to ADDR] [--token-file FILE]\n"
-"       labpulse ingest --help | --version\n";
+static int opt_rate(const struct opt *, const char *, void *, char *, size_t);
 
-const char help_text[] =
-"Accept events from JupyterLab clients on POST /api/v1/events and queue them\n"
-"durably; answer 202 only once every event of the request is queued.\n"
-"\n"
-"  --default-class CLASS     class of events with no classId and no token class\n"
-"                            (default: default)\n"
-"  --drain-timeout DURATION  on SIGTERM, wait this long for requests in hand\n"
-"                            (default: 10s)\n"
-"  --listen ADDR             HOST:PORT, [IPV6]:PORT or unix:PATH; repeatable\n"
-"                            (default: 127.0.0.1:8000, or systemd's sockets)\n"
-"  --max-backlog N           entries in the stream past which POSTs get 503, 0 for\n"
-"                            no bound (default: 1000000)\n"
-"  --max-backlog-bytes SIZE  the same in the stream's memory, 0 for no bound\n"
-"                            (default: 1GiB)\n"
-"  --max-batch N             events in one POST (default: 1000)\n"
-"  --max-body SIZE           bytes in one POST body (default: 1MiB)\n"
-"  --max-conns N             open client connections (default: 8192)\n"
-"  --max-conns-per-addr N    open connections from one address, 0 for no cap\n"
-"                            (default: 1024)\n"
-"  --max-field SIZE          bytes in one string field (default: 256KiB)\n"
-"  --max-inflight N          requests waiting on Redis before 503 (default: 10000)\n"
-"  --rate-per-addr RATE[/BURST]\n"
-"                            POSTs a second from one address, 0 for no limit\n"
-"                            (default: 200/400)\n"
-"  --rate-per-token RATE[/BURST]\n"
-"                            POSTs a second with one token, 0 for no limit\n"
-"                            (default: 1000/2000)\n"
-"  --redis URL               redis://HOST[:PORT][/DB] or unix:PATH\n"
-"                            (default: $LABPULSE_REDIS, else redis://127.0.0.1:6379/0)\n"
-"  --redis-timeout DURATION  answer 503 and reconnect when Redis is silent this\n"
-"                            long (default: 5s)\n"
-"  --request-timeout DURATION\n"
-"                            a whole request, from its connection's accept or\n"
-"                            its first byte (default: 10s)\n"
-"  --stats PATH              stats socket, or none\n"
-"                            (default: $LABPULSE_RUNDIR/ingest.sock)\n"
-"  --timeout DURATION        idle: before a request's first byte, between its\n"
-"                            reads, for a write (default: 30s)\n"
-"  --to ADDR                 stream:NAME, -, file:PATH or unix:PATH\n"
-"                            (default: stream:events)\n"
-"  --token-file FILE         require bearer tokens, each bound to a class or *\n"
-"  -h, --help                show this help\n"
-"  -V, --version             show the version\n";
-
-enum {
-	OPT_DEFAULT_CLASS = 256, OPT_DRAIN_TIMEOUT, OPT_LISTEN, OPT_MAX_BACKLOG,
-	OPT_MAX_BACKLOG_BYTES, OPT_MAX_BATCH, OPT_MAX_BODY, OPT_MAX_CONNS,
-	OPT_MAX_CONNS_PER_ADDR, OPT_MAX_FIELD, OPT_MAX_INFLIGHT,
-	OPT_RATE_PER_ADDR, OPT_RATE_PER_TOKEN, OPT_REDIS, OPT_REDIS_TIMEOUT,
-	OPT_REQUEST_TIMEOUT, OPT_STATS, OPT_TIMEOUT, OPT_TO, OPT_TOKEN_FILE
+#define OPT_CFG struct ingest_cfg
+static const struct opt options[] = {
+	O_NAME("default-class", "CLASS", default_class, "128", "default",
+	    "class of events with no classId and no token class"),
+	O_DURATION("drain-timeout", drain_timeout_ms, "0", "1h", "10s",
+	    "on SIGTERM, wait this long for requests in hand"),
+	O_LIST("listen", "ADDR", listen, nlisten, "16",
+	    "127.0.0.1:8000, or systemd's sockets",
+	    "HOST:PORT, [IPV6]:PORT or unix:PATH; repeatable"),
+	O_LONG("max-backlog", max_backlog, "0", "1000000000", "1000000",
+	    "entries in the stream past which POSTs get 503, 0 for no bound"),
+	O_SIZE("max-backlog-bytes", max_backlog_bytes, "0", "1024GiB", "1GiB",
+	    "the same in the stream's memory, 0 for no bound"),
+	O_LONG("max-batch", max_batch, "1", "100000", "1000",
+	    "events in one POST"),
+	O_SIZE("max-body", max_body, "64", "1GiB", "1MiB",
+	    "bytes in one POST body"),
+	O_LONG("max-conns", max_conns, "1", "1000000", "8192",
+	    "open client connections"),
+	O_LONG("max-conns-per-addr", max_conns_per_addr, "0", "1000000", "1024",
+	    "open connections from one address, 0 for no cap"),
+	O_SIZE("max-field", max_field, "1", "1GiB", "256KiB",
+	    "bytes in one string field"),
+	O_LONG("max-inflight", max_inflight, "1", "10000000", "10000",
+	    "requests waiting on Redis before 503"),
+	O_FN("rate-per-addr", "RATE[/BURST]", rate_addr, opt_rate, "200/400",
+	    "POSTs a second from one address, 0 for no limit"),
+	O_FN("rate-per-token", "RATE[/BURST]", rate_token, opt_rate,
+	    "1000/2000", "POSTs a second with one token, 0 for no limit"),
+	O_TEXT("redis", "URL", redis_url,
+	    "$LABPULSE_REDIS, else redis://127.0.0.1:6379/0",
+	    "redis://HOST[:PORT][/DB] or unix:PATH"),
+	O_DURATION("redis-timeout", redis_timeout_ms, "10ms", "1h", "5s",
+	    "answer 503 and reconnect when Redis is silent this long"),
+	O_DURATION("request-timeout", request_timeout_ms, "100ms", "1h", "10s",
+	    "a whole request, from its connection's accept or its first byte"),
+	O_TEXT("stats", "PATH", stats_path, "$LABPULSE_RUNDIR/ingest.sock",
+	    "stats socket, or none"),
+	O_DURATION("timeout", timeout_ms, "100ms", "1h", "30s",
+	    "idle: before a request's first byte, between its reads, for a "
+	    "write"),
+	O_STR("to", "ADDR", to, "stream:events",
+	    "stream:NAME, -, file:PATH or unix:PATH"),
+	O_STR("token-file", "FILE", token_file, NULL,
+	    "require bearer tokens, each bound to a class or *"),
+	O_END
 };
 
-static const struct option longopts[] = {
-	{ "default-class",	required_argument, NULL, OPT_DEFAULT_CLASS },
-	{ "drain-timeout",	required_argument, NULL, OPT_DRAIN_TIMEOUT },
-	{ "help",		no_argument,	   NULL, 'h' },
-	{ "listen",		required_argument, NULL, OPT_LISTEN },
-	{ "max-backlog",	required_argument, NULL, OPT_MAX_BACKLOG },
-	{ "max-backlog-bytes",	required_argument, NULL, OPT_MAX_BACKLOG_BYTES },
-	{ "max-batch",		required_argument, NULL, OPT_MAX_BATCH },
-	{ "max-body",		required_argument, NULL, OPT_MAX_BODY },
-	{ "max-conns",		required_argument, NULL, OPT_MAX_CONNS },
-	{ "max-conns-per-addr",	required_argument, NULL, OPT_MAX_CONNS_PER_ADDR },
-	{ "max-field",		required_argument, NULL, OPT_MAX_FIELD },
-	{ "max-inflight",	required_argument, NULL, OPT_MAX_INFLIGHT },
-	{ "rate-per-addr",	required_argument, NULL, OPT_RATE_PER_ADDR },
-	{ "rate-per-token",	required_argument, NULL, OPT_RATE_PER_TOKEN },
-	{ "redis",		required_argument, NULL, OPT_REDIS },
-	{ "redis-timeout",	required_argument, NULL, OPT_REDIS_TIMEOUT },
-	{ "request-timeout",	required_argument, NULL, OPT_REQUEST_TIMEOUT },
-	{ "stats",		required_argument, NULL, OPT_STATS },
-	{ "timeout",		required_argument, NULL, OPT_TIMEOUT },
-	{ "to",			required_argument, NULL, OPT_TO },
-	{ "token-file",		required_argument, NULL, OPT_TOKEN_FILE },
-	{ "version",		no_argument,	   NULL, 'V' },
-	{ NULL, 0, NULL, 0 }
+static const struct prog_opts prog_opts = {
+	"ingest",
+	"Accept events from JupyterLab clients on POST /api/v1/events and queue "
+	"them durably; answer 202 only once every event of the request is "
+	"queued.",
+	options, NULL, NULL, NULL
 };
 
 static struct ingest ing;
@@ -218,17 +187,13 @@ drained(void *arg)
 }
 
 static void
-on_term(evutil_socket_t sig, short what, void *arg)
+on_stop(void *arg, const char *sig)
 {
 	struct ingest *g = arg;
 	struct timeval tv;
 
-	(void)what;
-	if (g->draining)
-		return;
-	log_info("draining signal=%s waiting=%ld",
-	    sig == SIGTERM ? "TERM" : "INT", g->inflight);
-	sd_notify_state("STOPPING=1");
+	log_info("draining signal=%s waiting=%ld", sig, g->inflight);
+	daemon_stopping(&g->d);
 	g->draining = 1;
 	httpd_drain(g->httpd, drained, g);
 	ingest_maybe_exit(g);
@@ -238,14 +203,12 @@ on_term(evutil_socket_t sig, short what, void *arg)
 }
 
 static void
-on_hup(evutil_socket_t sig, short what, void *arg)
+on_reload(void *arg)
 {
 	struct ingest *g = arg;
 	struct tokens *t;
 	char err[512];
 
-	(void)sig;
-	(void)what;
 	if (g->cfg.token_file == NULL) {
 		log_info("reload: nothing to reload");
 		return;
@@ -280,145 +243,30 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 
 /* RATE[/BURST]: whole POSTs a second, and how many may come at once
  * (default: twice the rate); a rate of 0 turns the bucket off. */
-static void
-opt_rate(const char *name, const char *s, double *rate, double *burst)
+static int
+opt_rate(const struct opt *o, const char *s, void *cfg, char *err,
+    size_t errlen)
 {
+	struct ingest_rate *r = (void *)((char *)cfg + o->off);
 	char buf[64], *slash;
-	long r, b;
+	long rate, burst;
 
-	if (strlen(s) >= sizeof buf)
-		usage_error("--%s: '%s' is not RATE[/BURST]", name, s);
+	if (strlen(s) >= sizeof buf) {
+		snprintf(err, errlen, "'%s' is not RATE[/BURST]", s);
+		return -1;
+	}
 	memcpy(buf, s, strlen(s) + 1);
 	slash = strchr(buf, '/');
 	if (slash)
 		*slash++ = '\0';
-	opt_range(name, parse_long, buf, 0, 1000000, &r);
-	b = r > 0 ? 2 * r : 1;
-	if (slash)
-		opt_range(name, parse_long, slash, 1, 10000000, &b);
-	*rate = (double)r;
-	*burst = (double)b;
-}
-
-static void
-parse_args(int argc, char **argv, struct ingest_cfg *c)
-{
-	int ch;
-
-	c->to = "stream:events";
-	c->default_class = "default";
-	c->max_body = 1L << 20;
-	c->max_batch = 1000;
-	c->max_field = 256L << 10;
-	c->max_inflight = 10000;
-	c->max_conns = 8192;
-	c->max_conns_per_addr = 1024;
-	c->max_backlog = 1000000;
-	c->max_backlog_bytes = 1L << 30;
-	c->rate_addr = 200;
-	c->burst_addr = 400;
-	c->rate_token = 1000;
-	c->burst_token = 2000;
-	c->request_timeout_ms = 10000;
-	c->timeout_ms = 30000;
-	c->redis_timeout_ms = 5000;
-	c->drain_timeout_ms = 10000;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_DEFAULT_CLASS:
-			if (*optarg == '\0' || strlen(optarg) > 128) {
-				log_error("--default-class: must be 1 to 128 bytes");
-				usage(64);
-			}
-			c->default_class = optarg;
-			break;
-		case OPT_DRAIN_TIMEOUT:
-			opt_range("drain-timeout", parse_duration_ms, optarg, 0,
-			    3600000, &c->drain_timeout_ms);
-			break;
-		case 'h':
-			usage(0);
-		case OPT_LISTEN:
-			if (c->nlisten == INGEST_MAX_LISTEN) {
-				log_error("--listen: at most %d addresses",
-				    INGEST_MAX_LISTEN);
-				usage(64);
-			}
-			c->listen[c->nlisten++] = optarg;
-			break;
-		case OPT_MAX_BACKLOG:
-			opt_range("max-backlog", parse_long, optarg, 0,
-			    1000000000, &c->max_backlog);
-			break;
-		case OPT_MAX_BACKLOG_BYTES:
-			opt_range("max-backlog-bytes", parse_size, optarg, 0,
-			    1L << 40, &c->max_backlog_bytes);
-			break;
-		case OPT_MAX_BATCH:
-			opt_range("max-batch", parse_long, optarg, 1, 100000,
-			    &c->max_batch);
-			break;
-		case OPT_MAX_BODY:
-			opt_range("max-body", parse_size, optarg, 64, 1L << 30,
-			    &c->max_body);
-			break;
-		case OPT_MAX_CONNS:
-			opt_range("max-conns", parse_long, optarg, 1, 1000000,
-			    &c->max_conns);
-			break;
-		case OPT_MAX_CONNS_PER_ADDR:
-			opt_range("max-conns-per-addr", parse_long, optarg, 0,
-			    1000000, &c->max_conns_per_addr);
-			break;
-		case OPT_MAX_FIELD:
-			opt_range("max-field", parse_size, optarg, 1, 1L << 30,
-			    &c->max_field);
-			break;
-		case OPT_MAX_INFLIGHT:
-			opt_range("max-inflight", parse_long, optarg, 1, 10000000,
-			    &c->max_inflight);
-			break;
-		case OPT_RATE_PER_ADDR:
-			opt_rate("rate-per-addr", optarg, &c->rate_addr,
-			    &c->burst_addr);
-			break;
-		case OPT_RATE_PER_TOKEN:
-			opt_rate("rate-per-token", optarg, &c->rate_token,
-			    &c->burst_token);
-			break;
-		case OPT_REDIS:
-			c->redis_url = optarg;
-			break;
-		case OPT_REDIS_TIMEOUT:
-			opt_range("redis-timeout", parse_duration_ms, optarg, 10,
-			    3600000, &c->redis_timeout_ms);
-			break;
-		case OPT_REQUEST_TIMEOUT:
-			opt_range("request-timeout", parse_duration_ms, optarg,
-			    100, 3600000, &c->request_timeout_ms);
-			break;
-		case OPT_STATS:
-			c->stats_path = optarg;
-			break;
-		case OPT_TIMEOUT:
-			opt_range("timeout", parse_duration_ms, optarg, 100,
-			    3600000, &c->timeout_ms);
-			break;
-		case OPT_TO:
-			c->to = optarg;
-			break;
-		case OPT_TOKEN_FILE:
-			c->token_file = optarg;
-			break;
-		case 'V':
-			printf("labpulse ingest %s\n", LABPULSE_VERSION);
-			exit(0);
-		default:
-			bad_option(ch, argv);
-		}
-	}
-	no_operands(argc, argv);
+	if (parse_long(buf, 0, 1000000, &rate, err, errlen) < 0)
+		return -1;
+	burst = rate > 0 ? 2 * rate : 1;
+	if (slash && parse_long(slash, 1, 10000000, &burst, err, errlen) < 0)
+		return -1;
+	r->rate = (double)rate;
+	r->burst = (double)burst;
+	return 0;
 }
 
 static void
@@ -454,118 +302,91 @@ http_setup(struct ingest *g, const int *fds, int nfds)
 			die(71, "cannot set up the HTTP server: %s", err);
 }
 
-/* Room for the connection cap and the stream's own descriptors. */
+/* What ingest needs before it is ready: the tokens, the rate buckets,
+ * the sockets, the sink, the HTTP server, the tick. */
 static void
-raise_nofile(long want)
+acquire(struct ingest *g, int *fds, int *nfds)
 {
-	struct rlimit rl;
+	struct ingest_cfg *c = &g->cfg;
+	struct timeval quarter = { 0, 250000 };
+	char err[512];
+	int rc;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= (rlim_t)want)
-		return;
-	rl.rlim_cur = rl.rlim_max < (rlim_t)want ? rl.rlim_max : (rlim_t)want;
-	setrlimit(RLIMIT_NOFILE, &rl);
-	if (rl.rlim_cur < (rlim_t)want)
-		log_warn("open-file limit %lu is below what --max-conns needs "
-		    "(%ld)", (unsigned long)rl.rlim_cur, want);
+	if (addr_parse(c->to, &g->to, err, sizeof err) < 0)
+		usage_error("--to: %s", err);
+	if (c->token_file &&
+	    (g->tokens = tokens_load(c->token_file, err, sizeof err)) == NULL)
+		die(EX_CONFIG, "%s", err);
+	daemon_nofile(c->max_conns + 64, "--max-conns");
+	g->started_us = stats_now_us();
+	g->limits.max_batch = c->max_batch;
+	g->limits.max_field = c->max_field;
+	g->backlog_len = g->backlog_bytes = -1;
+	/* the bound of the pipeline: past it, 503 */
+	if ((g->redis_rtt = hist_new()) == NULL ||
+	    stats_link_init(&g->link, c->max_inflight) < 0)
+		die_nomem();
+	/* keys past these are refused (503), never let grow without bound */
+	if (c->rate_addr.rate > 0 && (g->rate_addr = buckets_new(
+	    c->rate_addr.rate, c->rate_addr.burst, 65536)) == NULL)
+		die_nomem();
+	if (c->rate_token.rate > 0 && c->token_file && (g->rate_token =
+	    buckets_new(c->rate_token.rate, c->rate_token.burst, 65536)) == NULL)
+		die_nomem();
+	*nfds = prog_listen(c->listen, c->nlisten, "127.0.0.1:8000", fds,
+	    INGEST_MAX_LISTEN);
+	if ((rc = sink_setup(g, err, sizeof err)) < 0)
+		die_kind(rc, "--to %s: %s", c->to, err);
+	http_setup(g, fds, *nfds);
+	g->tick = event_new(g->base, -1, EV_PERSIST, on_tick, g);
+	if (g->tick == NULL || evtimer_add(g->tick, &quarter) < 0)
+		die_nomem();
+}
+
+/* Requests still waiting are answered 503 as Redis goes, while their
+ * connections are still there to answer on. */
+static void
+release(struct ingest *g)
+{
+	rconn_free(g->redis);
+	g->redis = NULL;
+	while (g->pend_head)
+		pending_done(g->pend_head);
+	httpd_free(g->httpd);
+	event_free(g->tick);
+	if (g->tokens)
+		tokens_free(g->tokens);
+	if (g->rate_addr)
+		buckets_free(g->rate_addr);
+	if (g->rate_token)
+		buckets_free(g->rate_token);
+	hist_free(g->redis_rtt);
+	stats_link_free(&g->link);
+	daemon_end(&g->d);
 }
 
 int
 main(int argc, char **argv)
 {
-	struct ingest_cfg *c = &ing.cfg;
-	char err[512], ready[1024];
+	struct ingest *g = &ing;
 	int fds[INGEST_MAX_LISTEN], nfds;
-	struct event *ev_term, *ev_int, *ev_hup, *tick;
-	struct stats_server *stats = NULL;
-	struct timeval quarter = { 0, 250000 };
-	struct addr a;
+	char ready[1024], status[1100];
 
 	log_init("labpulse-ingest");
-	parse_args(argc, argv, c);
-	if (addr_parse(c->to, &a, err, sizeof err) < 0) {
-		log_error("--to: %s", err);
-		usage(64);
-	}
-	if (c->token_file) {
-		ing.tokens = tokens_load(c->token_file, err, sizeof err);
-		if (ing.tokens == NULL)
-			die(78, "%s", err);
-	}
-	signal(SIGPIPE, SIG_IGN);
-	raise_nofile(c->max_conns + 64);
-	ing.started_us = stats_now_us();
-	ing.exit_code = 0;
-	ing.limits.max_batch = c->max_batch;
-	ing.limits.max_field = c->max_field;
-	ing.backlog_len = ing.backlog_bytes = -1;
-	ing.redis_rtt = hist_new();
-	ing.base = event_base_new();
-	/* the bound of the pipeline: past it, 503 */
-	if (ing.base == NULL || ing.redis_rtt == NULL ||
-	    stats_link_init(&ing.link, c->max_inflight) < 0)
-		die(71, "cannot create the event loop");
-	/* keys past these are refused (503), never let grow without bound */
-	if (c->rate_addr > 0 && (ing.rate_addr = buckets_new(c->rate_addr,
-	    c->burst_addr, 65536)) == NULL)
-		die(71, "out of memory");
-	if (c->rate_token > 0 && c->token_file && (ing.rate_token =
-	    buckets_new(c->rate_token, c->burst_token, 65536)) == NULL)
-		die(71, "out of memory");
-
-	nfds = prog_listen(c->listen, c->nlisten, "127.0.0.1:8000", fds, INGEST_MAX_LISTEN);
-	if (sink_setup(&ing, err, sizeof err) < 0)
-		die(a.kind == ADDR_STREAM ? 78 : 74, "--to %s: %s", c->to, err);
+	opt_parse(&prog_opts, argc, argv, &g->cfg);
+	g->d.on_stop = on_stop;
+	g->d.on_reload = on_reload;
+	daemon_start(&g->d, "ingest", g->cfg.stats_path, fill_stats, g);
+	g->base = g->d.base;
+	acquire(g, fds, &nfds);
 	prog_describe(fds, nfds, ready, sizeof ready);
-	http_setup(&ing, fds, nfds);
-
-	stats = prog_stats(ing.base, "ingest", c->stats_path, fill_stats, &ing);
-
-	ev_term = evsignal_new(ing.base, SIGTERM, on_term, &ing);
-	ev_int = evsignal_new(ing.base, SIGINT, on_term, &ing);
-	ev_hup = evsignal_new(ing.base, SIGHUP, on_hup, &ing);
-	tick = event_new(ing.base, -1, EV_PERSIST, on_tick, &ing);
-	if (ev_term == NULL || ev_int == NULL || ev_hup == NULL || tick == NULL)
-		die(71, "out of memory");
-	evsignal_add(ev_term, NULL);
-	evsignal_add(ev_int, NULL);
-	evsignal_add(ev_hup, NULL);
-	evtimer_add(tick, &quarter);
-
-	log_info("ready listen=%s to=%s", ready, c->to);
-	{
-		char state[1200];
-
-		snprintf(state, sizeof state, "READY=1\nSTATUS=listening on %s",
-		    ready);
-		sd_notify_state(state);
-	}
-
-	event_base_dispatch(ing.base);
-
-	if (ing.inflight > 0)
-		log_warn("drain timed out; unanswered=%ld", ing.inflight);
-	log_info("stopped requests=%lu events=%lu", ing.requests,
-	    ing.events_accepted);
-	/* Requests still waiting are answered 503 as Redis goes, while their
-	 * connections are still there to answer on. */
-	rconn_free(ing.redis);
-	ing.redis = NULL;
-	while (ing.pend_head)
-		pending_done(ing.pend_head);
-	httpd_free(ing.httpd);
-	stats_close(stats);
-	event_free(ev_term);
-	event_free(ev_int);
-	event_free(ev_hup);
-	event_free(tick);
-	if (ing.tokens)
-		tokens_free(ing.tokens);
-	if (ing.rate_addr)
-		buckets_free(ing.rate_addr);
-	if (ing.rate_token)
-		buckets_free(ing.rate_token);
-	hist_free(ing.redis_rtt);
-	stats_link_free(&ing.link);
-	event_base_free(ing.base);
-	return ing.exit_code;
+	snprintf(status, sizeof status, "listening on %s", ready);
+	daemon_ready(&g->d, status, "listen=%s to=%s", ready, g->cfg.to);
+	event_base_dispatch(g->base);
+	if (g->inflight > 0)
+		log_warn("drain timed out; unanswered=%ld", g->inflight);
+	log_info("stopped requests=%lu events=%lu", g->requests,
+	    g->events_accepted);
+	release(g);
+	return g->exit_code;
 }

@@ -21,37 +21,34 @@
 static void
 on_redis_state(struct rconn *rc, int up, void *arg)
 {
-	(void)arg;
-	if (up)
-		log_info("connected to Redis url=%s", rconn_url(rc));
-	else
-		log_warn("lost Redis url=%s reason=\"%s\"", rconn_url(rc),
-		    rconn_last_error(rc));
+	struct ingest *ing = arg;
+
+	daemon_redis_state(&ing->d, rconn_url(rc), up, rconn_last_error(rc));
 }
 
+/* -ERR_CONFIG for a stream Redis cannot be asked for, -ERR_IO for a file
+ * or socket that cannot be written. */
 int
 sink_setup(struct ingest *ing, char *err, size_t errlen)
 {
 	ing->out_fd = -1;
-	if (addr_parse(ing->cfg.to, &ing->to, err, errlen) < 0)
-		return -1;
 	if (ing->to.kind == ADDR_STREAM) {
 		if (ing->to.group[0]) {
 			snprintf(err, errlen, "--to takes a stream without a "
 			    "consumer group: %s", ing->cfg.to);
-			return -1;
+			return -ERR_CONFIG;
 		}
 		snprintf(ing->stream_key, sizeof ing->stream_key, "labpulse:%s",
 		    ing->to.stream);
 		ing->redis = rconn_new(ing->base, ing->cfg.redis_url, err, errlen);
 		if (ing->redis == NULL)
-			return -1;
+			return -ERR_CONFIG;
 		rconn_on_state(ing->redis, on_redis_state, ing);
 		rconn_start(ing->redis);
 		return 0;
 	}
 	ing->out_fd = fdout_open(&ing->to, err, errlen);
-	return ing->out_fd < 0 ? -1 : 0;
+	return ing->out_fd < 0 ? -ERR_IO : 0;
 }
 
 int
