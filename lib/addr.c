@@ -75,6 +75,43 @@ addr_parse(const char *spec, struct addr *a, char *err, size_t errlen)
 	return -1;
 }
 
+/* path as a Unix socket's address; -1 when it is empty or too long. */
+static int
+unix_addr(const char *path, struct sockaddr_un *sun)
+{
+	memset(sun, 0, sizeof *sun);
+	sun->sun_family = AF_UNIX;
+	if (*path == '\0' || strlen(path) >= sizeof sun->sun_path)
+		return -1;
+	strcpy(sun->sun_path, path);
+	return 0;
+}
+
+/* A stream socket connected to sun (backlog below 0, blocking), or bound
+ * to it and listening (nonblocking); -1 with errno. */
+static int
+unix_open(const struct sockaddr_un *sun, int backlog)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)sun;
+	int fd, rc, e;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
+	    (backlog < 0 ? 0 : SOCK_NONBLOCK), 0);
+	if (fd < 0)
+		return -1;
+	rc = backlog < 0 ? connect(fd, sa, sizeof *sun) :
+	    bind(fd, sa, sizeof *sun);
+	if (rc == 0 && backlog >= 0)
+		rc = listen(fd, backlog);
+	if (rc < 0) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
 static int
 listen_unix(const char *path, int backlog, char *err, size_t errlen)
 {
@@ -82,13 +119,10 @@ listen_unix(const char *path, int backlog, char *err, size_t errlen)
 	struct stat st;
 	int fd;
 
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	if (*path == '\0' || strlen(path) >= sizeof sun.sun_path) {
+	if (unix_addr(path, &sun) < 0) {
 		snprintf(err, errlen, "bad socket path '%s'", path);
 		return -ERR_USAGE;
 	}
-	strcpy(sun.sun_path, path);
 	/* A socket left by a previous run is replaced; a socket some process
 	 * still answers on, or any other file, is not. */
 	if (lstat(path, &st) == 0) {
@@ -96,23 +130,16 @@ listen_unix(const char *path, int backlog, char *err, size_t errlen)
 			snprintf(err, errlen, "%s exists and is not a socket", path);
 			return -ERR_OS;
 		}
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0) {
+		if ((fd = unix_open(&sun, -1)) >= 0) {
 			close(fd);
 			snprintf(err, errlen, "%s is in use by another process", path);
 			return -ERR_OS;
 		}
-		if (fd >= 0)
-			close(fd);
 		unlink(path);
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 ||
-	    listen(fd, backlog) < 0) {
+	if ((fd = unix_open(&sun, backlog)) < 0) {
 		snprintf(err, errlen, "cannot listen on unix:%s: %s", path,
 		    strerror(errno));
-		if (fd >= 0)
-			close(fd);
 		return -ERR_OS;
 	}
 	return fd;
@@ -218,19 +245,13 @@ addr_connect_unix(const char *path, char *err, size_t errlen)
 	struct sockaddr_un sun;
 	int fd;
 
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun.sun_path) {
+	if (unix_addr(path, &sun) < 0) {
 		snprintf(err, errlen, "socket path too long: %s", path);
 		return -1;
 	}
-	strcpy(sun.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
+	if ((fd = unix_open(&sun, -1)) < 0) {
 		snprintf(err, errlen, "cannot connect to unix:%s: %s", path,
 		    strerror(errno));
-		if (fd >= 0)
-			close(fd);
 		return -1;
 	}
 	return fd;

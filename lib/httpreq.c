@@ -565,6 +565,24 @@ scan_head(struct httpreq_priv *q, const unsigned char *p, size_t n,
 	return n;
 }
 
+/* Where a chunked body goes after the one byte a state takes. */
+static enum chunk
+after_crlf(const struct httpreq_priv *q)
+{
+	switch (q->chunk) {
+	case CK_SIZE_LF:
+		return q->chunk_left ? CK_DATA : CK_TLINE;
+	case CK_DATA_CR:
+		return CK_DATA_LF;
+	case CK_DATA_LF:
+		return CK_SIZE1;
+	case CK_TLF:
+		return CK_TLINE;
+	default:
+		return CK_END;
+	}
+}
+
 /* The same for a chunked body, up to the end of its last CRLF; the
  * parser, unstrict, would take other bytes for CR and LF. */
 static size_t
@@ -599,19 +617,22 @@ scan_chunked(struct httpreq_priv *q, const unsigned char *p, size_t n,
 			}
 			break;
 		case CK_EXT:
+		case CK_TVALUE:
+			/* an extension or a trailer's value runs to its CR */
 			if (c == '\r')
-				q->chunk = CK_SIZE_LF;
-			else if (is_ctl(c)) {
-				*why = ST_FRAMING;
-				return i;
-			}
+				q->chunk = q->chunk == CK_EXT ? CK_SIZE_LF : CK_TLF;
+			else if (is_ctl(c))
+				goto framing;
 			break;
 		case CK_SIZE_LF:
-			if (c != '\n') {
-				*why = ST_FRAMING;
-				return i;
-			}
-			q->chunk = q->chunk_left ? CK_DATA : CK_TLINE;
+		case CK_DATA_CR:
+		case CK_DATA_LF:
+		case CK_TLF:
+		case CK_END_LF:
+			/* states that take one byte, a CR or an LF */
+			if (c != (q->chunk == CK_DATA_CR ? '\r' : '\n'))
+				goto framing;
+			q->chunk = after_crlf(q);
 			break;
 		case CK_DATA:
 			k = n - i;
@@ -622,59 +643,25 @@ scan_chunked(struct httpreq_priv *q, const unsigned char *p, size_t n,
 			if (q->chunk_left == 0)
 				q->chunk = CK_DATA_CR;
 			break;
-		case CK_DATA_CR:
-		case CK_TLF:
-			if (c != (q->chunk == CK_DATA_CR ? '\r' : '\n')) {
-				*why = ST_FRAMING;
-				return i;
-			}
-			q->chunk = q->chunk == CK_DATA_CR ? CK_DATA_LF :
-			    CK_TLINE;
-			break;
-		case CK_DATA_LF:
-			if (c != '\n') {
-				*why = ST_FRAMING;
-				return i;
-			}
-			q->chunk = CK_SIZE1;
-			break;
 		case CK_TLINE:
-			if (c == '\r')
+		case CK_TNAME:
+			/* a trailer's name, or the CR of the empty last line */
+			if (q->chunk == CK_TLINE && c == '\r')
 				q->chunk = CK_END_LF;
+			else if (q->chunk == CK_TNAME && c == ':')
+				q->chunk = CK_TVALUE;
 			else if (is_tchar(c))
 				q->chunk = CK_TNAME;
-			else {
-				*why = ST_FRAMING;
-				return i;
-			}
-			break;
-		case CK_TNAME:
-			if (c == ':')
-				q->chunk = CK_TVALUE;
-			else if (!is_tchar(c)) {
-				*why = ST_FRAMING;
-				return i;
-			}
-			break;
-		case CK_TVALUE:
-			if (c == '\r')
-				q->chunk = CK_TLF;
-			else if (is_ctl(c)) {
-				*why = ST_FRAMING;
-				return i;
-			}
-			break;
-		case CK_END_LF:
-			if (c != '\n') {
-				*why = ST_FRAMING;
-				return i;
-			}
-			q->chunk = CK_END;
+			else
+				goto framing;
 			break;
 		case CK_END:
 			break;
 		}
 	}
+	return i;
+framing:
+	*why = ST_FRAMING;
 	return i;
 }
 

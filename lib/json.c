@@ -292,6 +292,42 @@ grow(struct json_doc *d, void **p, size_t *cap, size_t need, size_t size)
 
 static int scan_value(struct scanner *, int, struct json_event *);
 
+/* At the opening of a container at depth closed by close: 1 past it when
+ * empty, 0 at its first element, -1 with the error. */
+static int
+open_container(struct scanner *c, int depth, char close)
+{
+	if (depth > JSON_MAX_DEPTH)
+		return fail_at(c, c->i, 1, "nesting deeper than %d levels",
+		    JSON_MAX_DEPTH);
+	c->i++;
+	ws(c);
+	if (c->i < c->len && c->s[c->i] == close) {
+		c->i++;
+		return 1;
+	}
+	return 0;
+}
+
+/* After an element of a container closed by close: 1 past the close,
+ * 0 past a comma (at the next element), -1 with the error. */
+static int
+after_element(struct scanner *c, char close)
+{
+	ws(c);
+	if (c->i >= c->len)
+		return eof(c);
+	if (c->s[c->i] == close) {
+		c->i++;
+		return 1;
+	}
+	if (c->s[c->i] != ',')
+		return fail_at(c, c->i, 1, "expected ',' or '%c'", close);
+	c->i++;
+	ws(c);
+	return 0;
+}
+
 /*
  * depth counts the containers open around this one, itself included.
  * ev, when not NULL, is the event whose members are recorded: this object
@@ -303,17 +339,10 @@ scan_object(struct scanner *c, int depth, struct json_event *ev)
 	struct json_doc *d = c->d;
 	struct json_member m;
 	size_t evi = ev && d ? (size_t)(ev - d->events) : 0;
-	int esc;
+	int esc, rc;
 
-	if (depth > JSON_MAX_DEPTH)
-		return fail_at(c, c->i, 1, "nesting deeper than %d levels",
-		    JSON_MAX_DEPTH);
-	c->i++;
-	ws(c);
-	if (c->i < c->len && c->s[c->i] == '}') {
-		c->i++;
-		return 0;
-	}
+	if ((rc = open_container(c, depth, '}')) != 0)
+		return rc < 0 ? -1 : 0;
 	for (;;) {
 		if (c->i >= c->len)
 			return eof(c);
@@ -364,17 +393,8 @@ scan_object(struct scanner *c, int depth, struct json_event *ev)
 			d->members[d->nmembers++] = m;
 			d->events[evi].n++;
 		}
-		ws(c);
-		if (c->i >= c->len)
-			return eof(c);
-		if (c->s[c->i] == '}') {
-			c->i++;
-			return 0;
-		}
-		if (c->s[c->i] != ',')
-			return fail_at(c, c->i, 1, "expected ',' or '}'");
-		c->i++;
-		ws(c);
+		if ((rc = after_element(c, '}')) != 0)
+			return rc < 0 ? -1 : 0;
 	}
 }
 
@@ -384,16 +404,10 @@ scan_array(struct scanner *c, int depth, int top)
 {
 	struct json_doc *d = c->d;
 	struct json_event *ev;
+	int rc;
 
-	if (depth > JSON_MAX_DEPTH)
-		return fail_at(c, c->i, 1, "nesting deeper than %d levels",
-		    JSON_MAX_DEPTH);
-	c->i++;
-	ws(c);
-	if (c->i < c->len && c->s[c->i] == ']') {
-		c->i++;
-		return 0;
-	}
+	if ((rc = open_container(c, depth, ']')) != 0)
+		return rc < 0 ? -1 : 0;
 	for (;;) {
 		ev = NULL;
 		if (top && d && d->limit && d->nevents >= d->limit) {
@@ -416,17 +430,8 @@ scan_array(struct scanner *c, int depth, int top)
 			ev->to = c->i;
 			ev->crlf = (unsigned char)c->crlf;
 		}
-		ws(c);
-		if (c->i >= c->len)
-			return eof(c);
-		if (c->s[c->i] == ']') {
-			c->i++;
-			return 0;
-		}
-		if (c->s[c->i] != ',')
-			return fail_at(c, c->i, 1, "expected ',' or ']'");
-		c->i++;
-		ws(c);
+		if ((rc = after_element(c, ']')) != 0)
+			return rc < 0 ? -1 : 0;
 	}
 }
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -18,7 +19,7 @@
 
 struct ent {
 	struct ent *next;		/* in its hash chain */
-	struct ent *older, *newer;	/* buckets: by last use */
+	TAILQ_ENTRY(ent) lru;		/* buckets: by last use */
 	uint64_t hash;
 	long count;			/* peers: connections */
 	double tokens;			/* buckets: at last */
@@ -291,7 +292,7 @@ struct buckets {
 	struct table t;
 	double rate, burst;	/* tokens a second, tokens */
 	long max_keys;
-	struct ent *oldest, *newest;
+	TAILQ_HEAD(, ent) lru;		/* the oldest first */
 };
 
 struct buckets *
@@ -309,33 +310,8 @@ buckets_new(double rate, double burst, long max_keys)
 		free(b);
 		return NULL;
 	}
+	TAILQ_INIT(&b->lru);
 	return b;
-}
-
-static void
-lru_unlink(struct buckets *b, struct ent *e)
-{
-	if (e->older)
-		e->older->newer = e->newer;
-	else
-		b->oldest = e->newer;
-	if (e->newer)
-		e->newer->older = e->older;
-	else
-		b->newest = e->older;
-	e->older = e->newer = NULL;
-}
-
-static void
-lru_push(struct buckets *b, struct ent *e)
-{
-	e->older = b->newest;
-	e->newer = NULL;
-	if (b->newest)
-		b->newest->newer = e;
-	else
-		b->oldest = e;
-	b->newest = e;
 }
 
 /* e's tokens at now, at most burst; a clock that steps back adds none.
@@ -365,10 +341,16 @@ wait_for(const struct buckets *b, const struct ent *e, int64_t now,
 	return (int64_t)us;
 }
 
+long
+buckets_keys(const struct buckets *b)
+{
+	return b->t.n;
+}
+
 static void
 bucket_forget(struct buckets *b, struct ent *e)
 {
-	lru_unlink(b, e);
+	TAILQ_REMOVE(&b->lru, e, lru);
 	tab_del(&b->t, e);
 }
 
@@ -383,17 +365,18 @@ buckets_take(struct buckets *b, const char *key, int64_t now_us)
 		 * have refilled: forget it if it has, else make the newcomer
 		 * wait for it rather than grow past max_keys. */
 		if (b->t.n >= b->max_keys) {
-			if (b->oldest == NULL ||
-			    refill(b, b->oldest, now_us) < b->burst)
-				return b->oldest ? wait_for(b, b->oldest,
-				    now_us, b->burst) : 1;
-			bucket_forget(b, b->oldest);
+			struct ent *old = TAILQ_FIRST(&b->lru);
+
+			if (old == NULL || refill(b, old, now_us) < b->burst)
+				return old ? wait_for(b, old, now_us,
+				    b->burst) : 1;
+			bucket_forget(b, old);
 		}
 		if ((e = tab_add(&b->t, key)) == NULL)
 			return 1000000;	/* out of memory: come later */
 		e->tokens = b->burst;
 		e->last = now_us;
-		lru_push(b, e);
+		TAILQ_INSERT_TAIL(&b->lru, e, lru);
 	}
 	t = refill(b, e, now_us);
 	if (t < 1 - 1e-9)
@@ -403,8 +386,8 @@ buckets_take(struct buckets *b, const char *key, int64_t now_us)
 	e->tokens = t - 1;
 	if (now_us > e->last)
 		e->last = now_us;
-	lru_unlink(b, e);
-	lru_push(b, e);
+	TAILQ_REMOVE(&b->lru, e, lru);
+	TAILQ_INSERT_TAIL(&b->lru, e, lru);
 	return 0;
 }
 
@@ -413,17 +396,11 @@ buckets_expire(struct buckets *b, int64_t now_us)
 {
 	struct ent *e, *next;
 
-	for (e = b->oldest; e != NULL; e = next) {
-		next = e->newer;
+	for (e = TAILQ_FIRST(&b->lru); e != NULL; e = next) {
+		next = TAILQ_NEXT(e, lru);
 		if (refill(b, e, now_us) >= b->burst)
 			bucket_forget(b, e);
 	}
-}
-
-long
-buckets_keys(const struct buckets *b)
-{
-	return b->t.n;
 }
 
 void

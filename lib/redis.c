@@ -1,6 +1,7 @@
 /* redis.c: hiredis's async API glued to libevent, with a reconnect loop kept
  * apart from what the programs send. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,13 +338,34 @@ rconn_losses(const struct rconn *rc)
 	return rc->losses;
 }
 
+/* A command that sets a new connection up (AUTH, SELECT): 0, or -1 with
+ * "Redis WHAT failed: why" in err. */
+static int
+setup_command(redisContext *c, const char *what, char *err, size_t errlen,
+    const char *fmt, ...)
+{
+	redisReply *r;
+	va_list ap;
+	int rc = 0;
+
+	va_start(ap, fmt);
+	r = redisvCommand(c, fmt, ap);
+	va_end(ap);
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		snprintf(err, errlen, "Redis %s failed: %s", what,
+		    r ? r->str : c->errstr);
+		rc = -1;
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
 redisContext *
 redis_connect_sync(const struct redis_target *t, long timeout_ms, char *err,
     size_t errlen)
 {
 	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
 	redisContext *c;
-	redisReply *r;
 
 	c = t->path[0] ? redisConnectUnixWithTimeout(t->path, tv)
 	    : redisConnectWithTimeout(t->host, t->port, tv);
@@ -354,27 +376,11 @@ redis_connect_sync(const struct redis_target *t, long timeout_ms, char *err,
 		return NULL;
 	}
 	redisSetTimeout(c, tv);
-	if (t->password[0]) {
-		r = redisCommand(c, "AUTH %s", t->password);
-		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-			snprintf(err, errlen, "Redis AUTH failed: %s",
-			    r ? r->str : c->errstr);
-			freeReplyObject(r);
-			redisFree(c);
-			return NULL;
-		}
-		freeReplyObject(r);
-	}
-	if (t->db) {
-		r = redisCommand(c, "SELECT %d", t->db);
-		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-			snprintf(err, errlen, "Redis SELECT failed: %s",
-			    r ? r->str : c->errstr);
-			freeReplyObject(r);
-			redisFree(c);
-			return NULL;
-		}
-		freeReplyObject(r);
+	if ((t->password[0] && setup_command(c, "AUTH", err, errlen, "AUTH %s",
+	    t->password) < 0) || (t->db && setup_command(c, "SELECT", err,
+	    errlen, "SELECT %d", t->db) < 0)) {
+		redisFree(c);
+		return NULL;
 	}
 	return c;
 }

@@ -1,11 +1,13 @@
-/* ingest.h: what the files of ingest share. Calls go one way: lib/httpd
- * reads a whole request and hands it to http.c, which checks it and gives
- * the events to sink.c; the answer goes back through httpd_reply, at once
- * or when the sink is done. */
+/* ingest.h: what the files of ingest share. Calls go one way, down:
+ * main.c sets up; lib/httpd reads a whole request and hands it to http.c,
+ * which checks it and gives the events to sink.c; both answer through
+ * reply.c (httpd_reply), http.c at once, sink.c when the events are
+ * durable or have failed. reply.c calls neither. */
 #ifndef LABPULSE_INGEST_H
 #define LABPULSE_INGEST_H
 
 #include <stdint.h>
+#include <sys/queue.h>
 #include <jv.h>
 
 #include "addr.h"
@@ -58,7 +60,7 @@ struct ingest {
 	struct tokens *tokens;		/* NULL: no token file */
 	struct buckets *rate_addr, *rate_token;	/* NULL: off */
 	struct events_limits limits;
-	struct pending *pend_head, *pend_tail;	/* FIFO, in Redis reply order */
+	TAILQ_HEAD(, pending) pending;	/* FIFO, in Redis reply order */
 	long inflight;
 	/* the stream's backlog as last polled (-1: not known yet) */
 	long long backlog_len, backlog_bytes;
@@ -77,15 +79,13 @@ struct ingest {
 
 /* http.c: what ingest answers to one whole request. */
 void http_handle(struct httpd_conn *c, const struct httpreq *r, void *arg);
-void ingest_maybe_exit(struct ingest *ing);
-const char *reject_name(enum reject r);
 /* 1 when the backlog poll says the stream is past --max-backlog or
  * --max-backlog-bytes. */
 int backlog_full(const struct ingest *ing);
 
 /* sink.c: where accepted events go. */
 struct pending {
-	struct pending *prev, *next;
+	TAILQ_ENTRY(pending) link;
 	struct ingest *ing;
 	struct httpd_conn *conn;	/* answered when done */
 	int64_t t0;			/* monotonic microseconds */
@@ -106,12 +106,15 @@ void sink_check_timeouts(struct ingest *ing);
 void sink_poll_backlog(struct ingest *ing);
 void pending_done(struct pending *p);
 
-/* Answers, in http.c. headers: extra lines, each ending "\r\n", or "". */
+/* reply.c: answers. headers: extra lines, each ending "\r\n", or "". */
 void reply_text(struct ingest *ing, struct httpd_conn *c, int code,
     const char *headers, const char *body, size_t len);
 void reply_json(struct ingest *ing, struct httpd_conn *c, int code,
     const char *headers, jv body);
 void reply_error(struct ingest *ing, struct httpd_conn *c, int code,
     enum reject why, const char *headers, const char *msg);
+const char *reject_name(enum reject r);
+/* While draining, leave the loop once nothing is in hand. */
+void ingest_maybe_exit(struct ingest *ing);
 
 #endif

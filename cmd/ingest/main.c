@@ -89,6 +89,7 @@ fill_stats(void *arg)
 {
 	struct ingest *g = arg;
 	jv o = stats_header("ingest", g->started_us), rej = jv_object(), r, b;
+	const struct pending *oldest = TAILQ_FIRST(&g->pending);
 	struct httpd_stats hs;
 	int i;
 
@@ -136,8 +137,8 @@ fill_stats(void *arg)
 	o = jv_object_set(o, jv_string("backlog"), b);
 	o = jv_object_set(o, jv_string("cl_waiting"), jv_number(g->inflight));
 	o = jv_object_set(o, jv_string("inflight_max"), jv_number(g->cfg.max_inflight));
-	o = jv_object_set(o, jv_string("maxwait_us"), jv_number(g->pend_head ?
-	    (double)(stats_mono_us() - g->pend_head->t0) : 0));
+	o = jv_object_set(o, jv_string("maxwait_us"), jv_number(oldest ?
+	    (double)(stats_mono_us() - oldest->t0) : 0));
 	o = jv_object_set(o, jv_string("to"), jv_string(g->cfg.to));
 	o = jv_object_set(o, jv_string("draining"), jv_bool(g->draining));
 	if (g->redis) {
@@ -163,8 +164,8 @@ fill_stats(void *arg)
 	{
 		int up = g->redis && rconn_is_up(g->redis);
 		struct stats_pool p = { "redis", up, 1, up && g->inflight > 0,
-		    up && g->inflight == 0, g->inflight, g->pend_head ?
-		    stats_mono_us() - g->pend_head->t0 : 0 };
+		    up && g->inflight == 0, g->inflight, oldest ?
+		    stats_mono_us() - oldest->t0 : 0 };
 
 		/* one connection carries every request at once: its use is
 		 * the pipeline's depth against its bound, not sv_active */
@@ -322,6 +323,7 @@ acquire(struct ingest *g, int *fds, int *nfds)
 	g->limits.max_batch = c->max_batch;
 	g->limits.max_field = c->max_field;
 	g->backlog_len = g->backlog_bytes = -1;
+	TAILQ_INIT(&g->pending);
 	/* the bound of the pipeline: past it, 503 */
 	if ((g->redis_rtt = hist_new()) == NULL ||
 	    stats_link_init(&g->link, c->max_inflight) < 0)
@@ -350,8 +352,8 @@ release(struct ingest *g)
 {
 	rconn_free(g->redis);
 	g->redis = NULL;
-	while (g->pend_head)
-		pending_done(g->pend_head);
+	while (!TAILQ_EMPTY(&g->pending))
+		pending_done(TAILQ_FIRST(&g->pending));
 	httpd_free(g->httpd);
 	event_free(g->tick);
 	if (g->tokens)

@@ -105,12 +105,7 @@ pending_new(struct ingest *ing, struct httpd_conn *c,
 	}
 	p->body[blen] = '\0';
 	p->t0 = stats_mono_us();
-	p->prev = ing->pend_tail;
-	if (ing->pend_tail)
-		ing->pend_tail->next = p;
-	else
-		ing->pend_head = p;
-	ing->pend_tail = p;
+	TAILQ_INSERT_TAIL(&ing->pending, p, link);
 	ing->inflight++;
 	stats_link_sent(&ing->link);
 	return p;
@@ -121,14 +116,7 @@ pending_done(struct pending *p)
 {
 	struct ingest *ing = p->ing;
 
-	if (p->prev)
-		p->prev->next = p->next;
-	else
-		ing->pend_head = p->next;
-	if (p->next)
-		p->next->prev = p->prev;
-	else
-		ing->pend_tail = p->prev;
+	TAILQ_REMOVE(&ing->pending, p, link);
 	ing->inflight--;
 	stats_link_done(&ing->link, p->t0);
 	free(p);
@@ -332,9 +320,9 @@ sink_check_timeouts(struct ingest *ing)
 {
 	int64_t age;
 
-	if (ing->redis == NULL || ing->pend_head == NULL)
+	if (ing->redis == NULL || TAILQ_FIRST(&ing->pending) == NULL)
 		return;
-	age = stats_mono_us() - ing->pend_head->t0;
+	age = stats_mono_us() - TAILQ_FIRST(&ing->pending)->t0;
 	if (age / 1000 < ing->cfg.redis_timeout_ms)
 		return;
 	ing->redis_timeouts++;
@@ -343,30 +331,34 @@ sink_check_timeouts(struct ingest *ing)
 	rconn_reset(ing->redis, "Redis did not answer in time");
 }
 
+/* XLEN's or MEMORY USAGE's answer, into *to; MEMORY USAGE answers nil
+ * while there is no stream yet. */
+static void
+backlog_reply(struct ingest *ing, const redisReply *reply, long long *to)
+{
+	ing->backlog_polling--;
+	if (reply && reply->type == REDIS_REPLY_INTEGER)
+		*to = reply->integer;
+	else if (reply && reply->type == REDIS_REPLY_NIL)
+		*to = 0;
+}
+
 static void
 on_xlen(redisAsyncContext *ac, void *r, void *arg)
 {
-	redisReply *reply = r;
 	struct ingest *ing = arg;
 
 	(void)ac;
-	ing->backlog_polling--;
-	if (reply && reply->type == REDIS_REPLY_INTEGER)
-		ing->backlog_len = reply->integer;
+	backlog_reply(ing, r, &ing->backlog_len);
 }
 
 static void
 on_memory(redisAsyncContext *ac, void *r, void *arg)
 {
-	redisReply *reply = r;
 	struct ingest *ing = arg;
 
 	(void)ac;
-	ing->backlog_polling--;
-	if (reply && reply->type == REDIS_REPLY_INTEGER)
-		ing->backlog_bytes = reply->integer;
-	else if (reply && reply->type == REDIS_REPLY_NIL)
-		ing->backlog_bytes = 0;		/* no stream yet */
+	backlog_reply(ing, r, &ing->backlog_bytes);
 }
 
 /* On the tick, through the connection the events go on: XLEN is O(1);

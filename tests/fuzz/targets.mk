@@ -23,5 +23,5 @@ fuzz_httpreq_SRC = lib/httpreq.c lib/parse.c
 # ingest's handling of whole requests, bytes to answers (cmd/ingest/http.c
 # over lib/httpreq, peers, tokens, events; a fake sink, no sockets)
 FUZZ += ingest_http
-fuzz_ingest_http_SRC = cmd/ingest/http.c lib/httpreq.c lib/peers.c \
+fuzz_ingest_http_SRC = cmd/ingest/http.c cmd/ingest/reply.c lib/httpreq.c lib/peers.c \
 	lib/tokens.c lib/events.c lib/json.c lib/parse.c lib/utf8.c

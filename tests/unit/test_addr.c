@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "err.h"
 #include "tap.h"
 
 static const char bad_listen[] =
@@ -178,7 +179,7 @@ test_tcp(void)
 	fd2 = addr_listen(spec, 16, err, sizeof err);
 	snprintf(want, sizeof want, "cannot listen on %s: %s", spec,
 	    strerror(EADDRINUSE));
-	is_int(fd2, -1, "a port in use is refused");
+	is_int(fd2, -ERR_OS, "a port in use is refused, the system's doing");
 	if (fd2 >= 0)
 		close(fd2);
 	else
@@ -242,7 +243,7 @@ listen_bad(const char *spec, const char *msg)
 	int fd;
 
 	fd = addr_listen(spec, 16, err, sizeof err);
-	is_int(fd, -1, "listen '%.40s' refused", spec);
+	is_int(fd, -ERR_USAGE, "listen '%.40s' refused as bad words", spec);
 	if (fd >= 0)
 		close(fd);
 	if (msg == NULL) {
@@ -356,7 +357,7 @@ test_unix(void)
 	snprintf(spec, sizeof spec, "unix:%s", regular);
 	snprintf(want, sizeof want, "%s exists and is not a socket", regular);
 	fd = addr_listen(spec, 16, err, sizeof err);
-	is_int(fd, -1, "a regular file at the path is refused");
+	is_int(fd, -ERR_OS, "a regular file at the path is refused");
 	if (fd >= 0)
 		close(fd);
 	is_str(err, want, "a regular file: error text");
@@ -366,7 +367,7 @@ test_unix(void)
 	snprintf(spec, sizeof spec, "unix:%s", dir);
 	snprintf(want, sizeof want, "%s exists and is not a socket", dir);
 	fd = addr_listen(spec, 16, err, sizeof err);
-	is_int(fd, -1, "a directory at the path is refused");
+	is_int(fd, -ERR_OS, "a directory at the path is refused");
 	if (fd >= 0)
 		close(fd);
 	is_str(err, want, "a directory: error text");
@@ -375,7 +376,7 @@ test_unix(void)
 	snprintf(want, sizeof want, "cannot listen on %s: %s", spec,
 	    strerror(ENOENT));
 	fd = addr_listen(spec, 16, err, sizeof err);
-	is_int(fd, -1, "a socket in a missing directory is refused");
+	is_int(fd, -ERR_OS, "a socket in a missing directory is refused");
 	if (fd >= 0)
 		close(fd);
 	is_str(err, want, "a missing directory: error text");
