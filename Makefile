@@ -16,12 +16,7 @@ ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(DEPCFLAGS) -Icmd
 # (cmd/prog.h), an archive so that each takes only what it uses.
 $(foreach p,$(PROGS) labpulse,$(eval $(p)_OBJ = $(patsubst %.c,%.o,$(wildcard cmd/$(p)/*.c))))
 PROGOBJ  = $(patsubst %.c,%.o,$(wildcard cmd/*.c))
-UNIT     = tests/unit/test_parse tests/unit/test_events tests/unit/test_hist \
-	   tests/unit/test_addr tests/unit/test_split tests/unit/test_rules \
-	   tests/unit/test_redis tests/unit/test_notify_request \
-	   tests/unit/test_group tests/unit/test_httpreq tests/unit/test_peers \
-	   tests/unit/test_tokens tests/unit/test_httpd tests/unit/test_plan \
-	   tests/unit/test_stats
+UNIT     = $(patsubst %.c,%,$(wildcard tests/unit/test_*.c))
 BENCH    = tests/bench/httpbench
 TOOLS    = tests/tools/lpwatch tests/tools/stallserver
 
@@ -83,6 +78,12 @@ tests/unit/test_rules: tests/unit/test_rules.o tests/unit/tap.o cmd/route/rules.
 
 tests/unit/test_notify_request: tests/unit/test_notify_request.o tests/unit/tap.o \
     cmd/notify/request.o lib/liblabpulse.a
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(DEPLIBS)
+
+# The shared command line of cmd/ (opt.c, prog.c), from its archive.
+tests/unit/test_prog: tests/unit/test_prog.o tests/unit/tap.o cmd/libprog.a \
+    lib/liblabpulse.a
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(DEPLIBS)
 

@@ -107,6 +107,7 @@ opt_parse(const struct prog_opts *p, int argc, char **argv, void *cfg)
 	int n, i, ch, idx;
 
 	prog = p;
+	memset(given, 0, sizeof given);
 	n = count_opts(p->opts);
 	for (i = 0; i < n; i++) {
 		const struct opt *o = &p->opts[i];

@@ -123,6 +123,8 @@ struct opt {
 	{ OPT_ROW(n, 0, OT_STR, a, f), NULL, NULL, NULL, (h), (shown), NULL, 0 }
 #define O_NAME(n, a, f, max, d, h) \
 	{ OPT_ROW(n, 0, OT_NAME, a, f), "1", (max), (d), (h), NULL, NULL, 0 }
+#define O_NAME_TEXT(n, a, f, max, shown, h) \
+	{ OPT_ROW(n, 0, OT_NAME, a, f), "1", (max), NULL, (h), (shown), NULL, 0 }
 #define O_LONG(n, f, min, max, d, h) \
 	{ OPT_ROW(n, 0, OT_LONG, "N", f), (min), (max), (d), (h), NULL, NULL, 0 }
 #define O_SIZE(n, f, min, max, d, h) \

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 #include <jv.h>
@@ -10,6 +11,21 @@
 #include "group.h"
 #include "sid.h"
 #include "stats.h"
+
+void
+group_consumer_name(const char *given, char *buf, size_t len)
+{
+	char host[128];
+
+	if (given) {
+		snprintf(buf, len, "%s", given);
+		return;
+	}
+	if (gethostname(host, sizeof host) < 0)
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	snprintf(buf, len, "%s:%ld", host, (long)getpid());
+}
 
 void
 group_init(struct group *g, const char *stream, const char *group,

@@ -44,6 +44,9 @@ struct group {
 	char error[512];		/* why Redis was lost; "" once back */
 };
 
+/* The consumer's name: given, else HOST:PID, unique on the machine and
+ * telling where a pending entry is held. */
+void group_consumer_name(const char *given, char *buf, size_t len);
 /* Read group of the stream labpulse:STREAM as consumer; group and consumer
  * are kept, not copied. */
 void group_init(struct group *g, const char *stream, const char *group,

@@ -296,11 +296,11 @@ http_setup(struct ingest *g, const int *fds, int nfds)
 	hc.req.max_headers = 100;
 	g->httpd = httpd_new(g->base, &hc, http_handle, g, err, sizeof err);
 	if (g->httpd == NULL)
-		die(71, "cannot set up the HTTP server: %s", err);
+		die(EX_OSERR, "cannot set up the HTTP server: %s", err);
 	httpd_on_cap(g->httpd, on_cap, g);
 	for (i = 0; i < nfds; i++)
 		if (httpd_listen(g->httpd, fds[i], err, sizeof err) < 0)
-			die(71, "cannot set up the HTTP server: %s", err);
+			die(EX_OSERR, "cannot set up the HTTP server: %s", err);
 }
 
 /* What ingest needs before it is ready: the tokens, the rate buckets,

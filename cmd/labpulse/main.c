@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -104,12 +105,12 @@ main(int argc, char **argv)
 
 	log_init("labpulse");
 	if (argc < 2)
-		usage(64);
+		usage(EX_USAGE);
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
-		usage(0);
+		usage(EX_OK);
 	if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("labpulse %s\n", LABPULSE_VERSION);
-		return 0;
+		return EX_OK;
 	}
 	for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
@@ -119,7 +120,7 @@ main(int argc, char **argv)
 			log_error("unknown option '%s'", argv[1]);
 		else
 			log_error("unknown command '%s'", argv[1]);
-		usage(64);
+		usage(EX_USAGE);
 	}
 	find_program(cmd->prog ? cmd->prog : cmd->name, path, sizeof path);
 	if (cmd->prog) {
@@ -132,5 +133,5 @@ main(int argc, char **argv)
 		execv(path, argv + 1);
 	}
 	log_error("cannot run %s: %s", path, strerror(errno));
-	return errno == ENOENT ? 69 : 126;
+	return errno == ENOENT ? EX_UNAVAILABLE : EX_OSERR;
 }

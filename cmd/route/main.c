@@ -2,101 +2,80 @@
  * hooks) with a jq program, and acknowledge each event only once its
  * messages are written. */
 #include <ctype.h>
-#include <errno.h>
-#include <getopt.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-#include <event2/event.h>
 
 #include "fdout.h"
 #include "hist.h"
 #include "log.h"
 #include "prog.h"
-#include "parse.h"
 #include "route.h"
-#include "sd.h"
 #include "stats.h"
 
-const char usage_text[] =
-"usage: labpulse route [--arg NAME VALUE] [--argjson NAME JSON]\n"
-"           [--batch-size N] [--claim-idle DURATION] [--consumer NAME]\n"
-"           [--dead ADDR] [--from ADDR] [--hooks ADDR] [--max-len N]\n"
-"           [--redis URL] [--rules FILE] [--stats PATH] [--to ADDR]\n"
-"           [--trim-interval DURATION]\n"
-"       labpulse route --check FILE [--arg NAME VALUE] [--argjson NAME JSON]\n"
-"       labpulse route --test [--rules FILE] [--arg NAME VALUE]\n"
-"           [--argjson NAME JSON]\n"
-"       labpulse route --help | --version\n";
+static int opt_named(const struct opt *, const char *, void *, char *,
+    size_t);
 
-const char help_text[] =
-"Turn events into addressed messages with jq rules: class rooms, alerts,\n"
-"chat hooks. An event is acknowledged only once its messages are written.\n"
-"\n"
-"  --arg NAME VALUE         $NAME is the string VALUE in the rules\n"
-"  --argjson NAME JSON      $NAME is the JSON value JSON in the rules\n"
-"  --batch-size N           take at most N events at a time (default: 500)\n"
-"  --check FILE             compile the rules of FILE, say \"FILE: ok\", exit\n"
-"  --claim-idle DURATION    claim entries another consumer left pending this\n"
-"                           long (default: 30s)\n"
-"  --consumer NAME          consumer name in the group (default: HOST:PID)\n"
-"  --dead ADDR              where events the rules fail on go: stream:NAME,\n"
-"                           -, file:PATH, unix:PATH or none\n"
-"                           (default: stream:route-dead; none without Redis)\n"
-"  --from ADDR              stream:NAME@GROUP, -, file:PATH or unix:PATH\n"
-"                           (default: stream:events@route)\n"
-"  --hooks ADDR             where messages of topic hook:... go\n"
-"                           (default: stream:hooks, or --to when that is NDJSON)\n"
-"  --max-len N              keep about the last N entries of each stream it\n"
-"                           writes, 0 for all (default: 200000)\n"
-"  --redis URL              redis://HOST[:PORT][/DB] or unix:PATH\n"
-"                           (default: $LABPULSE_REDIS, else redis://127.0.0.1:6379/0)\n"
-"  --rules FILE             the jq program (default: $LABPULSE_RULES, else\n"
-"                           " LABPULSE_SYSCONFDIR "/labpulse/route.jq)\n"
-"  --stats PATH             stats socket, or none\n"
-"                           (default: $LABPULSE_RUNDIR/route.sock)\n"
-"  --test                   route NDJSON events from standard input to standard\n"
-"                           output, touching no Redis; exit 65 if a rule failed\n"
-"  --to ADDR                stream:NAME, -, file:PATH or unix:PATH\n"
-"                           (default: stream:routed)\n"
-"  --trim-interval DURATION trim the input stream and the hooks stream this\n"
-"                           often to the oldest entry a group still needs,\n"
-"                           0 never (default: 5s)\n"
-"  -h, --help               show this help\n"
-"  -V, --version            show the version\n";
-
-enum {
-	OPT_ARG = 256, OPT_ARGJSON, OPT_BATCH_SIZE, OPT_CHECK, OPT_CLAIM_IDLE,
-	OPT_CONSUMER, OPT_DEAD, OPT_FROM, OPT_HOOKS, OPT_MAX_LEN, OPT_REDIS,
-	OPT_RULES,
-	OPT_STATS, OPT_TEST, OPT_TO, OPT_TRIM_INTERVAL
+#define OPT_CFG struct route_cfg
+static const struct opt options[] = {
+	O_FN("arg", "NAME VALUE", args, opt_named, NULL,
+	    "$NAME is the string VALUE in the rules"),
+	O_FN("argjson", "NAME JSON", args, opt_named, NULL,
+	    "$NAME is the JSON value JSON in the rules"),
+	O_LONG("batch-size", batch_size, "1", "100000", "500",
+	    "take at most N events at a time"),
+	O_STR("check", "FILE", check_path, NULL,
+	    "compile the rules of FILE, say \"FILE: ok\", exit"),
+	O_DURATION("claim-idle", claim_idle_ms, "100ms", "24h", "30s",
+	    "claim entries another consumer left pending this long"),
+	/* a default that is no value: made of the host and the pid */
+	O_NAME_TEXT("consumer", "NAME", consumer, "128", "HOST:PID",
+	    "consumer name in the group"),
+	O_TEXT("dead", "ADDR", dead, "stream:route-dead; none without Redis",
+	    "where events the rules fail on go: stream:NAME, -, file:PATH, "
+	    "unix:PATH or none"),
+	O_STR("from", "ADDR", from, "stream:events@route",
+	    "stream:NAME@GROUP, -, file:PATH or unix:PATH"),
+	O_TEXT("hooks", "ADDR", hooks, "stream:hooks, or --to when that is "
+	    "NDJSON", "where messages of topic hook:... go"),
+	O_LONG("max-len", max_len, "0", "1000000000", "200000",
+	    "keep about the last N entries of each stream it writes, 0 for "
+	    "all"),
+	O_TEXT("redis", "URL", redis_url,
+	    "$LABPULSE_REDIS, else redis://127.0.0.1:6379/0",
+	    "redis://HOST[:PORT][/DB] or unix:PATH"),
+	O_TEXT("rules", "FILE", rules_path, "$LABPULSE_RULES, else "
+	    LABPULSE_SYSCONFDIR "/labpulse/route.jq", "the jq program"),
+	O_TEXT("stats", "PATH", stats_path, "$LABPULSE_RUNDIR/route.sock",
+	    "stats socket, or none"),
+	O_FLAG("test", test, "route NDJSON events from standard input to "
+	    "standard output, touching no Redis; exit 65 if a rule failed"),
+	O_STR("to", "ADDR", to, "stream:routed",
+	    "stream:NAME, -, file:PATH or unix:PATH"),
+	O_DURATION("trim-interval", trim_interval_ms, "0", "24h", "5s",
+	    "trim the input stream and the hooks stream this often to the "
+	    "oldest entry a group still needs, 0 never"),
+	O_END
 };
 
-static const struct option longopts[] = {
-	{ "arg",	required_argument, NULL, OPT_ARG },
-	{ "argjson",	required_argument, NULL, OPT_ARGJSON },
-	{ "batch-size",	required_argument, NULL, OPT_BATCH_SIZE },
-	{ "check",	required_argument, NULL, OPT_CHECK },
-	{ "claim-idle",	required_argument, NULL, OPT_CLAIM_IDLE },
-	{ "consumer",	required_argument, NULL, OPT_CONSUMER },
-	{ "dead",	required_argument, NULL, OPT_DEAD },
-	{ "from",	required_argument, NULL, OPT_FROM },
-	{ "help",	no_argument,	   NULL, 'h' },
-	{ "hooks",	required_argument, NULL, OPT_HOOKS },
-	{ "max-len",	required_argument, NULL, OPT_MAX_LEN },
-	{ "redis",	required_argument, NULL, OPT_REDIS },
-	{ "rules",	required_argument, NULL, OPT_RULES },
-	{ "stats",	required_argument, NULL, OPT_STATS },
-	{ "test",	no_argument,	   NULL, OPT_TEST },
-	{ "to",		required_argument, NULL, OPT_TO },
-	{ "trim-interval", required_argument, NULL, OPT_TRIM_INTERVAL },
-	{ "version",	no_argument,	   NULL, 'V' },
-	{ NULL, 0, NULL, 0 }
+static const struct prog_opts prog_opts = {
+	"route",
+	"Turn events into addressed messages with jq rules: class rooms, "
+	"alerts, chat hooks. An event is acknowledged only once its messages "
+	"are written.",
+	options, NULL,
+	"usage: labpulse route [--arg NAME VALUE] [--argjson NAME JSON]\n"
+	"           [--batch-size N] [--claim-idle DURATION] [--consumer NAME]\n"
+	"           [--dead ADDR] [--from ADDR] [--hooks ADDR] [--max-len N]\n"
+	"           [--redis URL] [--rules FILE] [--stats PATH] [--to ADDR]\n"
+	"           [--trim-interval DURATION]\n"
+	"       labpulse route --check FILE [--arg NAME VALUE] "
+	"[--argjson NAME JSON]\n"
+	"       labpulse route --test [--rules FILE] [--arg NAME VALUE]\n"
+	"           [--argjson NAME JSON]\n"
+	"       labpulse route --help | --version\n",
+	NULL
 };
 
 /* Distinct topic prefixes counted apart in the stats; the rest together. */
@@ -104,41 +83,18 @@ static const struct option longopts[] = {
 
 static struct route rt;
 
-static void
-on_signal(int sig)
-{
-	if (sig == SIGHUP)
-		rt.reload = 1;
-	else
-		rt.stop = 1;
-}
-
-void
-route_serve(struct route *r)
-{
-	prog_serve(r->base);
-}
-
-void
-route_idle(struct route *r, long ms)
-{
-	prog_idle(r->base, ms, &r->stop);
-}
-
-/* Each line of a multi-line error, logged on its own. */
-static void
-log_lines(const char *prefix, const char *text)
+/* Each line of a multi-line error but the last, logged on its own; the
+ * last is returned, for the caller to log or die with. */
+static const char *
+log_head_lines(const char *prefix, const char *text)
 {
 	const char *nl;
 
-	while (*text) {
-		nl = strchr(text, '\n');
-		log_error("%s%.*s", prefix, nl ? (int)(nl - text) :
-		    (int)strlen(text), text);
-		if (nl == NULL)
-			break;
+	while ((nl = strchr(text, '\n')) != NULL) {
+		log_error("%s%.*s", prefix, (int)(nl - text), text);
 		text = nl + 1;
 	}
+	return text;
 }
 
 /* A value for a log line: as is when it is one plain word, else quoted
@@ -177,7 +133,7 @@ set_aside(struct entry *e, const char *what, jv why)
 	if (e->error == NULL) {
 		e->error = strdup(jv_string_value(why));
 		if (e->error == NULL)
-			die(71, "out of memory");
+			die_nomem();
 	}
 	jv_free(why);
 	if (e->id[0])
@@ -292,14 +248,15 @@ account(struct route *r, struct batch *bt)
 static void
 reload_rules(struct route *r)
 {
+	static const char why[] = "reload failed, keeping the old rules: ";
 	char err[4096];
 	jq_state *jq;
 
-	r->reload = 0;
+	r->d.reload = 0;
 	jq = rules_load(r->rules_path, jv_copy(r->cfg.args), err, sizeof err);
 	if (jq == NULL) {
 		r->reload_errors++;
-		log_lines("reload failed, keeping the old rules: ", err);
+		log_error("%s%s", why, log_head_lines(why, err));
 		return;
 	}
 	jq_teardown(&r->jq);
@@ -393,130 +350,46 @@ jq_name(const char *s)
 	return 1;
 }
 
-/* --arg NAME VALUE, --argjson NAME JSON: NAME is optarg, the value the
- * next argument. */
-static void
-named_arg(struct route_cfg *c, int json, int argc, char **argv)
+/* --arg NAME VALUE, --argjson NAME JSON: getopt gives NAME, and the value
+ * is the next word of the command line, taken here. */
+static int
+opt_named(const struct opt *o, const char *name, void *cfg, char *err,
+    size_t errlen)
 {
-	const char *opt = json ? "--argjson" : "--arg", *name = optarg;
-	jv v, m;
+	struct route_cfg *c = cfg;
+	jv *args = (jv *)(void *)((char *)cfg + o->off), v, m;
+	int json = strcmp(o->name, "argjson") == 0;
 
-	if (optind >= argc) {
-		log_error("option '%s' needs a NAME and a %s", opt,
+	if (optind >= c->argc)
+		usage_error("option '--%s' needs a NAME and a %s", o->name,
 		    json ? "JSON value" : "VALUE");
-		usage(64);
-	}
 	if (!jq_name(name)) {
-		log_error("%s: '%s' is not a jq variable name", opt, name);
-		usage(64);
+		snprintf(err, errlen, "'%s' is not a jq variable name", name);
+		return -1;
 	}
-	v = json ? jv_parse(argv[optind]) : jv_string(argv[optind]);
+	v = json ? jv_parse(c->argv[optind]) : jv_string(c->argv[optind]);
 	if (!jv_is_valid(v)) {
 		m = jv_invalid_get_msg(v);
-		log_error("%s %s: invalid JSON: %s", opt, name,
+		usage_error("--%s %s: invalid JSON: %s", o->name, name,
 		    jv_get_kind(m) == JV_KIND_STRING ? jv_string_value(m) : "?");
-		jv_free(m);
-		usage(64);
 	}
 	optind++;
-	c->args = jv_object_set(c->args, jv_string(name), v);
+	*args = jv_object_set(*args, jv_string(name), v);
+	return 0;
 }
 
+/* The modes take their input and output from their own words. */
 static void
-parse_args(int argc, char **argv, struct route_cfg *c)
+check_options(const struct route_cfg *c)
 {
-	int ch, io = 0;
-
-	c->from = "stream:events@route";
-	c->to = "stream:routed";
-	c->batch_size = 500;
-	c->max_len = 200000;
-	c->claim_idle_ms = 30000;
-	c->trim_interval_ms = 5000;
-	c->args = jv_object();
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_ARG:
-		case OPT_ARGJSON:
-			named_arg(c, ch == OPT_ARGJSON, argc, argv);
-			break;
-		case OPT_MAX_LEN:
-			opt_range("max-len", parse_long, optarg, 0, 1000000000L,
-			    &c->max_len);
-			break;
-		case OPT_BATCH_SIZE:
-			opt_range("batch-size", parse_long, optarg, 1, 100000,
-			    &c->batch_size);
-			break;
-		case OPT_CHECK:
-			c->check_path = optarg;
-			break;
-		case OPT_CLAIM_IDLE:
-			opt_range("claim-idle", parse_duration_ms, optarg, 100,
-			    86400000, &c->claim_idle_ms);
-			break;
-		case OPT_CONSUMER:
-			if (*optarg == '\0' || strlen(optarg) > 128) {
-				log_error("--consumer: must be 1 to 128 bytes");
-				usage(64);
-			}
-			c->consumer = optarg;
-			break;
-		case OPT_DEAD:
-			c->dead = optarg;
-			io = 1;
-			break;
-		case OPT_FROM:
-			c->from = optarg;
-			io = 1;
-			break;
-		case 'h':
-			usage(0);
-		case OPT_HOOKS:
-			c->hooks = optarg;
-			io = 1;
-			break;
-		case OPT_REDIS:
-			c->redis_url = optarg;
-			break;
-		case OPT_RULES:
-			c->rules_path = optarg;
-			break;
-		case OPT_STATS:
-			c->stats_path = optarg;
-			io = 1;
-			break;
-		case OPT_TEST:
-			c->test = 1;
-			break;
-		case OPT_TO:
-			c->to = optarg;
-			io = 1;
-			break;
-		case OPT_TRIM_INTERVAL:
-			opt_range("trim-interval", parse_duration_ms, optarg, 0,
-			    86400000, &c->trim_interval_ms);
-			break;
-		case 'V':
-			printf("labpulse route %s\n", LABPULSE_VERSION);
-			exit(0);
-		default:
-			bad_option(ch, argv);
-		}
-	}
-	no_operands(argc, argv);
-	if (c->test && io) {
-		log_error("--test reads standard input and writes standard "
+	if (c->test && (opt_given("dead") || opt_given("from") ||
+	    opt_given("hooks") || opt_given("stats") || opt_given("to")))
+		usage_error("--test reads standard input and writes standard "
 		    "output: it goes with no --dead, --from, --hooks, --stats "
 		    "or --to");
-		usage(64);
-	}
-	if (c->check_path && (c->test || c->rules_path)) {
-		log_error("--check FILE names the rules to check: it goes "
+	if (c->check_path && (c->test || c->rules_path))
+		usage_error("--check FILE names the rules to check: it goes "
 		    "with neither --test nor --rules");
-		usage(64);
-	}
 }
 
 /* An output address: a stream without a group, NDJSON, or (for --dead)
@@ -533,16 +406,12 @@ sink_parse(struct sink *s, const char *opt, const char *spec, int none_ok)
 		s->kind = SINK_NONE;
 		return;
 	}
-	if (addr_parse(spec, &a, err, sizeof err) < 0) {
-		log_error("--%s: %s", opt, err);
-		usage(64);
-	}
+	if (addr_parse(spec, &a, err, sizeof err) < 0)
+		usage_error("--%s: %s", opt, err);
 	if (a.kind == ADDR_STREAM) {
-		if (a.group[0]) {
-			log_error("--%s: a stream is written without a group: "
+		if (a.group[0])
+			usage_error("--%s: a stream is written without a group: "
 			    "stream:%s", opt, a.stream);
-			usage(64);
-		}
 		s->kind = SINK_STREAM;
 		snprintf(s->key, sizeof s->key, "labpulse:%s", a.stream);
 		return;
@@ -567,7 +436,7 @@ sink_open(struct sink *s, const char *opt, struct sink *prev[], int nprev)
 	addr_parse(s->spec, &a, err, sizeof err);
 	s->fd = fdout_open(&a, err, sizeof err);
 	if (s->fd < 0)
-		die(74, "--%s %s: %s", opt, s->spec, err);
+		die(EX_IOERR, "--%s %s: %s", opt, s->spec, err);
 }
 
 static void
@@ -602,17 +471,78 @@ open_outputs(struct route *r)
 	sink_open(&r->dead, "dead", prev, 2);
 }
 
+/* The rules of path, or their errors, one a line, and EX_CONFIG. */
 static jq_state *
-load_or_die(const char *path, jv args)
+rules_or_die(const char *path, jv args)
 {
 	char err[4096];
 	jq_state *jq = rules_load(path, args, err, sizeof err);
 
-	if (jq == NULL) {
-		log_lines("", err);
-		exit(78);
-	}
+	if (jq == NULL)
+		die(EX_CONFIG, "%s", log_head_lines("", err));
 	return jq;
+}
+
+/* --check FILE: the rules compile, or each error is said. */
+static int
+check_rules(struct route_cfg *c)
+{
+	jq_state *jq = rules_or_die(c->check_path, c->args);
+
+	printf("%s: ok\n", c->check_path);
+	jq_teardown(&jq);
+	return EX_OK;
+}
+
+/* --from is an address, and a stream is read only as a consumer group;
+ * the consumer is named by --consumer, else HOST:PID. */
+static void
+input_parse(struct route *r)
+{
+	char err[300];
+
+	if (addr_parse(r->cfg.from, &r->from, err, sizeof err) < 0)
+		usage_error("--from: %s", err);
+	if (r->from.kind == ADDR_STREAM && r->from.group[0] == '\0')
+		usage_error("--from: a stream is read as a consumer group: "
+		    "stream:%s@GROUP", r->from.stream);
+	group_consumer_name(r->cfg.consumer, r->consumer, sizeof r->consumer);
+}
+
+/* What route needs before it is ready, the rules first: a bad file
+ * touches no stream and makes no stats socket. Then Redis, waited for. */
+static void
+acquire(struct route *r)
+{
+	struct route_cfg *c = &r->cfg;
+	char err[512], path[PATH_MAX];
+	int rc;
+
+	if (c->test) {
+		c->from = c->to = "-";
+		c->hooks = NULL;
+		c->dead = c->stats_path = "none";
+	}
+	input_parse(r);
+	setup_outputs(r);
+	snprintf(r->rules_path, sizeof r->rules_path, "%s", c->rules_path ?
+	    c->rules_path : rules_default_path(path, sizeof path));
+	r->jq = rules_or_die(r->rules_path, jv_copy(c->args));
+	if (r->use_redis &&
+	    redis_target_parse(&r->g.rt, c->redis_url, err, sizeof err) < 0)
+		die(EX_CONFIG, "--redis: %s", err);
+	if ((rc = source_open(r, err, sizeof err)) < 0)
+		die_kind(rc, "--from %s: %s", c->from, err);
+	open_outputs(r);
+	r->started_us = stats_now_us();
+	r->by_topic = jv_object();
+	/* a blocking connection: one transaction on it at a time */
+	if ((r->latency_us = hist_new()) == NULL ||
+	    stats_link_init(&r->link, 1) < 0)
+		die_nomem();
+	daemon_start(&r->d, "route", c->stats_path, fill_stats, r);
+	while (!r->d.stop && r->use_redis && group_ensure(&r->g) < 0)
+		daemon_idle(&r->d, 500);
 }
 
 static void
@@ -623,128 +553,76 @@ sink_free(struct sink *s)
 	free(s->buf);
 }
 
+/* A consumer named after its pid leaves the group tidy when it holds
+ * nothing; a named one (a unit's) stays for its next start. The status:
+ * input or output failed, or --test found events the rules failed on. */
+static int
+release(struct route *r, struct batch *bt)
+{
+	struct route_cfg *c = &r->cfg;
+	int code = EX_OK;
+
+	group_close(&r->g, c->consumer == NULL);
+	if (r->in_error || r->out_error)
+		code = EX_IOERR;
+	else if (c->test && (r->rule_errors > 0 || r->dead_n > 0))
+		code = EX_DATAERR;
+	free(bt->e);
+	free(r->inbuf);
+	if (r->in_fd > STDERR_FILENO)
+		close(r->in_fd);
+	sink_free(&r->to);
+	sink_free(&r->hooks);
+	sink_free(&r->dead);
+	daemon_end(&r->d);
+	hist_free(r->latency_us);
+	stats_link_free(&r->link);
+	jv_free(r->by_topic);
+	jv_free(c->args);
+	jq_teardown(&r->jq);
+	return code;
+}
+
 int
 main(int argc, char **argv)
 {
-	struct route_cfg *c = &rt.cfg;
-	struct stats_server *stats = NULL;
-	struct sigaction sa;
+	struct route *r = &rt;
+	struct route_cfg *c = &r->cfg;
 	struct batch bt = { NULL, 0, 0, 0 };
-	char err[512], path[PATH_MAX], host[128];
 	size_t i;
-	int ready = 0, code = 0;
 
 	log_init("labpulse-route");
-	parse_args(argc, argv, c);
-	if (c->check_path) {
-		rt.jq = load_or_die(c->check_path, c->args);
-		printf("%s: ok\n", c->check_path);
-		jq_teardown(&rt.jq);
-		return 0;
-	}
-	if (c->test) {
-		c->from = "-";
-		c->to = "-";
-		c->hooks = NULL;
-		c->dead = "none";
-		c->stats_path = "none";
-	}
-	if (addr_parse(c->from, &rt.from, err, sizeof err) < 0) {
-		log_error("--from: %s", err);
-		usage(64);
-	}
-	if (rt.from.kind == ADDR_STREAM && rt.from.group[0] == '\0') {
-		log_error("--from: a stream is read as a consumer group: "
-		    "stream:%s@GROUP", rt.from.stream);
-		usage(64);
-	}
-	setup_outputs(&rt);
-	/* the rules first: a bad file touches no stream */
-	snprintf(rt.rules_path, sizeof rt.rules_path, "%s", c->rules_path ?
-	    c->rules_path : rules_default_path(path, sizeof path));
-	rt.jq = load_or_die(rt.rules_path, jv_copy(c->args));
-	if (rt.use_redis &&
-	    redis_target_parse(&rt.g.rt, c->redis_url, err, sizeof err) < 0)
-		die(78, "--redis: %s", err);
-	if (c->consumer)
-		snprintf(rt.consumer, sizeof rt.consumer, "%s", c->consumer);
-	else {
-		gethostname(host, sizeof host);
-		host[sizeof host - 1] = '\0';
-		snprintf(rt.consumer, sizeof rt.consumer, "%s:%ld", host,
-		    (long)getpid());
-	}
-	if (source_open(&rt, err, sizeof err) < 0)
-		die(66, "--from %s: %s", c->from, err);
-	open_outputs(&rt);
-	rt.started_us = stats_now_us();
-	rt.latency_us = hist_new();
-	rt.by_topic = jv_object();
-	/* a blocking connection: one transaction on it at a time */
-	if (rt.latency_us == NULL || stats_link_init(&rt.link, 1) < 0)
-		die(71, "out of memory");
-	rt.base = event_base_new();
-	if (rt.base == NULL)
-		die(71, "cannot make the event loop");
-	stats = prog_stats(rt.base, "route", c->stats_path, fill_stats, &rt);
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;	/* no SA_RESTART: waits end early */
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	while (!rt.stop && rt.use_redis && group_ensure(&rt.g) < 0)
-		route_idle(&rt, 500);
-	if (!rt.stop && !c->test) {
-		log_info("ready from=%s to=%s rules=%s hooks=%s dead=%s%s%s",
-		    c->from, c->to, rt.rules_path, rt.hooks.spec, rt.dead.spec,
-		    rt.from.kind == ADDR_STREAM ? " consumer=" : "",
-		    rt.from.kind == ADDR_STREAM ? rt.consumer : "");
-		sd_notify_state("READY=1");
-		ready = 1;
-	}
-	while (!rt.stop) {
-		if (rt.reload)
-			reload_rules(&rt);
-		source_fill(&rt, &bt);
+	c->args = jv_object();
+	c->argc = argc;
+	c->argv = argv;
+	opt_parse(&prog_opts, argc, argv, c);
+	check_options(c);
+	if (c->check_path)
+		return check_rules(c);
+	acquire(r);
+	if (!r->d.stop && !c->test)
+		daemon_ready(&r->d, NULL, "from=%s to=%s rules=%s hooks=%s "
+		    "dead=%s%s%s", c->from, c->to, r->rules_path, r->hooks.spec,
+		    r->dead.spec, r->from.kind == ADDR_STREAM ? " consumer=" :
+		    "", r->from.kind == ADDR_STREAM ? r->consumer : "");
+	while (!r->d.stop) {
+		if (r->d.reload)
+			reload_rules(r);
+		source_fill(r, &bt);
 		if (bt.n > 0) {
 			for (i = 0; i < bt.n; i++)
-				route_entry(&rt, &bt.e[i]);
-			if (batch_write(&rt, &bt) == 0)
-				account(&rt, &bt);
+				route_entry(r, &bt.e[i]);
+			if (batch_write(r, &bt) == 0)
+				account(r, &bt);
 			batch_clear(&bt);
 		}
-		if (rt.from.kind != ADDR_STREAM && rt.in_eof && rt.inlen == 0)
+		if (r->from.kind != ADDR_STREAM && r->in_eof && r->inlen == 0)
 			break;
 	}
-	if (ready)
-		sd_notify_state("STOPPING=1");
+	daemon_stopping(&r->d);
 	if (!c->test)
 		log_info("stopped events=%lu messages=%lu dropped=%lu "
-		    "rule_errors=%lu dead=%lu", rt.events_in, rt.messages_out,
-		    rt.dropped, rt.rule_errors, rt.dead_n);
-	/* a consumer named after its pid leaves the group tidy when it holds
-	 * nothing; a named one (a unit's) stays for its next start */
-	group_close(&rt.g, c->consumer == NULL);
-	if (rt.in_error || rt.out_error)
-		code = 74;
-	else if (c->test && (rt.rule_errors > 0 || rt.dead_n > 0))
-		code = 65;
-	free(bt.e);
-	free(rt.inbuf);
-	if (rt.in_fd > STDERR_FILENO)
-		close(rt.in_fd);
-	sink_free(&rt.to);
-	sink_free(&rt.hooks);
-	sink_free(&rt.dead);
-	stats_close(stats);
-	if (rt.base)
-		event_base_free(rt.base);
-	hist_free(rt.latency_us);
-	stats_link_free(&rt.link);
-	jv_free(rt.by_topic);
-	jv_free(c->args);
-	jq_teardown(&rt.jq);
-	return code;
+		    "rule_errors=%lu dead=%lu", r->events_in, r->messages_out,
+		    r->dropped, r->rule_errors, r->dead_n);
+	return release(r, &bt);
 }

@@ -1,15 +1,21 @@
-/* route.h: what the files of route share. */
+/* route.h: what the files of route share.
+ *
+ * Calls go one way: main.c calls stream.c (the input, the writes) and
+ * rules.c (the jq program); neither calls main.c or the other. What a
+ * lower part must tell, it tells through struct route: the flags of its
+ * struct daemon (a stop, a reload) and its counters, and the consumer
+ * group's on_state callback for Redis coming and going. */
 #ifndef LABPULSE_ROUTE_H
 #define LABPULSE_ROUTE_H
 
 #include <limits.h>
-#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <jq.h>
 
 #include "addr.h"
 #include "group.h"
+#include "prog.h"
 #include "stats.h"
 
 struct route_cfg {
@@ -22,6 +28,8 @@ struct route_cfg {
 	long max_len;			/* --max-len: trim to about this; 0 never */
 	long trim_interval_ms;		/* --trim-interval; 0: never */
 	jv args;			/* --arg and --argjson: an object */
+	int argc;			/* the command line, for the value */
+	char **argv;			/* after --arg NAME */
 };
 
 enum sink_kind { SINK_NONE, SINK_STREAM, SINK_FD };
@@ -72,9 +80,8 @@ struct route {
 	char *inbuf;
 	size_t inlen, incap;
 	long in_line;
-	/* life */
-	volatile sig_atomic_t stop, reload;
-	struct event_base *base;
+	/* life: d.stop and d.reload are set by the signals */
+	struct daemon d;
 	int64_t started_us;
 	struct hist *latency_us;
 	struct stats_link link;	/* the Redis connection, one write at a time */
@@ -91,7 +98,7 @@ struct route {
  * tree), else the installed one. */
 const char *rules_default_path(char *buf, size_t len);
 /* Compile text, named name in errors, with the named arguments args (an
- * object, not consumed); modules are looked for in dir. NULL when it does
+ * object, consumed); modules are looked for in dir. NULL when it does
  * not compile, with one line "NAME:LINE:COL: message" per error in err. */
 jq_state *rules_compile(const char *text, const char *name, const char *dir,
     jv args, char *err, size_t errlen);
@@ -105,6 +112,7 @@ jv rules_run(jq_state *jq, jv event);
 int64_t rules_parse_time(const char *s);
 
 /* stream.c */
+/* Open --from: 0, or -ERR_NOINPUT with the reason in err. */
 int source_open(struct route *r, char *err, size_t errlen);
 /* Wait for entries and take what came, up to --batch-size; returns with an
  * empty batch on a signal or at the end of NDJSON input. */
@@ -115,10 +123,5 @@ void source_fill(struct route *r, struct batch *bt);
 int batch_write(struct route *r, struct batch *bt);
 long source_pending(struct route *r);
 void batch_clear(struct batch *bt);
-
-/* main.c */
-/* Sleep up to ms while serving the stats socket; returns early on a signal. */
-void route_idle(struct route *r, long ms);
-void route_serve(struct route *r);
 
 #endif

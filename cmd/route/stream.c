@@ -42,20 +42,16 @@ batch_add(struct batch *bt, const char *id, long line, const char *raw,
 	if (bt->n == bt->cap) {
 		bt->cap = bt->cap ? bt->cap * 2 : 64;
 		bt->e = realloc(bt->e, bt->cap * sizeof *bt->e);
-		if (bt->e == NULL) {
-			log_error("out of memory");
-			exit(71);
-		}
+		if (bt->e == NULL)
+			die_nomem();
 	}
 	e = &bt->e[bt->n++];
 	memset(e, 0, sizeof *e);
 	snprintf(e->id, sizeof e->id, "%s", id);
 	e->line = line;
 	e->raw = malloc(len + 1);
-	if (e->raw == NULL) {
-		log_error("out of memory");
-		exit(71);
-	}
+	if (e->raw == NULL)
+		die_nomem();
 	memcpy(e->raw, raw, len);
 	e->raw[len] = '\0';
 	e->len = len;
@@ -101,12 +97,21 @@ check_outputs(redisContext *c, void *arg, char *err, size_t errlen)
 	return 0;
 }
 
+/* Redis lost or back: the daemon's log line. */
+static void
+on_group_state(struct group *g, int up, void *arg)
+{
+	struct route *r = arg;
+
+	daemon_redis_state(&r->d, g->rt.url, up, g->error);
+}
+
 int
 source_open(struct route *r, char *err, size_t errlen)
 {
 	r->g.timeout_ms = 2000;
 	r->g.check = check_outputs;
-	r->g.on_state = prog_group_state;
+	r->g.on_state = on_group_state;
 	r->g.arg = r;
 	if (r->from.kind == ADDR_STREAM) {
 		group_init(&r->g, r->from.stream, r->from.group, r->consumer);
@@ -119,14 +124,15 @@ source_open(struct route *r, char *err, size_t errlen)
 	} else if (r->from.kind == ADDR_FILE) {
 		r->in_fd = open(r->from.path, O_RDONLY | O_CLOEXEC);
 	} else {
+		/* a socket refused is an input that cannot be opened too */
 		r->in_fd = addr_connect_unix(r->from.path, err, errlen);
 		if (r->in_fd < 0)
-			return -1;
+			return -ERR_NOINPUT;
 	}
 	if (r->in_fd < 0) {
 		snprintf(err, errlen, "cannot open %s: %s", r->from.path,
 		    strerror(errno));
-		return -1;
+		return -ERR_NOINPUT;
 	}
 	return 0;
 }
@@ -143,7 +149,7 @@ take(const char *id, const char *data, size_t len, int event, void *arg)
 		bt->e[bt->n - 1].error = strdup("stream entry without an "
 		    "event field");
 		if (bt->e[bt->n - 1].error == NULL)
-			die(71, "out of memory");
+			die_nomem();
 	}
 }
 
@@ -183,10 +189,10 @@ fill_stream(struct route *r, struct batch *bt)
 {
 	long got;
 
-	while (!r->stop && !r->reload && bt->n == 0) {
-		route_serve(r);
+	while (!r->d.stop && !r->d.reload && bt->n == 0) {
+		daemon_serve(&r->d);
 		if (group_ensure(&r->g) < 0) {
-			route_idle(r, 500);
+			daemon_idle(&r->d, 500);
 			continue;
 		}
 		trim(r);
@@ -241,18 +247,16 @@ fill_fd(struct route *r, struct batch *bt)
 				    r->inlen);
 			r->inlen = 0;
 		}
-		if (bt->n > 0 || r->in_eof || r->stop || r->reload)
+		if (bt->n > 0 || r->in_eof || r->d.stop || r->d.reload)
 			return;
-		route_serve(r);
+		daemon_serve(&r->d);
 		if (poll(&pfd, 1, 100) <= 0)
 			continue;
 		if (r->incap - r->inlen < 65536) {
 			r->incap = r->incap ? r->incap * 2 : 1 << 16;
 			r->inbuf = realloc(r->inbuf, r->incap);
-			if (r->inbuf == NULL) {
-				log_error("out of memory");
-				exit(71);
-			}
+			if (r->inbuf == NULL)
+				die_nomem();
 		}
 		n = read(r->in_fd, r->inbuf + r->inlen, r->incap - r->inlen);
 		if (n < 0 && errno != EINTR && errno != EAGAIN) {
@@ -286,10 +290,8 @@ buf_add(struct sink *s, const char *p, size_t n)
 		while (s->cap - s->len < n + 1)
 			s->cap = s->cap ? s->cap * 2 : 65536;
 		s->buf = realloc(s->buf, s->cap);
-		if (s->buf == NULL) {
-			log_error("out of memory");
-			exit(71);
-		}
+		if (s->buf == NULL)
+			die_nomem();
 	}
 	memcpy(s->buf + s->len, p, n);
 	s->len += n;
@@ -303,7 +305,7 @@ buf_flush(struct route *r, struct sink *s)
 	if (fdout_write_all(s->fd, s->buf, s->len) < 0) {
 		log_error("cannot write to %s: %s", s->spec, strerror(errno));
 		r->out_error = 1;
-		r->stop = 1;
+		r->d.stop = 1;
 		s->len = 0;
 		return -1;
 	}
@@ -391,7 +393,7 @@ cmd_begin(struct cmds *c)
 		c->cmdcap = c->cmdcap ? c->cmdcap * 2 : 64;
 		c->argc = realloc(c->argc, c->cmdcap * sizeof *c->argc);
 		if (c->argc == NULL)
-			die(71, "out of memory");
+			die_nomem();
 	}
 	c->argc[c->ncmd++] = 0;
 }
@@ -404,10 +406,8 @@ cmd_arg(struct cmds *c, const char *p, size_t len)
 		c->argv = realloc(c->argv, c->cap * sizeof *c->argv);
 		c->argl = realloc(c->argl, c->cap * sizeof *c->argl);
 	}
-	if (c->argv == NULL || c->argl == NULL || c->argc == NULL) {
-		log_error("out of memory");
-		exit(71);
-	}
+	if (c->argv == NULL || c->argl == NULL || c->argc == NULL)
+		die_nomem();
 	c->argv[c->n] = p;
 	c->argl[c->n++] = len;
 	c->argc[c->ncmd - 1]++;
@@ -584,12 +584,12 @@ batch_write(struct route *r, struct batch *bt)
 			rc = 0;
 			break;
 		}
-		if (r->stop) {
+		if (r->d.stop) {
 			log_info("stopping: batch abandoned unacknowledged "
 			    "events=%zu", bt->n);
 			break;
 		}
-		route_idle(r, 500);
+		daemon_idle(&r->d, 500);
 	}
 out:
 	free(c.argv);
