@@ -89,7 +89,7 @@ pretty(long long b, char *buf, size_t len)
 }
 
 int
-cmd_advise(void)
+cmd_advise(struct job *j)
 {
 	PGresult *r, *reset;
 	jv out, list, o;
@@ -97,6 +97,7 @@ cmd_advise(void)
 	const char *rs;
 	int i, n;
 
+	(void)j;
 	reset = q(0, "SELECT to_char(stats_reset, 'YYYY-MM-DD HH24:MI:SS')"
 	    " FROM pg_stat_database WHERE datname = current_database()",
 	    0, NULL);
@@ -133,7 +134,7 @@ cmd_advise(void)
 		out = jv_object_set(out, jv_string("advice"), list);
 		out = jv_dump_string(out, JV_PRINT_SORTED);
 		if (!jv_is_valid(out))
-			die(71, "out of memory");
+			die_nomem();
 		printf("%s\n", jv_string_value(out));
 		jv_free(out);
 	} else {
@@ -150,5 +151,5 @@ cmd_advise(void)
 	}
 	PQclear(r);
 	PQclear(reset);
-	return 0;
+	return EX_OK;
 }

@@ -24,7 +24,7 @@ stmt_item(const char *stmt, struct plan_item *it)
 	rc = plan_stmt(&c, stmt, it);
 	plan_ctx_free(&c);
 	if (rc < 0)
-		die(71, "out of memory");
+		die_nomem();
 	return rc;
 }
 
@@ -38,7 +38,7 @@ creates_index(const struct plan_item *it)
 /* An index a migration defines: its name, its statement, the migration. */
 struct defined {
 	char name[128];		/* as plan prints it: quoted when it must be */
-	char *stmt;
+	const char *stmt;	/* one of defs' stmts */
 	const struct migration *m;
 	char oid[16];		/* in the catalog now, "" when missing */
 };
@@ -46,6 +46,7 @@ struct defined {
 struct defs {
 	struct defined *v;
 	size_t n;
+	struct stmts stmts;	/* the statements of v */
 	char (*tables)[128];	/* made or indexed by a migration */
 	size_t ntables;
 };
@@ -53,22 +54,20 @@ struct defs {
 static void
 defs_free(struct defs *d)
 {
-	size_t i;
-
-	for (i = 0; i < d->n; i++)
-		free(d->v[i].stmt);
+	stmts_free(&d->stmts);
 	free(d->v);
 	free(d->tables);
 	memset(d, 0, sizeof *d);
 }
 
+/* The index defined under the name key, or with by_oid, of the oid key. */
 static struct defined *
-defs_find(struct defs *d, const char *name)
+defs_find(struct defs *d, int by_oid, const char *key)
 {
 	size_t i;
 
 	for (i = 0; i < d->n; i++)
-		if (strcmp(d->v[i].name, name) == 0)
+		if (strcmp(by_oid ? d->v[i].oid : d->v[i].name, key) == 0)
 			return &d->v[i];
 	return NULL;
 }
@@ -84,7 +83,7 @@ defs_add_table(struct defs *d, const char *t)
 			return;
 	if ((grown = realloc(d->tables, (d->ntables + 1) *
 	    sizeof *d->tables)) == NULL)
-		die(71, "out of memory");
+		die_nomem();
 	d->tables = grown;
 	snprintf(d->tables[d->ntables++], sizeof *d->tables, "%s", t);
 }
@@ -111,33 +110,31 @@ defs_load(struct defs *d, const struct migration *m, size_t n,
 		if (applied_only && strcmp(m[i].state, "applied") != 0)
 			continue;
 		if (split_sql(m[i].sql, &s, err, sizeof err) < 0)
-			die(65, "%s: %s", m[i].path, err);
+			die(EX_DATAERR, "%s: %s", m[i].path, err);
 		for (k = 0; k < s.n; k++) {
 			if (plan_stmt(&c, s.v[k], &it) < 0)
-				die(71, "out of memory");
+				die_nomem();
 			if (strcmp(it.kind, "CREATE TABLE") == 0 && it.table[0])
 				defs_add_table(d, it.table);
 			if (strcmp(it.kind, "DROP INDEX") == 0 &&
-			    (f = defs_find(d, it.index)) != NULL) {
-				free(f->stmt);
+			    (f = defs_find(d, 0, it.index)) != NULL)
 				*f = d->v[--d->n];
-			}
 			if (!creates_index(&it))
 				continue;
 			if (it.table[0])
 				defs_add_table(d, it.table);
-			if ((f = defs_find(d, it.index)) == NULL) {
+			if ((f = defs_find(d, 0, it.index)) == NULL) {
 				if ((grown = realloc(d->v, (d->n + 1) *
 				    sizeof *d->v)) == NULL)
-					die(71, "out of memory");
+					die_nomem();
 				d->v = grown;
 				f = &d->v[d->n++];
-				f->stmt = NULL;
 			}
 			snprintf(f->name, sizeof f->name, "%s", it.index);
-			free(f->stmt);
-			if ((f->stmt = strdup(s.v[k])) == NULL)
-				die(71, "out of memory");
+			/* a statement of split_sql is never blank: pushed */
+			if (stmts_push(&d->stmts, s.v[k], strlen(s.v[k])) < 0)
+				die_nomem();
+			f->stmt = d->stmts.v[d->stmts.n - 1];
 			f->m = &m[i];
 		}
 		stmts_free(&s);
@@ -168,13 +165,14 @@ index_state(const char *name, char *out, size_t len)
 }
 
 int
-cmd_verify(struct migration *m, size_t n)
+cmd_verify(struct job *j)
 {
+	struct migration *m = j->m;
 	struct defs d;
 	PGresult *r;
 	char st[4];
-	size_t i, j, applied = 0;
-	int bad = 0, found;
+	size_t i, n = j->n, applied = 0;
+	int bad = 0, k;
 
 	for (i = 0; i < n; i++) {
 		if (strcmp(m[i].state, "applied") != 0)
@@ -186,22 +184,11 @@ cmd_verify(struct migration *m, size_t n)
 			bad = 1;
 		}
 	}
-	r = q(0, "SELECT to_regclass('labpulse_migrations') IS NOT NULL", 0,
-	    NULL);
-	found = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-	PQclear(r);
-	r = q(0, found ? "SELECT version, name FROM labpulse_migrations"
-	    " WHERE state = 'applied' ORDER BY version" : "SELECT 1 WHERE false",
-	    0, NULL);
-	for (j = 0; j < (size_t)PQntuples(r); j++) {
-		for (found = 0, i = 0; i < n; i++)
-			if (m[i].version == atoi(PQgetvalue(r, j, 0)))
-				found = 1;
-		if (!found) {
-			log_error("%s/%s.up.sql: applied, but the file is missing",
-			    cfg.dir, PQgetvalue(r, j, 1));
-			bad = 1;
-		}
+	r = history_orphans(m, n, 1);
+	for (k = 0; k < PQntuples(r); k++) {
+		log_error("%s/%s.up.sql: applied, but the file is missing",
+		    cfg.dir, PQgetvalue(r, k, 1));
+		bad = 1;
 	}
 	PQclear(r);
 	defs_load(&d, m, n, 1);
@@ -222,7 +209,7 @@ cmd_verify(struct migration *m, size_t n)
 		printf("verified: %zu applied migrations unchanged, "
 		    "%zu indexes valid\n", applied, d.n);
 	defs_free(&d);
-	return bad ? 65 : 0;
+	return bad ? EX_DATAERR : EX_OK;
 }
 
 static PGresult *
@@ -273,17 +260,6 @@ ours(const struct defs *d, const char *oid)
 	return yes;
 }
 
-static struct defined *
-defs_by_oid(struct defs *d, const char *oid)
-{
-	size_t i;
-
-	for (i = 0; i < d->n; i++)
-		if (strcmp(d->v[i].oid, oid) == 0)
-			return &d->v[i];
-	return NULL;
-}
-
 /* Run sql with no statement_timeout when it is CONCURRENTLY; 0 or -1 with
  * err filled. */
 static int
@@ -301,7 +277,7 @@ run_ddl(const char *sql, char *err, size_t errlen)
 	}
 	PQclear(r);
 	if (PQstatus(db) != CONNECTION_OK)
-		die(69, "lost the database: %s", err);
+		die(EX_UNAVAILABLE, "lost the database: %s", err);
 	if (conc)
 		set_statement_timeout(cfg.statement_timeout_ms);
 	return rc;
@@ -317,22 +293,22 @@ drop_index(const char *qname, char *err, size_t errlen)
 }
 
 int
-cmd_repair(struct migration *m, size_t n)
+cmd_repair(struct job *j)
 {
 	struct defs d;
 	struct defined *f;
 	PGresult *r;
 	char err[1024], st[4];
-	int i, rc = 0, did = 0;
+	int i, rc = EX_OK, did = 0;
 
-	defs_load(&d, m, n, 0);
+	defs_load(&d, j->m, j->n, 0);
 	r = invalid_indexes();
 	for (i = 0; i < PQntuples(r); i++) {
 		const char *name = PQgetvalue(r, i, 0);
 		const char *table = PQgetvalue(r, i, 1);
 		const char *qname = PQgetvalue(r, i, 2);
 
-		f = defs_by_oid(&d, PQgetvalue(r, i, 3));
+		f = defs_find(&d, 1, PQgetvalue(r, i, 3));
 		if (f == NULL && !ours(&d, PQgetvalue(r, i, 4))) {
 			log_warn("leaving invalid index %s on %s: neither it nor "
 			    "its table is labpulse's", name, table);
@@ -341,7 +317,7 @@ cmd_repair(struct migration *m, size_t n)
 		did = 1;
 		if (drop_index(qname, err, sizeof err) < 0) {
 			log_error("cannot drop invalid index %s: %s", name, err);
-			rc = 65;
+			rc = EX_DATAERR;
 			continue;
 		}
 		printf("dropped invalid index %s on %s\n", name, table);
@@ -361,7 +337,7 @@ cmd_repair(struct migration *m, size_t n)
 		}
 		log_error("cannot rebuild %s as %s defines it: %s", name,
 		    f->m->name, err);
-		rc = 65;
+		rc = EX_DATAERR;
 		/* not leave what the failed build left */
 		index_state(f->name, st, sizeof st);
 		if (strcmp(st, "f") == 0 &&

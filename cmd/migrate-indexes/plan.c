@@ -82,17 +82,27 @@ push_tok(struct toks *k, int t, int depth, const char *s, size_t len)
 	return 0;
 }
 
-/* The dollar-quote tag at p ("$$" or "$tag$"), or 0, as split.c reads it. */
+/* The text quoted by q at s[*i], a doubled q unescaped (with esc, a
+ * backslash too), into buf, cut at len - 1; *i moves past the closing
+ * quote. Returns the text's length. */
 static size_t
-dollar_tag(const char *p)
+unquote(const char *s, size_t *i, char q, int esc, char *buf, size_t len)
 {
-	size_t i = 1;
+	size_t at, j = 0;
 
-	if (p[0] != '$' || isdigit((unsigned char)p[1]))
-		return 0;
-	while (isalnum((unsigned char)p[i]) || p[i] == '_')
-		i++;
-	return p[i] == '$' ? i + 1 : 0;
+	for (at = *i + 1; s[at]; at++) {
+		if (esc && s[at] == '\\' && s[at + 1]) {
+			at++;
+		} else if (s[at] == q) {
+			if (s[at + 1] != q)
+				break;
+			at++;
+		}
+		if (j < len - 1)
+			buf[j++] = s[at];
+	}
+	*i = s[at] ? at + 1 : at;
+	return j;
 }
 
 static int
@@ -123,17 +133,7 @@ lex(const char *s, struct toks *k)
 			}
 		} else if (c == '"') {
 			/* a quoted identifier: its text, "" unescaped */
-			for (j = 0, i++; s[i]; i++) {
-				if (s[i] == '"') {
-					if (s[i + 1] != '"')
-						break;
-					i++;
-				}
-				if (j < sizeof buf - 1)
-					buf[j++] = s[i];
-			}
-			if (s[i])
-				i++;
+			j = unquote(s, &i, '"', 0, buf, sizeof buf);
 			rc = push_tok(k, T_QIDENT, depth, buf, j);
 		} else if (c == '\'' || ((c == 'e' || c == 'E' || c == 'b' ||
 		    c == 'B' || c == 'x' || c == 'X' || c == 'n' || c == 'N') &&
@@ -142,19 +142,7 @@ lex(const char *s, struct toks *k)
 
 			if (c != '\'')
 				i++;
-			for (j = 0, i++; s[i]; i++) {
-				if (esc && s[i] == '\\' && s[i + 1]) {
-					i++;
-				} else if (s[i] == '\'') {
-					if (s[i + 1] != '\'')
-						break;
-					i++;
-				}
-				if (j < sizeof buf - 1)
-					buf[j++] = s[i];
-			}
-			if (s[i])
-				i++;
+			j = unquote(s, &i, '\'', esc, buf, sizeof buf);
 			rc = push_tok(k, T_STR, depth, buf, j);
 		} else if ((tag = dollar_tag(s + i)) > 0) {
 			const char *end;
@@ -825,6 +813,40 @@ index_table(struct plan_ctx *c, struct plan_item *it, int *isnew)
 	return 1;
 }
 
+/* What a statement that may say CONCURRENTLY risks without it. */
+struct blocking {
+	const char *lock;	/* the lock it takes without */
+	const char *rule;
+	const char *msg;	/* the hazard; %s: the table */
+	const char *unnamed;	/* the table in msg when it is not known */
+};
+
+static const struct blocking drop_blocks = {
+	"ACCESS EXCLUSIVE", "drop-index-not-concurrent", "DROP INDEX without "
+	"CONCURRENTLY takes ACCESS EXCLUSIVE on %s, blocking reads and writes; "
+	"use DROP INDEX CONCURRENTLY", "its table"
+};
+
+static const struct blocking reindex_blocks = {
+	"SHARE", "reindex-not-concurrent", "REINDEX without CONCURRENTLY "
+	"blocks writes to %s (and reads using the index); use REINDEX ... "
+	"CONCURRENTLY", "the table"
+};
+
+/* The lock of it, and its hazards: without CONCURRENTLY, b's when its
+ * table exists; with, the one of a transaction block. */
+static void
+concurrency(const struct plan_ctx *c, struct plan_item *it, int conc,
+    int exists, const struct blocking *b)
+{
+	it->lock = conc ? "SHARE UPDATE EXCLUSIVE" : b->lock;
+	if (!conc && exists)
+		hazard(it, b->rule, b->msg, it->table[0] ? it->table :
+		    b->unnamed);
+	if (conc)
+		concurrently_checks(c, it);
+}
+
 static void
 plan_drop_index(struct plan_ctx *c, const struct toks *k, size_t i,
     struct plan_item *it)
@@ -837,16 +859,9 @@ plan_drop_index(struct plan_ctx *c, const struct toks *k, size_t i,
 	if (kw(k, i, "if") && kw(k, i + 1, "exists"))
 		i += 2;
 	name_at(k, &i, it->index, sizeof it->index);
-	it->lock = conc ? "SHARE UPDATE EXCLUSIVE" : "ACCESS EXCLUSIVE";
 	exists = index_table(c, it, &isnew);
 	it->new_table = isnew;
-	if (!conc && exists)
-		hazard(it, "drop-index-not-concurrent", "DROP INDEX without "
-		    "CONCURRENTLY takes ACCESS EXCLUSIVE on %s, blocking reads "
-		    "and writes; use DROP INDEX CONCURRENTLY",
-		    it->table[0] ? it->table : "its table");
-	if (conc)
-		concurrently_checks(c, it);
+	concurrency(c, it, conc, exists, &drop_blocks);
 }
 
 static void
@@ -866,7 +881,6 @@ plan_reindex(struct plan_ctx *c, const struct toks *k, size_t i,
 	if (kw(k, i, "concurrently"))
 		conc = 1, i++;
 	it->index_build = 1;
-	it->lock = conc ? "SHARE UPDATE EXCLUSIVE" : "SHARE";
 	if (what_index) {
 		name_at(k, &i, it->index, sizeof it->index);
 		exists = index_table(c, it, &isnew);
@@ -875,13 +889,7 @@ plan_reindex(struct plan_ctx *c, const struct toks *k, size_t i,
 		exists = table_exists(c, it->table, &isnew);
 	}
 	it->new_table = isnew;
-	if (!conc && exists)
-		hazard(it, "reindex-not-concurrent", "REINDEX without "
-		    "CONCURRENTLY blocks writes to %s (and reads using the "
-		    "index); use REINDEX ... CONCURRENTLY",
-		    it->table[0] ? it->table : "the table");
-	if (conc)
-		concurrently_checks(c, it);
+	concurrency(c, it, conc, exists, &reindex_blocks);
 }
 
 /* SET [SESSION|LOCAL] lock_timeout|statement_timeout = 0 | DEFAULT, RESET:
@@ -1156,27 +1164,18 @@ plan_init(struct plan_ctx *c, PGconn *db)
 void
 plan_ctx_free(struct plan_ctx *c)
 {
-	size_t i;
-
-	for (i = 0; i < c->nnames; i++)
-		free(c->names[i]);
-	free(c->names);
-	c->names = NULL;
-	c->nnames = 0;
+	strv_free(&c->names, &c->nnames);
 }
 
 int
 plan_file_tx(const char *sql, char *err, size_t errlen)
 {
 	struct stmts s;
-	size_t i;
-	int tx = 1;
+	int tx;
 
 	if (split_sql(sql, &s, err, errlen) < 0)
 		return -1;
-	for (i = 0; i < s.n; i++)
-		if (stmt_needs_autocommit(s.v[i]))
-			tx = 0;
+	tx = stmts_in_tx(&s);
 	stmts_free(&s);
 	return tx;
 }
@@ -1194,11 +1193,8 @@ plan_file(struct plan_ctx *c, const char *sql, struct plan_item **items,
 	*n = 0;
 	if (split_sql(sql, &s, err, errlen) < 0)
 		return -1;
-	c->in_tx = 1;
+	c->in_tx = stmts_in_tx(&s);
 	c->explicit_tx = 0;
-	for (i = 0; i < s.n; i++)
-		if (stmt_needs_autocommit(s.v[i]))
-			c->in_tx = 0;
 	v = calloc(s.n ? s.n : 1, sizeof *v);
 	lines = calloc(s.n ? s.n : 1, sizeof *lines);
 	if (v == NULL || lines == NULL) {

@@ -8,9 +8,8 @@
 
 #include "migrate.h"
 
-/* Keep buf[0..len) trimmed as the next statement: 0, or -1 out of memory. */
-static int
-push(struct stmts *s, const char *buf, size_t len)
+int
+stmts_push(struct stmts *s, const char *buf, size_t len)
 {
 	size_t a = 0, b = len;
 	char **v;
@@ -30,8 +29,7 @@ push(struct stmts *s, const char *buf, size_t len)
 	return 0;
 }
 
-/* The dollar-quote tag starting at p ("$$" or "$tag$"), or 0. */
-static size_t
+size_t
 dollar_tag(const char *p)
 {
 	size_t i = 1;
@@ -109,7 +107,7 @@ split_sql(const char *sql, struct stmts *out, char *err, size_t errlen)
 			continue;
 		}
 		if (c == ';') {
-			if (push(out, buf, o) < 0)
+			if (stmts_push(out, buf, o) < 0)
 				goto nomem;
 			o = 0;
 			i++;
@@ -117,7 +115,7 @@ split_sql(const char *sql, struct stmts *out, char *err, size_t errlen)
 		}
 		buf[o++] = sql[i++];
 	}
-	if (push(out, buf, o) < 0)
+	if (stmts_push(out, buf, o) < 0)
 		goto nomem;
 	free(buf);
 	return 0;
@@ -134,15 +132,29 @@ nomem:
 }
 
 void
+strv_free(char ***v, size_t *n)
+{
+	while (*n > 0)
+		free((*v)[--*n]);
+	free(*v);
+	*v = NULL;
+}
+
+void
 stmts_free(struct stmts *s)
+{
+	strv_free(&s->v, &s->n);
+}
+
+int
+stmts_in_tx(const struct stmts *s)
 {
 	size_t i;
 
 	for (i = 0; i < s->n; i++)
-		free(s->v[i]);
-	free(s->v);
-	s->v = NULL;
-	s->n = 0;
+		if (stmt_needs_autocommit(s->v[i]))
+			return 0;
+	return 1;
 }
 
 /* 1 when a statement must run outside a transaction block. */
