@@ -253,7 +253,7 @@ progress_mismatches() {
 	post_many term2 0 20 10 "$sa_URL" >/dev/null
 	# all 20 in hand, and their commit failed at least once
 	wait_until '[ "$(pending term2 commit)" = 20 ]'
-	wait_for grep -qE 'batch not committed; will retry rows=20 |cannot reach PostgreSQL; retrying' "$ba_LOG"
+	wait_for grep -qE 'batch not committed; will retry rows=20 |lost PostgreSQL; retrying' "$ba_LOG"
 	kill -TERM "$ba_PID"
 	rc=0
 	wait "$ba_PID" || rc=$?

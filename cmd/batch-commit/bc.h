@@ -1,19 +1,25 @@
-/* bc.h: what the files of batch-commit share. */
+/* bc.h: what the files of batch-commit share.
+ *
+ * Calls go one way: main.c calls source.c (events in, acknowledgements
+ * out) and commit.c (PostgreSQL); neither calls main.c nor the other.
+ * What they need from above, the stop flag, the stats socket served while
+ * they wait and the log lines of a service lost or back, they take from
+ * the struct daemon in struct bc. */
 #ifndef LABPULSE_BC_H
 #define LABPULSE_BC_H
 
-#include <signal.h>
 #include <stdint.h>
 #include <libpq-fe.h>
 
 #include "addr.h"
 #include "group.h"
+#include "prog.h"
 
 struct bc_cfg {
 	const char *from;
 	const char *redis_url;
 	const char *db;
-	const char *consumer;
+	const char *consumer;		/* NULL: HOST:PID, made at start */
 	const char *stats_path;
 	long batch_size, max_wait_ms, claim_idle_ms;
 	long trim_interval_ms;		/* --trim-interval; 0: never */
@@ -44,9 +50,8 @@ struct bc {
 	/* PostgreSQL */
 	PGconn *pg;
 	int in_txn;
-	/* life */
-	volatile sig_atomic_t stop;
-	struct event_base *base;
+	/* life: signals, stats socket, readiness, state lines */
+	struct daemon d;
 	int64_t started_us;
 	struct hist *commit_us, *batch_rows;
 	unsigned long batches, rows_committed, duplicates, dead, acked;
@@ -57,22 +62,26 @@ struct bc {
 };
 
 /* source.c */
+/* Open --from: 0, or -ERR_CONFIG (a bad Redis URL) or -ERR_NOINPUT (an
+ * input that cannot be opened) with err. */
 int source_open(struct bc *b, char *err, size_t errlen);
-/* Fill b->batch until batch_size rows or max_wait after the first one. */
-int source_fill(struct bc *b, struct batch *bt);
+/* Fill bt until batch_size rows or max_wait after the first one. */
+void source_fill(struct bc *b, struct batch *bt);
 /* Acknowledge the batch's entries; keeps trying until done or stopping. */
 void source_ack(struct bc *b, struct batch *bt);
+/* Whether NDJSON input ended and every line of it was taken. */
+int source_done(const struct bc *b);
 long source_pending(struct bc *b);
+/* Close the input; with leave, take the consumer out of the group when it
+ * holds nothing. */
+void source_close(struct bc *b, int leave);
 void batch_clear(struct batch *bt);
 
 /* commit.c */
+/* Connected to PostgreSQL with the session prepared: 0, or -1 (logged). */
 int pg_ensure(struct bc *b);
 /* Commit the batch: 0 when committed, -1 when abandoned (stopping). */
 int commit_batch(struct bc *b, struct batch *bt);
-
-/* main.c */
-/* Sleep up to ms while serving the stats socket; returns early on stop. */
-void bc_idle(struct bc *b, long ms);
-void bc_serve(struct bc *b);
+void commit_close(struct bc *b);
 
 #endif

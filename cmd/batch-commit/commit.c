@@ -82,6 +82,8 @@ pg_ensure(struct bc *b)
 	if (b->pg && PQstatus(b->pg) == CONNECTION_OK)
 		return 0;
 	if (b->pg) {
+		pgconn_error(b->pg, NULL, err, sizeof err);
+		daemon_pg_state(&b->d, 0, err);
 		PQfinish(b->pg);
 		b->pg = NULL;
 		b->pg_reconnects++;
@@ -89,9 +91,7 @@ pg_ensure(struct bc *b)
 	b->in_txn = 0;
 	b->pg = pgconn_open(b->cfg.db, "labpulse-batch-commit", err, sizeof err);
 	if (b->pg == NULL) {
-		if (strcmp(err, b->pg_error) != 0)
-			log_warn("cannot reach PostgreSQL; retrying reason=\"%s\"",
-			    err);
+		daemon_pg_state(&b->d, 0, err);
 		snprintf(b->pg_error, sizeof b->pg_error, "%s", err);
 		return -1;
 	}
@@ -116,10 +116,17 @@ pg_ensure(struct bc *b)
 		return -1;
 	}
 	PQclear(r);
-	if (b->pg_error[0])
-		log_info("connected to PostgreSQL");
+	daemon_pg_state(&b->d, 1, NULL);
 	b->pg_error[0] = '\0';
 	return 0;
+}
+
+void
+commit_close(struct bc *b)
+{
+	if (b->pg)
+		PQfinish(b->pg);
+	b->pg = NULL;
 }
 
 /* One staged row in COPY's text format. */
@@ -142,7 +149,7 @@ lite_add(struct evbuf_lite *o, const char *s, size_t n)
 		o->cap = (o->n + n + 1) * 2;
 		o->p = realloc(o->p, o->cap);
 		if (o->p == NULL)
-			die(71, "out of memory");
+			die_nomem();
 	}
 	memcpy(o->p + o->n, s, n);
 	o->n += n;
@@ -466,7 +473,7 @@ commit_batch(struct bc *b, struct batch *bt)
 	int rc = -1;
 
 	if (st == NULL)
-		die(71, "out of memory");
+		die_nomem();
 	for (i = 0; i < bt->n; i++)
 		stage_row(&bt->rows[i], &st[i]);
 	for (;;) {
@@ -488,12 +495,12 @@ commit_batch(struct bc *b, struct batch *bt)
 			    "reason=\"%s\"", bt->n, a.err);
 			snprintf(b->pg_error, sizeof b->pg_error, "%s", a.err);
 		}
-		if (b->stop) {
+		if (b->d.stop) {
 			log_info("stopping: batch abandoned unacknowledged rows=%zu",
 			    bt->n);
 			break;
 		}
-		bc_idle(b, backoff);
+		daemon_idle(&b->d, backoff);
 		backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
 	}
 	for (i = 0; i < bt->n; i++)

@@ -1,107 +1,118 @@
 /* batch-commit: commit events to PostgreSQL in batches, one transaction per
  * batch, and acknowledge them in the stream only after COMMIT returned. */
-#include <errno.h>
-#include <getopt.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <event2/event.h>
 
 #include "bc.h"
 #include "hist.h"
 #include "log.h"
 #include "prog.h"
-#include "parse.h"
-#include "sd.h"
 #include "stats.h"
 
-const char usage_text[] =
-"usage: labpulse batch-commit [--batch-size N] [--claim-idle DURATION]\n"
-"           [--consumer NAME] [--db CONNINFO] [--from ADDR]\n"
-"           [--max-wait DURATION] [--redis URL] [--stats PATH]\n"
-"           [--trim-interval DURATION]\n"
-"       labpulse batch-commit --help | --version\n";
-
-const char help_text[] =
-"Commit events to PostgreSQL in batches, one transaction per batch, each event\n"
-"once; acknowledge them in the stream only after COMMIT.\n"
-"\n"
-"  --batch-size N           close a batch at N events (default: 500)\n"
-"  --claim-idle DURATION    claim entries another consumer left pending this\n"
-"                           long (default: 30s)\n"
-"  --consumer NAME          consumer name in the group (default: HOST:PID)\n"
-"  --db CONNINFO            PostgreSQL (default: $DATABASE_URL, else PG* variables)\n"
-"  --from ADDR              stream:NAME@GROUP, -, file:PATH or unix:PATH\n"
-"                           (default: stream:events@commit)\n"
-"  --max-wait DURATION      close a batch this long after its first event\n"
-"                           (default: 40ms)\n"
-"  --redis URL              redis://HOST[:PORT][/DB] or unix:PATH\n"
-"                           (default: $LABPULSE_REDIS, else redis://127.0.0.1:6379/0)\n"
-"  --stats PATH             stats socket, or none\n"
-"                           (default: $LABPULSE_RUNDIR/batch-commit.sock)\n"
-"  --trim-interval DURATION trim the stream this often to the oldest entry\n"
-"                           a group still needs, 0 never (default: 5s)\n"
-"  -h, --help               show this help\n"
-"  -V, --version            show the version\n";
-
-enum {
-	OPT_BATCH_SIZE = 256, OPT_CLAIM_IDLE, OPT_CONSUMER, OPT_DB, OPT_FROM,
-	OPT_MAX_WAIT, OPT_REDIS, OPT_STATS, OPT_TRIM_INTERVAL
+#define OPT_CFG struct bc_cfg
+static const struct opt options[] = {
+	O_LONG("batch-size", batch_size, "1", "100000", "500",
+	    "close a batch at N events"),
+	O_DURATION("claim-idle", claim_idle_ms, "100ms", "24h", "30s",
+	    "claim entries another consumer left pending this long"),
+	/* O_NAME's check with a default made at start, as O_TEXT shows one */
+	O_NAME_TEXT("consumer", "NAME", consumer, "128", "HOST:PID",
+	    "consumer name in the group"),
+	O_TEXT("db", "CONNINFO", db, "$DATABASE_URL, else PG* variables",
+	    "PostgreSQL"),
+	O_STR("from", "ADDR", from, "stream:events@commit",
+	    "stream:NAME@GROUP, -, file:PATH or unix:PATH"),
+	O_DURATION("max-wait", max_wait_ms, "1ms", "60s", "40ms",
+	    "close a batch this long after its first event"),
+	O_TEXT("redis", "URL", redis_url,
+	    "$LABPULSE_REDIS, else redis://127.0.0.1:6379/0",
+	    "redis://HOST[:PORT][/DB] or unix:PATH"),
+	O_TEXT("stats", "PATH", stats_path, "$LABPULSE_RUNDIR/batch-commit.sock",
+	    "stats socket, or none"),
+	O_DURATION("trim-interval", trim_interval_ms, "0", "24h", "5s",
+	    "trim the stream this often to the oldest entry a group still "
+	    "needs, 0 never"),
+	O_END
 };
 
-static const struct option longopts[] = {
-	{ "batch-size",	required_argument, NULL, OPT_BATCH_SIZE },
-	{ "claim-idle",	required_argument, NULL, OPT_CLAIM_IDLE },
-	{ "consumer",	required_argument, NULL, OPT_CONSUMER },
-	{ "db",		required_argument, NULL, OPT_DB },
-	{ "from",	required_argument, NULL, OPT_FROM },
-	{ "help",	no_argument,	   NULL, 'h' },
-	{ "max-wait",	required_argument, NULL, OPT_MAX_WAIT },
-	{ "redis",	required_argument, NULL, OPT_REDIS },
-	{ "stats",	required_argument, NULL, OPT_STATS },
-	{ "trim-interval", required_argument, NULL, OPT_TRIM_INTERVAL },
-	{ "version",	no_argument,	   NULL, 'V' },
-	{ NULL, 0, NULL, 0 }
+static const struct prog_opts prog_opts = {
+	"batch-commit",
+	"Commit events to PostgreSQL in batches, one transaction per batch, "
+	"each event once; acknowledge them in the stream only after COMMIT.",
+	options, NULL, NULL, NULL
 };
 
 static struct bc bc;
 
-static void
-on_signal(int sig)
+/* The PostgreSQL connection; up: whether it is. */
+static jv
+stats_postgres(const struct bc *b, int up)
 {
-	(void)sig;
-	bc.stop = 1;
+	jv pg = jv_object();
+
+	pg = jv_object_set(pg, jv_string("connected"), jv_bool(up));
+	pg = jv_object_set(pg, jv_string("sv_active"),
+	    jv_number(up && b->in_txn));
+	pg = jv_object_set(pg, jv_string("sv_idle"),
+	    jv_number(up && !b->in_txn));
+	pg = jv_object_set(pg, jv_string("sv_max"), jv_number(1));
+	pg = jv_object_set(pg, jv_string("reconnects"),
+	    jv_number(b->pg_reconnects));
+	if (b->pg_error[0])
+		pg = jv_object_set(pg, jv_string("last_error"),
+		    jv_string(b->pg_error));
+	return pg;
 }
 
-void
-bc_serve(struct bc *b)
+/* The stream's connection and where this consumer reads. */
+static jv
+stats_redis(const struct bc *b)
 {
-	prog_serve(b->base);
+	jv rd = jv_object();
+
+	rd = jv_object_set(rd, jv_string("url"), jv_string(b->g.rt.url));
+	rd = jv_object_set(rd, jv_string("connected"),
+	    jv_bool(b->g.c != NULL));
+	rd = jv_object_set(rd, jv_string("stream"), jv_string(b->g.key));
+	rd = jv_object_set(rd, jv_string("group"), jv_string(b->from.group));
+	rd = jv_object_set(rd, jv_string("consumer"), jv_string(b->consumer));
+	rd = jv_object_set(rd, jv_string("connects"), jv_number(b->g.connects));
+	if (b->g.error[0])
+		rd = jv_object_set(rd, jv_string("last_error"),
+		    jv_string(b->g.error));
+	return rd;
 }
 
-void
-bc_idle(struct bc *b, long ms)
+/* Each connection as a pool of one. */
+static jv
+stats_pools(const struct bc *b, int up)
 {
-	prog_idle(b->base, ms, &b->stop);
+	struct stats_pool p = { "postgres", up, 1, up && b->in_txn,
+	    up && !b->in_txn, 0, 0 };
+	struct stats_pool r = { "redis", b->g.c != NULL, 1, 0, b->g.c != NULL,
+	    0, 0 };
+	jv pools = jv_object_set(jv_object(), jv_string("postgres"),
+	    stats_pool(&p));
+
+	if (b->from.kind == ADDR_STREAM)
+		pools = jv_object_set(pools, jv_string("redis"), stats_pool(&r));
+	return pools;
 }
 
 static jv
 fill_stats(void *arg)
 {
 	struct bc *b = arg;
-	jv o = stats_header("batch-commit", b->started_us), pg, rd;
+	jv o = stats_header("batch-commit", b->started_us);
 	int up = b->pg && PQstatus(b->pg) == CONNECTION_OK;
 	long pending = source_pending(b);
 
 	o = jv_object_set(o, jv_string("from"), jv_string(b->cfg.from));
 	o = jv_object_set(o, jv_string("batches"), jv_number(b->batches));
-	o = jv_object_set(o, jv_string("rows_committed"), jv_number(b->rows_committed));
-	o = jv_object_set(o, jv_string("duplicates_skipped"), jv_number(b->duplicates));
+	o = jv_object_set(o, jv_string("rows_committed"),
+	    jv_number(b->rows_committed));
+	o = jv_object_set(o, jv_string("duplicates_skipped"),
+	    jv_number(b->duplicates));
 	o = jv_object_set(o, jv_string("dead_rows"), jv_number(b->dead));
 	o = jv_object_set(o, jv_string("acked"), jv_number(b->acked));
 	o = jv_object_set(o, jv_string("claimed"), jv_number(b->claimed));
@@ -111,45 +122,12 @@ fill_stats(void *arg)
 	o = jv_object_set(o, jv_string("pending"), pending >= 0 ?
 	    jv_number(pending) : jv_null());
 	o = jv_object_set(o, jv_string("commit_us"), stats_hist(b->commit_us));
-	o = jv_object_set(o, jv_string("batch_rows"), stats_hist(b->batch_rows));
-	pg = jv_object();
-	pg = jv_object_set(pg, jv_string("connected"), jv_bool(up));
-	pg = jv_object_set(pg, jv_string("sv_active"), jv_number(up && b->in_txn));
-	pg = jv_object_set(pg, jv_string("sv_idle"), jv_number(up && !b->in_txn));
-	pg = jv_object_set(pg, jv_string("sv_max"), jv_number(1));
-	pg = jv_object_set(pg, jv_string("reconnects"), jv_number(b->pg_reconnects));
-	if (b->pg_error[0])
-		pg = jv_object_set(pg, jv_string("last_error"), jv_string(b->pg_error));
-	o = jv_object_set(o, jv_string("postgres"), pg);
-	if (b->from.kind == ADDR_STREAM) {
-		rd = jv_object();
-		rd = jv_object_set(rd, jv_string("url"), jv_string(b->g.rt.url));
-		rd = jv_object_set(rd, jv_string("connected"), jv_bool(b->g.c != NULL));
-		rd = jv_object_set(rd, jv_string("stream"), jv_string(b->g.key));
-		rd = jv_object_set(rd, jv_string("group"), jv_string(b->from.group));
-		rd = jv_object_set(rd, jv_string("consumer"), jv_string(b->consumer));
-		rd = jv_object_set(rd, jv_string("connects"),
-		    jv_number(b->g.connects));
-		if (b->g.error[0])
-			rd = jv_object_set(rd, jv_string("last_error"),
-			    jv_string(b->g.error));
-		o = jv_object_set(o, jv_string("redis"), rd);
-	}
-	{
-		struct stats_pool p = { "postgres", up, 1, up && b->in_txn,
-		    up && !b->in_txn, 0, 0 };
-		jv pools = jv_object_set(jv_object(), jv_string("postgres"),
-		    stats_pool(&p));
-
-		if (b->from.kind == ADDR_STREAM) {
-			struct stats_pool r = { "redis", b->g.c != NULL, 1, 0,
-			    b->g.c != NULL, 0, 0 };
-
-			pools = jv_object_set(pools, jv_string("redis"),
-			    stats_pool(&r));
-		}
-		o = jv_object_set(o, jv_string("pools"), pools);
-	}
+	o = jv_object_set(o, jv_string("batch_rows"),
+	    stats_hist(b->batch_rows));
+	o = jv_object_set(o, jv_string("postgres"), stats_postgres(b, up));
+	if (b->from.kind == ADDR_STREAM)
+		o = jv_object_set(o, jv_string("redis"), stats_redis(b));
+	o = jv_object_set(o, jv_string("pools"), stats_pools(b, up));
 	o = jv_object_set(o, jv_string("queue"), stats_queue(pending >= 0 ?
 	    pending : 0, -1, "entries pending in the group"));
 	/* rows: taken, committed or found there already, set aside */
@@ -159,149 +137,85 @@ fill_stats(void *arg)
 	return o;
 }
 
+/* --from is an address, and a stream is read only as a consumer group. */
 static void
-parse_args(int argc, char **argv, struct bc_cfg *c)
+check_options(struct bc *b)
 {
-	int ch;
+	char err[512];
 
-	c->from = "stream:events@commit";
-	c->batch_size = 500;
-	c->max_wait_ms = 40;
-	c->claim_idle_ms = 30000;
-	c->trim_interval_ms = 5000;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_BATCH_SIZE:
-			opt_range("batch-size", parse_long, optarg, 1, 100000,
-			    &c->batch_size);
-			break;
-		case OPT_CLAIM_IDLE:
-			opt_range("claim-idle", parse_duration_ms, optarg, 100,
-			    86400000, &c->claim_idle_ms);
-			break;
-		case OPT_CONSUMER:
-			if (*optarg == '\0' || strlen(optarg) > 128) {
-				log_error("--consumer: must be 1 to 128 bytes");
-				usage(64);
-			}
-			c->consumer = optarg;
-			break;
-		case OPT_DB:
-			c->db = optarg;
-			break;
-		case OPT_FROM:
-			c->from = optarg;
-			break;
-		case 'h':
-			usage(0);
-		case OPT_MAX_WAIT:
-			opt_range("max-wait", parse_duration_ms, optarg, 1,
-			    60000, &c->max_wait_ms);
-			break;
-		case OPT_REDIS:
-			c->redis_url = optarg;
-			break;
-		case OPT_STATS:
-			c->stats_path = optarg;
-			break;
-		case OPT_TRIM_INTERVAL:
-			opt_range("trim-interval", parse_duration_ms, optarg, 0,
-			    86400000, &c->trim_interval_ms);
-			break;
-		case 'V':
-			printf("labpulse batch-commit %s\n", LABPULSE_VERSION);
-			exit(0);
-		default:
-			bad_option(ch, argv);
-		}
-	}
-	no_operands(argc, argv);
+	if (addr_parse(b->cfg.from, &b->from, err, sizeof err) < 0)
+		usage_error("--from: %s", err);
+	if (b->from.kind == ADDR_STREAM && b->from.group[0] == '\0')
+		usage_error("--from: a stream is read as a consumer group: "
+		    "stream:%s@GROUP", b->from.stream);
+}
+
+/* The consumer name, the input, the stats socket and signals, then
+ * PostgreSQL, tried every second until it answers or a signal comes. */
+static void
+acquire(struct bc *b)
+{
+	char err[512];
+	int rc;
+
+	group_consumer_name(b->cfg.consumer, b->consumer, sizeof b->consumer);
+	if ((rc = source_open(b, err, sizeof err)) < 0)
+		die_kind(rc, "--from %s: %s", b->cfg.from, err);
+	b->started_us = stats_now_us();
+	if ((b->commit_us = hist_new()) == NULL ||
+	    (b->batch_rows = hist_new()) == NULL)
+		die_nomem();
+	daemon_start(&b->d, "batch-commit", b->cfg.stats_path, fill_stats, b);
+	while (!b->d.stop && pg_ensure(b) < 0)
+		daemon_idle(&b->d, 1000);
+}
+
+/* Commit the batch in hand, and acknowledge it once committed. */
+static void
+flush(struct bc *b, struct batch *bt)
+{
+	if (bt->n == 0)
+		return;
+	if (commit_batch(b, bt) == 0)
+		source_ack(b, bt);
+	batch_clear(bt);
+}
+
+static void
+release(struct bc *b, struct batch *bt)
+{
+	/* a consumer named after its pid leaves the group tidy when it holds
+	 * nothing; a named one (a unit's instance) stays for its next start */
+	source_close(b, b->cfg.consumer == NULL);
+	commit_close(b);
+	free(bt->rows);
+	hist_free(b->commit_us);
+	hist_free(b->batch_rows);
+	daemon_end(&b->d);
 }
 
 int
 main(int argc, char **argv)
 {
-	struct bc_cfg *c = &bc.cfg;
-	struct stats_server *stats = NULL;
-	struct sigaction sa;
+	struct bc *b = &bc;
 	struct batch bt = { NULL, 0, 0, 0 };
-	char err[512], host[128];
-	int ready = 0;
 
 	log_init("labpulse-batch-commit");
-	parse_args(argc, argv, c);
-	if (addr_parse(c->from, &bc.from, err, sizeof err) < 0) {
-		log_error("--from: %s", err);
-		usage(64);
+	opt_parse(&prog_opts, argc, argv, &b->cfg);
+	check_options(b);
+	acquire(b);
+	if (!b->d.stop)
+		daemon_ready(&b->d, NULL, "from=%s consumer=%s batch_size=%ld "
+		    "max_wait_ms=%ld", b->cfg.from, b->consumer,
+		    b->cfg.batch_size, b->cfg.max_wait_ms);
+	while (!b->d.stop && !source_done(b)) {
+		source_fill(b, &bt);
+		flush(b, &bt);
 	}
-	if (bc.from.kind == ADDR_STREAM && bc.from.group[0] == '\0') {
-		log_error("--from: a stream is read as a consumer group: "
-		    "stream:%s@GROUP", bc.from.stream);
-		usage(64);
-	}
-	if (c->consumer)
-		snprintf(bc.consumer, sizeof bc.consumer, "%s", c->consumer);
-	else {
-		gethostname(host, sizeof host);
-		host[sizeof host - 1] = '\0';
-		snprintf(bc.consumer, sizeof bc.consumer, "%s:%ld", host,
-		    (long)getpid());
-	}
-	if (source_open(&bc, err, sizeof err) < 0)
-		die(bc.from.kind == ADDR_STREAM ? 78 : 66, "--from %s: %s",
-		    c->from, err);
-	bc.started_us = stats_now_us();
-	bc.commit_us = hist_new();
-	bc.batch_rows = hist_new();
-	bc.base = event_base_new();
-	if (bc.base == NULL || bc.commit_us == NULL || bc.batch_rows == NULL)
-		die(71, "out of memory");
-	stats = prog_stats(bc.base, "batch-commit", c->stats_path, fill_stats, &bc);
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;	/* no SA_RESTART: waits end early */
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	while (!bc.stop && pg_ensure(&bc) < 0)
-		bc_idle(&bc, 1000);
-	if (!bc.stop) {
-		log_info("ready from=%s consumer=%s batch_size=%ld max_wait_ms=%ld",
-		    c->from, bc.consumer, c->batch_size, c->max_wait_ms);
-		sd_notify_state("READY=1");
-		ready = 1;
-	}
-	while (!bc.stop) {
-		source_fill(&bc, &bt);
-		if (bt.n > 0) {
-			if (commit_batch(&bc, &bt) == 0)
-				source_ack(&bc, &bt);
-			batch_clear(&bt);
-		}
-		if (bc.from.kind != ADDR_STREAM && bc.in_eof && bc.inlen == 0)
-			break;
-	}
-	/* the batch in hand when the signal came */
-	if (bt.n > 0) {
-		if (commit_batch(&bc, &bt) == 0)
-			source_ack(&bc, &bt);
-		batch_clear(&bt);
-	}
-	if (ready)
-		sd_notify_state("STOPPING=1");
+	daemon_stopping(&b->d);
+	flush(b, &bt);	/* the batch in hand when the signal came */
 	log_info("stopped batches=%lu rows=%lu duplicates=%lu dead=%lu",
-	    bc.batches, bc.rows_committed, bc.duplicates, bc.dead);
-	/* a consumer named after its pid leaves the group tidy when it holds
-	 * nothing; a named one (a unit's instance) stays for its next start */
-	group_close(&bc.g, c->consumer == NULL);
-	free(bt.rows);
-	free(bc.inbuf);
-	if (bc.pg)
-		PQfinish(bc.pg);
-	stats_close(stats);
-	hist_free(bc.commit_us);
-	hist_free(bc.batch_rows);
-	event_base_free(bc.base);
-	return bc.in_error ? 74 : 0;
+	    b->batches, b->rows_committed, b->duplicates, b->dead);
+	release(b, &bt);
+	return b->in_error ? EX_IOERR : EX_OK;
 }

@@ -34,13 +34,13 @@ batch_add(struct batch *bt, const char *id, const char *raw, size_t len)
 		bt->cap = bt->cap ? bt->cap * 2 : 64;
 		bt->rows = realloc(bt->rows, bt->cap * sizeof *bt->rows);
 		if (bt->rows == NULL)
-			die(71, "out of memory");
+			die_nomem();
 	}
 	r = &bt->rows[bt->n++];
 	snprintf(r->id, sizeof r->id, "%s", id);
 	r->raw = malloc(len + 1);
 	if (r->raw == NULL)
-		die(71, "out of memory");
+		die_nomem();
 	memcpy(r->raw, raw, len);
 	r->raw[len] = '\0';
 	r->len = len;
@@ -52,33 +52,32 @@ int
 source_open(struct bc *b, char *err, size_t errlen)
 {
 	if (b->from.kind == ADDR_STREAM) {
-		if (b->from.group[0] == '\0') {
-			snprintf(err, errlen, "a stream is read as a consumer "
-			    "group: stream:%s@GROUP", b->from.stream);
-			return -1;
-		}
 		group_init(&b->g, b->from.stream, b->from.group,
 		    b->consumer);
 		b->g.timeout_ms = b->cfg.max_wait_ms + 2000;
 		b->g.claim_idle_ms = b->cfg.claim_idle_ms;
 		b->g.trim_interval_ms = b->cfg.trim_interval_ms;
-		b->g.on_state = prog_group_state;
-		return redis_target_parse(&b->g.rt, b->cfg.redis_url, err,
-		    errlen);
+		b->g.on_state = daemon_group_state;
+		b->g.arg = &b->d;
+		if (redis_target_parse(&b->g.rt, b->cfg.redis_url, err,
+		    errlen) < 0)
+			return -ERR_CONFIG;
+		return 0;
 	}
 	if (b->from.kind == ADDR_STDIO) {
 		b->in_fd = STDIN_FILENO;
 	} else if (b->from.kind == ADDR_FILE) {
 		b->in_fd = open(b->from.path, O_RDONLY | O_CLOEXEC);
 	} else {
+		/* a socket refused is an input that cannot be opened too */
 		b->in_fd = addr_connect_unix(b->from.path, err, errlen);
 		if (b->in_fd < 0)
-			return -1;
+			return -ERR_NOINPUT;
 	}
 	if (b->in_fd < 0) {
 		snprintf(err, errlen, "cannot open %s: %s", b->from.path,
 		    strerror(errno));
-		return -1;
+		return -ERR_NOINPUT;
 	}
 	return 0;
 }
@@ -115,19 +114,19 @@ trim(struct bc *b)
 	snprintf(b->trim_error, sizeof b->trim_error, "%s", err);
 }
 
-static int
+static void
 fill_stream(struct bc *b, struct batch *bt)
 {
 	long want, block, got;
 	int64_t left;
 	int pending;
 
-	while (!b->stop && (size_t)b->cfg.batch_size > bt->n) {
-		bc_serve(b);
+	while (!b->d.stop && (size_t)b->cfg.batch_size > bt->n) {
+		daemon_serve(&b->d);
 		if (group_ensure(&b->g) < 0) {
 			if (bt->n > 0)
-				return 0;	/* commit what is in hand */
-			bc_idle(b, 500);
+				return;	/* commit what is in hand */
+			daemon_idle(&b->d, 500);
 			continue;
 		}
 		trim(b);
@@ -162,7 +161,7 @@ fill_stream(struct bc *b, struct batch *bt)
 		if (got < 0)
 			continue;
 		if (pending && got > 0)
-			return 0;	/* commit the pending ones first */
+			return;	/* commit the pending ones first */
 		/* done too when the pending read held only entries whose data
 		 * was gone */
 		if (pending)
@@ -173,12 +172,11 @@ fill_stream(struct bc *b, struct batch *bt)
 			nanosleep(&ts, NULL);	/* nothing yet: the batch waits */
 		}
 	}
-	return 0;
 }
 
 /* NDJSON: read what is there, a line a row, until the batch is full, the
  * wait is over, or the input ends. */
-static int
+static void
 fill_fd(struct bc *b, struct batch *bt)
 {
 	struct pollfd pfd = { b->in_fd, POLLIN, 0 };
@@ -197,32 +195,32 @@ fill_fd(struct bc *b, struct batch *bt)
 			memmove(b->inbuf, nl + 1, b->inlen - len - 1);
 			b->inlen -= len + 1;
 		}
-		if ((size_t)b->cfg.batch_size <= bt->n || b->stop)
-			return 0;
+		if ((size_t)b->cfg.batch_size <= bt->n || b->d.stop)
+			return;
 		if (b->in_eof) {
 			if (b->inlen > 0) {	/* a last line without newline */
 				batch_add(bt, "", b->inbuf, b->inlen);
 				b->inlen = 0;
 			}
-			return 0;
+			return;
 		}
 		if (bt->n > 0) {
 			left = bt->opened_us + b->cfg.max_wait_ms * 1000 -
 			    stats_mono_us();
 			if (left <= 0)
-				return 0;
+				return;
 			timeout = (int)(left / 1000) + 1;
 		} else {
 			timeout = 100;
 		}
-		bc_serve(b);
+		daemon_serve(&b->d);
 		if (poll(&pfd, 1, timeout) <= 0)
 			continue;
 		if (b->incap - b->inlen < 65536) {
 			b->incap = b->incap ? b->incap * 2 : 1 << 20;
 			b->inbuf = realloc(b->inbuf, b->incap);
 			if (b->inbuf == NULL)
-				die(71, "out of memory");
+				die_nomem();
 		}
 		n = read(b->in_fd, b->inbuf + b->inlen, b->incap - b->inlen);
 		if (n < 0 && errno != EINTR && errno != EAGAIN) {
@@ -237,10 +235,19 @@ fill_fd(struct bc *b, struct batch *bt)
 	}
 }
 
-int
+void
 source_fill(struct bc *b, struct batch *bt)
 {
-	return b->from.kind == ADDR_STREAM ? fill_stream(b, bt) : fill_fd(b, bt);
+	if (b->from.kind == ADDR_STREAM)
+		fill_stream(b, bt);
+	else
+		fill_fd(b, bt);
+}
+
+int
+source_done(const struct bc *b)
+{
+	return b->from.kind != ADDR_STREAM && b->in_eof && b->inlen == 0;
 }
 
 void
@@ -254,7 +261,7 @@ source_ack(struct bc *b, struct batch *bt)
 		return;
 	ids = malloc(bt->n * sizeof *ids);
 	if (ids == NULL)
-		die(71, "out of memory");
+		die_nomem();
 	for (i = 0; i < bt->n; i++)
 		ids[i] = bt->rows[i].id;
 	/* Committed rows must be acknowledged, or they come back (harmlessly,
@@ -265,13 +272,13 @@ source_ack(struct bc *b, struct batch *bt)
 			b->acked += (unsigned long)n;
 			break;
 		}
-		if (b->stop) {
+		if (b->d.stop) {
 			log_warn("stopping before the acknowledgement; the "
 			    "committed entries will come back as duplicates "
 			    "rows=%zu", bt->n);
 			break;
 		}
-		bc_idle(b, 500);
+		daemon_idle(&b->d, 500);
 	}
 	free(ids);
 }
@@ -282,4 +289,12 @@ source_pending(struct bc *b)
 	if (b->from.kind != ADDR_STREAM)
 		return -1;
 	return group_pending(&b->g);
+}
+
+void
+source_close(struct bc *b, int leave)
+{
+	group_close(&b->g, leave);
+	free(b->inbuf);
+	b->inbuf = NULL;
 }
