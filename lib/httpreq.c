@@ -671,6 +671,24 @@ is_method_char(int c)
 	return (c >= 'A' && c <= 'Z') || c == '-';
 }
 
+/* The parser's errors that say all there is to say alone. */
+static const struct {
+	enum http_errno e;
+	int status;
+	const char *why;
+} parser_errors[] = {
+	{ HPE_INVALID_URL,		400, "malformed request target" },
+	{ HPE_INVALID_HOST,		400, "malformed request target" },
+	{ HPE_INVALID_PORT,		400, "malformed request target" },
+	{ HPE_INVALID_PATH,		400, "malformed request target" },
+	{ HPE_INVALID_QUERY_STRING,	400, "malformed request target" },
+	{ HPE_INVALID_FRAGMENT,		400, "malformed request target" },
+	{ HPE_HEADER_OVERFLOW,		431, "request head too large" },
+	{ HPE_INVALID_CONTENT_LENGTH,	400, "invalid Content-Length" },
+	{ HPE_INVALID_TRANSFER_ENCODING, 400, "unsupported Transfer-Encoding" },
+	{ HPE_INVALID_CHUNK_SIZE,	400, "invalid chunk size" },
+};
+
 /* Turn a parser error at byte p[at] into a status and reason. */
 static void
 parser_error(struct httpreq_priv *q, const char *p, size_t at, size_t n)
@@ -678,9 +696,15 @@ parser_error(struct httpreq_priv *q, const char *p, size_t at, size_t n)
 	struct httpreq *r = q->r;
 	http_parser *hp = &q->parser;
 	enum http_errno e = HTTP_PARSER_ERRNO(hp);
+	size_t k;
 
 	if (q->failed)
 		return;
+	for (k = 0; k < sizeof parser_errors / sizeof parser_errors[0]; k++)
+		if (parser_errors[k].e == e) {
+			fail(r, parser_errors[k].status, parser_errors[k].why);
+			return;
+		}
 	switch (e) {
 	case HPE_INVALID_METHOD:
 		if (q->nfirst >= 3 && memcmp(q->first, "PRI", 3) == 0)
@@ -690,28 +714,10 @@ parser_error(struct httpreq_priv *q, const char *p, size_t at, size_t n)
 		else
 			fail(r, 400, "malformed request line");
 		return;
-	case HPE_INVALID_URL: case HPE_INVALID_HOST: case HPE_INVALID_PORT:
-	case HPE_INVALID_PATH: case HPE_INVALID_QUERY_STRING:
-	case HPE_INVALID_FRAGMENT:
-		fail(r, 400, "malformed request target");
-		return;
-	case HPE_HEADER_OVERFLOW:
-		fail(r, 431, "request head too large");
-		return;
-	case HPE_INVALID_CONTENT_LENGTH:
-		fail(r, 400, "invalid Content-Length");
-		return;
 	case HPE_UNEXPECTED_CONTENT_LENGTH:
-		if (hp->uses_transfer_encoding)
-			fail(r, 400, "Content-Length with Transfer-Encoding");
-		else
-			fail(r, 400, "duplicate Content-Length");
-		return;
-	case HPE_INVALID_TRANSFER_ENCODING:
-		fail(r, 400, "unsupported Transfer-Encoding");
-		return;
-	case HPE_INVALID_CHUNK_SIZE:
-		fail(r, 400, "invalid chunk size");
+		fail(r, 400, hp->uses_transfer_encoding ?
+		    "Content-Length with Transfer-Encoding" :
+		    "duplicate Content-Length");
 		return;
 	default:
 		break;

@@ -279,13 +279,20 @@ peers_addresses(const struct peers *p)
 	return p->t.n;
 }
 
+/* A table's owner (peers, buckets) and the table in it. */
+static void
+owner_free(void *owner, struct table *t)
+{
+	if (owner == NULL)
+		return;
+	tab_free(t);
+	free(owner);
+}
+
 void
 peers_free(struct peers *p)
 {
-	if (p == NULL)
-		return;
-	tab_free(&p->t);
-	free(p);
+	owner_free(p, p ? &p->t : NULL);
 }
 
 struct buckets {
@@ -406,8 +413,5 @@ buckets_expire(struct buckets *b, int64_t now_us)
 void
 buckets_free(struct buckets *b)
 {
-	if (b == NULL)
-		return;
-	tab_free(&b->t);
-	free(b);
+	owner_free(b, b ? &b->t : NULL);
 }
