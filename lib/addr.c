@@ -256,3 +256,32 @@ addr_connect_unix(const char *path, char *err, size_t errlen)
 	}
 	return fd;
 }
+
+int
+addr_open_input(const struct addr *a, char *err, size_t errlen)
+{
+	int fd;
+
+	if (a->kind == ADDR_STDIO)
+		return STDIN_FILENO;
+	if (a->kind == ADDR_UNIX)
+		fd = addr_connect_unix(a->path, err, errlen);
+	else if ((fd = open(a->path, O_RDONLY | O_CLOEXEC)) < 0)
+		snprintf(err, errlen, "cannot open %s: %s", a->path,
+		    strerror(errno));
+	return fd < 0 ? -ERR_NOINPUT : fd;
+}
+
+int
+addr_parse_group_input(const char *spec, struct addr *a, char *err,
+    size_t errlen)
+{
+	if (addr_parse(spec, a, err, errlen) < 0)
+		return -1;
+	if (a->kind == ADDR_STREAM && a->group[0] == '\0') {
+		snprintf(err, errlen, "a stream is read as a consumer group: "
+		    "stream:%s@GROUP", a->stream);
+		return -1;
+	}
+	return 0;
+}

@@ -28,4 +28,14 @@ void addr_describe(int fd, char *buf, size_t len);
 /* Connect a blocking Unix stream socket to path. -1 with err on failure. */
 int addr_connect_unix(const char *path, char *err, size_t errlen);
 
+/* Parse the address of an input read as a consumer group: a stream must
+ * name its group (stream:NAME@GROUP). Returns 0, or -1 with err. */
+int addr_parse_group_input(const char *spec, struct addr *a, char *err,
+    size_t errlen);
+
+/* Open what a (ADDR_STDIO, ADDR_FILE or ADDR_UNIX) names for reading: the
+ * descriptor, or -ERR_NOINPUT with err (a socket refused is an input that
+ * cannot be opened too). The reading side of fdout_open. */
+int addr_open_input(const struct addr *a, char *err, size_t errlen);
+
 #endif

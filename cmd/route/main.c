@@ -501,11 +501,8 @@ input_parse(struct route *r)
 {
 	char err[300];
 
-	if (addr_parse(r->cfg.from, &r->from, err, sizeof err) < 0)
+	if (addr_parse_group_input(r->cfg.from, &r->from, err, sizeof err) < 0)
 		usage_error("--from: %s", err);
-	if (r->from.kind == ADDR_STREAM && r->from.group[0] == '\0')
-		usage_error("--from: a stream is read as a consumer group: "
-		    "stream:%s@GROUP", r->from.stream);
 	group_consumer_name(r->cfg.consumer, r->consumer, sizeof r->consumer);
 }
 

@@ -119,22 +119,8 @@ source_open(struct route *r, char *err, size_t errlen)
 		r->g.trim_interval_ms = r->cfg.trim_interval_ms;
 		return 0;
 	}
-	if (r->from.kind == ADDR_STDIO) {
-		r->in_fd = STDIN_FILENO;
-	} else if (r->from.kind == ADDR_FILE) {
-		r->in_fd = open(r->from.path, O_RDONLY | O_CLOEXEC);
-	} else {
-		/* a socket refused is an input that cannot be opened too */
-		r->in_fd = addr_connect_unix(r->from.path, err, errlen);
-		if (r->in_fd < 0)
-			return -ERR_NOINPUT;
-	}
-	if (r->in_fd < 0) {
-		snprintf(err, errlen, "cannot open %s: %s", r->from.path,
-		    strerror(errno));
-		return -ERR_NOINPUT;
-	}
-	return 0;
+	r->in_fd = addr_open_input(&r->from, err, errlen);
+	return r->in_fd < 0 ? r->in_fd : 0;
 }
 
 /* An entry of the group into the batch; one that is not an event is set

@@ -404,6 +404,47 @@ test_unix(void)
 		diag("cannot remove %s: %s", dir, strerror(errno));
 }
 
+/* The inputs of batch-commit and route: a stream needs its group, and an
+ * input that cannot be opened is EX_NOINPUT's kind, whatever it is. */
+static void
+test_inputs(void)
+{
+	char dir[] = "/tmp/test_addr_in.XXXXXX", path[300], err[512] = "";
+	struct addr a;
+	int fd;
+
+	is_int(addr_parse_group_input("stream:events@commit", &a, err,
+	    sizeof err), 0, "a stream with its group is an input");
+	is_int(addr_parse_group_input("stream:events", &a, err, sizeof err), -1,
+	    "a stream without a group is refused");
+	is_str(err, "a stream is read as a consumer group: stream:events@GROUP",
+	    "and the error says how to name one");
+	is_int(addr_parse_group_input("-", &a, err, sizeof err), 0,
+	    "standard input needs no group");
+	is_int(addr_open_input(&a, err, sizeof err), STDIN_FILENO,
+	    "- opens standard input");
+	if (mkdtemp(dir) == NULL)
+		bail_out("mkdtemp %s: %s", dir, strerror(errno));
+	snprintf(path, sizeof path, "file:%s/none", dir);
+	addr_parse(path, &a, err, sizeof err);
+	is_int(addr_open_input(&a, err, sizeof err), -ERR_NOINPUT,
+	    "a missing file is no input");
+	snprintf(path, sizeof path, "cannot open %s/none: %s", dir,
+	    strerror(ENOENT));
+	is_str(err, path, "and the error names it");
+	snprintf(path, sizeof path, "unix:%s/none.sock", dir);
+	addr_parse(path, &a, err, sizeof err);
+	is_int(addr_open_input(&a, err, sizeof err), -ERR_NOINPUT,
+	    "a socket nobody listens on is no input");
+	snprintf(path, sizeof path, "file:%s", dir);
+	addr_parse(path, &a, err, sizeof err);
+	fd = addr_open_input(&a, err, sizeof err);
+	ok(fd >= 0, "a readable path opens");
+	if (fd >= 0)
+		close(fd);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -412,5 +453,6 @@ main(void)
 	test_ipv6();
 	test_listen_bad();
 	test_unix();
+	test_inputs();
 	return done_testing();
 }
