@@ -34,8 +34,8 @@ enum astate {
 };
 
 struct waiter {
-	struct client *c;
 	auth_done_fn done;
+	void *arg;
 };
 
 struct aentry {
@@ -122,10 +122,8 @@ answer(struct aentry *e, int status, const char *err)
 
 	e->w = NULL;
 	e->nw = e->capw = 0;
-	for (i = 0; i < nw; i++) {
-		w[i].done(w[i].c, status, e->instructor, e->classes, err);
-		client_release(w[i].c);
-	}
+	for (i = 0; i < nw; i++)
+		w[i].done(w[i].arg, status, e->instructor, e->classes, err);
 	free(w);
 }
 
@@ -267,17 +265,17 @@ auth_new(struct notify *n, long ttl_ms)
 }
 
 void
-auth_check(struct notify *n, struct client *c, auth_done_fn done)
+auth_check(struct notify *n, const char *hex, auth_done_fn done, void *arg)
 {
 	struct authcache *a = n->auth;
-	struct aentry *e = find(a, c->token_hash);
+	struct aentry *e = find(a, hex);
 	struct waiter *w;
 
 	if (e && e->state == A_KNOWN) {
 		/* a revocation that came while the loop was busy goes first:
 		 * it may drop this very answer */
 		listen_poll(n->listener);
-		e = find(a, c->token_hash);
+		e = find(a, hex);
 	}
 	if (e && e->state == A_KNOWN && e->expires_us <= stats_mono_us()) {
 		a->expired++;
@@ -289,17 +287,17 @@ auth_check(struct notify *n, struct client *c, auth_done_fn done)
 		/* the oldest go first when the cache is full */
 		TAILQ_REMOVE(&a->known, e, order);
 		TAILQ_INSERT_TAIL(&a->known, e, order);
-		done(c, 0, e->instructor, e->classes, NULL);
+		done(arg, 0, e->instructor, e->classes, NULL);
 		return;
 	}
 	a->misses++;
 	if (e == NULL) {
 		e = calloc(1, sizeof *e);
 		if (e == NULL) {
-			done(c, 503, "", jv_null(), "out of memory");
+			done(arg, 503, "", jv_null(), "out of memory");
 			return;
 		}
-		snprintf(e->hex, sizeof e->hex, "%s", c->token_hash);
+		snprintf(e->hex, sizeof e->hex, "%s", hex);
 		e->classes = jv_array();
 		e->state = A_QUEUED;
 		e->next = a->buckets[bucket(e->hex)];
@@ -314,15 +312,14 @@ auth_check(struct notify *n, struct client *c, auth_done_fn done)
 		if (w == NULL) {
 			if (e->nw == 0 && e->state == A_QUEUED)
 				entry_free(a, e);
-			done(c, 503, "", jv_null(), "out of memory");
+			done(arg, 503, "", jv_null(), "out of memory");
 			return;
 		}
 		e->w = w;
 		e->capw = cap;
 	}
-	client_hold(c);
-	e->w[e->nw].c = c;
 	e->w[e->nw].done = done;
+	e->w[e->nw].arg = arg;
 	e->nw++;
 	ask(a);
 }

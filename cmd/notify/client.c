@@ -4,7 +4,10 @@
  * a snapshot per class (or a replay from the id the client last saw), then
  * live messages in stream order. A client's send queue is what sits in its
  * output buffer: past --max-queue it gets nothing more until it has drained,
- * then a resync and a fresh snapshot; one that does not drain is closed. */
+ * then a resync and a fresh snapshot; one that does not drain is closed.
+ * It calls server.c for the request and its answers, auth.c and feed.c for
+ * the token and the replay, whose answers come back by callback; feed.c's
+ * live messages and listen.c's revocations come in through main.c. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -48,13 +51,15 @@ static const char sql_snapshot[] =
 static void client_free(struct client *c);
 static void start_snapshots(struct client *c);
 
-void
+/* Async work that will call back holds the client: freed only once
+ * every hold is released. */
+static void
 client_hold(struct client *c)
 {
 	c->refs++;
 }
 
-void
+static void
 client_release(struct client *c)
 {
 	if (--c->refs == 0 && c->dead)
@@ -217,7 +222,8 @@ go_slow(struct client *c)
 	    c->peer, queued(c));
 }
 
-void
+/* One message frame to one client; received_us 0 when unknown. */
+static void
 client_deliver(struct client *c, const char *id, const char *frame,
     size_t len, int64_t received_us)
 {
@@ -430,14 +436,35 @@ start_snapshots(struct client *c)
 	client_release(c);
 }
 
-static void
-on_replayed(struct client *c, int result)
+/* The replay's reader (feed.c): the client's classes, while it is there
+ * and keeps up. */
+static int
+replay_wants(void *arg, const char *klass)
 {
-	if (c->state != CS_REPLAY)
-		return;
-	if (result == 0) {
+	struct client *c = arg;
+
+	return !c->dead && (klass == NULL || watches(c, klass));
+}
+
+static int
+replay_deliver(void *arg, const char *id, const char *frame, size_t len)
+{
+	struct client *c = arg;
+
+	client_deliver(c, id, frame, len, 0);
+	return c->dead || c->state == CS_SLOW ? -1 : 0;
+}
+
+static void
+on_replayed(void *arg, int result)
+{
+	struct client *c = arg;
+
+	if (c->dead || c->state != CS_REPLAY)
+		goto out;
+	if (result == 0)
 		go_live(c);
-	} else if (result > 0) {
+	else if (result > 0) {
 		c->n->resync_gap++;
 		log_info("resync: since is older than the stream holds peer=%s "
 		    "since=%s", c->peer, c->since);
@@ -446,6 +473,8 @@ on_replayed(struct client *c, int result)
 		c->n->closed_unavailable++;
 		client_close_code(c, 1011, "stream unavailable");
 	}
+out:
+	client_release(c);
 }
 
 /* Refuse a client: an HTTP status for SSE (nothing was sent yet), a close
@@ -486,8 +515,12 @@ begin_stream(struct client *c)
 	}
 	hello(c);
 	if (c->since[0]) {
+		struct replay_reader rd = { c, replay_wants, replay_deliver,
+		    on_replayed };
+
 		c->state = CS_REPLAY;
-		feed_replay(c->n, c, c->since, on_replayed);
+		client_hold(c);
+		feed_replay(c->n, c->since, &rd);
 	} else {
 		start_snapshots(c);
 	}
@@ -516,14 +549,13 @@ not_allowed(const struct client *c, jv allowed)
 	return -1;
 }
 
+/* The first check of the client's token. */
 static void
-on_auth(struct client *c, int status, const char *instructor, jv allowed,
+authorize(struct client *c, int status, const char *instructor, jv allowed,
     const char *err)
 {
 	int bad;
 
-	if (c->dead || c->state != CS_AUTH)
-		return;
 	if (status == 503) {
 		log_warn("cannot check a token peer=%s error=\"%s\"", c->peer, err);
 		refuse(c, 503, "database unavailable");
@@ -551,12 +583,8 @@ on_auth(struct client *c, int status, const char *instructor, jv allowed,
 /* A re-check (SIGHUP, a missed revocation): is the token still good for
  * every class the client watches? */
 static void
-on_recheck(struct client *c, int status, const char *instructor, jv allowed,
-    const char *err)
+recheck(struct client *c, int status, jv allowed, const char *err)
 {
-	(void)instructor;
-	if (c->dead || c->state == CS_CLOSING)
-		return;
 	if (status == 503) {
 		log_warn("cannot re-check a token; kept peer=%s error=\"%s\"",
 		    c->peer, err);
@@ -578,6 +606,28 @@ on_recheck(struct client *c, int status, const char *instructor, jv allowed,
 	}
 }
 
+/* auth.c's answer for the client's token: its first check (CS_AUTH) or a
+ * re-check (a client past it), unless it is gone or going. */
+static void
+on_token(void *arg, int status, const char *instructor, jv allowed,
+    const char *err)
+{
+	struct client *c = arg;
+
+	if (!c->dead && c->state == CS_AUTH)
+		authorize(c, status, instructor, allowed, err);
+	else if (!c->dead && c->state != CS_CLOSING)
+		recheck(c, status, allowed, err);
+	client_release(c);
+}
+
+static void
+check_token(struct client *c)
+{
+	client_hold(c);
+	auth_check(c->n, c->token_hash, on_token, c);
+}
+
 void
 client_recheck_all(struct notify *n)
 {
@@ -592,7 +642,7 @@ client_recheck_all(struct notify *n)
 		    c->state == CS_CLOSING)
 			continue;
 		count++;
-		auth_check(n, c, on_recheck);
+		check_token(c);
 	}
 	log_info("re-checking the tokens of %d clients", count);
 }
@@ -620,9 +670,10 @@ client_revoke(struct notify *n, const char *hex)
 }
 
 /* The request is read and the client is a WebSocket or SSE one: check its
- * token (q->status is 0, or the HTTP status of what was wrong with it). */
-void
-client_subscribe(struct client *c, struct nreq *q)
+ * token (q->status is 0, or the HTTP status of what was wrong with it).
+ * q's classes are the client's now. */
+static void
+subscribe(struct client *c, struct nreq *q)
 {
 	int i;
 
@@ -647,13 +698,13 @@ client_subscribe(struct client *c, struct nreq *q)
 	}
 	tokens_sha256_hex(c->token, strlen(c->token), c->token_hash);
 	c->state = CS_AUTH;
-	auth_check(c->n, c, on_auth);
+	check_token(c);
 }
 
 /* ---- WebSocket ---- */
 
-int
-client_ws_start(struct client *c)
+static int
+ws_start(struct client *c)
 {
 	if (ws_open(&c->wsp, ws_recv_cb, ws_send_cb, ws_held, c,
 	    (size_t)c->n->cfg.max_queue) < 0)
@@ -685,6 +736,26 @@ ws_read(struct client *c)
 
 /* ---- the connection ---- */
 
+/* The request asks for a stream: a WebSocket's (its handshake answered)
+ * or an SSE one. -1 when memory ran out (answered: close). */
+static int
+start_stream(struct client *c, struct nreq *q)
+{
+	if (q->kind == NREQ_WS && ws_start(c) < 0) {
+		c->n->oom_closed++;
+		server_error(c, 503, "out of memory");
+		nreq_free(q);
+		return -1;
+	}
+	if (q->kind == NREQ_WS)
+		server_upgrade(c, q->accept);
+	else
+		c->kind = CK_SSE;
+	subscribe(c, q);
+	nreq_free(q);
+	return 0;
+}
+
 /* Requests on a connection that is still plain HTTP, one at a time: the
  * next is read once the answer to the last is written, so that a client
  * that pipelines without reading makes notify hold one answer, not many. */
@@ -693,17 +764,20 @@ http_turn(struct client *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	struct timeval dl;
+	struct nreq q;
 	int r;
 
 	client_hold(c);
 	while (!c->dead && c->kind == CK_HTTP && c->state == CS_REQUEST &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
 	    evbuffer_get_length(in) > 0) {
-		r = server_request(c);
+		r = server_request(c, &q);
 		if (r == 0)
 			break;
 		if (c->deadline)
 			evtimer_del(c->deadline);
+		if (r == 1 && start_stream(c, &q) < 0)
+			r = -1;
 		if (r < 0) {
 			client_closing(c);
 			break;
@@ -819,7 +893,7 @@ client_accept(struct notify *n, int fd, const char *peer, const char *addr)
 	struct client *c;
 	struct timeval wtv = { CLOSE_TIMEOUT_S, 0 }, dl;
 
-	if (n->nclients >= n->cfg.max_clients || n->stopping) {
+	if (n->nclients >= n->cfg.max_clients || n->d.stop) {
 		n->refused_cap++;
 		refuse_fd(fd, "too many clients; try again");
 		return;

@@ -3,10 +3,13 @@
  * over many instances; a second connection serves replays, which read the
  * stream up to the position the live reader has dispatched, so that a
  * client goes from replay to live with no gap and no duplicate. In a pipe,
- * NDJSON messages get ids of their own and replay only what is current. */
+ * NDJSON messages get ids of their own and replay only what is current.
+ * Messages go to the callbacks main gave (feed_ops), a replay's to its
+ * reader: nothing here knows a client. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +32,16 @@
 #define REPLAY_WAIT_US	50000	/* a replay waits for the reader this often */
 #define REPLAY_WAIT_TRIES	60	/* and this many times: 3 s */
 
+/* What the live connection asked, one command at a time. */
+enum live_ask { ASK_NONE, ASK_POSITION, ASK_READ, ASK_INFO };
+
 struct feed {
 	struct notify *n;
+	struct feed_ops ops;
 	char key[160];
 	struct rconn *live, *query;
-	int reading, positioned;
+	enum live_ask reading;
+	int positioned;
 	struct sid pos;
 	char pos_text[NOTIFY_ID_LEN];
 	/* pipe mode */
@@ -114,6 +122,25 @@ make_frame(const char *id, const char *topic, const char *msg, size_t len,
 	return frame;
 }
 
+/* The frame of message msg, parsed as the object m: its bytes as written,
+ * unless a line break must go (it would end an SSE data line), then
+ * written again, compact. NULL when out of memory. */
+static char *
+frame_of(const char *id, const char *topic, jv m, const char *msg,
+    size_t len, size_t *outlen)
+{
+	jv compact;
+	char *frame;
+
+	if (memchr(msg, '\n', len) == NULL && memchr(msg, '\r', len) == NULL)
+		return make_frame(id, topic, msg, len, outlen);
+	compact = jv_dump_string(jv_copy(m), 0);
+	frame = make_frame(id, topic, jv_string_value(compact),
+	    (size_t)jv_string_length_bytes(jv_copy(compact)), outlen);
+	jv_free(compact);
+	return frame;
+}
+
 /* One message of the stream: checked once, framed once, then handed to
  * the clients of its class. */
 static void
@@ -121,7 +148,7 @@ feed_message(struct feed *f, const char *id, const char *topic,
     const char *msg, size_t len)
 {
 	struct notify *n = f->n;
-	jv m, t, compact = jv_invalid();
+	jv m, t;
 	char *frame;
 	size_t fl;
 	int64_t received = 0;
@@ -141,24 +168,16 @@ feed_message(struct feed *f, const char *id, const char *topic,
 		log_warn("not a JSON object; skipped id=%s", id);
 		return;
 	}
-	if (memchr(msg, '\n', len) || memchr(msg, '\r', len)) {
-		/* whitespace between tokens, and a line break would end an SSE
-		 * data line: written again, compact */
-		compact = jv_dump_string(jv_copy(m), 0);
-		msg = jv_string_value(compact);
-		len = (size_t)jv_string_length_bytes(jv_copy(compact));
-	}
 	t = jv_object_get(jv_copy(m), jv_string("receivedAt"));
 	if (jv_get_kind(t) == JV_KIND_STRING)
 		received = parse_time_us(jv_string_value(t));
 	jv_free(t);
-	frame = make_frame(id, topic, msg, len, &fl);
+	frame = frame_of(id, topic, m, msg, len, &fl);
 	if (frame)
-		client_dispatch(n, id, klass, frame, fl, received);
+		f->ops.dispatch(n, id, klass, frame, fl, received);
 	else
 		n->oom_dropped++;
 	free(frame);
-	jv_free(compact);
 	jv_free(m);
 }
 
@@ -183,127 +202,126 @@ entry_fields(redisReply *e, redisReply **topic, redisReply **msg)
 	}
 }
 
-static void read_next(struct feed *f);
 static int stream_gap(redisReply *r, struct sid since);
 
+/* XREAD's entries, in order. */
 static void
-on_read(redisAsyncContext *ac, void *reply, void *arg)
+take_entries(struct feed *f, redisReply *r)
 {
-	struct feed *f = arg;
-	redisReply *r = reply, *entries, *topic, *msg;
+	redisReply *entries, *topic, *msg;
 	size_t i;
 
+	f->reads++;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements == 0 ||
+	    r->element[0]->elements < 2)
+		return;
+	entries = r->element[0]->element[1];
+	for (i = 0; i < entries->elements; i++) {
+		redisReply *e = entries->element[i];
+
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 1)
+			continue;
+		entry_fields(e, &topic, &msg);
+		if (topic == NULL || msg == NULL) {
+			set_pos(f, e->element[0]->str);
+			f->bad_messages++;
+			continue;
+		}
+		feed_message(f, e->element[0]->str, topic->str, msg->str,
+		    msg->len);
+	}
+}
+
+/* XREVRANGE's newest entry: where reading starts. */
+static void
+take_position(struct feed *f, redisReply *r)
+{
+	if (r->type != REDIS_REPLY_ARRAY)
+		return;
+	if (r->elements > 0 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+	    r->element[0]->elements > 0)
+		set_pos(f, r->element[0]->element[0]->str);
+	f->positioned = 1;
+	log_info("reading %s from id=%s", f->key, f->pos_text);
+}
+
+static void read_next(struct feed *f);
+
+/* Every reply on the live connection, then the next read. Back after Redis
+ * was away (XINFO): was the stream trimmed past what was read, or is it
+ * another stream? Then every live client is told to resync. */
+static void
+on_live(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct feed *f = arg;
+	redisReply *r = reply;
+	enum live_ask asked = f->reading;
+
 	(void)ac;
-	f->reading = 0;
+	f->reading = ASK_NONE;
 	if (r == NULL)
 		return;		/* lost: read again when it is back */
-	if (r->type == REDIS_REPLY_ERROR) {
+	if (asked == ASK_READ && r->type == REDIS_REPLY_ERROR) {
 		log_warn("XREAD: %s", r->str);
 		rconn_reset(f->live, r->str);
 		return;
 	}
-	f->reads++;
-	if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-	    r->element[0]->elements >= 2) {
-		entries = r->element[0]->element[1];
-		for (i = 0; i < entries->elements; i++) {
-			redisReply *e = entries->element[i];
-
-			if (e->type != REDIS_REPLY_ARRAY || e->elements < 1)
-				continue;
-			entry_fields(e, &topic, &msg);
-			if (topic == NULL || msg == NULL) {
-				set_pos(f, e->element[0]->str);
-				f->bad_messages++;
-				continue;
-			}
-			feed_message(f, e->element[0]->str, topic->str,
-			    msg->str, msg->len);
-		}
+	if (asked == ASK_READ)
+		take_entries(f, r);
+	else if (asked == ASK_POSITION)
+		take_position(f, r);
+	else if (stream_gap(r, f->pos) == 1) {
+		log_warn("the stream lost entries after id=%s while Redis was "
+		    "away; resyncing every client", f->pos_text);
+		f->gaps++;
+		f->ops.resync_all(f->n);
 	}
 	read_next(f);
 }
 
 static void
-on_position(redisAsyncContext *ac, void *reply, void *arg)
+live_ask(struct feed *f, enum live_ask what, const char *fmt, ...)
 {
-	struct feed *f = arg;
-	redisReply *r = reply;
+	va_list ap;
 
-	(void)ac;
-	f->reading = 0;
-	if (r == NULL)
-		return;
-	if (r->type == REDIS_REPLY_ARRAY) {
-		if (r->elements > 0 && r->element[0]->type == REDIS_REPLY_ARRAY &&
-		    r->element[0]->elements > 0)
-			set_pos(f, r->element[0]->element[0]->str);
-		f->positioned = 1;
-		log_info("reading %s from id=%s", f->key, f->pos_text);
-	}
-	read_next(f);
+	f->reading = what;
+	va_start(ap, fmt);
+	redisvAsyncCommand(rconn_ctx(f->live), on_live, f, fmt, ap);
+	va_end(ap);
 }
 
 static void
 read_next(struct feed *f)
 {
-	redisAsyncContext *ac = rconn_ctx(f->live);
-
-	if (ac == NULL || f->reading || f->n->stopping)
+	if (rconn_ctx(f->live) == NULL || f->reading || f->n->d.stop)
 		return;
-	f->reading = 1;
 	if (!f->positioned)	/* start where the stream is now */
-		redisAsyncCommand(ac, on_position, f, "XREVRANGE %s + - COUNT 1",
-		    f->key);
+		live_ask(f, ASK_POSITION, "XREVRANGE %s + - COUNT 1", f->key);
 	else
-		redisAsyncCommand(ac, on_read, f, "XREAD COUNT %d BLOCK %s "
-		    "STREAMS %s %s", FEED_COUNT, FEED_BLOCK_MS, f->key,
-		    f->pos_text);
-}
-
-/* Back after Redis was away: was the stream trimmed past what was read,
- * or is it another stream? Then every live client is told to resync. */
-static void
-on_live_info(redisAsyncContext *ac, void *reply, void *arg)
-{
-	struct feed *f = arg;
-	redisReply *r = reply;
-
-	(void)ac;
-	f->reading = 0;
-	if (r == NULL)
-		return;
-	if (stream_gap(r, f->pos) == 1) {
-		log_warn("the stream lost entries after id=%s while Redis was "
-		    "away; resyncing every client", f->pos_text);
-		f->gaps++;
-		client_resync_all(f->n);
-	}
-	read_next(f);
+		live_ask(f, ASK_READ, "XREAD COUNT %d BLOCK %s STREAMS %s %s",
+		    FEED_COUNT, FEED_BLOCK_MS, f->key, f->pos_text);
 }
 
 static void
 on_live_state(struct rconn *rc, int up, void *arg)
 {
 	struct feed *f = arg;
-	redisAsyncContext *ac = rconn_ctx(rc);
 
+	f->ops.redis_state(f->n, up, rconn_url(rc), rconn_last_error(rc));
 	if (!up)
 		return;
-	if (f->positioned && ac && !f->reading && rconn_connects(rc) > 1) {
-		f->reading = 1;
-		redisAsyncCommand(ac, on_live_info, f, "XINFO STREAM %s", f->key);
-		return;
-	}
-	read_next(f);
+	if (f->positioned && rconn_ctx(rc) && !f->reading &&
+	    rconn_connects(rc) > 1)
+		live_ask(f, ASK_INFO, "XINFO STREAM %s", f->key);
+	else
+		read_next(f);
 }
 
 /* ---- replay ---- */
 
 struct replay {
 	struct feed *f;
-	struct client *c;
-	replay_done_fn done;
+	struct replay_reader rd;
 	struct sid cursor, upto;
 	char cursor_text[NOTIFY_ID_LEN], upto_text[NOTIFY_ID_LEN];
 	struct event *wait;	/* the reader is not placed yet */
@@ -313,24 +331,18 @@ struct replay {
 static void
 replay_end(struct replay *rp, int result)
 {
-	struct client *c = rp->c;
-
 	rp->f->replays_running--;
 	if (rp->wait)
 		event_free(rp->wait);
-	if (!c->dead)
-		rp->done(c, result);
-	client_release(c);
+	rp->rd.done(rp->rd.arg, result);
 	free(rp);
 }
 
+/* Whether the reader still takes messages (of klass, unless NULL). */
 static int
-client_watches(struct client *c, const char *klass)
+wanted(struct replay *rp, const char *klass)
 {
-	for (int i = 0; i < c->nclasses; i++)
-		if (strcmp(c->classes[i], klass) == 0)
-			return 1;
-	return 0;
+	return rp->rd.wants(rp->rd.arg, klass);
 }
 
 static void replay_step(struct replay *rp);
@@ -344,14 +356,14 @@ on_range(redisAsyncContext *ac, void *reply, void *arg)
 	size_t i, fl;
 	char *frame;
 	jv m;
-	int ok;
+	int stop = 0;
 
 	(void)ac;
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY || rp->c->dead) {
-		replay_end(rp, rp->c->dead ? 0 : -1);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || !wanted(rp, NULL)) {
+		replay_end(rp, wanted(rp, NULL) ? -1 : 0);
 		return;
 	}
-	for (i = 0; i < r->elements; i++) {
+	for (i = 0; i < r->elements && !stop; i++) {
 		redisReply *e = r->element[i];
 
 		if (e->type != REDIS_REPLY_ARRAY || e->elements < 1)
@@ -362,37 +374,25 @@ on_range(redisAsyncContext *ac, void *reply, void *arg)
 		entry_fields(e, &topic, &msg);
 		if (topic == NULL || msg == NULL ||
 		    strncmp(topic->str, "class:", 6) != 0 ||
-		    !client_watches(rp->c, topic->str + 6))
+		    !wanted(rp, topic->str + 6))
 			continue;
 		m = jv_parse_sized(msg->str, (int)msg->len);
-		ok = jv_get_kind(m) == JV_KIND_OBJECT;
-		if (!ok) {
+		if (jv_get_kind(m) != JV_KIND_OBJECT) {
 			jv_free(m);
 			continue;
 		}
-		/* as feed_message does: the bytes as written, unless a line
-		 * break must go */
-		if (memchr(msg->str, '\n', msg->len) ||
-		    memchr(msg->str, '\r', msg->len)) {
-			m = jv_dump_string(m, 0);
-			frame = make_frame(e->element[0]->str, topic->str,
-			    jv_string_value(m),
-			    (size_t)jv_string_length_bytes(jv_copy(m)), &fl);
-		} else {
-			frame = make_frame(e->element[0]->str, topic->str,
-			    msg->str, msg->len, &fl);
-		}
+		frame = frame_of(e->element[0]->str, topic->str, m, msg->str,
+		    msg->len, &fl);
 		jv_free(m);
 		if (frame)
-			client_deliver(rp->c, e->element[0]->str, frame, fl, 0);
+			stop = rp->rd.deliver(rp->rd.arg, e->element[0]->str,
+			    frame, fl) < 0;
 		else
 			f->n->oom_dropped++;
 		free(frame);
 		f->n->replayed++;
-		if (rp->c->dead || rp->c->state == CS_SLOW)
-			break;
 	}
-	if (rp->c->dead || rp->c->state == CS_SLOW) {
+	if (stop) {
 		replay_end(rp, 0);
 		return;
 	}
@@ -490,7 +490,7 @@ on_info(redisAsyncContext *ac, void *reply, void *arg)
 	int gap;
 
 	(void)ac;
-	if (rp->c->dead) {
+	if (!wanted(rp, NULL)) {
 		replay_end(rp, 0);
 		return;
 	}
@@ -525,12 +525,12 @@ replay_begin(struct replay *rp)
 	redisAsyncContext *ac = rconn_ctx(f->query);
 	struct timeval tv = { 0, REPLAY_WAIT_US };
 
-	if (rp->c->dead) {
+	if (!wanted(rp, NULL)) {
 		replay_end(rp, 0);
 		return;
 	}
 	if (ac == NULL || !f->positioned) {
-		if (rp->waited++ >= REPLAY_WAIT_TRIES || f->n->stopping ||
+		if (rp->waited++ >= REPLAY_WAIT_TRIES || f->n->d.stop ||
 		    (rp->wait == NULL && (rp->wait = evtimer_new(f->n->base,
 		    on_replay_wait, rp)) == NULL)) {
 			replay_end(rp, -1);
@@ -543,21 +543,19 @@ replay_begin(struct replay *rp)
 }
 
 void
-feed_replay(struct notify *n, struct client *c, const char *since,
-    replay_done_fn done)
+feed_replay(struct notify *n, const char *since,
+    const struct replay_reader *rd)
 {
 	struct feed *f = n->feed;
 	struct replay *rp;
 
 	rp = calloc(1, sizeof *rp);
 	if (rp == NULL) {
-		done(c, -1);
+		rd->done(rd->arg, -1);
 		return;
 	}
 	rp->f = f;
-	rp->c = c;
-	rp->done = done;
-	client_hold(c);
+	rp->rd = *rd;
 	f->replays_running++;
 	if (sid_parse(since, &rp->cursor) < 0) {
 		replay_end(rp, 1);
@@ -633,31 +631,26 @@ on_line_event(struct bufferevent *bev, short what, void *arg)
 }
 
 int
-feed_open(struct notify *n, char *err, size_t errlen)
+feed_open(struct notify *n, const struct feed_ops *ops, char *err,
+    size_t errlen)
 {
 	struct feed *f = calloc(1, sizeof *f);
 	int fd;
 
 	if (f == NULL) {
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return -ERR_OS;
 	}
 	f->n = n;
+	f->ops = *ops;
 	n->feed = f;
 	strcpy(f->pos_text, "0-0");
 	if (n->from.kind == ADDR_STREAM) {
-		if (n->from.group[0]) {
-			snprintf(err, errlen, "every notify reads all of the "
-			    "stream: no @GROUP");
-			return -1;
-		}
 		snprintf(f->key, sizeof f->key, "labpulse:%s", n->from.stream);
-		f->live = rconn_new(n->base, n->cfg.redis_url, err, errlen);
-		if (f->live == NULL)
-			return -1;
-		f->query = rconn_new(n->base, n->cfg.redis_url, err, errlen);
-		if (f->query == NULL)
-			return -1;
+		if ((f->live = rconn_new(n->base, n->cfg.redis_url, err,
+		    errlen)) == NULL || (f->query = rconn_new(n->base,
+		    n->cfg.redis_url, err, errlen)) == NULL)
+			return -ERR_CONFIG;
 		rconn_on_state(f->live, on_live_state, f);
 		rconn_start(f->live);
 		rconn_start(f->query);
@@ -673,11 +666,15 @@ feed_open(struct notify *n, char *err, size_t errlen)
 		if (n->from.kind == ADDR_FILE)
 			snprintf(err, errlen, "cannot open %s: %s", n->from.path,
 			    strerror(errno));
-		return -1;
+		return -ERR_NOINPUT;
 	}
 	evutil_make_socket_nonblocking(fd);
 	f->positioned = 1;
 	f->in = bufferevent_socket_new(n->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (f->in == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ERR_OS;
+	}
 	bufferevent_setcb(f->in, on_line_input, NULL, on_line_event, f);
 	bufferevent_enable(f->in, EV_READ);
 	return 0;

@@ -4,7 +4,8 @@
  * the pool's, which queries would hold), drops that answer from its cache
  * and closes the token's dashboards with 4401. While the connection is
  * away notifications are lost, so coming back re-checks every open
- * dashboard, as SIGHUP does. */
+ * dashboard, as SIGHUP does. What a revocation does is main's to say
+ * (revoke_ops). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 
 struct listener {
 	struct notify *n;
+	struct revoke_ops ops;
 	PGconn *conn;
 	struct event *ev, *retry;
 	int was_up;		/* listened before: a loss may hide revocations */
@@ -33,13 +35,8 @@ drop(struct listener *l, const char *why)
 {
 	struct timeval tv = { LISTEN_RETRY_S, 0 };
 
-	if (l->ev) {
-		event_free(l->ev);
-		l->ev = NULL;
-	}
 	if (l->conn) {
-		PQfinish(l->conn);
-		l->conn = NULL;
+		pg_close(&l->conn, &l->ev);
 		l->losses++;
 		log_warn("lost PostgreSQL; revocations wait until it is back "
 		    "reason=\"%s\"", why);
@@ -48,7 +45,7 @@ drop(struct listener *l, const char *why)
 		log_warn("cannot listen for revocations; trying every %ds "
 		    "reason=\"%s\"", LISTEN_RETRY_S, why);
 	snprintf(l->last_error, sizeof l->last_error, "%s", why);
-	if (!l->n->stopping)
+	if (!l->n->d.stop)
 		evtimer_add(l->retry, &tv);
 }
 
@@ -65,7 +62,7 @@ on_notify(struct listener *l, const PGnotify *nf)
 	if (len != NOTIFY_DIGEST_HEX - 1 ||
 	    strspn(hex, "0123456789abcdef") != len)
 		return 1;
-	closed = client_revoke(l->n, hex);
+	closed = l->ops.revoke(l->n, hex);
 	l->revoked += (unsigned long)closed;
 	log_info("revocation token=%.8s... closed=%d", hex, closed);
 	return 0;
@@ -96,7 +93,7 @@ listen_poll(struct listener *l)
 	if (unscoped > 0) {
 		log_info("revocation of unknown scope; re-checking every client "
 		    "notifications=%lu", unscoped);
-		client_recheck_all(l->n);
+		l->ops.recheck_all(l->n);
 	}
 }
 
@@ -112,38 +109,21 @@ static void
 try_connect(struct listener *l)
 {
 	char err[256];
-	PGresult *res;
 
-	/* the loop waits while it connects, as the pool's connections do:
-	 * a server that is away refuses at once */
-	l->conn = pgconn_open_timeout(l->n->cfg.db, "labpulse-notify-listen",
-	    2, err, sizeof err);
+	/* as the pool's connections are made, the loop waiting for it */
+	l->conn = pg_open(l->n->base, l->n->cfg.db, "labpulse-notify-listen",
+	    "LISTEN " NOTIFY_REVOKE_CHANNEL, on_readable, l, &l->ev, err,
+	    sizeof err);
 	if (l->conn == NULL) {
 		drop(l, err);
 		return;
 	}
-	res = PQexec(l->conn, "LISTEN " NOTIFY_REVOKE_CHANNEL);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		pgconn_error(l->conn, res, err, sizeof err);
-		PQclear(res);
-		drop(l, err);
-		return;
-	}
-	PQclear(res);
-	PQsetnonblocking(l->conn, 1);
-	l->ev = event_new(l->n->base, PQsocket(l->conn), EV_READ | EV_PERSIST,
-	    on_readable, l);
-	if (l->ev == NULL) {
-		drop(l, "out of memory");
-		return;
-	}
-	event_add(l->ev, NULL);
 	l->connects++;
 	l->last_error[0] = '\0';
 	if (l->was_up || l->losses > 0 || l->n->nclients > 0) {
 		log_info("listening for revocations again; re-checking every "
 		    "client");
-		client_recheck_all(l->n);
+		l->ops.recheck_all(l->n);
 	}
 	l->was_up = 1;
 }
@@ -157,13 +137,14 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 }
 
 struct listener *
-listen_start(struct notify *n)
+listen_start(struct notify *n, const struct revoke_ops *ops)
 {
 	struct listener *l = calloc(1, sizeof *l);
 
 	if (l == NULL)
 		return NULL;
 	l->n = n;
+	l->ops = *ops;
 	l->retry = evtimer_new(n->base, on_retry, l);
 	if (l->retry == NULL) {
 		free(l);
@@ -197,10 +178,7 @@ listen_free(struct listener *l)
 {
 	if (l == NULL)
 		return;
-	if (l->ev)
-		event_free(l->ev);
-	if (l->conn)
-		PQfinish(l->conn);
+	pg_close(&l->conn, &l->ev);
 	event_free(l->retry);
 	free(l);
 }

@@ -1,15 +1,30 @@
-/* notify.h: what the files of notify share. */
+/* notify.h: what the files of notify share.
+ *
+ * Calls go one way, down this list; a part reports back up only through
+ * the callbacks it was given:
+ *   main.c     options, set-up, signals, the loop; gives feed.c and
+ *              listen.c client.c's entry points as their callbacks
+ *   client.c   a dashboard's connection: request, token, snapshots,
+ *              replay, live messages
+ *   server.c   the HTTP side of one connection: the request, its answer
+ *   auth.c     who holds a token (pgpool.c, and listen.c before trusting
+ *              its cache)
+ *   feed.c     the routed stream; messages and replays go to callbacks
+ *   listen.c   revocations; they go to callbacks
+ *   pgpool.c, request.c, ws.c, web.c   below all of these */
 #ifndef LABPULSE_NOTIFY_H
 #define LABPULSE_NOTIFY_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <event2/event.h>
 #include <jv.h>
 #include <libpq-fe.h>
 #include <wslay/wslay.h>
 
 #include "addr.h"
+#include "prog.h"
 #include "sid.h"
 #include "tokens.h"
 
@@ -19,8 +34,6 @@
 #define NOTIFY_DIGEST_HEX	TOKENS_HEX_SIZE	/* tokens_sha256_hex() */
 #define NOTIFY_KEEPALIVE_MAX	500	/* requests on one connection */
 
-struct event_base;
-struct event;
 struct bufferevent;
 struct evconnlistener;
 struct rconn;
@@ -45,6 +58,10 @@ struct notify_cfg {
 	int slow_close;		/* --on-slow close: no resync */
 };
 
+/* PostgreSQL or Redis lost (up 0, with the reason) or back (up 1). */
+typedef void (*link_state_fn)(struct notify *n, int up, const char *url,
+    const char *reason);
+
 /* ---- pgpool.c: a few PostgreSQL connections shared by every client ---- */
 
 /* res is NULL when the query could not run (err says why); the callee
@@ -52,8 +69,9 @@ struct notify_cfg {
 typedef void (*pg_done_fn)(PGresult *res, const char *err, void *arg);
 
 struct pgpool;
+/* state, when not NULL, hears of each connect and loss (url NULL). */
 struct pgpool *pgpool_new(struct event_base *base, const char *conninfo,
-    int size);
+    int size, link_state_fn state, struct notify *n);
 /* Queue a query with text parameters; done is always called, later. */
 void pgpool_query(struct pgpool *p, const char *sql, int nparams,
     const char *const *params, pg_done_fn done, void *arg);
@@ -61,6 +79,14 @@ void pgpool_query(struct pgpool *p, const char *sql, int nparams,
 void pgpool_query_first(struct pgpool *p, const char *sql, int nparams,
     const char *const *params, pg_done_fn done, void *arg);
 jv pgpool_stats(struct pgpool *p);
+/* A connection of its own, as the pool's are made (listen.c's): opened
+ * within 2 seconds, sql run on it when not NULL, then non-blocking and
+ * watched by *ev, calling readable(fd, what, arg). NULL with err. */
+PGconn *pg_open(struct event_base *base, const char *conninfo,
+    const char *app, const char *sql, event_callback_fn readable, void *arg,
+    struct event **ev, char *err, size_t errlen);
+/* Close a connection and free its event, each when there is one. */
+void pg_close(PGconn **conn, struct event **ev);
 /* The pool in the form every daemon reports (stats_pool). */
 jv pgpool_pool(struct pgpool *p);
 void pgpool_free(struct pgpool *p);
@@ -69,17 +95,18 @@ void pgpool_free(struct pgpool *p);
 
 #define AUTH_MAX_ENTRIES	10000	/* tokens whose answer is kept */
 
-struct client;
 /* status 0: the token is instructor's, who may watch classes (a jv array,
  * borrowed); 401: no active instructor holds it; 503: PostgreSQL could not
  * say (err). */
-typedef void (*auth_done_fn)(struct client *c, int status,
-    const char *instructor, jv classes, const char *err);
+typedef void (*auth_done_fn)(void *arg, int status, const char *instructor,
+    jv classes, const char *err);
 struct authcache;
 struct authcache *auth_new(struct notify *n, long ttl_ms);
-/* Who holds c->token_hash: done is called at once from the cache, else
- * once the batch that asks for it is answered (c is held meanwhile). */
-void auth_check(struct notify *n, struct client *c, auth_done_fn done);
+/* Who holds the token whose digest is hex: done(arg, ...) is called once,
+ * at once from the cache, else once the batch that asks for it is
+ * answered (the caller keeps arg alive until then). */
+void auth_check(struct notify *n, const char *hex, auth_done_fn done,
+    void *arg);
 /* A revocation: the answer for hex is dropped (auth_forget) or all are
  * (auth_flush), and a batch in flight that asks for it (auth_forget) or
  * any (auth_flush) is asked again. */
@@ -95,8 +122,16 @@ void auth_free(struct authcache *a);
 
 #define NOTIFY_REVOKE_CHANNEL	"labpulse_revoke"
 
+/* What a revocation does: close the clients of the token whose digest is
+ * hex (the number closed), or re-check every client's token. */
+struct revoke_ops {
+	int (*revoke)(struct notify *n, const char *hex);
+	void (*recheck_all)(struct notify *n);
+};
 struct listener;
-struct listener *listen_start(struct notify *n);
+/* NULL when memory ran out; a PostgreSQL that is away is tried again
+ * every second. */
+struct listener *listen_start(struct notify *n, const struct revoke_ops *ops);
 /* Take the notifications that have arrived, now: before a cached answer is
  * trusted, a revocation already on the wire is heard. */
 void listen_poll(struct listener *l);
@@ -124,8 +159,20 @@ unsigned long web_count(const struct web *w);
 
 /* ---- feed.c: the routed stream (or NDJSON), read by every instance ---- */
 
+/* Where the feed's messages go, given by main. */
+struct feed_ops {
+	/* a message of the stream for class klass */
+	void (*dispatch)(struct notify *n, const char *id, const char *klass,
+	    const char *frame, size_t len, int64_t received_us);
+	/* the stream lost what was not read yet: everyone resyncs */
+	void (*resync_all)(struct notify *n);
+	link_state_fn redis_state;
+};
 struct feed;
-int feed_open(struct notify *n, char *err, size_t errlen);
+/* -ERR_KIND with err: ERR_CONFIG for a bad Redis URL, ERR_NOINPUT for an
+ * input that cannot be opened, ERR_OS when memory ran out. */
+int feed_open(struct notify *n, const struct feed_ops *ops, char *err,
+    size_t errlen);
 /* The id of the last message dispatched ("0-0" before any). */
 const char *feed_position(struct notify *n);
 int feed_is_stream(struct notify *n);
@@ -135,13 +182,21 @@ jv feed_stats(struct notify *n);
 jv feed_pool(struct notify *n);
 void feed_close(struct notify *n);
 
-/* Replay: messages of the client's classes after since, up to the feed's
- * position; done(c, result): 0 caught up, 1 a gap (since is older than the
- * stream holds, or unknown), -1 Redis failed. */
-struct client;
-typedef void (*replay_done_fn)(struct client *c, int result);
-void feed_replay(struct notify *n, struct client *c, const char *since,
-    replay_done_fn done);
+/* Who a replay is for: wants(arg, klass), whether it takes the messages of
+ * klass (klass NULL: whether it takes any more at all); deliver(arg, ...)
+ * one, 0 to go on or -1 to stop; done(arg, result) once, always: 0 caught
+ * up (or stopped), 1 a gap (since is older than the stream holds, or
+ * unknown), -1 Redis failed. */
+struct replay_reader {
+	void *arg;
+	int (*wants)(void *arg, const char *klass);
+	int (*deliver)(void *arg, const char *id, const char *frame,
+	    size_t len);
+	void (*done)(void *arg, int result);
+};
+/* Replay the messages after since, up to the feed's position. */
+void feed_replay(struct notify *n, const char *since,
+    const struct replay_reader *rd);
 
 /* ---- request.c: what a request asks for, decided from httpreq's parse
  * alone (no I/O, no state), so that tests/fuzz/notify_request.c drives the
@@ -279,9 +334,6 @@ void client_accept(struct notify *n, int fd, const char *peer,
 /* A message of the stream for class klass, to every live client of it. */
 void client_dispatch(struct notify *n, const char *id, const char *klass,
     const char *frame, size_t len, int64_t received_us);
-/* One message frame to one client (replays); received_us 0 when unknown. */
-void client_deliver(struct client *c, const char *id, const char *frame,
-    size_t len, int64_t received_us);
 /* Heartbeats, dead and slow clients: called every --heartbeat. */
 void client_tick(struct notify *n);
 /* Close every client (shutdown): WebSocket 1001. */
@@ -300,22 +352,18 @@ void client_resync_all(struct notify *n);
 size_t client_queued_total(struct notify *n);
 /* Free every client at once (exit). */
 void client_drop_all(struct notify *n);
-void client_hold(struct client *c);
-/* After the request: c->kind is CK_WS (client_ws_start done) or CK_SSE,
- * and q's classes are the client's now; q->status 0 to check its token,
- * else the HTTP status of what was wrong. */
-void client_subscribe(struct client *c, struct nreq *q);
-int client_ws_start(struct client *c);
 /* Clients by class and kind, for stats. */
 jv client_stats(struct notify *n);
-void client_release(struct client *c);
 
 /* ---- server.c: the HTTP part: requests, static files, upgrades ---- */
 
-/* Read what the client sent so far; 1 when the request is complete and
- * handled (the client changed kind), 0 for more, 2 answered and the
- * connection may carry another, -1 answered: close. */
-int server_request(struct client *c);
+/* Read what the client sent so far: 0 for more; 1 when the request asks
+ * for a stream, described in q (a WebSocket's or SSE's, for the caller to
+ * start, and to free with nreq_free); 2 answered, and the connection may
+ * carry another; -1 answered: close. */
+int server_request(struct client *c, struct nreq *q);
+/* The WebSocket handshake's answer, with its Sec-WebSocket-Accept. */
+void server_upgrade(struct client *c, const char *accept);
 void server_reply(struct client *c, int status, const char *ctype,
     const char *extra_headers, const char *body, size_t len);
 void server_error(struct client *c, int status, const char *msg);
@@ -325,14 +373,10 @@ void server_error_extra(struct client *c, int status, const char *extra,
 
 /* ---- main.c ---- */
 
-struct class_count {
-	char *name;
-	unsigned long ws, sse;
-};
-
 struct notify {
 	struct notify_cfg cfg;
-	struct event_base *base;
+	struct daemon d;	/* d.stop: stopping, closing every client */
+	struct event_base *base;	/* d.base */
 	struct evconnlistener *listeners[NOTIFY_MAX_LISTEN + 64];
 	int nlisteners;
 	struct addr from;
@@ -344,7 +388,7 @@ struct notify {
 	struct peers *peers;	/* connections per address */
 	struct client_list clients;
 	long nclients, nws, nsse;
-	int stopping;
+	struct event *tick;	/* every --heartbeat; 50 ms once stopping */
 	int64_t started_us;
 	char web_root[512];
 	/* counters */

@@ -38,6 +38,8 @@ struct pgslot {
 
 struct pgpool {
 	struct event_base *base;
+	link_state_fn state;
+	struct notify *n;
 	char *conninfo;
 	struct pgslot *slots;
 	int size;
@@ -55,14 +57,65 @@ struct pgpool {
 
 static void pool_run(struct pgpool *p);
 
+PGconn *
+pg_open(struct event_base *base, const char *conninfo, const char *app,
+    const char *sql, event_callback_fn readable, void *arg,
+    struct event **ev, char *err, size_t errlen)
+{
+	PGconn *conn;
+	PGresult *res;
+
+	/* the loop waits while it connects: not long, and a server that is
+	 * away refuses at once */
+	conn = pgconn_open_timeout(conninfo, app, 2, err, errlen);
+	if (conn == NULL)
+		return NULL;
+	if (sql) {
+		res = PQexec(conn, sql);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			pgconn_error(conn, res, err, errlen);
+			PQclear(res);
+			PQfinish(conn);
+			return NULL;
+		}
+		PQclear(res);
+	}
+	PQsetnonblocking(conn, 1);
+	/* always watched: a server that goes away is seen at once */
+	*ev = event_new(base, PQsocket(conn), EV_READ | EV_PERSIST, readable,
+	    arg);
+	if (*ev == NULL || event_add(*ev, NULL) < 0) {
+		snprintf(err, errlen, "out of memory");
+		pg_close(&conn, ev);
+		return NULL;
+	}
+	return conn;
+}
+
+void
+pg_close(PGconn **conn, struct event **ev)
+{
+	if (*ev) {
+		event_free(*ev);
+		*ev = NULL;
+	}
+	if (*conn) {
+		PQfinish(*conn);
+		*conn = NULL;
+	}
+}
+
 struct pgpool *
-pgpool_new(struct event_base *base, const char *conninfo, int size)
+pgpool_new(struct event_base *base, const char *conninfo, int size,
+    link_state_fn state, struct notify *n)
 {
 	struct pgpool *p = calloc(1, sizeof *p);
 
 	if (p == NULL)
 		return NULL;
 	p->base = base;
+	p->state = state;
+	p->n = n;
 	p->conninfo = conninfo ? strdup(conninfo) : NULL;
 	p->size = size;
 	p->slots = calloc(size, sizeof *p->slots);
@@ -89,22 +142,21 @@ req_free(struct pgreq *r)
 	free(r);
 }
 
+/* PostgreSQL as the pool last saw it: told to the state callback (which
+ * logs a change), kept for stats. */
+static void
+pool_state(struct pgpool *p, int up, const char *why)
+{
+	if (p->state)
+		p->state(p->n, up, NULL, why);
+	snprintf(p->last_error, sizeof p->last_error, "%s", up ? "" : why);
+}
+
 static void
 slot_drop(struct pgslot *s, const char *why)
 {
-	struct pgpool *p = s->pool;
-
-	if (s->ev) {
-		event_free(s->ev);
-		s->ev = NULL;
-	}
-	if (s->conn) {
-		PQfinish(s->conn);
-		s->conn = NULL;
-	}
-	if (strcmp(why, p->last_error) != 0)
-		log_warn("lost PostgreSQL reason=\"%s\"", why);
-	snprintf(p->last_error, sizeof p->last_error, "%s", why);
+	pg_close(&s->conn, &s->ev);
+	pool_state(s->pool, 0, why);
 }
 
 static void
@@ -189,24 +241,15 @@ slot_connect(struct pgslot *s)
 	if (now < s->next_try_us)
 		return -1;
 	/* the loop waits while it connects: not long */
-	s->conn = pgconn_open_timeout(p->conninfo, "labpulse-notify", 2, err,
-	    sizeof err);
+	s->conn = pg_open(p->base, p->conninfo, "labpulse-notify", NULL,
+	    on_readable, s, &s->ev, err, sizeof err);
 	if (s->conn == NULL) {
 		s->next_try_us = now + PG_RETRY_US;
-		if (strcmp(err, p->last_error) != 0)
-			log_warn("cannot connect to PostgreSQL reason=\"%s\"", err);
-		snprintf(p->last_error, sizeof p->last_error, "%s", err);
+		pool_state(p, 0, err);
 		return -1;
 	}
-	PQsetnonblocking(s->conn, 1);
-	/* always watched: a server that goes away is seen at once */
-	s->ev = event_new(p->base, PQsocket(s->conn), EV_READ | EV_PERSIST,
-	    on_readable, s);
-	event_add(s->ev, NULL);
 	p->connects++;
-	if (p->last_error[0])
-		log_info("connected to PostgreSQL");
-	p->last_error[0] = '\0';
+	pool_state(p, 1, NULL);
 	return 0;
 }
 
@@ -401,10 +444,7 @@ pgpool_free(struct pgpool *p)
 		if (s->req)
 			finish(s, NULL, "shutting down");
 		PQclear(s->res);
-		if (s->ev)
-			event_free(s->ev);
-		if (s->conn)
-			PQfinish(s->conn);
+		pg_close(&s->conn, &s->ev);
 	}
 	free(p->slots);
 	free(p->conninfo);

@@ -1,7 +1,8 @@
 /* server.c: the HTTP side of notify: read a request with httpreq, within
  * a deadline, then answer it as request.c decided (/healthz, the
- * dashboard's files from web.c, a 4xx) or turn the connection into a
- * WebSocket (RFC 6455 handshake here, frames through wslay) or an SSE
+ * dashboard's files from web.c, a 4xx), or hand a stream's request back to
+ * client.c, which turns the connection into a WebSocket (the RFC 6455
+ * handshake's answer is written here, frames go through wslay) or an SSE
  * stream. libevent 2.1's evhttp cannot hand a connection over to another
  * protocol, so the request is read here. A file's answer may keep the
  * connection for the next request, as browsers expect. */
@@ -223,64 +224,57 @@ serve_static(struct client *c, const char *path)
 	return keep;
 }
 
-/* Act on a whole request: 1 when the client is a WebSocket or SSE one
- * now, 2 when it was answered and the connection may carry another, -1
+void
+server_upgrade(struct client *c, const char *accept)
+{
+	evbuffer_add_printf(bufferevent_get_output(c->bev),
+	    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+	    accept);
+}
+
+/* Act on a whole request: 1 when it asks for a stream (q is the caller's
+ * then), 2 when it was answered and the connection may carry another, -1
  * when it was answered and is to be closed. */
 static int
-route(struct client *c)
+route(struct client *c, struct nreq *q)
 {
-	struct nreq q;
 	int ret = -1;
 
-	if (nreq_parse(c->req, &q) < 0) {
+	if (nreq_parse(c->req, q) < 0) {
 		c->n->oom_closed++;
 		server_error(c, 503, "out of memory");
 		return -1;
 	}
-	c->head_only = q.head;
-	switch (q.kind) {
+	c->head_only = q->head;
+	switch (q->kind) {
 	case NREQ_ERROR:
 		c->n->malformed++;
 		log_info("bad request peer=%s status=%d reason=\"%s\"", c->peer,
-		    q.status, q.msg);
-		server_error_extra(c, q.status, q.extra, q.msg);
+		    q->status, q->msg);
+		server_error_extra(c, q->status, q->extra, q->msg);
 		break;
 	case NREQ_HEALTH:
-		if (feed_is_up(c->n) && !c->n->stopping)
+		if (feed_is_up(c->n) && !c->n->d.stop)
 			server_reply(c, 200, "text/plain", NULL, "ok\n", 3);
 		else
 			server_reply(c, 503, "text/plain", NULL, "unavailable\n",
 			    12);
 		break;
 	case NREQ_STATIC:
-		if (serve_static(c, q.path))
+		if (serve_static(c, q->path))
 			ret = 2;
 		break;
 	case NREQ_WS:
-		if (client_ws_start(c) < 0) {
-			c->n->oom_closed++;
-			server_error(c, 503, "out of memory");
-			break;
-		}
-		evbuffer_add_printf(bufferevent_get_output(c->bev),
-		    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-		    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-		    q.accept);
-		client_subscribe(c, &q);
-		ret = 1;
-		break;
 	case NREQ_SSE:
-		c->kind = CK_SSE;
-		client_subscribe(c, &q);
-		ret = 1;
-		break;
+		return 1;
 	}
-	nreq_free(&q);
+	nreq_free(q);
 	return ret;
 }
 
 int
-server_request(struct client *c)
+server_request(struct client *c, struct nreq *q)
 {
 	static const struct httpreq_limits lim = { MAX_HEAD, MAX_BODY,
 	    MAX_HEADERS };
@@ -325,7 +319,7 @@ server_request(struct client *c)
 		server_error(c, c->req->status, c->req->error);
 		ret = -1;
 	} else {
-		ret = route(c);
+		ret = route(c, q);
 	}
 	httpreq_free(c->req);
 	free(c->req);

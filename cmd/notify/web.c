@@ -25,25 +25,27 @@ struct web {
 	int n;
 };
 
+/* The dashboard's kinds of file, by the name's ending. */
+static const struct {
+	const char *ext, *ctype;
+} ctypes[] = {
+	{ ".html", "text/html; charset=utf-8" },
+	{ ".js", "text/javascript; charset=utf-8" },
+	{ ".css", "text/css; charset=utf-8" },
+	{ ".svg", "image/svg+xml" },
+	{ ".png", "image/png" },
+	{ ".ico", "image/x-icon" },
+};
+
 static const char *
 content_type(const char *name)
 {
 	const char *dot = strrchr(name, '.');
+	size_t i;
 
-	if (dot == NULL)
-		return "application/octet-stream";
-	if (strcmp(dot, ".html") == 0)
-		return "text/html; charset=utf-8";
-	if (strcmp(dot, ".js") == 0)
-		return "text/javascript; charset=utf-8";
-	if (strcmp(dot, ".css") == 0)
-		return "text/css; charset=utf-8";
-	if (strcmp(dot, ".svg") == 0)
-		return "image/svg+xml";
-	if (strcmp(dot, ".png") == 0)
-		return "image/png";
-	if (strcmp(dot, ".ico") == 0)
-		return "image/x-icon";
+	for (i = 0; dot && i < sizeof ctypes / sizeof ctypes[0]; i++)
+		if (strcmp(dot, ctypes[i].ext) == 0)
+			return ctypes[i].ctype;
 	return "application/octet-stream";
 }
 
