@@ -9,18 +9,19 @@
 
 static const struct metric_info {
 	const char *name;
+	const char *key;	/* in a tick's summary */
 	enum unit unit;		/* what a bare number is */
 	int pct;		/* takes % */
 	int time;		/* takes us, ms, s */
 } metrics[M_COUNT] = {
-	[M_POOL_UTIL]	 = { "pool_util", U_PCT, 1, 0 },
-	[M_QUEUE_UTIL]	 = { "queue_util", U_PCT, 1, 0 },
-	[M_CL_WAITING]	 = { "cl_waiting", U_NONE, 0, 0 },
-	[M_MAXWAIT]	 = { "maxwait", U_US, 0, 1 },
-	[M_STREAM_LAG]	 = { "stream_lag", U_NONE, 0, 0 },
-	[M_PENDING]	 = { "pending", U_NONE, 0, 0 },
-	[M_DELIVERY]	 = { "delivery", U_PCT, 1, 0 },
-	[M_DAEMONS_DOWN] = { "daemons_down", U_NONE, 0, 0 },
+	[M_POOL_UTIL]	 = { "pool_util", "pool_util_pct", U_PCT, 1, 0 },
+	[M_QUEUE_UTIL]	 = { "queue_util", "queue_util_pct", U_PCT, 1, 0 },
+	[M_CL_WAITING]	 = { "cl_waiting", "cl_waiting", U_NONE, 0, 0 },
+	[M_MAXWAIT]	 = { "maxwait", "maxwait_us", U_US, 0, 1 },
+	[M_STREAM_LAG]	 = { "stream_lag", "stream_lag", U_NONE, 0, 0 },
+	[M_PENDING]	 = { "pending", "pending", U_NONE, 0, 0 },
+	[M_DELIVERY]	 = { "delivery", "delivery_pct", U_PCT, 1, 0 },
+	[M_DAEMONS_DOWN] = { "daemons_down", "daemons_down", U_NONE, 0, 0 },
 };
 
 static const char *const ops[] = { ">", ">=", "<", "<=" };
@@ -80,30 +81,30 @@ ingest_queues(jv d, const char *name, struct figures *f)
 }
 
 static void
+pool_figures(void *arg, const char *name, const char *pool, jv p)
+{
+	struct figures *f = arg;
+	char where[600];
+	double x;
+
+	snprintf(where, sizeof where, "%s %s", name, pool);
+	take_max(f, M_POOL_UTIL, jnum(p, "util_pct"), where);
+	take_max(f, M_MAXWAIT, jnum(p, "maxwait_us"), where);
+	x = jnum(p, "cl_waiting");
+	if (!isnan(x))
+		f->v[M_CL_WAITING] += x;
+}
+
+static void
 daemon_figures(jv d, struct figures *f)
 {
-	jv pools = jget(d, "pools"), dl = jget(d, "delivery"), k, p;
-	char name[256], pool[256], kind[32], where[600];
+	jv dl = jget(d, "delivery");
+	char name[256], kind[32];
 	double x;
-	int i;
 
 	jstr(d, "name", name, sizeof name);
 	daemon_kind(d, kind, sizeof kind);
-	if (jv_get_kind(pools) == JV_KIND_OBJECT)
-		for (i = jv_object_iter(pools); jv_object_iter_valid(pools, i);
-		    i = jv_object_iter_next(pools, i)) {
-			k = jv_object_iter_key(pools, i);
-			p = jv_object_iter_value(pools, i);
-			snprintf(pool, sizeof pool, "%s", jv_string_value(k));
-			snprintf(where, sizeof where, "%s %s", name, pool);
-			take_max(f, M_POOL_UTIL, jnum(p, "util_pct"), where);
-			take_max(f, M_MAXWAIT, jnum(p, "maxwait_us"), where);
-			x = jnum(p, "cl_waiting");
-			if (!isnan(x))
-				f->v[M_CL_WAITING] += x;
-			jv_free(k);
-			jv_free(p);
-		}
+	each_pool(d, pool_figures, f);
 	if (strcmp(kind, "ingest") == 0)
 		ingest_queues(d, name, f);
 	if (jv_get_kind(dl) == JV_KIND_OBJECT) {
@@ -121,43 +122,24 @@ daemon_figures(jv d, struct figures *f)
 		else if (strcmp(kind, "batch-commit") == 0)
 			f->rows_s = add(f->rows_s, jnum(dl, "out_per_s"));
 	}
-	jv_free(pools);
 	jv_free(dl);
 }
 
 static void
-redis_figures(jv rd, struct figures *f)
+group_figures(void *arg, jv s, const char *stream, jv g, const char *group)
 {
-	jv ss = jget(rd, "streams"), s, gs, g;
-	char sname[256], gname[256], where[600];
+	struct figures *f = arg;
+	char where[600];
 	double x;
-	int i, j, n, m;
 
-	if (jv_get_kind(ss) != JV_KIND_ARRAY) {
-		jv_free(ss);
+	(void)s;
+	if (group == NULL)
 		return;
-	}
-	n = jv_array_length(jv_copy(ss));
-	for (i = 0; i < n; i++) {
-		s = jv_array_get(jv_copy(ss), i);
-		jstr(s, "stream", sname, sizeof sname);
-		gs = jget(s, "groups");
-		m = jv_get_kind(gs) == JV_KIND_ARRAY ?
-		    jv_array_length(jv_copy(gs)) : 0;
-		for (j = 0; j < m; j++) {
-			g = jv_array_get(jv_copy(gs), j);
-			jstr(g, "group", gname, sizeof gname);
-			snprintf(where, sizeof where, "%s %s", sname, gname);
-			take_max(f, M_STREAM_LAG, jnum(g, "lag"), where);
-			x = jnum(g, "pending");
-			take_max(f, M_PENDING, x, where);
-			f->pending_total = add(f->pending_total, x);
-			jv_free(g);
-		}
-		jv_free(gs);
-		jv_free(s);
-	}
-	jv_free(ss);
+	snprintf(where, sizeof where, "%s %s", stream, group);
+	take_max(f, M_STREAM_LAG, jnum(g, "lag"), where);
+	x = jnum(g, "pending");
+	take_max(f, M_PENDING, x, where);
+	f->pending_total = add(f->pending_total, x);
 }
 
 void
@@ -173,7 +155,7 @@ figures_of(jv tick, const struct ps_cfg *c, struct figures *f)
 	f->v[M_MAXWAIT] = 0;
 	f->pending_total = f->in_s = f->rows_s = f->msgs_s = NAN;
 	f->pg_conns = f->pg_util = NAN;
-	n = jv_get_kind(ds) == JV_KIND_ARRAY ? jv_array_length(jv_copy(ds)) : 0;
+	n = jlen(ds);
 	for (i = 0; i < n; i++) {
 		d = jv_array_get(jv_copy(ds), i);
 		f->daemons++;
@@ -194,7 +176,7 @@ figures_of(jv tick, const struct ps_cfg *c, struct figures *f)
 	jv_free(src);
 	src = jget(tick, "redis");
 	if (!c->no_redis && jtrue(src, "up"))
-		redis_figures(src, f);
+		each_group(src, group_figures, f);
 	jv_free(src);
 }
 
@@ -202,58 +184,32 @@ jv
 figures_json(const struct figures *f)
 {
 	jv o = jv_object();
+	int m;
 
 	o = jv_object_set(o, jv_string("daemons"), jv_number(f->daemons));
 	o = jv_object_set(o, jv_string("daemons_down"), jv_number(f->down));
-	o = jv_object_set(o, jv_string("pool_util_pct"),
-	    num_or_null(f->v[M_POOL_UTIL]));
-	o = jv_object_set(o, jv_string("queue_util_pct"),
-	    num_or_null(f->v[M_QUEUE_UTIL]));
-	o = jv_object_set(o, jv_string("cl_waiting"),
-	    jv_number(f->v[M_CL_WAITING]));
-	o = jv_object_set(o, jv_string("maxwait_us"),
-	    jv_number(f->v[M_MAXWAIT]));
-	o = jv_object_set(o, jv_string("stream_lag"),
-	    num_or_null(f->v[M_STREAM_LAG]));
-	o = jv_object_set(o, jv_string("pending"),
-	    num_or_null(f->v[M_PENDING]));
-	o = jv_object_set(o, jv_string("delivery_pct"),
-	    num_or_null(f->v[M_DELIVERY]));
+	for (m = 0; m < M_COUNT; m++)
+		if (m != M_DAEMONS_DOWN)
+			o = jv_object_set(o, jv_string(metrics[m].key),
+			    num_or_null(f->v[m]));
 	return o;
 }
 
 /* ---- expressions ---- */
 
 static void
-set_th(struct ps_cfg *c, int level, enum metric m, int op, double v,
-    enum unit u)
+set_th(struct threshold *t, int op, double v, enum unit u)
 {
-	struct threshold *t = &c->th[level][m];
-
 	t->set = 1;
 	t->op = op;
 	t->value = v;
 	t->unit = u;
 }
 
-void
-check_defaults(struct ps_cfg *c)
-{
-	memset(c->th, 0, sizeof c->th);
-	set_th(c, L_WARN, M_POOL_UTIL, OP_GE, 70, U_PCT);
-	set_th(c, L_WARN, M_QUEUE_UTIL, OP_GE, 70, U_PCT);
-	set_th(c, L_WARN, M_STREAM_LAG, OP_GE, 1000, U_NONE);
-	set_th(c, L_CRIT, M_POOL_UTIL, OP_GE, 80, U_PCT);
-	set_th(c, L_CRIT, M_QUEUE_UTIL, OP_GE, 90, U_PCT);
-	set_th(c, L_CRIT, M_STREAM_LAG, OP_GE, 10000, U_NONE);
-	set_th(c, L_CRIT, M_DELIVERY, OP_LT, 99.5, U_PCT);
-	set_th(c, L_CRIT, M_DAEMONS_DOWN, OP_GE, 1, U_NONE);
-}
-
 /* One condition, METRIC OP NUMBER[UNIT], of len bytes at s. */
 static int
-parse_cond(struct ps_cfg *c, int level, const char *s, size_t len,
-    const char *opt, const char *expr, char *err, size_t errlen)
+parse_cond(struct threshold *th, const char *s, size_t len, const char *expr,
+    char *err, size_t errlen)
 {
 	const struct metric_info *mi;
 	char cond[256], num[64], *p, *end;
@@ -263,20 +219,18 @@ parse_cond(struct ps_cfg *c, int level, const char *s, size_t len,
 	enum unit u;
 
 	if (len == 0) {
-		snprintf(err, errlen, "%s: empty condition in '%s'", opt, expr);
+		snprintf(err, errlen, "empty condition in '%s'", expr);
 		return -1;
 	}
 	if (len >= sizeof cond) {
-		snprintf(err, errlen, "%s: condition too long in '%s'", opt,
-		    expr);
+		snprintf(err, errlen, "condition too long in '%s'", expr);
 		return -1;
 	}
 	memcpy(cond, s, len);
 	cond[len] = '\0';
 	n = strspn(cond, "abcdefghijklmnopqrstuvwxyz_");
 	if (n == 0) {
-		snprintf(err, errlen, "%s: no metric in '%s' of '%s'", opt,
-		    cond, expr);
+		snprintf(err, errlen, "no metric in '%s' of '%s'", cond, expr);
 		return -1;
 	}
 	for (m = 0; m < M_COUNT; m++)
@@ -284,8 +238,8 @@ parse_cond(struct ps_cfg *c, int level, const char *s, size_t len,
 		    strncmp(cond, metrics[m].name, n) == 0)
 			break;
 	if (m == M_COUNT) {
-		snprintf(err, errlen, "%s: unknown metric '%.*s' in '%s'", opt,
-		    (int)n, cond, expr);
+		snprintf(err, errlen, "unknown metric '%.*s' in '%s'", (int)n,
+		    cond, expr);
 		return -1;
 	}
 	mi = &metrics[m];
@@ -298,14 +252,14 @@ parse_cond(struct ps_cfg *c, int level, const char *s, size_t len,
 		}
 		p++;
 	} else {
-		snprintf(err, errlen, "%s: no operator (>, >=, < or <=) after "
-		    "'%s' in '%s'", opt, mi->name, expr);
+		snprintf(err, errlen, "no operator (>, >=, < or <=) after '%s' "
+		    "in '%s'", mi->name, expr);
 		return -1;
 	}
 	n = strspn(p, "0123456789.");
 	if (n == 0 || n >= sizeof num) {
-		snprintf(err, errlen, "%s: no number after '%s%s' in '%s'",
-		    opt, mi->name, ops[op], expr);
+		snprintf(err, errlen, "no number after '%s%s' in '%s'",
+		    mi->name, ops[op], expr);
 		return -1;
 	}
 	memcpy(num, p, n);
@@ -313,8 +267,7 @@ parse_cond(struct ps_cfg *c, int level, const char *s, size_t len,
 	v = strtod(num, &end);
 	if (*end != '\0' || num[0] == '.' || num[n - 1] == '.' ||
 	    strchr(num, '.') != strrchr(num, '.')) {
-		snprintf(err, errlen, "%s: bad number '%s' in '%s'", opt, num,
-		    expr);
+		snprintf(err, errlen, "bad number '%s' in '%s'", num, expr);
 		return -1;
 	}
 	p += n;
@@ -332,25 +285,24 @@ parse_cond(struct ps_cfg *c, int level, const char *s, size_t len,
 		u = U_S;
 		v *= 1000000;
 	} else {
-		snprintf(err, errlen, "%s: %s takes %s, not '%s', in '%s'", opt,
+		snprintf(err, errlen, "%s takes %s, not '%s', in '%s'",
 		    mi->name, mi->pct ? "a number or a %" : mi->time ?
 		    "a number of us, ms or s" : "a bare number", p, expr);
 		return -1;
 	}
-	set_th(c, level, (enum metric)m, op, v, u);
+	set_th(&th[m], op, v, u);
 	return 0;
 }
 
 int
-check_parse(struct ps_cfg *c, int level, const char *opt, const char *expr,
-    char *err, size_t errlen)
+check_parse(struct threshold *th, const char *expr, char *err, size_t errlen)
 {
 	const char *s = expr, *comma;
 
 	for (;;) {
 		comma = strchr(s, ',');
-		if (parse_cond(c, level, s, comma ? (size_t)(comma - s) :
-		    strlen(s), opt, expr, err, errlen) < 0)
+		if (parse_cond(th, s, comma ? (size_t)(comma - s) : strlen(s),
+		    expr, err, errlen) < 0)
 			return -1;
 		if (comma == NULL)
 			return 0;
@@ -407,20 +359,16 @@ say(double x, enum unit u, char *buf, size_t len)
 	return buf;
 }
 
-static void
-reason(struct sbuf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
+static void __attribute__((format(printf, 2, 3)))
 reason(struct sbuf *b, const char *fmt, ...)
 {
-	char text[1200];
 	va_list ap;
 
+	if (b->len)
+		sb_printf(b, "; ");
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
+	sb_vprintf(b, fmt, ap);
 	va_end(ap);
-	sb_printf(b, "%s%s", b->len ? "; " : "", text);
 }
 
 static void
@@ -430,7 +378,7 @@ down_reasons(jv tick, struct sbuf *b)
 	char name[256];
 	int i, n;
 
-	n = jv_get_kind(ds) == JV_KIND_ARRAY ? jv_array_length(jv_copy(ds)) : 0;
+	n = jlen(ds);
 	for (i = 0; i < n; i++) {
 		d = jv_array_get(jv_copy(ds), i);
 		if (!jtrue(d, "up"))

@@ -27,6 +27,13 @@ static const char *const kinds[] = { "ingest", "batch-commit", "route",
 	"notify" };
 #define NKINDS (int)(sizeof kinds / sizeof kinds[0])
 
+int
+jlen(jv a)
+{
+	return jv_get_kind(a) == JV_KIND_ARRAY ? jv_array_length(jv_copy(a)) :
+	    0;
+}
+
 jv
 jget(jv o, const char *key)
 {
@@ -116,6 +123,53 @@ kind_of_file(const char *name)
 			return i;
 	}
 	return -1;
+}
+
+void
+each_pool(jv d, pool_fn fn, void *arg)
+{
+	jv ps = jget(d, "pools"), k, p;
+	char name[256], pool[256];
+	int i;
+
+	jstr(d, "name", name, sizeof name);
+	if (jv_get_kind(ps) == JV_KIND_OBJECT)
+		for (i = jv_object_iter(ps); jv_object_iter_valid(ps, i);
+		    i = jv_object_iter_next(ps, i)) {
+			k = jv_object_iter_key(ps, i);
+			p = jv_object_iter_value(ps, i);
+			snprintf(pool, sizeof pool, "%s", jv_string_value(k));
+			fn(arg, name, pool, p);
+			jv_free(k);
+			jv_free(p);
+		}
+	jv_free(ps);
+}
+
+void
+each_group(jv rd, group_fn fn, void *arg)
+{
+	jv ss = jget(rd, "streams"), s, gs, g;
+	char sname[256], gname[256];
+	int i, j, n, m;
+
+	n = jlen(ss);
+	for (i = 0; i < n; i++) {
+		s = jv_array_get(jv_copy(ss), i);
+		jstr(s, "stream", sname, sizeof sname);
+		fn(arg, s, sname, jv_null(), NULL);
+		gs = jget(s, "groups");
+		m = jlen(gs);
+		for (j = 0; j < m; j++) {
+			g = jv_array_get(jv_copy(gs), j);
+			fn(arg, s, sname, g, jstr(g, "group", gname,
+			    sizeof gname));
+			jv_free(g);
+		}
+		jv_free(gs);
+		jv_free(s);
+	}
+	jv_free(ss);
 }
 
 const char *
@@ -1205,7 +1259,7 @@ add_rates(struct collector *co, jv tick)
 		return tick;
 	tick = jv_object_set(tick, jv_string("interval_s"), jv_number(iv));
 	ds = jget(tick, "daemons");
-	n = jv_get_kind(ds) == JV_KIND_ARRAY ? jv_array_length(jv_copy(ds)) : 0;
+	n = jlen(ds);
 	for (i = 0; i < n; i++) {
 		d = jv_array_get(jv_copy(ds), i);
 		dl = jget(d, "delivery");

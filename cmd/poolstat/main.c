@@ -4,10 +4,8 @@
  * line and its exit status. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,91 +16,73 @@
 #include "log.h"
 #include "parse.h"
 #include "poolstat.h"
+#include "prog.h"
 #include "stats.h"
 
-static const char usage_text[] =
-"usage: labpulse poolstat [--db CONNINFO] [--redis URL] [--rundir DIR]\n"
-"           [--socket PATH]... [--json | --prometheus | --lines]\n"
-"           [--watch [SECONDS]] [--count N] [--sample DURATION]\n"
-"           [--record FILE] [--replay FILE] [--check] [--warn EXPR]...\n"
-"           [--crit EXPR]... [--timeout DURATION] [--no-postgres]\n"
-"           [--no-redis]\n"
-"       labpulse poolstat --help | --version\n";
+#define TEXT(x)		TEXT_(x)
+#define TEXT_(x)	#x
 
-static const char help_text[] =
-"\n"
-"Show the connection pools, queues and delivery of every labpulse daemon,\n"
-"of PostgreSQL and of Redis in one view; or check them, and exit with the\n"
-"status of a monitoring plugin.\n"
-"\n"
-"  --check                  print one line, POOLSTAT STATE - REASONS | PERFDATA,\n"
-"                           and exit 0 OK, 1 WARNING, 2 CRITICAL or 3 UNKNOWN\n"
-"  --count N                with --watch or --replay, stop after N ticks\n"
-"  --crit EXPR              critical thresholds (default: pool_util>=80%,\n"
-"                           queue_util>=90%,stream_lag>=10000,delivery<99.5%,\n"
-"                           daemons_down>=1)\n"
-"  --db CONNINFO            PostgreSQL, a conninfo string or URI\n"
-"                           (default: $DATABASE_URL, else the PG* variables)\n"
-"  --json                   each tick as a JSON object on one line\n"
-"  --lines                  each tick as one line, like vmstat, even on a\n"
-"                           terminal\n"
-"  --no-postgres            leave PostgreSQL out\n"
-"  --no-redis               leave Redis out\n"
-"  --prometheus             each tick in the Prometheus text format 0.0.4\n"
-"  --record FILE            also append each tick, as JSON, to FILE\n"
-"  --redis URL              redis://HOST[:PORT][/DB] or unix:PATH\n"
-"                           (default: $LABPULSE_REDIS, else redis://127.0.0.1:6379/0)\n"
-"  --replay FILE            show the ticks --record wrote, connecting to nothing;\n"
-"                           with --watch, one every SECONDS\n"
-"  --rundir DIR             the folder of the daemons' stats sockets\n"
-"                           (default: $LABPULSE_RUNDIR, else /run/labpulse)\n"
-"  --sample DURATION        without --watch, take two samples this far apart for\n"
-"                           the rates; 0 takes one, no rates (default: 500ms)\n"
-"  --socket PATH            read this stats socket rather than the rundir's; may\n"
-"                           be given more than once\n"
-"  --timeout DURATION       for each socket, PostgreSQL and Redis (default: 2s)\n"
-"  --warn EXPR              warning thresholds\n"
-"                           (default: pool_util>=70%,queue_util>=70%,\n"
-"                           stream_lag>=1000)\n"
-"  --watch [SECONDS]        a tick every SECONDS, 0.1 to 86400 (default: 2): on a\n"
-"                           terminal the table redrawn in place, else one line\n"
-"                           a tick\n"
-"  -h, --help               show this help\n"
-"  -V, --version            show the version\n"
-"\n"
-"EXPR is METRIC OP NUMBER[UNIT],... with OP one of > >= < <= and METRIC one of\n"
-"pool_util (%), queue_util (%), cl_waiting, maxwait (us, ms or s), stream_lag,\n"
-"pending, delivery (%) and daemons_down; each replaces the default of its metric.\n";
+static int opt_seconds(const struct opt *, const char *, void *, char *,
+    size_t);
+static int opt_threshold(const struct opt *, const char *, void *, char *,
+    size_t);
 
-enum {
-	OPT_CHECK = 256, OPT_COUNT, OPT_CRIT, OPT_DB, OPT_JSON, OPT_LINES,
-	OPT_NO_POSTGRES, OPT_NO_REDIS, OPT_PROMETHEUS, OPT_RECORD, OPT_REDIS,
-	OPT_REPLAY, OPT_RUNDIR, OPT_SAMPLE, OPT_SOCKET, OPT_TIMEOUT, OPT_WARN,
-	OPT_WATCH
+#define OPT_CFG struct ps_cfg
+static const struct opt options[] = {
+	O_FLAG("check", check, "print one line, POOLSTAT STATE - REASONS | "
+	    "PERFDATA, and exit 0 OK, 1 WARNING, 2 CRITICAL or 3 UNKNOWN"),
+	O_LONG("count", count, "1", "1000000000", NULL,
+	    "with --watch or --replay, stop after N ticks"),
+	O_FN("crit", "EXPR", th[L_CRIT], opt_threshold, "pool_util>=80%,"
+	    "queue_util>=90%,stream_lag>=10000,delivery<99.5%,daemons_down>=1",
+	    "critical thresholds"),
+	O_TEXT("db", "CONNINFO", db, "$DATABASE_URL, else the PG* variables",
+	    "PostgreSQL, a conninfo string or URI"),
+	O_FLAG("json", json, "each tick as a JSON object on one line"),
+	O_FLAG("lines", lines,
+	    "each tick as one line, like vmstat, even on a terminal"),
+	O_FLAG("no-postgres", no_postgres, "leave PostgreSQL out"),
+	O_FLAG("no-redis", no_redis, "leave Redis out"),
+	O_FLAG("prometheus", prometheus,
+	    "each tick in the Prometheus text format 0.0.4"),
+	O_STR("record", "FILE", record, NULL,
+	    "also append each tick, as JSON, to FILE"),
+	O_TEXT("redis", "URL", redis_url,
+	    "$LABPULSE_REDIS, else redis://127.0.0.1:6379/0",
+	    "redis://HOST[:PORT][/DB] or unix:PATH"),
+	O_STR("replay", "FILE", replay, NULL, "show the ticks --record wrote, "
+	    "connecting to nothing; with --watch, one every SECONDS"),
+	O_TEXT("rundir", "DIR", rundir, "$LABPULSE_RUNDIR, else /run/labpulse",
+	    "the folder of the daemons' stats sockets"),
+	O_DURATION("sample", sample_ms, "0", "1m", "500ms", "without --watch, "
+	    "take two samples this far apart for the rates; 0 takes one, no "
+	    "rates"),
+	O_LIST("socket", "PATH", sockets, nsockets, TEXT(SOCKETS_MAX), NULL,
+	    "read this stats socket rather than the rundir's; repeatable"),
+	O_DURATION("timeout", timeout_ms, "1ms", "1m", "2s",
+	    "for each socket, PostgreSQL and Redis"),
+	O_FN("warn", "EXPR", th[L_WARN], opt_threshold,
+	    "pool_util>=70%,queue_util>=70%,stream_lag>=1000",
+	    "warning thresholds"),
+	/* O_FN with a range its parser reads, in seconds with fractions; its
+	 * argument is optional (see prescan) */
+	{ OPT_ROW("watch", 0, OT_FN, "[SECONDS]", watch_ms), "0.1", "86400",
+	  NULL, "a tick every SECONDS, or every 2 alone: on a terminal the "
+	  "table redrawn in place, else one line a tick", NULL, opt_seconds,
+	  0 },
+	O_END
 };
 
-static const struct option longopts[] = {
-	{ "check",	 no_argument,	    NULL, OPT_CHECK },
-	{ "count",	 required_argument, NULL, OPT_COUNT },
-	{ "crit",	 required_argument, NULL, OPT_CRIT },
-	{ "db",		 required_argument, NULL, OPT_DB },
-	{ "help",	 no_argument,	    NULL, 'h' },
-	{ "json",	 no_argument,	    NULL, OPT_JSON },
-	{ "lines",	 no_argument,	    NULL, OPT_LINES },
-	{ "no-postgres", no_argument,	    NULL, OPT_NO_POSTGRES },
-	{ "no-redis",	 no_argument,	    NULL, OPT_NO_REDIS },
-	{ "prometheus",	 no_argument,	    NULL, OPT_PROMETHEUS },
-	{ "record",	 required_argument, NULL, OPT_RECORD },
-	{ "redis",	 required_argument, NULL, OPT_REDIS },
-	{ "replay",	 required_argument, NULL, OPT_REPLAY },
-	{ "rundir",	 required_argument, NULL, OPT_RUNDIR },
-	{ "sample",	 required_argument, NULL, OPT_SAMPLE },
-	{ "socket",	 required_argument, NULL, OPT_SOCKET },
-	{ "timeout",	 required_argument, NULL, OPT_TIMEOUT },
-	{ "version",	 no_argument,	    NULL, 'V' },
-	{ "warn",	 required_argument, NULL, OPT_WARN },
-	{ "watch",	 optional_argument, NULL, OPT_WATCH },
-	{ NULL, 0, NULL, 0 }
+static const struct prog_opts prog_opts = {
+	"poolstat",
+	"Show the connection pools, queues and delivery of every labpulse "
+	"daemon, of PostgreSQL and of Redis in one view; or check them, and "
+	"exit with the status of a monitoring plugin.",
+	options, NULL, NULL,
+	"EXPR is METRIC OP NUMBER[UNIT],... with OP one of > >= < <= and METRIC "
+	"one of\npool_util (%), queue_util (%), cl_waiting, maxwait (us, ms or "
+	"s), stream_lag,\npending, delivery (%) and daemons_down; each replaces "
+	"the default of its metric.\n"
 };
 
 /* Under --check, every failure is an UNKNOWN line on stdout and status 3:
@@ -115,214 +95,105 @@ static int term_on;		/* in the alternate screen */
 static const char term_enter_seq[] = "\033[?1049h\033[?25l";
 static const char term_leave_seq[] = "\033[?25h\033[?1049l";
 
+/* A terminal sequence as it is: from a signal handler too. */
 static void
-unknown(const char *msg)
+term_put(const char *seq)
 {
+	(void)!write(STDOUT_FILENO, seq, strlen(seq));
+}
+
+/* Leave the alternate screen before a message, or it goes with it. */
+static void
+term_off(void)
+{
+	if (term_on)
+		term_put(term_leave_seq);
+	term_on = 0;
+}
+
+/* prog_fatal_hook: the terminal as it was, and under --check the reason
+ * on an UNKNOWN line and status 3. */
+static int
+on_fatal(const char *msg, int code)
+{
+	term_off();
+	if (!check_mode)
+		return code;
 	printf("POOLSTAT UNKNOWN - %s\n", msg);
 	fflush(stdout);
+	return ST_UNKNOWN;
 }
 
-static void __attribute__((noreturn))
-usage(int code)
+/* SECONDS: a decimal number, fractions allowed, in the row's range. */
+static int
+opt_seconds(const struct opt *o, const char *s, void *cfg, char *err,
+    size_t errlen)
 {
-	fputs(usage_text, code ? stderr : stdout);
-	if (code == 0)
-		fputs(help_text, stdout);
-	exit(code);
-}
-
-/* A usage error: its reason and the usage on stderr, 64; under --check
- * the reason on an UNKNOWN line too, and 3. */
-static void __attribute__((noreturn, format(printf, 1, 2)))
-bad_usage(const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	log_error("%s", msg);
-	fputs(usage_text, stderr);
-	if (check_mode) {
-		unknown(msg);
-		exit(ST_UNKNOWN);
-	}
-	exit(64);
-}
-
-static void __attribute__((noreturn, format(printf, 2, 3)))
-die(int code, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	if (term_on)
-		(void)!write(STDOUT_FILENO, term_leave_seq,
-		    sizeof term_leave_seq - 1);
-	log_error("%s", msg);
-	if (check_mode) {
-		unknown(msg);
-		exit(ST_UNKNOWN);
-	}
-	exit(code);
-}
-
-static void
-opt_range(const char *name, int (*fn)(const char *, long, long, long *,
-    char *, size_t), const char *s, long min, long max, long *out)
-{
-	char err[200];
-
-	if (fn(s, min, max, out, err, sizeof err) < 0)
-		bad_usage("--%s: %s", name, err);
-}
-
-/* SECONDS: a decimal number, fractions allowed, 0.1 to 86400. */
-static long
-parse_seconds(const char *opt, const char *s)
-{
-	size_t digits = strspn(s, "0123456789"), frac = 0;
 	double x;
 
-	if (s[digits] == '.')
-		frac = strspn(s + digits + 1, "0123456789");
-	if (digits == 0 || s[digits + (s[digits] == '.' ? frac + 1 : 0)] ||
-	    (s[digits] == '.' && frac == 0))
-		bad_usage("--%s: invalid number of seconds '%s'", opt, s);
-	x = strtod(s, NULL);
-	if (!(x >= 0.1 && x <= 86400))
-		bad_usage("--%s: '%s' out of range (0.1 to 86400 seconds)", opt,
-		    s);
-	return lround(x * 1000);
-}
-
-/* Is --check among the arguments, before any is parsed? */
-static int
-wants_check(int argc, char **argv)
-{
-	int i;
-
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--") == 0)
-			break;
-		/* getopt_long takes any unambiguous prefix */
-		if (strlen(argv[i]) >= 4 && strncmp(argv[i], "--check",
-		    strlen(argv[i])) == 0)
-			return 1;
+	if (parse_real(s, 0, HUGE_VAL, &x, err, errlen) < 0) {
+		snprintf(err, errlen, "invalid number of seconds '%s'", s);
+		return -1;
 	}
+	if (!(x >= strtod(o->min, NULL) && x <= strtod(o->max, NULL))) {
+		snprintf(err, errlen, "'%s' out of range (%s to %s seconds)", s,
+		    o->min, o->max);
+		return -1;
+	}
+	*(long *)(void *)((char *)cfg + o->off) = lround(x * 1000);
 	return 0;
 }
 
-static void
-parse_args(int argc, char **argv, struct ps_cfg *c)
+/* EXPR: each condition replaces its metric's threshold of the level. */
+static int
+opt_threshold(const struct opt *o, const char *expr, void *cfg, char *err,
+    size_t errlen)
 {
-	char err[600];
-	int ch;
+	return check_parse((struct threshold *)(void *)((char *)cfg + o->off),
+	    expr, err, errlen);
+}
 
-	c->sample_ms = 500;
-	c->timeout_ms = 2000;
-	c->sockets = calloc(argc, sizeof *c->sockets);
-	if (c->sockets == NULL)
-		die(71, "out of memory");
-	check_defaults(c);
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_CHECK:
-			c->check = 1;
-			break;
-		case OPT_COUNT:
-			opt_range("count", parse_long, optarg, 1, 1000000000L,
-			    &c->count);
-			break;
-		case OPT_CRIT:
-		case OPT_WARN:
-			if (check_parse(c, ch == OPT_CRIT ? L_CRIT : L_WARN,
-			    ch == OPT_CRIT ? "--crit" : "--warn", optarg, err,
-			    sizeof err) < 0)
-				bad_usage("%s", err);
-			break;
-		case OPT_DB:
-			c->db = optarg;
-			break;
-		case 'h':
-			usage(0);
-		case OPT_JSON:
-			c->format = FMT_JSON;
-			c->formats++;
-			break;
-		case OPT_LINES:
-			c->format = FMT_LINES;
-			c->formats++;
-			break;
-		case OPT_NO_POSTGRES:
-			c->no_postgres = 1;
-			break;
-		case OPT_NO_REDIS:
-			c->no_redis = 1;
-			break;
-		case OPT_PROMETHEUS:
-			c->format = FMT_PROM;
-			c->formats++;
-			break;
-		case OPT_RECORD:
-			c->record = optarg;
-			break;
-		case OPT_REDIS:
-			c->redis_url = optarg;
-			break;
-		case OPT_REPLAY:
-			c->replay = optarg;
-			break;
-		case OPT_RUNDIR:
-			c->rundir = optarg;
-			break;
-		case OPT_SAMPLE:
-			opt_range("sample", parse_duration_ms, optarg, 0, 60000,
-			    &c->sample_ms);
-			break;
-		case OPT_SOCKET:
-			c->sockets[c->nsockets++] = optarg;
-			break;
-		case OPT_TIMEOUT:
-			opt_range("timeout", parse_duration_ms, optarg, 1,
-			    60000, &c->timeout_ms);
-			break;
-		case 'V':
-			printf("labpulse poolstat %s\n", LABPULSE_VERSION);
-			exit(0);
-		case OPT_WATCH:
-			/* --watch=N, --watch N, or alone the interval of top */
-			if (optarg == NULL && optind < argc &&
-			    argv[optind][0] != '\0' &&
-			    strchr("0123456789.", argv[optind][0]))
-				optarg = argv[optind++];
-			c->watch_ms = optarg ? parse_seconds("watch", optarg) :
-			    2000;
-			break;
-		default:
-			parse_option_error(ch, optind, argv, err, sizeof err);
-			bad_usage("%s", err);
-		}
+/* Before the options are parsed: whether --check is among them, as every
+ * usage error is then an UNKNOWN line; and --watch with no number after
+ * it made --watch=2, the interval of top, as getopt has no optional
+ * argument but one joined by '='. */
+static void
+prescan(int argc, char **argv)
+{
+	static char watch_alone[] = "--watch=2";
+	size_t n;
+	int i;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		n = strlen(argv[i]);
+		/* getopt_long takes any unambiguous prefix */
+		if (n >= 4 && strncmp(argv[i], "--check", n) == 0)
+			check_mode = 1;
+		if (n >= 5 && strncmp(argv[i], "--watch", n) == 0 &&
+		    (i + 1 == argc || argv[i + 1][0] == '\0' ||
+		    strchr("0123456789.", argv[i + 1][0]) == NULL))
+			argv[i] = watch_alone;
 	}
-	if (optind < argc)
-		bad_usage("unexpected argument '%s'", argv[optind]);
-	if (c->formats > 1)
-		bad_usage("--json, --prometheus and --lines: choose one");
-	if (c->check && (c->watch_ms || c->count || c->formats))
-		bad_usage("--check prints one line: it goes with no --watch, "
+}
+
+/* The options in conflict; the format of the one format option given. */
+static void
+check_options(struct ps_cfg *c)
+{
+	if (c->json + c->prometheus + c->lines > 1)
+		usage_error("--json, --prometheus and --lines: choose one");
+	c->format = c->json ? FMT_JSON : c->prometheus ? FMT_PROM :
+	    c->lines ? FMT_LINES : FMT_TABLE;
+	if (c->check && (c->watch_ms || c->count || c->format != FMT_TABLE))
+		usage_error("--check prints one line: it goes with no --watch, "
 		    "--count, --json, --prometheus or --lines");
 	if (c->count && !c->watch_ms && !c->replay)
-		bad_usage("--count goes with --watch or --replay");
+		usage_error("--count goes with --watch or --replay");
 	if (c->record && c->replay)
-		bad_usage("--record and --replay go apart: a replay reads "
+		usage_error("--record and --replay go apart: a replay reads "
 		    "what a record wrote");
 	if (c->nsockets && c->rundir)
-		bad_usage("--socket names the sockets: it goes with no "
+		usage_error("--socket names the sockets: it goes with no "
 		    "--rundir");
 }
 
@@ -343,22 +214,20 @@ static void
 out_write(const char *s, size_t n)
 {
 	ssize_t w;
+	int e;
 
 	while (n > 0) {
 		w = write(STDOUT_FILENO, s, n);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0) {
+			e = errno;
+			term_off();
 			/* a reader that went away, as head(1) does */
-			if (errno == EPIPE) {
-				if (term_on)
-					(void)!write(STDOUT_FILENO,
-					    term_leave_seq,
-					    sizeof term_leave_seq - 1);
-				exit(74);
-			}
-			die(74, "cannot write to standard output: %s",
-			    strerror(errno));
+			if (e == EPIPE)
+				exit(EX_IOERR);
+			die(EX_IOERR, "cannot write to standard output: %s",
+			    strerror(e));
 		}
 		s += w;
 		n -= w;
@@ -393,8 +262,7 @@ on_tstp(int sig)
 	sigset_t set;
 
 	if (term_on)
-		(void)!write(STDOUT_FILENO, term_leave_seq,
-		    sizeof term_leave_seq - 1);
+		term_put(term_leave_seq);
 	signal(sig, SIG_DFL);
 	sigemptyset(&set);
 	sigaddset(&set, sig);
@@ -402,8 +270,7 @@ on_tstp(int sig)
 	raise(sig);
 	catch(sig, on_tstp);
 	if (term_on)
-		(void)!write(STDOUT_FILENO, term_enter_seq,
-		    sizeof term_enter_seq - 1);
+		term_put(term_enter_seq);
 	winch = 1;
 	errno = saved;
 }
@@ -473,9 +340,10 @@ record(struct out *o, jv tick)
 	jv_free(s);
 	/* one write a line, so that a reader never sees half of one */
 	w = write(o->record_fd, line.s, line.len);
-	if (w != (ssize_t)line.len)
-		die(74, "--record %s: cannot write: %s", o->cfg->record,
+	if (w != (ssize_t)line.len) {
+		die(EX_IOERR, "--record %s: cannot write: %s", o->cfg->record,
 		    w < 0 ? strerror(errno) : "short write");
+	}
 	sb_free(&line);
 }
 
@@ -539,7 +407,7 @@ out_open(struct out *o, const struct ps_cfg *c)
 		o->record_fd = open(c->record, O_WRONLY | O_APPEND | O_CREAT |
 		    O_CLOEXEC, 0644);
 		if (o->record_fd < 0)
-			die(74, "--record %s: %s", c->record, strerror(errno));
+			die(EX_IOERR, "--record %s: %s", c->record, strerror(errno));
 	}
 	if (c->watch_ms) {
 		catch(SIGINT, on_signal);
@@ -584,173 +452,205 @@ wait_until(struct out *o, int64_t until_us)
 	}
 }
 
-/* ---- the runs ---- */
+/* ---- the run ---- */
 
-static jv
-one_shot(struct collector *co, const struct ps_cfg *c)
+struct run {
+	const struct ps_cfg *cfg;
+	struct collector co;	/* live */
+	FILE *replay;		/* or the file of --replay */
+	char *line;
+	size_t cap;
+	long lineno, ticks;
+	int64_t next;		/* when the tick after is due */
+	struct out out;
+};
+
+static void
+acquire(struct run *r, const struct ps_cfg *c)
 {
-	int64_t start = stats_mono_us();
-	jv tick = collector_tick(co);
+	char err[600];
 
-	if (c->sample_ms > 0) {
-		jv_free(tick);
-		wait_until(NULL, start + c->sample_ms * 1000);
-		tick = collector_tick(co);
+	memset(r, 0, sizeof *r);
+	r->cfg = c;
+	if (c->replay) {
+		r->replay = fopen(c->replay, "r");
+		if (r->replay == NULL)
+			die(EX_NOINPUT, "--replay %s: %s", c->replay,
+			    strerror(errno));
+	} else if (collector_init(&r->co, c, &stop, err, sizeof err) < 0) {
+		/* a Redis URL that is not one: the user's words, or the
+		 * environment's */
+		if (c->redis_url)
+			usage_error("--redis: %s", err);
+		die(EX_CONFIG, "LABPULSE_REDIS: %s", err);
 	}
-	return tick;
+	out_open(&r->out, c);
 }
 
-static int
-run_live(const struct ps_cfg *c)
+static void
+release(struct run *r)
 {
-	struct collector co;
-	struct out o;
-	struct sbuf line = { NULL, 0, 0 };
-	char err[600];
-	int64_t next;
-	int state;
-	jv tick;
+	if (r->replay)
+		fclose(r->replay);
+	else
+		collector_free(&r->co);
+	free(r->line);
+	out_close(&r->out);
+}
 
-	if (collector_init(&co, c, &stop, err, sizeof err) < 0) {
-		if (c->redis_url)
-			bad_usage("--redis: %s", err);
-		die(78, "LABPULSE_REDIS: %s", err);
+/* With --watch, wait for the next tick: one every SECONDS from the first,
+ * or from now when late. */
+static void
+pace(struct run *r)
+{
+	int64_t now = stats_mono_us();
+
+	if (r->ticks == 0 || !r->cfg->watch_ms) {
+		r->next = now;
+		return;
 	}
-	out_open(&o, c);
-	if (c->check) {
-		tick = one_shot(&co, c);
-		record(&o, tick);
-		state = check_judge(c, tick, co.note, &line);
-		printf("%s\n", line.s);
-		sb_free(&line);
-		jv_free(tick);
-		collector_free(&co);
-		out_close(&o);
-		return state;
+	r->next += (int64_t)r->cfg->watch_ms * 1000;
+	if (r->next < now)
+		r->next = now;
+	wait_until(&r->out, r->next);
+}
+
+/* The next tick of the file of --replay; 0 at its end. */
+static int
+replay_tick(struct run *r, jv *tick)
+{
+	char msg[300];
+	ssize_t n;
+	jv m;
+
+	while ((n = getline(&r->line, &r->cap, r->replay)) >= 0) {
+		r->lineno++;
+		if (strspn(r->line, " \t\r\n") == (size_t)n)
+			continue;
+		*tick = jv_parse_sized(r->line, (int)n);
+		if (jv_is_valid(*tick) && jv_get_kind(*tick) == JV_KIND_OBJECT)
+			return 1;
+		m = jv_is_valid(*tick) ? jv_string("not a JSON object") :
+		    jv_invalid_get_msg(jv_copy(*tick));
+		snprintf(msg, sizeof msg, "%s", jv_get_kind(m) ==
+		    JV_KIND_STRING ? jv_string_value(m) : "not JSON");
+		one_line(msg);
+		jv_free(m);
+		jv_free(*tick);
+		die(EX_DATAERR, "--replay %s:%ld: not a tick: %s",
+		    r->cfg->replay, r->lineno, msg);
 	}
-	if (!c->watch_ms) {
-		tick = one_shot(&co, c);
-		record(&o, tick);
-		emit(&o, tick, &co.raw, co.note);
-		jv_free(tick);
-		collector_free(&co);
-		out_close(&o);
-		return 0;
+	if (ferror(r->replay)) {
+		die(EX_NOINPUT, "--replay %s: %s", r->cfg->replay,
+		    strerror(errno));
 	}
-	next = stats_mono_us();
-	while (!stop) {
-		tick = collector_tick(&co);
-		if (stop) {	/* cut short: not a tick to show */
-			jv_free(tick);
-			break;
-		}
-		record(&o, tick);
-		emit(&o, tick, &co.raw, co.note);
-		jv_free(tick);
-		if (c->count && o.shown >= c->count)
-			break;
-		next += (int64_t)c->watch_ms * 1000;
-		if (next < stats_mono_us())
-			next = stats_mono_us();
-		wait_until(&o, next);
-	}
-	collector_free(&co);
-	out_close(&o);
 	return 0;
 }
 
+/* The next tick: of the file of --replay, shown when due; a sample each
+ * --watch; else one, of two samples --sample apart for the rates. 0 when
+ * there is no more. */
 static int
-run_replay(const struct ps_cfg *c)
+next_tick(struct run *r, jv *tick)
 {
-	struct out o;
-	struct sbuf line = { NULL, 0, 0 };
-	char *buf = NULL, msg[300];
-	size_t cap = 0;
-	ssize_t n;
-	long lineno = 0;
-	int64_t next = 0;
-	int state;
-	jv tick, last = jv_null(), m;
-	FILE *f;
+	const struct ps_cfg *c = r->cfg;
+	int64_t start = stats_mono_us();
 
-	f = fopen(c->replay, "r");
-	if (f == NULL)
-		die(66, "--replay %s: %s", c->replay, strerror(errno));
-	out_open(&o, c);
-	while (!stop && (n = getline(&buf, &cap, f)) >= 0) {
-		lineno++;
-		if (strspn(buf, " \t\r\n") == (size_t)n)
-			continue;
-		tick = jv_parse_sized(buf, (int)n);
-		if (!jv_is_valid(tick) || jv_get_kind(tick) != JV_KIND_OBJECT) {
-			m = jv_is_valid(tick) ? jv_string("not a JSON object") :
-			    jv_invalid_get_msg(jv_copy(tick));
-			snprintf(msg, sizeof msg, "%s", jv_get_kind(m) ==
-			    JV_KIND_STRING ? jv_string_value(m) : "not JSON");
-			one_line(msg);
-			jv_free(m);
-			jv_free(tick);
-			free(buf);
-			fclose(f);
-			jv_free(last);
-			out_close(&o);
-			die(65, "--replay %s:%ld: not a tick: %s", c->replay,
-			    lineno, msg);
+	if (r->replay) {
+		if (!replay_tick(r, tick))
+			return 0;
+		pace(r);
+	} else if (c->watch_ms) {
+		pace(r);
+		if (stop)
+			return 0;
+		*tick = collector_tick(&r->co);
+	} else {
+		if (r->ticks > 0)
+			return 0;
+		*tick = collector_tick(&r->co);
+		if (c->sample_ms > 0) {
+			jv_free(*tick);
+			wait_until(NULL, start + c->sample_ms * 1000);
+			*tick = collector_tick(&r->co);
 		}
-		if (c->check) {
-			jv_free(last);
-			last = tick;
-			continue;
-		}
-		if (o.shown > 0 && c->watch_ms)
-			wait_until(&o, next);
-		if (stop) {
-			jv_free(tick);
-			break;
-		}
-		next = stats_mono_us() + (int64_t)c->watch_ms * 1000;
-		emit(&o, tick, NULL, NULL);
-		jv_free(tick);
-		if (c->count && o.shown >= c->count)
-			break;
 	}
-	if (ferror(f)) {
-		free(buf);
-		fclose(f);
-		jv_free(last);
-		out_close(&o);
-		die(66, "--replay %s: %s", c->replay, strerror(errno));
-	}
-	free(buf);
-	fclose(f);
-	out_close(&o);
-	if (!c->check)
-		return 0;
+	r->ticks++;
+	return 1;
+}
+
+/* --check: the line of the last tick, and its state. */
+static int
+judge(struct run *r, jv last)
+{
+	struct sbuf line = { NULL, 0, 0 };
+	int state;
+
 	if (jv_get_kind(last) != JV_KIND_OBJECT) {
 		jv_free(last);
-		die(ST_UNKNOWN, "--replay %s: no tick in it", c->replay);
+		die(ST_UNKNOWN, "--replay %s: no tick in it", r->cfg->replay);
 	}
-	state = check_judge(c, last, NULL, &line);
+	state = check_judge(r->cfg, last, r->replay ? NULL : r->co.note,
+	    &line);
 	printf("%s\n", line.s);
 	sb_free(&line);
 	jv_free(last);
 	return state;
 }
 
+/* Each tick recorded, and shown or, under --check, the last judged;
+ * returns the exit status. */
+static int
+loop(struct run *r)
+{
+	const struct ps_cfg *c = r->cfg;
+	int live = r->replay == NULL;
+	jv tick, last = jv_null();
+
+	while (!stop && next_tick(r, &tick)) {
+		if (stop) {	/* cut short: not a tick to show */
+			jv_free(tick);
+			break;
+		}
+		record(&r->out, tick);
+		if (c->check) {
+			jv_free(last);
+			last = tick;
+			continue;
+		}
+		emit(&r->out, tick, live ? &r->co.raw : NULL,
+		    live ? r->co.note : NULL);
+		jv_free(tick);
+		if (c->count && r->out.shown >= c->count)
+			break;
+	}
+	if (!c->check) {
+		jv_free(last);
+		return 0;
+	}
+	return judge(r, last);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct ps_cfg cfg;
+	struct run run;
 	int code;
 
-	memset(&cfg, 0, sizeof cfg);
 	log_init("labpulse-poolstat");
-	check_mode = wants_check(argc, argv);
-	parse_args(argc, argv, &cfg);
+	prescan(argc, argv);
+	prog_fatal_hook = on_fatal;
+	memset(&cfg, 0, sizeof cfg);
+	opt_parse(&prog_opts, argc, argv, &cfg);
+	check_options(&cfg);
 	signal(SIGPIPE, SIG_IGN);
-	code = cfg.replay ? run_replay(&cfg) : run_live(&cfg);
-	free(cfg.sockets);
+
+	acquire(&run, &cfg);
+	code = loop(&run);
+	release(&run);
 	if (fflush(stdout) != 0 && !check_mode)
-		die(74, "cannot write to standard output: %s", strerror(errno));
+		die(EX_IOERR, "cannot write to standard output: %s",
+		    strerror(errno));
 	return code;
 }

@@ -22,6 +22,7 @@ enum metric {
 	M_DELIVERY, M_DAEMONS_DOWN, M_COUNT
 };
 enum { L_WARN, L_CRIT };
+/* --check's statuses, those of a monitoring plugin. */
 enum { ST_OK, ST_WARNING, ST_CRITICAL, ST_UNKNOWN };
 enum { OP_GT, OP_GE, OP_LT, OP_LE };
 enum unit { U_NONE, U_PCT, U_US, U_MS, U_S };
@@ -33,12 +34,14 @@ struct threshold {
 	enum unit unit;		/* as written, to say it back */
 };
 
+#define SOCKETS_MAX	64	/* --socket given that often at most */
+
 struct ps_cfg {
 	const char *db, *redis_url, *rundir;
-	const char **sockets;
+	const char *sockets[SOCKETS_MAX];
 	int nsockets;
-	enum ps_format format;
-	int formats;		/* of --json, --prometheus, --lines */
+	enum ps_format format;	/* of the three below; FMT_TABLE for none */
+	int json, prometheus, lines;
 	long watch_ms;		/* 0: no --watch */
 	long count;		/* 0: no --count */
 	long sample_ms, timeout_ms;
@@ -55,6 +58,8 @@ struct sbuf {
 
 void sb_printf(struct sbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+void sb_vprintf(struct sbuf *b, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 void sb_putc(struct sbuf *b, char c);
 void sb_reset(struct sbuf *b);
 void sb_free(struct sbuf *b);
@@ -104,9 +109,10 @@ struct figures {
 /* check.c */
 void figures_of(jv tick, const struct ps_cfg *c, struct figures *f);
 jv figures_json(const struct figures *f);
-void check_defaults(struct ps_cfg *c);
-int check_parse(struct ps_cfg *c, int level, const char *opt,
-    const char *expr, char *err, size_t errlen);
+/* Set the thresholds of the metrics expr names, one level's th[M_COUNT];
+ * -1 with the reason in err. */
+int check_parse(struct threshold *th, const char *expr, char *err,
+    size_t errlen);
 /* The state of tick and its line, "POOLSTAT STATE - reasons | perfdata". */
 int check_judge(const struct ps_cfg *c, jv tick, const char *note,
     struct sbuf *line);
@@ -127,6 +133,8 @@ void show_prometheus(struct sbuf *b, const struct ps_cfg *c, jv tick,
 /* Reading a jv without consuming it; a missing key or a non-object gives
  * null, a non-number NAN. */
 jv jget(jv o, const char *key);
+/* The length of an array; 0 for anything else. */
+int jlen(jv a);
 double jnum(jv o, const char *key);
 int jtrue(jv o, const char *key);
 const char *jstr(jv o, const char *key, char *buf, size_t len);
@@ -134,6 +142,15 @@ jv num_or_null(double x);
 double round_to(double x, int decimals);
 /* The kind of daemon d is: ingest, batch-commit, route, notify or "". */
 const char *daemon_kind(jv d, char *buf, size_t len);
+/* fn for each pool of daemon d: the daemon's name, the pool's, the pool. */
+typedef void (*pool_fn)(void *arg, const char *name, const char *pool,
+    jv p);
+void each_pool(jv d, pool_fn fn, void *arg);
+/* fn for each stream of rd, Redis's part of a tick, with g null and group
+ * NULL; then for each of its groups. */
+typedef void (*group_fn)(void *arg, jv s, const char *stream, jv g,
+    const char *group);
+void each_group(jv rd, group_fn fn, void *arg);
 /* An error message on one line: control bytes as blanks, runs of blanks
  * as one, and jq's echo of the text it could not parse cut off. */
 char *one_line(char *s);

@@ -11,16 +11,16 @@
 #define COLS 100
 
 void
-sb_printf(struct sbuf *b, const char *fmt, ...)
+sb_vprintf(struct sbuf *b, const char *fmt, va_list ap)
 {
-	va_list ap;
+	va_list aq;
 	size_t cap;
 	char *ns;
 	int n;
 
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
+	va_copy(aq, ap);
+	n = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
 	if (n < 0)
 		return;
 	if (b->len + n + 1 > b->cap) {
@@ -33,10 +33,18 @@ sb_printf(struct sbuf *b, const char *fmt, ...)
 		b->s = ns;
 		b->cap = cap;
 	}
-	va_start(ap, fmt);
 	vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
 	b->len += n;
+}
+
+void
+sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	sb_vprintf(b, fmt, ap);
+	va_end(ap);
 }
 
 void
@@ -154,20 +162,16 @@ fmt_time(jv tick, const char *fmt, char *buf, size_t len)
 }
 
 /* One line of the table, cut at COLS columns, without trailing blanks. */
-static void
-row(struct sbuf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-row(struct sbuf *b, const char *fmt, ...)
+static void __attribute__((format(printf, 2, 0)))
+vrow(struct sbuf *b, const char *fmt, va_list ap)
 {
-	char line[4096];
-	size_t n, cols, i;
-	va_list ap;
+	size_t start = b->len, n, cols, i;
+	char *line;
 
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
+	sb_vprintf(b, fmt, ap);
+	if (b->s == NULL)
+		return;
+	line = b->s + start;
 	for (i = 0; line[i]; i++)
 		if ((unsigned char)line[i] < 32)
 			line[i] = ' ';
@@ -175,11 +179,36 @@ row(struct sbuf *b, const char *fmt, ...)
 	for (i = 0, cols = 0; line[i]; i++)
 		if (((unsigned char)line[i] & 0xC0) != 0x80 && ++cols > COLS)
 			break;
-	line[i] = '\0';
 	n = i;
 	while (n > 0 && line[n - 1] == ' ')
-		line[--n] = '\0';
-	sb_printf(b, "%s\n", line);
+		n--;
+	line[n] = '\0';
+	b->len = start + n;
+	sb_putc(b, '\n');
+}
+
+static void __attribute__((format(printf, 2, 3)))
+row(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vrow(b, fmt, ap);
+	va_end(ap);
+}
+
+/* A section's title line, and in parentheses what stands for its n rows
+ * when there are none. */
+static void __attribute__((format(printf, 4, 5)))
+title(struct sbuf *b, int n, const char *none, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vrow(b, fmt, ap);
+	va_end(ap);
+	if (n == 0)
+		row(b, "(%s)", none);
 }
 
 static int
@@ -192,6 +221,22 @@ width(int w, const char *s, int max)
 	return w > max ? max : w;
 }
 
+/* The width of the first column: w, or the longest name up to 28. */
+static int
+name_width(jv ds, int n, int w)
+{
+	char name[256];
+	jv d;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		d = jv_array_get(jv_copy(ds), i);
+		w = width(w, jstr(d, "name", name, sizeof name), 28);
+		jv_free(d);
+	}
+	return w;
+}
+
 static void
 table_daemons(struct sbuf *b, jv ds, const char *note)
 {
@@ -199,16 +244,11 @@ table_daemons(struct sbuf *b, jv ds, const char *note)
 	jv d, qu;
 	int i, n, w = 7;
 
-	n = jv_get_kind(ds) == JV_KIND_ARRAY ? jv_array_length(jv_copy(ds)) : 0;
-	for (i = 0; i < n; i++) {
-		d = jv_array_get(jv_copy(ds), i);
-		w = width(w, jstr(d, "name", name, sizeof name), 28);
-		jv_free(d);
-	}
-	row(b, "%-*s %-5s %8s %-9s %-9s %s", w, "DAEMONS", "STATE", "PID",
+	n = jlen(ds);
+	w = name_width(ds, n, w);
+	title(b, n, note && *note ? note : "no daemon",
+	    "%-*s %-5s %8s %-9s %-9s %s", w, "DAEMONS", "STATE", "PID",
 	    "UPTIME", "VERSION", "QUEUE");
-	if (n == 0)
-		row(b, "(%s)", note && *note ? note : "no daemon");
 	for (i = 0; i < n; i++) {
 		d = jv_array_get(jv_copy(ds), i);
 		jstr(d, "name", name, sizeof name);
@@ -254,39 +294,41 @@ pool_row(struct sbuf *b, int w1, int w2, const char *name, const char *pool,
 	    jtrue(p, "connected") ? "yes" : "no");
 }
 
+struct pool_rows {
+	struct sbuf *b;		/* NULL: measure only */
+	int w1, w2, rows;
+};
+
+static void
+pool_rows_one(void *arg, const char *name, const char *pool, jv p)
+{
+	struct pool_rows *pr = arg;
+
+	if (pr->b)
+		pool_row(pr->b, pr->w1, pr->w2, name, pool, p);
+	pr->w1 = width(pr->w1, name, 18);
+	pr->w2 = width(pr->w2, pool, 12);
+	pr->rows++;
+}
+
 /* The pools of the daemons up: measured (b NULL) or shown; how many. */
 static int
 pool_rows(struct sbuf *b, jv ds, int *w1, int *w2)
 {
-	char name[256], pool[256];
-	jv d, ps, k, p;
-	int i, j, n, rows = 0;
+	struct pool_rows pr = { b, *w1, *w2, 0 };
+	jv d;
+	int i, n;
 
-	n = jv_get_kind(ds) == JV_KIND_ARRAY ? jv_array_length(jv_copy(ds)) : 0;
+	n = jlen(ds);
 	for (i = 0; i < n; i++) {
 		d = jv_array_get(jv_copy(ds), i);
-		ps = jget(d, "pools");
-		jstr(d, "name", name, sizeof name);
-		if (jtrue(d, "up") && jv_get_kind(ps) == JV_KIND_OBJECT)
-			for (j = jv_object_iter(ps);
-			    jv_object_iter_valid(ps, j);
-			    j = jv_object_iter_next(ps, j)) {
-				k = jv_object_iter_key(ps, j);
-				p = jv_object_iter_value(ps, j);
-				snprintf(pool, sizeof pool, "%s",
-				    jv_string_value(k));
-				if (b)
-					pool_row(b, *w1, *w2, name, pool, p);
-				*w1 = width(*w1, name, 18);
-				*w2 = width(*w2, pool, 12);
-				rows++;
-				jv_free(k);
-				jv_free(p);
-			}
-		jv_free(ps);
+		if (jtrue(d, "up"))
+			each_pool(d, pool_rows_one, &pr);
 		jv_free(d);
 	}
-	return rows;
+	*w1 = pr.w1;
+	*w2 = pr.w2;
+	return pr.rows;
 }
 
 static void
@@ -340,22 +382,19 @@ table_queues(struct sbuf *b, jv rd)
 		return;
 	}
 	ss = jget(rd, "streams");
-	n = jv_get_kind(ss) == JV_KIND_ARRAY ? jv_array_length(jv_copy(ss)) : 0;
+	n = jlen(ss);
 	for (pass = 0; pass < 2; pass++) {
-		if (pass == 1) {
-			row(b, "%-*s %8s  %-*s %9s %8s %8s  %s", w1, "QUEUES",
+		if (pass == 1)
+			title(b, n, "no labpulse stream",
+			    "%-*s %8s  %-*s %9s %8s %8s  %s", w1, "QUEUES",
 			    "LENGTH", w2, "GROUP", "CONSUMERS", "PENDING", "LAG",
 			    "IDLEST CONSUMER");
-			if (n == 0)
-				row(b, "(no labpulse stream)");
-		}
 		for (i = 0; i < n; i++) {
 			s = jv_array_get(jv_copy(ss), i);
 			gs = jget(s, "groups");
 			jstr(s, "stream", sname, sizeof sname);
 			fmt_or_dash("%.0f", jnum(s, "length"), a, sizeof a);
-			m = jv_get_kind(gs) == JV_KIND_ARRAY ?
-			    jv_array_length(jv_copy(gs)) : 0;
+			m = jlen(gs);
 			if (pass == 0)
 				w1 = width(w1, sname, 26);
 			else if (m == 0)
@@ -400,16 +439,10 @@ table_delivery(struct sbuf *b, jv ds)
 	jv d, dl;
 	int i, n, w = 8;
 
-	n = jv_get_kind(ds) == JV_KIND_ARRAY ? jv_array_length(jv_copy(ds)) : 0;
-	for (i = 0; i < n; i++) {
-		d = jv_array_get(jv_copy(ds), i);
-		w = width(w, jstr(d, "name", name, sizeof name), 28);
-		jv_free(d);
-	}
-	row(b, "%-*s %10s %10s %10s %8s", w, "DELIVERY", "IN/S", "OUT/S",
-	    "DROPPED", "SHARE%");
-	if (n == 0)
-		row(b, "(no daemon)");
+	n = jlen(ds);
+	w = name_width(ds, n, w);
+	title(b, n, "no daemon", "%-*s %10s %10s %10s %8s", w, "DELIVERY",
+	    "IN/S", "OUT/S", "DROPPED", "SHARE%");
 	for (i = 0; i < n; i++) {
 		d = jv_array_get(jv_copy(ds), i);
 		dl = jget(d, "delivery");
@@ -745,45 +778,41 @@ wait_summary(struct expo *e, const char *name, const char *pool, jv p)
 }
 
 static void
+prom_pool(void *arg, const char *name, const char *pool, jv p)
+{
+	struct expo *e = arg;
+
+	sample(e, F_POOL_CONN, jnum(p, "sv_active"), 0, "daemon",
+	    name, "pool", pool, "state", "active", NULL);
+	sample(e, F_POOL_CONN, jnum(p, "sv_idle"), 0, "daemon",
+	    name, "pool", pool, "state", "idle", NULL);
+	sample(e, F_POOL_MAX, jnum(p, "sv_max"), 0, "daemon",
+	    name, "pool", pool, NULL);
+	sample(e, F_POOL_WAITING, jnum(p, "cl_waiting"), 0,
+	    "daemon", name, "pool", pool, NULL);
+	sample(e, F_POOL_MAXWAIT, jnum(p, "maxwait_us") / 1e6, 0,
+	    "daemon", name, "pool", pool, NULL);
+	sample(e, F_POOL_INFLIGHT, jnum(p, "inflight"), 0,
+	    "daemon", name, "pool", pool, NULL);
+	sample(e, F_POOL_INFLIGHT_MAX, jnum(p, "inflight_max"),
+	    0, "daemon", name, "pool", pool, NULL);
+	sample(e, F_POOL_BUSY, jnum(p, "busy_us") / 1e6, 0,
+	    "daemon", name, "pool", pool, NULL);
+	wait_summary(e, name, pool, p);
+}
+
+static void
 prom_daemon(struct expo *e, jv d)
 {
-	char name[256], pool[256];
-	jv ps, k, p, q, dl;
-	int i;
+	char name[256];
+	jv q, dl;
 
 	jstr(d, "name", name, sizeof name);
 	sample(e, F_DAEMON_UP, jtrue(d, "up"), 0, "daemon", name, NULL);
 	if (!jtrue(d, "up"))
 		return;
 	sample(e, F_UPTIME, jnum(d, "uptime_s"), 0, "daemon", name, NULL);
-	ps = jget(d, "pools");
-	if (jv_get_kind(ps) == JV_KIND_OBJECT)
-		for (i = jv_object_iter(ps); jv_object_iter_valid(ps, i);
-		    i = jv_object_iter_next(ps, i)) {
-			k = jv_object_iter_key(ps, i);
-			p = jv_object_iter_value(ps, i);
-			snprintf(pool, sizeof pool, "%s", jv_string_value(k));
-			sample(e, F_POOL_CONN, jnum(p, "sv_active"), 0, "daemon",
-			    name, "pool", pool, "state", "active", NULL);
-			sample(e, F_POOL_CONN, jnum(p, "sv_idle"), 0, "daemon",
-			    name, "pool", pool, "state", "idle", NULL);
-			sample(e, F_POOL_MAX, jnum(p, "sv_max"), 0, "daemon",
-			    name, "pool", pool, NULL);
-			sample(e, F_POOL_WAITING, jnum(p, "cl_waiting"), 0,
-			    "daemon", name, "pool", pool, NULL);
-			sample(e, F_POOL_MAXWAIT, jnum(p, "maxwait_us") / 1e6, 0,
-			    "daemon", name, "pool", pool, NULL);
-			sample(e, F_POOL_INFLIGHT, jnum(p, "inflight"), 0,
-			    "daemon", name, "pool", pool, NULL);
-			sample(e, F_POOL_INFLIGHT_MAX, jnum(p, "inflight_max"),
-			    0, "daemon", name, "pool", pool, NULL);
-			sample(e, F_POOL_BUSY, jnum(p, "busy_us") / 1e6, 0,
-			    "daemon", name, "pool", pool, NULL);
-			wait_summary(e, name, pool, p);
-			jv_free(k);
-			jv_free(p);
-		}
-	jv_free(ps);
+	each_pool(d, prom_pool, e);
 	q = jget(d, "queue");
 	sample(e, F_QUEUE_DEPTH, jnum(q, "depth"), 0, "daemon", name, NULL);
 	sample(e, F_QUEUE_MAX, jnum(q, "max"), 0, "daemon", name, NULL);
@@ -837,12 +866,28 @@ prom_postgres(struct expo *e, jv pg, const struct raw *raw)
 }
 
 static void
+prom_group(void *arg, jv s, const char *stream, jv g, const char *group)
+{
+	struct expo *e = arg;
+
+	if (group == NULL) {
+		sample(e, F_STREAM_LEN, jnum(s, "length"), 0, "stream", stream,
+		    NULL);
+		return;
+	}
+	sample(e, F_GROUP_CONSUMERS, jnum(g, "consumers"), 0, "stream",
+	    stream, "group", group, NULL);
+	sample(e, F_GROUP_PENDING, jnum(g, "pending"), 0, "stream", stream,
+	    "group", group, NULL);
+	sample(e, F_GROUP_LAG, jnum(g, "lag"), 1, "stream", stream, "group",
+	    group, NULL);
+	sample(e, F_GROUP_IDLE, jnum(g, "idlest_ms") / 1000, 0, "stream",
+	    stream, "group", group, NULL);
+}
+
+static void
 prom_redis(struct expo *e, jv rd, const struct raw *raw)
 {
-	char sname[256], gname[256];
-	jv ss, s, gs, g;
-	int i, j, n, m;
-
 	sample(e, F_REDIS_UP, jtrue(rd, "up"), 0, NULL);
 	if (!jtrue(rd, "up"))
 		return;
@@ -851,33 +896,7 @@ prom_redis(struct expo *e, jv rd, const struct raw *raw)
 	sample(e, F_REDIS_MEMORY, jnum(rd, "used_memory"), 0, NULL);
 	if (raw && raw->redis)
 		sample(e, F_REDIS_COMMANDS, raw->commands, 0, NULL);
-	ss = jget(rd, "streams");
-	n = jv_get_kind(ss) == JV_KIND_ARRAY ? jv_array_length(jv_copy(ss)) : 0;
-	for (i = 0; i < n; i++) {
-		s = jv_array_get(jv_copy(ss), i);
-		jstr(s, "stream", sname, sizeof sname);
-		sample(e, F_STREAM_LEN, jnum(s, "length"), 0, "stream", sname,
-		    NULL);
-		gs = jget(s, "groups");
-		m = jv_get_kind(gs) == JV_KIND_ARRAY ?
-		    jv_array_length(jv_copy(gs)) : 0;
-		for (j = 0; j < m; j++) {
-			g = jv_array_get(jv_copy(gs), j);
-			jstr(g, "group", gname, sizeof gname);
-			sample(e, F_GROUP_CONSUMERS, jnum(g, "consumers"), 0,
-			    "stream", sname, "group", gname, NULL);
-			sample(e, F_GROUP_PENDING, jnum(g, "pending"), 0,
-			    "stream", sname, "group", gname, NULL);
-			sample(e, F_GROUP_LAG, jnum(g, "lag"), 1,
-			    "stream", sname, "group", gname, NULL);
-			sample(e, F_GROUP_IDLE, jnum(g, "idlest_ms") / 1000, 0,
-			    "stream", sname, "group", gname, NULL);
-			jv_free(g);
-		}
-		jv_free(gs);
-		jv_free(s);
-	}
-	jv_free(ss);
+	each_group(rd, prom_group, e);
 }
 
 void
@@ -890,7 +909,7 @@ show_prometheus(struct sbuf *b, const struct ps_cfg *c, jv tick,
 
 	memset(&e, 0, sizeof e);
 	ds = jget(tick, "daemons");
-	n = jv_get_kind(ds) == JV_KIND_ARRAY ? jv_array_length(jv_copy(ds)) : 0;
+	n = jlen(ds);
 	for (i = 0; i < n; i++) {
 		d = jv_array_get(jv_copy(ds), i);
 		prom_daemon(&e, d);
