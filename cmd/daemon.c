@@ -109,20 +109,60 @@ daemon_nofile(long want, const char *why)
 		    (unsigned long)rl.rlim_cur, why, want);
 }
 
-void
-daemon_ready(struct daemon *d, const char *status, const char *fmt, ...)
+static void
+ready(struct daemon *d, const char *status, const char *text)
 {
-	char text[1024], state[1100];
-	va_list ap;
+	char state[1200];
 
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
-	va_end(ap);
 	log_info("ready %s", text);
 	snprintf(state, sizeof state, "READY=1%s%s", status ? "\nSTATUS=" : "",
 	    status ? status : "");
 	sd_notify_state(state);
 	d->ready = 1;
+}
+
+void
+daemon_ready(struct daemon *d, const char *status, const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	ready(d, status, text);
+}
+
+/* The addresses of the listening sockets, blank-separated. */
+static void
+describe(const int *fds, int n, char *buf, size_t len)
+{
+	char desc[300];
+	size_t off = 0;
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < n && off < len - 1; i++) {
+		addr_describe(fds[i], desc, sizeof desc);
+		off += (size_t)snprintf(buf + off, len - off, "%s%s",
+		    i ? " " : "", desc);
+	}
+}
+
+void
+daemon_ready_listening(struct daemon *d, const int *fds, int n,
+    const char *fmt, ...)
+{
+	char addrs[1024], status[1100], rest[1024], text[2100];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rest, sizeof rest, fmt, ap);
+	va_end(ap);
+	describe(fds, n, addrs, sizeof addrs);
+	snprintf(status, sizeof status, "listening on %s", addrs);
+	snprintf(text, sizeof text, "listen=%s %s", addrs, rest);
+	ready(d, status, text);
 }
 
 void
@@ -152,27 +192,39 @@ daemon_idle(struct daemon *d, long ms)
 	}
 }
 
+/* One line when what is lost is lost anew, or for a new reason; one when
+ * it is back. */
+static void
+state_line(const char *what, const char *url, int *last, char *why,
+    size_t whylen, int up, const char *reason)
+{
+	char at[300] = "";
+
+	if (url)
+		snprintf(at, sizeof at, " url=%s", url);
+	if (reason == NULL)
+		reason = "";
+	if (up && *last != 1)
+		log_info("connected to %s%s", what, at);
+	else if (!up && (*last != 0 || strcmp(why, reason) != 0))
+		log_warn("lost %s; retrying%s reason=\"%s\"", what, at, reason);
+	snprintf(why, whylen, "%s", up ? "" : reason);
+	*last = up;
+}
+
 void
 daemon_redis_state(struct daemon *d, const char *url, int up,
     const char *reason)
 {
-	if (up && d->redis_up != 1)
-		log_info("connected to Redis url=%s", url);
-	else if (!up)
-		log_warn("lost Redis; retrying url=%s reason=\"%s\"", url,
-		    reason ? reason : "");
-	d->redis_up = up;
+	state_line("Redis", url, &d->redis_up, d->redis_why,
+	    sizeof d->redis_why, up, reason);
 }
 
 void
 daemon_pg_state(struct daemon *d, int up, const char *reason)
 {
-	if (up && d->pg_up != 1)
-		log_info("connected to PostgreSQL");
-	else if (!up && d->pg_up != 0)
-		log_warn("lost PostgreSQL; retrying reason=\"%s\"",
-		    reason ? reason : "");
-	d->pg_up = up;
+	state_line("PostgreSQL", NULL, &d->pg_up, d->pg_why, sizeof d->pg_why,
+	    up, reason);
 }
 
 void
@@ -230,19 +282,4 @@ prog_listen(const char *const *listen, int nlisten, const char *dflt,
 		n++;
 	}
 	return n;
-}
-
-void
-prog_describe(const int *fds, int n, char *buf, size_t len)
-{
-	char desc[300];
-	size_t off = 0;
-	int i;
-
-	buf[0] = '\0';
-	for (i = 0; i < n && off < len - 1; i++) {
-		addr_describe(fds[i], desc, sizeof desc);
-		off += (size_t)snprintf(buf + off, len - off, "%s%s",
-		    i ? " " : "", desc);
-	}
 }

@@ -80,6 +80,15 @@ set_value(const struct opt *o, const char *arg, void *cfg, char *err,
 		}
 		((const char **)(void *)at)[(*count)++] = arg;
 		return 0;
+	case OT_REAL:
+		/* the bounds as the table writes them, not as %g would */
+		if (parse_real(arg, strtod(o->min, NULL), strtod(o->max, NULL),
+		    (double *)(void *)at, err, errlen) < 0) {
+			snprintf(err, errlen, "invalid number '%s' (%s to %s)",
+			    arg, o->min, o->max);
+			return -1;
+		}
+		return 0;
 	case OT_FN:
 		return o->fn(o, arg, cfg, err, errlen);
 	}

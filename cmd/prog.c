@@ -68,11 +68,13 @@ vdie(int code, int with_usage, const char *fmt, va_list ap)
 	char msg[2048];
 
 	vsnprintf(msg, sizeof msg, fmt, ap);
+	/* first, so that a program can leave a terminal's alternate screen
+	 * before the message is written */
+	if (prog_fatal_hook)
+		code = prog_fatal_hook(msg, code);
 	log_error("%s", msg);
 	if (with_usage)
 		opt_usage();
-	if (prog_fatal_hook)
-		code = prog_fatal_hook(msg, code);
 	exit(code);
 }
 

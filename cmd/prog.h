@@ -83,6 +83,7 @@ enum opt_type {
 	OT_LONG,	/* an integer from min to max: long */
 	OT_SIZE,	/* bytes, "512KiB", "1MiB": long */
 	OT_DURATION,	/* "30s", "500ms", "2m": milliseconds in a long */
+	OT_REAL,	/* a decimal from min to max, fractions allowed: double */
 	OT_LIST,	/* repeatable text: const char *[max], count at aux */
 	OT_FN,		/* the option's own parser, fn */
 };
@@ -127,6 +128,11 @@ struct opt {
 	{ OPT_ROW(n, 0, OT_NAME, a, f), "1", (max), NULL, (h), (shown), NULL, 0 }
 #define O_LONG(n, f, min, max, d, h) \
 	{ OPT_ROW(n, 0, OT_LONG, "N", f), (min), (max), (d), (h), NULL, NULL, 0 }
+#define O_LONG_TEXT(n, f, min, max, shown, h) \
+	{ OPT_ROW(n, 0, OT_LONG, "N", f), (min), (max), NULL, (h), (shown), \
+	  NULL, 0 }
+#define O_REAL(n, a, f, min, max, d, h) \
+	{ OPT_ROW(n, 0, OT_REAL, a, f), (min), (max), (d), (h), NULL, NULL, 0 }
 #define O_SIZE(n, f, min, max, d, h) \
 	{ OPT_ROW(n, 0, OT_SIZE, "SIZE", f), (min), (max), (d), (h), NULL, NULL, 0 }
 #define O_DURATION(n, f, min, max, d, h) \
@@ -180,6 +186,7 @@ struct daemon {
 	int ready;
 	struct event *ev[3];
 	int redis_up, pg_up;		/* the last state logged: -1 none */
+	char redis_why[256], pg_why[256];	/* and why it was lost */
 };
 
 /* The event loop, the signals and the stats socket (--stats opt; "none"
@@ -193,6 +200,10 @@ void daemon_nofile(long want, const char *why);
  * systemd's STATUS=, unless NULL). */
 void daemon_ready(struct daemon *d, const char *status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The same for an HTTP daemon: "ready listen=ADDRS " + the text, and
+ * STATUS=listening on ADDRS, the addresses of its listening sockets. */
+void daemon_ready_listening(struct daemon *d, const int *fds, int n,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Stopping: STOPPING=1 to systemd (once, and only after ready). */
 void daemon_stopping(struct daemon *d);
 /* Synchronous loops: serve the stats socket without waiting; wait up to
@@ -216,9 +227,6 @@ void daemon_end(struct daemon *d);
  * Returns how many descriptors it put in fds. */
 int prog_listen(const char *const *listen, int nlisten, const char *dflt,
     int *fds, int max);
-/* The addresses of the listening sockets, blank-separated, for the ready
- * log line and systemd's STATUS=. */
-void prog_describe(const int *fds, int n, char *buf, size_t len);
 
 /* ---- before the option tables: going once every program has its table */
 extern const char usage_text[];

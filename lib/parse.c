@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,22 @@ parse_option_error(int ch, int optind, char *const argv[], char *err,
 		snprintf(err, errlen, "option '%.*s' needs a value", (int)n, opt);
 	else
 		snprintf(err, errlen, "unknown option '%.*s'", (int)n, opt);
+}
+
+int
+parse_real(const char *s, double min, double max, double *out, char *err,
+    size_t errlen)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	if (end == s || *end != '\0' || errno != 0 || !isfinite(*out) ||
+	    *s == '+' || *s == '-' || *out < min || *out > max) {
+		snprintf(err, errlen, "invalid number '%s'", s);
+		return -1;
+	}
+	return 0;
 }
 
 int

@@ -14,6 +14,11 @@ int parse_size(const char *s, long min, long max, long *out,
 int parse_duration_ms(const char *s, long min, long max, long *out,
     char *err, size_t errlen);
 
+/* A plain decimal from min to max, fractions allowed; no sign, no unit,
+ * nothing after it. The reason is "invalid number 'S'". */
+int parse_real(const char *s, double min, double max, double *out,
+    char *err, size_t errlen);
+
 /* The value of the hex digit c, or -1 when c is none. */
 int parse_hexdigit(int c);
 

@@ -372,7 +372,6 @@ main(int argc, char **argv)
 {
 	struct ingest *g = &ing;
 	int fds[INGEST_MAX_LISTEN], nfds;
-	char ready[1024], status[1100];
 
 	log_init("labpulse-ingest");
 	opt_parse(&prog_opts, argc, argv, &g->cfg);
@@ -381,9 +380,7 @@ main(int argc, char **argv)
 	daemon_start(&g->d, "ingest", g->cfg.stats_path, fill_stats, g);
 	g->base = g->d.base;
 	acquire(g, fds, &nfds);
-	prog_describe(fds, nfds, ready, sizeof ready);
-	snprintf(status, sizeof status, "listening on %s", ready);
-	daemon_ready(&g->d, status, "listen=%s to=%s", ready, g->cfg.to);
+	daemon_ready_listening(&g->d, fds, nfds, "to=%s", g->cfg.to);
 	event_base_dispatch(g->base);
 	if (g->inflight > 0)
 		log_warn("drain timed out; unanswered=%ld", g->inflight);

@@ -420,18 +420,6 @@ release(struct notify *n)
 	daemon_end(&n->d);
 }
 
-/* Ready: the addresses in the log line and in systemd's STATUS=. */
-static void
-announce(struct notify *n, const int *fds, int nfds)
-{
-	char addrs[1024], status[1100];
-
-	prog_describe(fds, nfds, addrs, sizeof addrs);
-	snprintf(status, sizeof status, "listening on %s", addrs);
-	daemon_ready(&n->d, status, "listen=%s from=%s web_root=%s", addrs,
-	    n->cfg.from, n->web_root);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -441,7 +429,8 @@ main(int argc, char **argv)
 	opt_parse(&prog_opts, argc, argv, &nt.cfg);
 	check_options(&nt);
 	acquire(&nt, fds, &nfds);
-	announce(&nt, fds, nfds);
+	daemon_ready_listening(&nt.d, fds, nfds, "from=%s web_root=%s",
+	    nt.cfg.from, nt.web_root);
 	event_base_dispatch(nt.base);
 	log_info("stopped messages_in=%lu messages_sent=%lu clients=%ld",
 	    nt.messages_in, nt.messages_sent, nt.nclients);
