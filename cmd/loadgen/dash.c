@@ -6,28 +6,22 @@
  * and resumes with ?since= the last id it saw, as the dashboard page does
  * (the page backs off to 10 s; a run wants its dashboards back as soon as
  * notify is); one refused (401/403, close 4401/4403) stays out. */
-#include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/random.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <nettle/base64.h>
-#include <nettle/sha1.h>
 
 #include "hist.h"
 #include "loadgen.h"
 #include "log.h"
+#include "prog.h"
 
 #define MAX_HEAD	65536
 #define MAX_MSG		(64u << 20)
 #define RECONNECT_MS	1000
-#define WS_GUID		"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 static void dash_connect(struct lg_dash *d);
 
@@ -239,20 +233,11 @@ on_message(struct lg_dash *d, const char *p, size_t len)
 static void
 reset_conn(struct lg_dash *d)
 {
-	if (d->ws) {
-		wslay_event_context_free(d->ws);
-		d->ws = NULL;
-	}
+	wsc_free(&d->ws);
 	if (d->bev) {
 		bufferevent_free(d->bev);
 		d->bev = NULL;
 	}
-	evbuffer_drain(d->sse, evbuffer_get_length(d->sse));
-	evbuffer_drain(d->data, evbuffer_get_length(d->data));
-	d->chunked = 0;
-	d->chunk_left = -1;
-	d->in_close = 0;
-	d->close_len = 0;
 	d->http_status = 0;
 }
 
@@ -302,212 +287,90 @@ on_reconnect(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-append_encoded(char *out, size_t cap, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = strlen(out);
-
-	for (; *s && o + 4 < cap; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-			out[o++] = (char)c;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		}
-	}
-	out[o] = '\0';
-}
-
-static void
 send_request(struct lg_dash *d)
 {
 	struct lg *lg = d->lg;
-	struct evbuffer *out = bufferevent_get_output(d->bev);
-	char target[1024];
-	uint8_t raw[16];
+	struct wsc_req r = { .host = lg->notify.hostport,
+	    .agent = "labpulse-loadgen" };
+	char target[2048], err[200], *req;
+	int rc;
 
-	snprintf(target, sizeof target, "%s/%s?class=", lg->notify.prefix,
+	snprintf(target, sizeof target, "%s/%s?class=", lg->notify.path,
 	    d->proto == PROTO_WS ? "ws" : "sse");
-	append_encoded(target, sizeof target, d->klass_name);
+	url_encode(target, sizeof target, d->klass_name);
 	strncat(target, "&token=", sizeof target - strlen(target) - 1);
-	append_encoded(target, sizeof target, lg->token);
+	url_encode(target, sizeof target, lg->token);
 	if (d->last_id[0]) {
 		strncat(target, "&since=", sizeof target - strlen(target) - 1);
-		append_encoded(target, sizeof target, d->last_id);
+		url_encode(target, sizeof target, d->last_id);
 	}
 	if (d->proto == PROTO_WS) {
-		if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
-			lg_die(70, "cannot get random bytes: %s",
-			    strerror(errno));
-		base64_encode_raw(d->key, sizeof raw, raw);
-		d->key[BASE64_ENCODE_RAW_LENGTH(sizeof raw)] = '\0';
-		evbuffer_add_printf(out, "GET %s HTTP/1.1\r\nHost: %s\r\n"
-		    "User-Agent: labpulse-loadgen\r\nUpgrade: websocket\r\n"
-		    "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-		    "Sec-WebSocket-Version: 13\r\n\r\n", target,
-		    lg->notify.hostport, d->key);
-	} else {
-		evbuffer_add_printf(out, "GET %s HTTP/1.1\r\nHost: %s\r\n"
-		    "User-Agent: labpulse-loadgen\r\n"
-		    "Accept: text/event-stream\r\nCache-Control: no-cache\r\n"
-		    "\r\n", target, lg->notify.hostport);
+		if ((rc = wsc_key(d->key, err, sizeof err)) < 0)
+			die_kind(rc, "%s", err);
+		r.ws_key = d->key;
 	}
+	r.target = target;
+	req = wsc_request(&r);
+	if (req == NULL ||
+	    evbuffer_add(bufferevent_get_output(d->bev), req, strlen(req)) < 0)
+		die_nomem();
+	free(req);
 	d->state = D_HEAD;
 }
 
-/* ---- WebSocket, through wslay on the bufferevent ---- */
+/* ---- WebSocket, through lib/wsclient on the bufferevent ---- */
 
+/* What is in the input buffer; the end of the connection comes as an
+ * event (on_event). */
 static ssize_t
-ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
-    void *user)
+ws_recv(void *arg, uint8_t *buf, size_t len)
 {
-	struct lg_dash *d = user;
-	int n;
+	struct bufferevent *bev = ((struct lg_dash *)arg)->bev;
+	int n = bev ? evbuffer_remove(bufferevent_get_input(bev), buf, len) : 0;
 
-	(void)flags;
-	n = d->bev ? evbuffer_remove(bufferevent_get_input(d->bev), buf, len)
-	    : 0;
-	if (n <= 0) {
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		return -1;
-	}
-	return n;
+	return n > 0 ? n : 0;
 }
 
 static ssize_t
-ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
-    int flags, void *user)
+ws_send(void *arg, const uint8_t *data, size_t len, int more)
 {
-	struct lg_dash *d = user;
+	struct bufferevent *bev = ((struct lg_dash *)arg)->bev;
 
-	(void)flags;
-	if (d->bev == NULL ||
-	    evbuffer_add(bufferevent_get_output(d->bev), data, len) < 0) {
-		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+	(void)more;
+	if (bev == NULL || evbuffer_add(bufferevent_get_output(bev), data,
+	    len) < 0)
 		return -1;
-	}
 	return (ssize_t)len;
 }
 
-static int
-ws_genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
-    void *user)
-{
-	(void)user;
-	if (getrandom(buf, len, 0) != (ssize_t)len) {
-		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-		return -1;
-	}
-	return 0;
-}
-
-/* Close frames are read here, frame by frame: wslay refuses codes outside
- * 1000-1011 and 3000-4999 (notify closes a slow client with 1013) and does
- * not report them. */
 static void
-ws_frame_start_cb(wslay_event_context_ptr ctx,
-    const struct wslay_event_on_frame_recv_start_arg *arg, void *user)
+ws_text(void *arg, const char *msg, size_t len)
 {
-	struct lg_dash *d = user;
-
-	(void)ctx;
-	d->in_close = arg->opcode == WSLAY_CONNECTION_CLOSE;
-	if (d->in_close)
-		d->close_len = 0;
+	on_message(arg, msg, len);
 }
 
-static void
-ws_frame_chunk_cb(wslay_event_context_ptr ctx,
-    const struct wslay_event_on_frame_recv_chunk_arg *arg, void *user)
-{
-	struct lg_dash *d = user;
-	size_t n = arg->data_length;
-
-	(void)ctx;
-	if (!d->in_close)
-		return;
-	if (n > sizeof d->close_buf - d->close_len)
-		n = sizeof d->close_buf - d->close_len;
-	memcpy(d->close_buf + d->close_len, arg->data, n);
-	d->close_len += n;
-}
-
-static void
-ws_frame_end_cb(wslay_event_context_ptr ctx, void *user)
-{
-	struct lg_dash *d = user;
-
-	if (!d->in_close)
-		return;
-	d->in_close = 0;
-	d->close_seen = 1;
-	d->close_code = d->close_len >= 2 ?
-	    d->close_buf[0] << 8 | d->close_buf[1] : 1005;
-	/* echo it before wslay answers a code it refuses with 1002 */
-	wslay_event_queue_close(ctx, d->close_len >= 2 ?
-	    (uint16_t)d->close_code : 0, NULL, 0);
-}
-
-static void
-ws_msg_cb(wslay_event_context_ptr ctx,
-    const struct wslay_event_on_msg_recv_arg *arg, void *user)
-{
-	(void)ctx;
-	if (arg->opcode == WSLAY_TEXT_FRAME)
-		on_message(user, (const char *)arg->msg, arg->msg_length);
-}
-
-static int
-ws_start(struct lg_dash *d)
-{
-	static const struct wslay_event_callbacks cb = {
-		.recv_callback = ws_recv_cb,
-		.send_callback = ws_send_cb,
-		.genmask_callback = ws_genmask_cb,
-		.on_frame_recv_start_callback = ws_frame_start_cb,
-		.on_frame_recv_chunk_callback = ws_frame_chunk_cb,
-		.on_frame_recv_end_callback = ws_frame_end_cb,
-		.on_msg_recv_callback = ws_msg_cb,
-	};
-
-	if (wslay_event_context_client_init(&d->ws, &cb, d) != 0)
-		lg_oom();
-	wslay_event_config_set_max_recv_msg_length(d->ws, MAX_MSG);
-	d->close_seen = 0;
-	d->state = D_WS;
-	return 0;
-}
+static const struct wsc_cb ws_cb = { ws_recv, ws_send, ws_text, NULL };
 
 static void
 ws_read(struct lg_dash *d)
 {
 	char why[200];
-	int r = wslay_event_recv(d->ws);
+	int r = wslay_event_recv(d->ws.ctx);
 
-	if (d->close_seen) {
-		char reason[126];
-		size_t n = d->close_len > 2 ? d->close_len - 2 : 0, i;
-
-		for (i = 0; i < n; i++)
-			reason[i] = d->close_buf[2 + i] < 0x20 ? ' ' :
-			    (char)d->close_buf[2 + i];
-		reason[n] = '\0';
-		wslay_event_send(d->ws);
-		if (d->close_code >= 4400 && d->close_code <= 4499) {
-			refused(d, d->close_code, reason);
+	if (d->ws.close_seen) {
+		wslay_event_send(d->ws.ctx);
+		if (d->ws.close_code >= 4400 && d->ws.close_code <= 4499) {
+			refused(d, d->ws.close_code, d->ws.close_reason);
 		} else {
 			snprintf(why, sizeof why, "closed %d %s",
-			    d->close_code, reason);
+			    d->ws.close_code, d->ws.close_reason);
 			lost(d, why);
 		}
 		return;
 	}
-	if (r == 0 && wslay_event_want_write(d->ws))
-		r = wslay_event_send(d->ws);
-	if (r != 0 || !wslay_event_want_read(d->ws)) {
+	if (r == 0 && wslay_event_want_write(d->ws.ctx))
+		r = wslay_event_send(d->ws.ctx);
+	if (r != 0 || !wslay_event_want_read(d->ws.ctx)) {
 		snprintf(why, sizeof why, "WebSocket protocol error (%d)", r);
 		lost(d, why);
 	}
@@ -515,180 +378,38 @@ ws_read(struct lg_dash *d)
 
 /* ---- Server-Sent Events ---- */
 
-static void
-sse_line(struct lg_dash *d, char *line, size_t n)
-{
-	char *v;
-	size_t nl;
-
-	if (n > 0 && line[n - 1] == '\r')
-		line[--n] = '\0';
-	if (n == 0) {
-		size_t dl = evbuffer_get_length(d->data);
-
-		if (dl > 0) {
-			/* each data line added a '\n': the last is not data */
-			char *p = (char *)evbuffer_pullup(d->data, -1);
-
-			on_message(d, p, dl - 1);
-			evbuffer_drain(d->data, dl);
-		}
-		return;
-	}
-	if (line[0] == ':')
-		return;		/* a heartbeat */
-	v = memchr(line, ':', n);
-	nl = v ? (size_t)(v - line) : n;
-	if (v) {
-		v++;
-		if (*v == ' ')
-			v++;
-	} else {
-		v = line + n;
-	}
-	if (nl == 4 && memcmp(line, "data", 4) == 0) {
-		if (evbuffer_get_length(d->data) + (size_t)(line + n - v) >
-		    MAX_MSG)
-			return;
-		evbuffer_add(d->data, v, (size_t)(line + n - v));
-		evbuffer_add(d->data, "\n", 1);
-	}
-	/* "id", "event" and "retry" repeat what the JSON says */
-}
-
-/* The body's bytes into d->sse, taking chunked framing off. 1 when the
- * body ended, -1 on a framing error. */
+/* Its "id" and "event" repeat what the JSON says. */
 static int
-sse_unframe(struct lg_dash *d, struct evbuffer *in)
+sse_event(void *arg, const char *data, size_t len, const char *event,
+    const char *id)
 {
-	char *line;
-	size_t n;
-
-	if (!d->chunked) {
-		evbuffer_add_buffer(d->sse, in);
-		return 0;
-	}
-	for (;;) {
-		if (d->chunk_left == -1) {
-			unsigned long size;
-			char *end;
-
-			line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
-			if (line == NULL)
-				return evbuffer_get_length(in) > 1024 ? -1 : 0;
-			size = strtoul(line, &end, 16);
-			if (end == line) {
-				free(line);
-				return -1;
-			}
-			free(line);
-			if (size == 0)
-				return 1;
-			d->chunk_left = (int64_t)size;
-		} else if (d->chunk_left == -2) {
-			line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
-			if (line == NULL)
-				return 0;
-			free(line);
-			d->chunk_left = -1;
-		} else {
-			size_t have = evbuffer_get_length(in), take;
-
-			if (have == 0)
-				return 0;
-			take = have < (size_t)d->chunk_left ? have :
-			    (size_t)d->chunk_left;
-			evbuffer_remove_buffer(in, d->sse, take);
-			d->chunk_left -= (int64_t)take;
-			if (d->chunk_left == 0)
-				d->chunk_left = -2;
-		}
-	}
+	(void)event;
+	(void)id;
+	on_message(arg, data, len);
+	return 0;
 }
 
 static void
 sse_read(struct lg_dash *d)
 {
 	struct evbuffer *in = bufferevent_get_input(d->bev);
-	char *line;
-	size_t n;
-	int r = sse_unframe(d, in);
+	struct evbuffer_iovec v;
+	char err[200];
+	int r = 0;
 
-	while (d->state == D_SSE &&
-	    (line = evbuffer_readln(d->sse, &n, EVBUFFER_EOL_LF)) != NULL) {
-		sse_line(d, line, n);
-		free(line);
+	while (r == 0 && evbuffer_peek(in, -1, NULL, &v, 1) > 0 &&
+	    v.iov_len > 0) {
+		r = httpc_body_feed(&d->body, v.iov_base, v.iov_len, wsc_sse_feed,
+		    &d->sse, err, sizeof err);
+		evbuffer_drain(in, v.iov_len);
 	}
-	if (evbuffer_get_length(d->sse) > MAX_MSG)
-		lost(d, "an SSE line too long");
-	else if (r < 0)
-		lost(d, "bad chunked framing");
+	if (r < 0)
+		lost(d, err);
 	else if (r > 0)
 		lost(d, "the stream ended");
 }
 
 /* ---- the answer's head ---- */
-
-static const char *
-header_value(const char *head, const char *name)
-{
-	size_t nl = strlen(name);
-	const char *p = strchr(head, '\n');
-
-	while (p != NULL && p[1] != '\0') {
-		p++;
-		if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
-			p += nl + 1;
-			while (*p == ' ' || *p == '\t')
-				p++;
-			return p;
-		}
-		p = strchr(p, '\n');
-	}
-	return NULL;
-}
-
-static int
-value_is(const char *v, const char *word)
-{
-	size_t n = strlen(word);
-
-	return v != NULL && strncasecmp(v, word, n) == 0 &&
-	    (v[n] == '\r' || v[n] == '\n' || v[n] == ' ' || v[n] == ';' ||
-	    v[n] == ',' || v[n] == '\0');
-}
-
-static int
-value_has(const char *v, const char *token)
-{
-	size_t n = strlen(token);
-
-	while (v != NULL && *v && *v != '\r' && *v != '\n') {
-		while (*v == ' ' || *v == ',' || *v == '\t')
-			v++;
-		if (strncasecmp(v, token, n) == 0 && (v[n] == ',' ||
-		    v[n] == ' ' || v[n] == '\r' || v[n] == '\n' || !v[n]))
-			return 1;
-		v += strcspn(v, ",\r\n");
-	}
-	return 0;
-}
-
-static int
-ws_accept_ok(const struct lg_dash *d, const char *got)
-{
-	struct sha1_ctx sha;
-	uint8_t digest[SHA1_DIGEST_SIZE];
-	char want[BASE64_ENCODE_RAW_LENGTH(SHA1_DIGEST_SIZE) + 1];
-
-	sha1_init(&sha);
-	sha1_update(&sha, strlen(d->key), (const uint8_t *)d->key);
-	sha1_update(&sha, sizeof WS_GUID - 1, (const uint8_t *)WS_GUID);
-	sha1_digest(&sha, sizeof digest, digest);
-	base64_encode_raw(want, sizeof digest, digest);
-	want[sizeof want - 1] = '\0';
-	return got != NULL && strncmp(got, want, strlen(want)) == 0;
-}
 
 /* The body of a refusal, when it is all here: its "error", else its text. */
 static void
@@ -724,10 +445,10 @@ read_head(struct lg_dash *d)
 {
 	struct evbuffer *in = bufferevent_get_input(d->bev);
 	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-	char *head;
-	const char *v;
+	struct httpc_head h;
+	char err[200];
 	size_t hl;
-	int status;
+	int rc;
 
 	if (end.pos < 0) {
 		if (evbuffer_get_length(in) > MAX_HEAD)
@@ -735,75 +456,65 @@ read_head(struct lg_dash *d)
 		return;
 	}
 	hl = (size_t)end.pos + 4;
-	head = malloc(hl + 1);
-	if (head == NULL)
-		lg_oom();
-	evbuffer_remove(in, head, hl);
-	head[hl] = '\0';
-	if (strncmp(head, "HTTP/1.", 7) != 0 || head[8] != ' ' ||
-	    sscanf(head + 9, "%3d", &status) != 1) {
-		free(head);
+	rc = httpc_head_parse((const char *)evbuffer_pullup(in, (ssize_t)hl), hl,
+	    &h, err, sizeof err);
+	evbuffer_drain(in, hl);
+	if (rc < 0) {
 		lost(d, "not an HTTP answer");
 		return;
 	}
-	d->http_status = status;
-	if (d->proto == PROTO_WS && status == 101) {
-		if (!value_is(header_value(head, "Upgrade"), "websocket") ||
-		    !value_has(header_value(head, "Connection"), "upgrade") ||
-		    !ws_accept_ok(d, header_value(head, "Sec-WebSocket-Accept"))) {
-			free(head);
+	d->http_status = h.status;
+	if (d->proto == PROTO_WS && h.status == 101) {
+		if (wsc_handshake_check(&h, d->key) != NULL) {
 			lost(d, "bad WebSocket handshake");
 			return;
 		}
-		free(head);
 		bufferevent_set_timeouts(d->bev, NULL, NULL);
-		ws_start(d);
+		if (wsc_open(&d->ws, &ws_cb, d, MAX_MSG) < 0)
+			die_nomem();
+		d->state = D_WS;
 		if (evbuffer_get_length(in) > 0)
 			ws_read(d);
 		return;
 	}
-	if (d->proto == PROTO_SSE && status == 200) {
-		d->chunked = value_has(header_value(head,
-		    "Transfer-Encoding"), "chunked");
-		d->chunk_left = -1;
-		free(head);
+	if (d->proto == PROTO_SSE && h.status == 200) {
+		httpc_body_start(&d->body, &h);
+		wsc_sse_init(&d->sse, sse_event, d, MAX_MSG);
 		bufferevent_set_timeouts(d->bev, NULL, NULL);
 		d->state = D_SSE;
 		if (evbuffer_get_length(in) > 0)
 			sse_read(d);
 		return;
 	}
-	v = header_value(head, "Content-Length");
-	d->body_len = v ? atol(v) : -1;
-	free(head);
+	d->body_len = h.has_length ? (long)h.length : -1;
 	d->state = D_ERRBODY;
 	errbody(d, 0);
 }
 
 static void
+errbody_more(struct lg_dash *d)
+{
+	errbody(d, 0);
+}
+
+/* What reads the input in each state; in the others it is dropped. */
+static void (*const readers[D_REFUSED + 1])(struct lg_dash *) = {
+	[D_HEAD] = read_head,
+	[D_ERRBODY] = errbody_more,
+	[D_WS] = ws_read,
+	[D_SSE] = sse_read,
+};
+
+static void
 on_read(struct bufferevent *bev, void *arg)
 {
 	struct lg_dash *d = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
 
-	(void)bev;
-	switch (d->state) {
-	case D_HEAD:
-		read_head(d);
-		break;
-	case D_ERRBODY:
-		errbody(d, 0);
-		break;
-	case D_WS:
-		ws_read(d);
-		break;
-	case D_SSE:
-		sse_read(d);
-		break;
-	default:
-		evbuffer_drain(bufferevent_get_input(bev),
-		    evbuffer_get_length(bufferevent_get_input(bev)));
-		break;
-	}
+	if (readers[d->state] != NULL)
+		readers[d->state](d);
+	else
+		evbuffer_drain(in, evbuffer_get_length(in));
 }
 
 static void
@@ -854,7 +565,7 @@ dash_connect(struct lg_dash *d)
 	reset_conn(d);
 	d->bev = bufferevent_socket_new(lg->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (d->bev == NULL)
-		lg_oom();
+		die_nomem();
 	tv.tv_sec = lg->cfg.timeout_ms / 1000;
 	tv.tv_usec = (lg->cfg.timeout_ms % 1000) * 1000;
 	bufferevent_setcb(d->bev, on_read, NULL, on_event, d);
@@ -877,12 +588,12 @@ dash_init(struct lg *lg)
 	lg->class_acked = calloc((size_t)lg->cfg.classes, sizeof
 	    *lg->class_acked);
 	if (lg->class_acked == NULL)
-		lg_oom();
+		die_nomem();
 	if (lg->ndash == 0)
 		return 0;
 	lg->dash = calloc((size_t)lg->ndash, sizeof *lg->dash);
 	if (lg->dash == NULL)
-		lg_oom();
+		die_nomem();
 	for (j = 0; j < lg->ndash; j++) {
 		struct lg_dash *d = &lg->dash[j];
 
@@ -896,18 +607,14 @@ dash_init(struct lg *lg)
 		    lg->cfg.dproto == DPROTO_SSE ? PROTO_SSE :
 		    j % 2 == 0 ? PROTO_WS : PROTO_SSE;
 		d->e2e = hist_new();
-		d->sse = evbuffer_new();
-		d->data = evbuffer_new();
 		d->retry = evtimer_new(lg->base, on_reconnect, d);
-		d->st_expected = calloc((size_t)lg->nstages,
+		/* one allocation: received follows expected */
+		d->st_expected = calloc(2 * (size_t)lg->nstages,
 		    sizeof *d->st_expected);
-		d->st_received = calloc((size_t)lg->nstages,
-		    sizeof *d->st_received);
-		if (d->e2e == NULL || d->sse == NULL || d->data == NULL ||
-		    d->retry == NULL || d->st_expected == NULL ||
-		    d->st_received == NULL)
-			lg_oom();
-		d->chunk_left = -1;
+		if (d->e2e == NULL || d->retry == NULL ||
+		    d->st_expected == NULL)
+			die_nomem();
+		d->st_received = d->st_expected + lg->nstages;
 	}
 	return 0;
 }
@@ -986,22 +693,15 @@ dash_close_all(struct lg *lg)
 		struct lg_dash *d = &lg->dash[j];
 
 		evtimer_del(d->retry);
-		if (d->state == D_WS && d->ws && d->bev) {
-			wslay_event_queue_close(d->ws, 1000, NULL, 0);
-			wslay_event_send(d->ws);
+		if (d->state == D_WS && d->ws.ctx && d->bev) {
+			wslay_event_queue_close(d->ws.ctx, 1000, NULL, 0);
+			wslay_event_send(d->ws.ctx);
 			(void)evbuffer_write(bufferevent_get_output(d->bev),
 			    bufferevent_getfd(d->bev));
 		}
 		if (d->state != D_REFUSED)
 			d->state = D_DOWN;
-		if (d->ws) {
-			wslay_event_context_free(d->ws);
-			d->ws = NULL;
-		}
-		if (d->bev) {
-			bufferevent_free(d->bev);
-			d->bev = NULL;
-		}
+		reset_conn(d);
 	}
 }
 
@@ -1013,16 +713,11 @@ dash_free(struct lg *lg)
 	for (j = 0; j < lg->ndash; j++) {
 		struct lg_dash *d = &lg->dash[j];
 
-		if (d->ws)
-			wslay_event_context_free(d->ws);
-		if (d->bev)
-			bufferevent_free(d->bev);
+		reset_conn(d);
+		wsc_sse_free(&d->sse);
 		hist_free(d->e2e);
-		evbuffer_free(d->sse);
-		evbuffer_free(d->data);
 		event_free(d->retry);
 		free(d->st_expected);
-		free(d->st_received);
 	}
 	free(lg->dash);
 	free(lg->class_acked);

@@ -19,8 +19,6 @@
  * own work; curl would not. What evhttp lacks (TLS, Unix sockets) ingest
  * does not need from a load generator on its own network.
  */
-#include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,125 +29,30 @@
 #include <event2/keyvalq_struct.h>
 
 #include "loadgen.h"
-#include "parse.h"
+#include "prog.h"
 
 int
-url_parse(const char *url, struct lg_url *u, char *err, size_t errlen)
+url_parse(const char *url, struct url *u, char *err, size_t errlen)
 {
-	const char *p = url, *hend, *pstart;
-	struct addrinfo hints, *res;
-	size_t hl, pl;
-	long port;
-	int rc;
+	int rc = url_split(url, URL_BASE, u, err, errlen);
 
-	memset(u, 0, sizeof *u);
-	if (strncmp(p, "http://", 7) != 0) {
-		snprintf(err, errlen, "'%s' is not an http:// URL", url);
-		return -1;
-	}
-	p += 7;
-	pstart = p + strcspn(p, "/?#");
-	if (*pstart == '?' || *pstart == '#') {
-		snprintf(err, errlen, "'%s': a base URL has no query or "
-		    "fragment", url);
-		return -1;
-	}
-	if (*p == '[') {
-		hend = strchr(p, ']');
-		if (hend == NULL || hend > pstart) {
-			snprintf(err, errlen, "'%s': bad IPv6 host", url);
-			return -1;
-		}
-		hl = (size_t)(hend - p - 1);
-		p++;
-		hend++;
-	} else {
-		hend = p + strcspn(p, ":/");
-		hl = (size_t)(hend - p);
-	}
-	if (hl == 0 || hl >= sizeof u->host) {
-		snprintf(err, errlen, "'%s': bad host", url);
-		return -1;
-	}
-	memcpy(u->host, p, hl);
-	u->host[hl] = '\0';
-	if (*hend == ':') {
-		pl = (size_t)(pstart - hend - 1);
-		if (pl == 0 || pl >= sizeof u->port ||
-		    (memcpy(u->port, hend + 1, pl), u->port[pl] = '\0',
-		    parse_long(u->port, 1, 65535, &port, err, errlen) < 0)) {
-			snprintf(err, errlen, "'%s': bad port", url);
-			return -1;
-		}
-	} else if (hend == pstart) {
-		snprintf(u->port, sizeof u->port, "80");
-		port = 80;
-	} else {
-		snprintf(err, errlen, "'%s': bad host", url);
-		return -1;
-	}
-	u->port_n = (int)port;
-	snprintf(u->hostport, sizeof u->hostport, "%.*s",
-	    (int)(pstart - (url + 7)), url + 7);
-	pl = strlen(pstart);
-	while (pl > 0 && pstart[pl - 1] == '/')
-		pl--;
-	if (pl >= sizeof u->prefix) {
-		snprintf(err, errlen, "'%s': path too long", url);
-		return -1;
-	}
-	memcpy(u->prefix, pstart, pl);
-	u->prefix[pl] = '\0';
-	if (strpbrk(u->prefix, " \t\r\n") != NULL) {
-		snprintf(err, errlen, "'%s': spaces in the path", url);
-		return -1;
-	}
-
-	memset(&hints, 0, sizeof hints);
-	hints.ai_socktype = SOCK_STREAM;
-	rc = getaddrinfo(u->host, u->port, &hints, &res);
-	if (rc != 0) {
-		snprintf(err, errlen, "cannot resolve %s: %s", u->host,
-		    gai_strerror(rc));
-		return -2;
-	}
-	memcpy(&u->sa, res->ai_addr, res->ai_addrlen);
-	u->salen = res->ai_addrlen;
-	rc = getnameinfo(res->ai_addr, res->ai_addrlen, u->numeric,
-	    sizeof u->numeric, NULL, 0, NI_NUMERICHOST);
-	freeaddrinfo(res);
-	if (rc != 0) {
-		snprintf(err, errlen, "cannot resolve %s: %s", u->host,
-		    gai_strerror(rc));
-		return -2;
-	}
-	return 0;
+	return rc < 0 ? rc : url_resolve(u, err, errlen);
 }
 
+/* The idle connections take turns: each is at most once in the ring. */
 static void
 idle_push(struct lg *lg, struct lg_hconn *c)
 {
-	c->next = NULL;
-	c->idle = 1;
-	if (lg->idle_tail)
-		lg->idle_tail->next = c;
-	else
-		lg->idle_head = c;
-	lg->idle_tail = c;
+	lg->idle[(lg->idle_first + lg->nidle++) % lg->nconns] = c;
 }
 
 static struct lg_hconn *
 idle_pop(struct lg *lg)
 {
-	struct lg_hconn *c = lg->idle_head;
+	struct lg_hconn *c = lg->idle[lg->idle_first];
 
-	if (c == NULL)
-		return NULL;
-	lg->idle_head = c->next;
-	if (lg->idle_head == NULL)
-		lg->idle_tail = NULL;
-	c->next = NULL;
-	c->idle = 0;
+	lg->idle_first = (lg->idle_first + 1) % lg->nconns;
+	lg->nidle--;
 	return c;
 }
 
@@ -190,7 +93,7 @@ on_answer(struct evhttp_request *hr, void *arg)
 int
 http_has_idle(const struct lg *lg)
 {
-	return lg->idle_head != NULL;
+	return lg->nidle > 0;
 }
 
 int
@@ -200,19 +103,19 @@ http_send(struct lg *lg, struct lg_req *r)
 	struct evhttp_request *hr;
 	struct evkeyvalq *h;
 
-	if (lg->idle_head == NULL)
+	if (lg->nidle == 0)
 		return 0;
 	c = idle_pop(lg);
 	hr = evhttp_request_new(on_answer, c);
 	if (hr == NULL)
-		lg_oom();
+		die_nomem();
 	evhttp_request_set_error_cb(hr, on_error);
 	h = evhttp_request_get_output_headers(hr);
 	evhttp_add_header(h, "Host", lg->ingest.hostport);
 	evhttp_add_header(h, "Content-Type", "application/json");
 	if (evbuffer_add(evhttp_request_get_output_buffer(hr), r->body,
 	    r->len) < 0)
-		lg_oom();
+		die_nomem();
 	c->req = r;
 	c->error = -1;
 	r->sent_us = lg_now_us();
@@ -236,11 +139,12 @@ http_init(struct lg *lg, char *err, size_t errlen)
 	long i;
 
 	snprintf(lg->events_path, sizeof lg->events_path, "%s/api/v1/events",
-	    lg->ingest.prefix);
+	    lg->ingest.path);
 	lg->nconns = lg->cfg.conns;
 	lg->conns = calloc((size_t)lg->nconns, sizeof *lg->conns);
-	if (lg->conns == NULL)
-		lg_oom();
+	lg->idle = calloc((size_t)lg->nconns, sizeof *lg->idle);
+	if (lg->conns == NULL || lg->idle == NULL)
+		die_nomem();
 	tv.tv_sec = lg->cfg.timeout_ms / 1000;
 	tv.tv_usec = (lg->cfg.timeout_ms % 1000) * 1000;
 	for (i = 0; i < lg->nconns; i++) {
@@ -298,16 +202,16 @@ http_health(struct lg *lg)
 	struct evhttp_connection *evcon;
 	struct evhttp_request *hr;
 	struct timeval tv;
-	char path[600];
+	char path[1040];
 
 	tv.tv_sec = lg->cfg.timeout_ms / 1000;
 	tv.tv_usec = (lg->cfg.timeout_ms % 1000) * 1000;
-	snprintf(path, sizeof path, "%s/healthz", lg->ingest.prefix);
+	snprintf(path, sizeof path, "%s/healthz", lg->ingest.path);
 	evcon = evhttp_connection_base_new(lg->base, NULL, lg->ingest.numeric,
 	    (unsigned short)lg->ingest.port_n);
 	hr = evhttp_request_new(on_health, lg);
 	if (evcon == NULL || hr == NULL)
-		lg_oom();
+		die_nomem();
 	evhttp_connection_set_timeout_tv(evcon, &tv);
 	evhttp_request_set_error_cb(hr, on_health_error);
 	evhttp_add_header(evhttp_request_get_output_headers(hr), "Host",
@@ -333,5 +237,7 @@ http_free(struct lg *lg)
 	free(lg->conns);
 	lg->conns = NULL;
 	lg->nconns = 0;
-	lg->idle_head = lg->idle_tail = NULL;
+	free(lg->idle);
+	lg->idle = NULL;
+	lg->idle_first = lg->nidle = 0;
 }

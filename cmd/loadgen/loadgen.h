@@ -7,11 +7,15 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include <jv.h>
 #include <libpq-fe.h>
-#include <wslay/wslay.h>
+
+#include "stats.h"
+#include "url.h"
+#include "wsclient.h"
 
 #define LG_MAX_STAGES		64
 #define LG_MAX_SLO		32
@@ -41,23 +45,12 @@ struct lg_cfg {
 	const char *url, *notify, *token, *db, *slo, *json, *csv, *html;
 	long students, classes, dashboards, batch, conns, timeout_ms;
 	long duration_ms;
-	long long seed;
+	long seed;		/* below 2^53: exact as a JSON number */
 	double think, rate;
 	enum lg_dproto dproto;
 	int setup, verify_db, quiet;
-	int seed_set, students_set, conns_set, stages_set, duration_set;
-	int think_set, slo_set;
 	struct lg_stage_cfg stages[LG_MAX_STAGES];
 	int nstages;
-};
-
-/* http://HOST[:PORT][/PREFIX], resolved once. */
-struct lg_url {
-	char host[256], port[8], hostport[300], prefix[512];
-	char numeric[64];	/* the address to connect to */
-	int port_n;
-	struct sockaddr_storage sa;
-	socklen_t salen;
 };
 
 /* The figures of one stage, or of the whole run. */
@@ -119,8 +112,8 @@ struct lg_req {
 	char *body;
 	size_t len, cap;
 	struct event *retry;
-	struct lg_req *next;	/* in the wait queue or the free list */
-	struct lg_req *aprev, *anext;	/* in the list of those in use */
+	STAILQ_ENTRY(lg_req) next;	/* in the wait queue or the free list */
+	LIST_ENTRY(lg_req) active;	/* in the list of those in use */
 	int in_use;
 };
 
@@ -128,8 +121,6 @@ struct lg_hconn {
 	struct lg *lg;
 	struct evhttp_connection *evcon;
 	struct lg_req *req;
-	struct lg_hconn *next;	/* in the idle queue */
-	int idle;
 	int error;		/* from the error callback, -1 none */
 };
 
@@ -151,18 +142,12 @@ struct lg_dash {
 	enum lg_dstate state;
 	struct bufferevent *bev;
 	struct event *retry;
-	wslay_event_context_ptr ws;
-	char key[32];
-	/* SSE body: chunked or to the end */
-	int chunked;
-	int64_t chunk_left;	/* -1: reading a size line */
-	struct evbuffer *sse;
-	struct evbuffer *data;
+	struct wsc ws;
+	char key[WSC_KEY_SIZE];
+	struct httpc_body body;	/* SSE: chunked or to the end */
+	struct wsc_sse sse;
 	int http_status;
 	long body_len;
-	int in_close, close_seen, close_code;
-	uint8_t close_buf[125];
-	size_t close_len;
 	/* what happened */
 	int connected, live;
 	int refused_code;
@@ -219,8 +204,8 @@ struct lg {
 	char prefix[32];	/* "lg-<run_id>-" */
 	size_t prefix_len;
 	char started_at[40];
-	struct lg_url ingest, notify;
-	char events_path[600];
+	struct url ingest, notify;	/* --url, --notify: base URLs */
+	char events_path[1040];
 	char token[160];
 	enum lg_phase phase;
 	int interrupted;	/* the run ended before its plan */
@@ -231,9 +216,10 @@ struct lg {
 	long nstudents;
 	struct lg_hconn *conns;
 	long nconns;
-	struct lg_hconn *idle_head, *idle_tail;
-	struct lg_req *wait_head, *wait_tail;
-	struct lg_req *free_reqs, *active_reqs;
+	struct lg_hconn **idle;	/* a ring of nconns: the oldest idle first */
+	long idle_first, nidle;
+	STAILQ_HEAD(, lg_req) waitq, free_reqs;
+	LIST_HEAD(, lg_req) active_reqs;
 	long inflight, retrying, waiting;
 	uint64_t next_k;		/* open model: the next request due */
 	uint64_t sched_k0[LG_MAX_STAGES], sched_n[LG_MAX_STAGES];
@@ -288,11 +274,9 @@ struct lg {
 };
 
 /* ---- main.c ---- */
-int64_t lg_now_us(void);	/* monotonic */
-int64_t lg_wall_us(void);
-void lg_die(int code, const char *fmt, ...)
-	__attribute__((noreturn, format(printf, 2, 3)));
-void lg_oom(void) __attribute__((noreturn));
+/* The clocks of lib/stats, in microseconds. */
+#define lg_now_us()	stats_mono_us()		/* monotonic */
+#define lg_wall_us()	stats_now_us()
 /* SIGINT and SIGTERM so far: one ends the run, two skip what follows. */
 int lg_interrupted(void);
 /* During the drain: end the run once nothing is left to wait for. */
@@ -308,7 +292,9 @@ int http_has_idle(const struct lg *lg);
 /* Write r on an idle connection: 1, or 0 when none is idle. */
 int http_send(struct lg *lg, struct lg_req *r);
 void http_free(struct lg *lg);
-int url_parse(const char *url, struct lg_url *u, char *err, size_t errlen);
+/* A base URL (lib/url.h), resolved: -ERR_USAGE for the URL itself,
+ * -ERR_UNAVAILABLE when its host cannot be resolved, with err. */
+int url_parse(const char *url, struct url *u, char *err, size_t errlen);
 
 /* ---- students.c: behaviour, events, retries, the open schedule ---- */
 int students_init(struct lg *lg);
@@ -373,6 +359,8 @@ struct lg_slo_result slo_eval(const struct lg *lg, const struct lg_slo *s,
     int stage);
 void slo_format_value(char *buf, size_t len, const struct lg_slo *s,
     double v);
+/* The errors metric: failed tries, retried or not, and answers not 2xx. */
+uint64_t slo_errors(const struct lg_metrics *m);
 
 /* ---- report.c: the summary, JSON, CSV and HTML ---- */
 void report_text(struct lg *lg, FILE *f);

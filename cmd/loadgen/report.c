@@ -42,13 +42,6 @@ round3(double x)
 	return round(x * 1000) / 1000;
 }
 
-static uint64_t
-errors_of(const struct lg_metrics *m)
-{
-	return m->err_connect + m->err_timeout + m->err_reset + m->st_4xx +
-	    m->st_5xx + m->st_other;
-}
-
 static double
 per_s(uint64_t n, double s)
 {
@@ -159,7 +152,7 @@ report_text(struct lg *lg, FILE *f)
 	char v1[32], v2[32], name[64];
 	int s, j, k;
 
-	fprintf(f, "labpulse loadgen: run %s, seed %lld, %s model\n",
+	fprintf(f, "labpulse loadgen: run %s, seed %ld, %s model\n",
 	    lg->run_id, c->seed, lg->model == MODEL_OPEN ? "open" : "closed");
 	if (lg->model == MODEL_CLOSED)
 		fprintf(f, "  %ld students in %ld classes, think %g, batch %ld, "
@@ -377,12 +370,60 @@ slo_json(const struct lg *lg, const struct lg_slo_result *res, int full)
 	return a;
 }
 
+#define NITEMS(a)	(sizeof (a) / sizeof (a)[0])
+
+/* A JSON object of named figures, in their order. */
+struct figure {
+	const char *name;
+	double value;
+};
+
+static jv
+figures_json(const struct figure *f, size_t n)
+{
+	jv o = jv_object();
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		o = jv_object_set(o, jv_string(f[i].name),
+		    jv_number(f[i].value));
+	return o;
+}
+
 static jv
 metrics_json(const struct lg *lg, int s)
 {
 	const struct lg_metrics *m = s < 0 ? &lg->total : &lg->st[s];
 	double d = m->duration_s;
-	jv o = jv_object(), x;
+	int open_model = lg->model == MODEL_OPEN;
+	const struct figure req[] = {
+		{ "sent", (double)m->sent },
+		{ "ok", (double)m->ok },
+		{ "per_s_offered", round3(per_s(open_model ? m->due : m->sent,
+		    d)) },
+		{ "per_s_achieved", round3(per_s(m->ok, m->busy_s)) },
+		{ "due", (double)m->due },	/* the open model's only */
+		{ "unsent", (double)m->unsent },
+	}, ev[] = {
+		{ "sent", (double)m->ev_sent },
+		{ "acked", (double)m->ev_acked },
+		{ "lost", (double)m->ev_lost },
+		{ "per_s_offered", round3(per_s(m->ev_sent, d)) },
+		{ "per_s_achieved", round3(per_s(m->ev_acked, m->busy_s)) },
+	}, status[] = {
+		{ "2xx", (double)m->st_2xx },
+		{ "4xx", (double)m->st_4xx },
+		{ "5xx", (double)m->st_5xx },
+		{ "other", (double)m->st_other },
+	}, errors[] = {
+		{ "connect", (double)m->err_connect },
+		{ "timeout", (double)m->err_timeout },
+		{ "reset", (double)m->err_reset },
+		{ "4xx", (double)m->st_4xx },
+		{ "5xx", (double)m->st_5xx },
+		{ "total", (double)slo_errors(m) },
+	};
+	jv o = jv_object();
 
 	if (s >= 0)
 		o = jv_object_set(o, jv_string("index"), jv_number(s));
@@ -391,41 +432,14 @@ metrics_json(const struct lg *lg, int s)
 	o = jv_object_set(o, jv_string("rate"), lg->model == MODEL_OPEN ?
 	    jv_number(m->value) : jv_null());
 	o = jv_object_set(o, jv_string("duration_s"), jv_number(round3(d)));
-	x = jv_object();
-	x = jv_object_set(x, jv_string("sent"), num(m->sent));
-	x = jv_object_set(x, jv_string("ok"), num(m->ok));
-	x = jv_object_set(x, jv_string("per_s_offered"), jv_number(round3(
-	    per_s(lg->model == MODEL_OPEN ? m->due : m->sent, d))));
-	x = jv_object_set(x, jv_string("per_s_achieved"),
-	    jv_number(round3(per_s(m->ok, m->busy_s))));
-	if (lg->model == MODEL_OPEN) {
-		x = jv_object_set(x, jv_string("due"), num(m->due));
-		x = jv_object_set(x, jv_string("unsent"), num(m->unsent));
-	}
-	o = jv_object_set(o, jv_string("requests"), x);
-	x = jv_object();
-	x = jv_object_set(x, jv_string("sent"), num(m->ev_sent));
-	x = jv_object_set(x, jv_string("acked"), num(m->ev_acked));
-	x = jv_object_set(x, jv_string("lost"), num(m->ev_lost));
-	x = jv_object_set(x, jv_string("per_s_offered"),
-	    jv_number(round3(per_s(m->ev_sent, d))));
-	x = jv_object_set(x, jv_string("per_s_achieved"),
-	    jv_number(round3(per_s(m->ev_acked, m->busy_s))));
-	o = jv_object_set(o, jv_string("events"), x);
-	x = jv_object();
-	x = jv_object_set(x, jv_string("2xx"), num(m->st_2xx));
-	x = jv_object_set(x, jv_string("4xx"), num(m->st_4xx));
-	x = jv_object_set(x, jv_string("5xx"), num(m->st_5xx));
-	x = jv_object_set(x, jv_string("other"), num(m->st_other));
-	o = jv_object_set(o, jv_string("status"), x);
-	x = jv_object();
-	x = jv_object_set(x, jv_string("connect"), num(m->err_connect));
-	x = jv_object_set(x, jv_string("timeout"), num(m->err_timeout));
-	x = jv_object_set(x, jv_string("reset"), num(m->err_reset));
-	x = jv_object_set(x, jv_string("4xx"), num(m->st_4xx));
-	x = jv_object_set(x, jv_string("5xx"), num(m->st_5xx));
-	x = jv_object_set(x, jv_string("total"), num(errors_of(m)));
-	o = jv_object_set(o, jv_string("errors"), x);
+	o = jv_object_set(o, jv_string("requests"), figures_json(req,
+	    NITEMS(req) - (open_model ? 0 : 2)));
+	o = jv_object_set(o, jv_string("events"), figures_json(ev,
+	    NITEMS(ev)));
+	o = jv_object_set(o, jv_string("status"), figures_json(status,
+	    NITEMS(status)));
+	o = jv_object_set(o, jv_string("errors"), figures_json(errors,
+	    NITEMS(errors)));
 	o = jv_object_set(o, jv_string("ack_us"), report_hist(m->ack));
 	o = jv_object_set(o, jv_string("ack_uncorrected_us"),
 	    lg->model == MODEL_OPEN ? report_hist(m->ack_unc) : jv_null());
@@ -655,24 +669,16 @@ report_csv(struct lg *lg, FILE *f)
 static void
 esc(FILE *f, const char *s)
 {
-	for (; *s; s++) {
-		switch (*s) {
-		case '<':
-			fputs("&lt;", f);
-			break;
-		case '>':
-			fputs("&gt;", f);
-			break;
-		case '&':
-			fputs("&amp;", f);
-			break;
-		case '"':
-			fputs("&quot;", f);
-			break;
-		default:
+	static const char special[] = "<>&\"";
+	static const char *const entity[] = { "&lt;", "&gt;", "&amp;",
+	    "&quot;" };
+	const char *p;
+
+	for (; *s; s++)
+		if ((p = strchr(special, *s)) != NULL)
+			fputs(entity[p - special], f);
+		else
 			fputc(*s, f);
-		}
-	}
 }
 
 static const char *const colors[] = { "#1f77b4", "#ff7f0e", "#2ca02c",
@@ -731,13 +737,33 @@ curve(FILE *f, const struct hist *h, double ymax, const char *color,
 	fputs("\"/>\n", f);
 }
 
+/* A chart's frame, and the grid of its left axis from 0 to ymax, its
+ * numbers in fill (NULL: the text's colour). */
+static void
+chart_begin(FILE *f, double ymax, double step, const char *fill)
+{
+	double y, py;
+
+	fprintf(f, "<svg viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" "
+	    "xmlns=\"http://www.w3.org/2000/svg\" font-size=\"12\" "
+	    "font-family=\"sans-serif\">\n", CW, CH, CW, CH);
+	for (y = 0; y <= ymax + step / 2; y += step) {
+		py = MT + (CH - MT - MB) * (1 - y / ymax);
+		fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" "
+		    "stroke=\"#ddd\"/><text x=\"%d\" y=\"%.1f\" "
+		    "text-anchor=\"end\"%s%s%s>%g</text>\n", ML, CW - MR, py,
+		    py, ML - 6, py + 4, fill ? " fill=\"" : "", fill ? fill : "",
+		    fill ? "\"" : "", y);
+	}
+}
+
 static void
 latency_chart(FILE *f, const struct lg *lg)
 {
 	static const double ticks[] = { 0, 90, 99, 99.9, 99.99, 99.999 };
 	static const char *const tick_names[] = { "0%", "90%", "99%", "99.9%",
 	    "99.99%", "99.999%" };
-	double ymax = 0, step, y;
+	double ymax = 0, step;
 	int s, i, li = 0;
 	size_t t;
 
@@ -753,17 +779,7 @@ latency_chart(FILE *f, const struct lg *lg)
 		ymax = 1;
 	step = nice_step(ymax, 6);
 	ymax = ceil(ymax / step) * step;
-	fprintf(f, "<svg viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" "
-	    "xmlns=\"http://www.w3.org/2000/svg\" font-size=\"12\" "
-	    "font-family=\"sans-serif\">\n", CW, CH, CW, CH);
-	for (y = 0; y <= ymax + step / 2; y += step) {
-		double py = MT + (CH - MT - MB) * (1 - y / ymax);
-
-		fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" "
-		    "stroke=\"#ddd\"/><text x=\"%d\" y=\"%.1f\" "
-		    "text-anchor=\"end\">%g</text>\n", ML, CW - MR, py, py,
-		    ML - 6, py + 4, y);
-	}
+	chart_begin(f, ymax, step, NULL);
 	for (t = 0; t < sizeof ticks / sizeof ticks[0]; t++)
 		fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" "
 		    "stroke=\"#ddd\"/><text x=\"%.1f\" y=\"%d\" "
@@ -827,17 +843,7 @@ timeline_chart(FILE *f, const struct lg *lg)
 	rmax = ceil(rmax / step) * step;
 	pstep = nice_step(pmax, 6);
 	pmax = ceil(pmax / pstep) * pstep;
-	fprintf(f, "<svg viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" "
-	    "xmlns=\"http://www.w3.org/2000/svg\" font-size=\"12\" "
-	    "font-family=\"sans-serif\">\n", CW, CH, CW, CH);
-	for (y = 0; y <= rmax + step / 2; y += step) {
-		double py = MT + (CH - MT - MB) * (1 - y / rmax);
-
-		fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" "
-		    "stroke=\"#ddd\"/><text x=\"%d\" y=\"%.1f\" "
-		    "text-anchor=\"end\" fill=\"%s\">%g</text>\n", ML, CW - MR,
-		    py, py, ML - 6, py + 4, colors[0], y);
-	}
+	chart_begin(f, rmax, step, colors[0]);
 	for (y = 0; y <= pmax + pstep / 2; y += pstep)
 		fprintf(f, "<text x=\"%d\" y=\"%.1f\" fill=\"%s\">%g</text>\n",
 		    CW - MR + 6, MT + (CH - MT - MB) * (1 - y / pmax) + 4,
@@ -949,7 +955,7 @@ report_html(struct lg *lg, FILE *f)
 	    "{color:#b22}\n.note{color:#666;font-size:.9em}\n</style></head>"
 	    "<body>\n", lg->run_id, lg->pass ? "PASS" : "FAIL");
 	fprintf(f, "<h1>labpulse loadgen <span class=\"verdict %s\">%s</span>"
-	    "</h1>\n<p>run <code>%s</code>, seed %lld, started %s, %s model, "
+	    "</h1>\n<p>run <code>%s</code>, seed %ld, started %s, %s model, "
 	    "%.1f s</p>\n", lg->pass ? "pass" : "fail",
 	    lg->pass ? "PASS" : "FAIL", lg->run_id, c->seed, lg->started_at,
 	    lg->model == MODEL_OPEN ? "open" : "closed", lg->total.duration_s);

@@ -9,6 +9,7 @@
 
 #include "hist.h"
 #include "loadgen.h"
+#include "prog.h"
 
 enum kind { M_LAT, M_PCT, M_COUNT };
 
@@ -149,7 +150,7 @@ slo_parse(const char *list, struct lg_slo *out, int *n, char *err,
 	int count = 0;
 
 	if (copy == NULL)
-		lg_oom();
+		die_nomem();
 	if (*trim(copy) == '\0') {
 		snprintf(err, errlen, "no terms");
 		free(copy);
@@ -218,8 +219,7 @@ slo_eval(const struct lg *lg, const struct lg_slo *s, int stage)
 		if (strcmp(s->metric, "lost") == 0) {
 			r.value = (double)m->ev_lost;
 		} else if (strcmp(s->metric, "errors") == 0) {
-			r.value = (double)(m->err_connect + m->err_timeout +
-			    m->err_reset + m->st_4xx + m->st_5xx + m->st_other);
+			r.value = (double)slo_errors(m);
 		} else {
 			if (!lg->verify.done) {
 				r.why = lg->cfg.verify_db ?
@@ -261,4 +261,11 @@ slo_format_value(char *buf, size_t len, const struct lg_slo *s, double v)
 		snprintf(buf, len, "%.0f", v);
 		break;
 	}
+}
+
+uint64_t
+slo_errors(const struct lg_metrics *m)
+{
+	return m->err_connect + m->err_timeout + m->err_reset + m->st_4xx +
+	    m->st_5xx + m->st_other;
 }

@@ -14,6 +14,7 @@
 
 #include "hist.h"
 #include "loadgen.h"
+#include "prog.h"
 
 #define SEC		INT64_C(1000000)
 #define EVENT_MAX	1400	/* bytes one rendered event may take */
@@ -61,30 +62,25 @@ static void on_retry(evutil_socket_t fd, short what, void *arg);
 static struct lg_req *
 req_get(struct lg *lg)
 {
-	struct lg_req *r = lg->free_reqs;
+	struct lg_req *r = STAILQ_FIRST(&lg->free_reqs);
 
 	if (r != NULL) {
-		lg->free_reqs = r->next;
+		STAILQ_REMOVE_HEAD(&lg->free_reqs, next);
 	} else {
 		r = calloc(1, sizeof *r);
 		if (r == NULL)
-			lg_oom();
+			die_nomem();
 		r->lg = lg;
 		r->retry = evtimer_new(lg->base, on_retry, r);
 		if (r->retry == NULL)
-			lg_oom();
+			die_nomem();
 	}
-	r->next = NULL;
 	r->st = NULL;
 	r->first = r->count = 0;
 	r->attempt = 0;
 	r->len = 0;
 	r->due_us = r->sent_us = 0;
-	r->aprev = NULL;
-	r->anext = lg->active_reqs;
-	if (lg->active_reqs)
-		lg->active_reqs->aprev = r;
-	lg->active_reqs = r;
+	LIST_INSERT_HEAD(&lg->active_reqs, r, active);
 	r->in_use = 1;
 	return r;
 }
@@ -96,15 +92,8 @@ req_release(struct lg *lg, struct lg_req *r)
 		return;
 	r->in_use = 0;
 	evtimer_del(r->retry);
-	if (r->aprev)
-		r->aprev->anext = r->anext;
-	else
-		lg->active_reqs = r->anext;
-	if (r->anext)
-		r->anext->aprev = r->aprev;
-	r->aprev = r->anext = NULL;
-	r->next = lg->free_reqs;
-	lg->free_reqs = r;
+	LIST_REMOVE(r, active);
+	STAILQ_INSERT_HEAD(&lg->free_reqs, r, next);
 }
 
 static void
@@ -120,7 +109,7 @@ body_reserve(struct lg_req *r, size_t more)
 		cap *= 2;
 	p = realloc(r->body, cap);
 	if (p == NULL)
-		lg_oom();
+		die_nomem();
 	r->body = p;
 	r->cap = cap;
 }
@@ -137,7 +126,7 @@ new_event(struct lg_student *st, uint32_t *n)
 
 		e = realloc(st->ev, (size_t)cap * sizeof *e);
 		if (e == NULL)
-			lg_oom();
+			die_nomem();
 		st->ev = e;
 		st->cap = cap;
 	}
@@ -285,7 +274,7 @@ render_event(struct lg *lg, struct lg_req *r, struct lg_student *st,
 	p = put_u(p, (uint64_t)st->klass);
 	p = PUT(p, "\"}");
 	if ((size_t)(p - start) >= EVENT_MAX)
-		lg_die(70, "an event did not fit in %d bytes", EVENT_MAX);
+		die(EX_SOFTWARE, "an event did not fit in %d bytes", EVENT_MAX);
 	r->len += (size_t)(p - start);
 }
 
@@ -557,26 +546,18 @@ on_pump(evutil_socket_t fd, short what, void *arg)
 static void
 wait_push(struct lg *lg, struct lg_req *r)
 {
-	r->next = NULL;
-	if (lg->wait_tail)
-		lg->wait_tail->next = r;
-	else
-		lg->wait_head = r;
-	lg->wait_tail = r;
+	STAILQ_INSERT_TAIL(&lg->waitq, r, next);
 	lg->waiting++;
 }
 
 static struct lg_req *
 wait_pop(struct lg *lg)
 {
-	struct lg_req *r = lg->wait_head;
+	struct lg_req *r = STAILQ_FIRST(&lg->waitq);
 
 	if (r == NULL)
 		return NULL;
-	lg->wait_head = r->next;
-	if (lg->wait_head == NULL)
-		lg->wait_tail = NULL;
-	r->next = NULL;
+	STAILQ_REMOVE_HEAD(&lg->waitq, next);
 	lg->waiting--;
 	return r;
 }
@@ -585,7 +566,7 @@ void
 students_submit(struct lg *lg, struct lg_req *r)
 {
 	/* what waits for a connection goes first */
-	if (lg->wait_head != NULL || !http_send(lg, r))
+	if (!STAILQ_EMPTY(&lg->waitq) || !http_send(lg, r))
 		wait_push(lg, r);
 }
 
@@ -611,11 +592,11 @@ students_pump(struct lg *lg)
 	int64_t now, due, until;
 	int stage;
 
-	while (lg->wait_head != NULL && http_has_idle(lg)) {
+	while (!STAILQ_EMPTY(&lg->waitq) && http_has_idle(lg)) {
 		r = wait_pop(lg);
 		http_send(lg, r);
 	}
-	if (lg->model != MODEL_OPEN || lg->wait_head != NULL ||
+	if (lg->model != MODEL_OPEN || !STAILQ_EMPTY(&lg->waitq) ||
 	    (lg->phase != PH_RUN && lg->phase != PH_DRAIN))
 		return;
 	/* after the last stage, only what fell due before its end */
@@ -762,10 +743,13 @@ students_init(struct lg *lg)
 	long i;
 	int s;
 
+	STAILQ_INIT(&lg->waitq);
+	STAILQ_INIT(&lg->free_reqs);
+	LIST_INIT(&lg->active_reqs);
 	lg->nstudents = lg->cfg.students;
 	lg->students = calloc((size_t)lg->nstudents, sizeof *lg->students);
 	if (lg->students == NULL)
-		lg_oom();
+		die_nomem();
 	for (i = 0; i < lg->nstudents; i++) {
 		struct lg_student *st = &lg->students[i];
 
@@ -778,12 +762,12 @@ students_init(struct lg *lg)
 			st->req = req_get(lg);
 			st->req->st = st;
 			if (st->timer == NULL)
-				lg_oom();
+				die_nomem();
 		}
 	}
 	lg->pump_ev = evtimer_new(lg->base, on_pump, lg);
 	if (lg->pump_ev == NULL)
-		lg_oom();
+		die_nomem();
 	if (lg->model == MODEL_OPEN) {
 		uint64_t k = 0;
 		int64_t t = 0;
@@ -876,11 +860,11 @@ students_abandon(struct lg *lg)
 			lg->inflight--;
 		}
 	}
-	for (r = lg->active_reqs; r != NULL; r = next) {
+	for (r = LIST_FIRST(&lg->active_reqs); r != NULL; r = next) {
 		struct lg_evrec *e;
 		uint32_t k, lost = 0;
 
-		next = r->anext;
+		next = LIST_NEXT(r, active);
 		if (r->st == NULL || r->count == 0)
 			continue;
 		e = &r->st->ev[r->first];
@@ -894,7 +878,7 @@ students_abandon(struct lg *lg)
 		evtimer_del(r->retry);
 		r->count = 0;
 	}
-	lg->wait_head = lg->wait_tail = NULL;
+	STAILQ_INIT(&lg->waitq);
 	lg->waiting = lg->retrying = 0;
 	for (i = 0; i < lg->nstudents; i++) {
 		struct lg_student *st = &lg->students[i];
@@ -960,17 +944,17 @@ students_free(struct lg *lg)
 	struct lg_req *r, *next;
 	long i;
 
-	for (r = lg->active_reqs; r != NULL; r = next) {
-		next = r->anext;
+	for (r = LIST_FIRST(&lg->active_reqs); r != NULL; r = next) {
+		next = LIST_NEXT(r, active);
 		req_release(lg, r);
 	}
-	for (r = lg->free_reqs; r != NULL; r = next) {
-		next = r->next;
+	for (r = STAILQ_FIRST(&lg->free_reqs); r != NULL; r = next) {
+		next = STAILQ_NEXT(r, next);
 		event_free(r->retry);
 		free(r->body);
 		free(r);
 	}
-	lg->free_reqs = NULL;
+	STAILQ_INIT(&lg->free_reqs);
 	for (i = 0; i < lg->nstudents; i++) {
 		if (lg->students[i].timer)
 			event_free(lg->students[i].timer);

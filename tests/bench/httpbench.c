@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -13,9 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +26,9 @@
 #include "hist.h"
 #include "log.h"
 #include "parse.h"
+#include "stats.h"
+#include "url.h"
+#include "httpc.h"
 
 static const char usage_text[] =
 "usage: httpbench [--batch N] [--classes N] [--conns N] [--duration SECONDS]\n"
@@ -91,7 +93,7 @@ static const struct option longopts[] = {
 
 struct bench_cfg {
 	const char *url;
-	char host[256], port[8], path[1024], hostport[300];
+	struct url u;
 	long batch, classes, conns, duration_ms, timeout_ms, warmup_ms;
 	double rate;
 	int json, stamp;
@@ -120,8 +122,6 @@ struct conn {
 struct bench {
 	struct bench_cfg cfg;
 	struct event_base *base;
-	struct sockaddr_storage addr;
-	socklen_t addrlen;
 	struct conn *conns;
 	struct conn *idle_head, *idle_tail;
 	struct event *tick, *phase_ev, *sigint;
@@ -159,17 +159,6 @@ usage(int code)
 	exit(code);
 }
 
-static const char *
-opt_name(int val)
-{
-	const struct option *o;
-
-	for (o = longopts; o->name; o++)
-		if (o->val == val)
-			return o->name;
-	return "?";
-}
-
 static void __attribute__((noreturn, format(printf, 2, 3)))
 die(int code, const char *fmt, ...)
 {
@@ -183,25 +172,6 @@ die(int code, const char *fmt, ...)
 	exit(code);
 }
 
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* Wall time, which another process (the dashboard client) can compare. */
-static int64_t
-epoch_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static struct timeval
 tv_of_us(int64_t us)
 {
@@ -212,66 +182,6 @@ tv_of_us(int64_t us)
 	tv.tv_sec = (time_t)(us / 1000000);
 	tv.tv_usec = (suseconds_t)(us % 1000000);
 	return tv;
-}
-
-/* http://HOST:PORT/PATH, HOST possibly [IPV6]; port 80 when absent. */
-static int
-parse_url(struct bench_cfg *c, char *err, size_t errlen)
-{
-	const char *p = c->url, *hend, *pstart;
-	size_t hl;
-
-	if (strncmp(p, "http://", 7) != 0) {
-		snprintf(err, errlen, "--url must start with http://: %s", c->url);
-		return -1;
-	}
-	p += 7;
-	pstart = p + strcspn(p, "/");
-	if (*p == '[') {
-		hend = strchr(p, ']');
-		if (hend == NULL || hend > pstart) {
-			snprintf(err, errlen, "--url: bad IPv6 host: %s", c->url);
-			return -1;
-		}
-		hl = (size_t)(hend - p - 1);
-		p++;
-		hend++;
-	} else {
-		hend = p + strcspn(p, ":/");
-		hl = (size_t)(hend - p);
-	}
-	if (hl == 0 || hl >= sizeof c->host) {
-		snprintf(err, errlen, "--url: bad host: %s", c->url);
-		return -1;
-	}
-	memcpy(c->host, p, hl);
-	c->host[hl] = '\0';
-	if (*hend == ':') {
-		size_t pl = (size_t)(pstart - hend - 1);
-		long port;
-
-		if (pl == 0 || pl >= sizeof c->port) {
-			snprintf(err, errlen, "--url: bad port: %s", c->url);
-			return -1;
-		}
-		memcpy(c->port, hend + 1, pl);
-		c->port[pl] = '\0';
-		if (parse_long(c->port, 1, 65535, &port, err, errlen) < 0)
-			return -1;
-	} else if (hend == pstart) {
-		snprintf(c->port, sizeof c->port, "80");
-	} else {
-		snprintf(err, errlen, "--url: bad host: %s", c->url);
-		return -1;
-	}
-	if (strlen(*pstart ? pstart : "/") >= sizeof c->path) {
-		snprintf(err, errlen, "--url: path too long");
-		return -1;
-	}
-	snprintf(c->path, sizeof c->path, "%s", *pstart ? pstart : "/");
-	snprintf(c->hostport, sizeof c->hostport, "%.*s",
-	    (int)(pstart - (c->url + 7)), c->url + 7);
-	return 0;
 }
 
 static int
@@ -417,7 +327,7 @@ maybe_finish(struct bench *b)
 static void
 set_phase_timer(struct bench *b, int64_t at_us)
 {
-	struct timeval tv = tv_of_us(at_us - now_us());
+	struct timeval tv = tv_of_us(at_us - stats_mono_us());
 
 	evtimer_add(b->phase_ev, &tv);
 }
@@ -435,7 +345,7 @@ static void send_request(struct conn *c, int64_t due);
 static void
 pump(struct bench *b)
 {
-	int64_t now = now_us(), due = 0;
+	int64_t now = stats_mono_us(), due = 0;
 	struct timeval tv;
 
 	if (b->phase != P_RUN)
@@ -468,7 +378,7 @@ start_run(struct bench *b)
 	struct conn *c;
 
 	b->phase = P_RUN;
-	b->t_start = now_us();
+	b->t_start = stats_mono_us();
 	b->t_warm = b->t_start + b->cfg.warmup_ms * 1000;
 	b->t_end = b->t_warm + b->cfg.duration_ms * 1000;
 	set_phase_timer(b, b->t_end);
@@ -503,7 +413,7 @@ on_phase(evutil_socket_t fd, short what, void *arg)
 				b->backlog = (unsigned long)(due -
 				    (double)b->next_req);
 		}
-		set_phase_timer(b, now_us() + b->cfg.timeout_ms * 1000);
+		set_phase_timer(b, stats_mono_us() + b->cfg.timeout_ms * 1000);
 		maybe_finish(b);
 		break;
 	case P_DRAIN:
@@ -524,9 +434,9 @@ on_sigint(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (b->phase == P_CONNECT || b->phase == P_RUN) {
 		if (b->phase == P_CONNECT)
-			b->t_start = b->t_warm = b->t_end = now_us();
-		else if (now_us() < b->t_end)
-			b->t_end = now_us() > b->t_warm ? now_us() : b->t_warm;
+			b->t_start = b->t_warm = b->t_end = stats_mono_us();
+		else if (stats_mono_us() < b->t_end)
+			b->t_end = stats_mono_us() > b->t_warm ? stats_mono_us() : b->t_warm;
 		b->phase = P_RUN;
 		event_active(b->phase_ev, EV_TIMEOUT, 0);
 	} else {
@@ -585,18 +495,18 @@ send_request(struct conn *c, int64_t due)
 
 	idle_remove(c);
 	if (b->cfg.stamp)
-		b->stamp_us = epoch_us();
+		b->stamp_us = stats_now_us();
 	len = render_body(b);
 	if (len == 0)
-		die(70, "event buffer too small");
+		die(EX_SOFTWARE, "event buffer too small");
 	evbuffer_add_printf(out, "POST %s HTTP/1.1\r\nHost: %s\r\n"
 	    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-	    b->cfg.path, b->cfg.hostport, len);
+	    b->cfg.u.path, b->cfg.u.hostport, len);
 	evbuffer_add(out, b->body, len);
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	c->state = C_HEAD;
 	c->due_us = due;
-	c->sent_us = now_us();
+	c->sent_us = stats_mono_us();
 	c->measured = due >= b->t_warm;
 	c->close_after = 0;
 	b->inflight++;
@@ -617,7 +527,7 @@ conn_ready(struct conn *c)
 		return;
 	}
 	if (b->phase == P_RUN && b->cfg.rate == 0) {
-		send_request(c, now_us());
+		send_request(c, stats_mono_us());
 		return;
 	}
 	idle_push(c);
@@ -625,62 +535,22 @@ conn_ready(struct conn *c)
 		pump(b);
 }
 
-static int
-header_is(const char *line, size_t len, const char *name)
-{
-	size_t n = strlen(name);
-
-	return len > n && strncasecmp(line, name, n) == 0 && line[n] == ':';
-}
-
-/* Status line and the headers this client acts on. */
+/* Status line and the headers this client acts on; chunked bodies are
+ * not needed here. */
 static int
 parse_head(struct conn *c, const char *h, size_t len)
 {
-	const char *p = h, *end = h + len, *eol, *v;
-	int have_len = 0, http10;
-	size_t l;
+	struct httpc_head hd;
+	char err[160];
 
-	if (len < 12 || strncmp(h, "HTTP/1.", 7) != 0 || h[8] != ' ' ||
-	    h[9] < '1' || h[9] > '5' || h[10] < '0' || h[10] > '9' ||
-	    h[11] < '0' || h[11] > '9')
+	if (httpc_head_parse(h, len, &hd, err, sizeof err) < 0 ||
+	    hd.status > 599 || hd.te || (hd.has_length && hd.length > MAX_BODY))
 		return -1;
-	http10 = h[7] == '0';
-	c->status = (h[9] - '0') * 100 + (h[10] - '0') * 10 + (h[11] - '0');
-	c->close_after = http10;
-	c->body_left = 0;
-	for (;;) {
-		eol = memmem(p, (size_t)(end - p), "\r\n", 2);
-		if (eol == NULL || eol == p)
-			break;
-		l = (size_t)(eol - p);
-		if (header_is(p, l, "Content-Length")) {
-			char num[24];
-			size_t nl;
-
-			for (v = p + 15; v < eol && (*v == ' ' || *v == '\t'); v++)
-				;
-			nl = (size_t)(eol - v);
-			if (nl == 0 || nl >= sizeof num)
-				return -1;
-			memcpy(num, v, nl);
-			num[nl] = '\0';
-			c->body_left = strtoul(num, NULL, 10);
-			if (c->body_left > (size_t)MAX_BODY)
-				return -1;
-			have_len = 1;
-		} else if (header_is(p, l, "Connection")) {
-			if (memmem(p, l, "close", 5) != NULL)
-				c->close_after = 1;
-			else if (memmem(p, l, "eep-alive", 9) != NULL)
-				c->close_after = 0;
-		} else if (header_is(p, l, "Transfer-Encoding")) {
-			return -1;	/* chunked bodies are not needed here */
-		}
-		p = eol + 2;
-	}
-	if (!have_len && c->status != 204 && c->status != 304)
+	if (!hd.has_length && hd.status != 204 && hd.status != 304)
 		return -1;
+	c->status = hd.status;
+	c->body_left = hd.has_length ? (size_t)hd.length : 0;
+	c->close_after = hd.conn_close || (hd.http10 && !hd.conn_keep_alive);
 	return 0;
 }
 
@@ -705,7 +575,7 @@ static void
 response_done(struct conn *c, unsigned long accepted)
 {
 	struct bench *b = c->b;
-	int64_t now = now_us();
+	int64_t now = stats_mono_us();
 	int ok = c->status >= 200 && c->status < 300;
 
 	b->inflight--;
@@ -828,7 +698,7 @@ conn_connect(struct conn *c)
 	evutil_socket_t fd;
 	int one = 1;
 
-	fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	fd = socket(b->cfg.u.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		b->err_connect++;
@@ -850,8 +720,8 @@ conn_connect(struct conn *c)
 	bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&b->addr,
-	    (int)b->addrlen) < 0) {
+	if (bufferevent_socket_connect(c->bev,
+	    (struct sockaddr *)&b->cfg.u.sa, (int)b->cfg.u.salen) < 0) {
 		b->err_connect++;
 		note_error(b, "connect", EVUTIL_SOCKET_ERROR());
 		conn_failed(c);
@@ -1014,22 +884,6 @@ report(struct bench *b, double wall_s)
 
 /* ---- main ---- */
 
-static void
-resolve(struct bench *b)
-{
-	struct addrinfo hints, *res;
-	int rc;
-
-	memset(&hints, 0, sizeof hints);
-	hints.ai_socktype = SOCK_STREAM;
-	rc = getaddrinfo(b->cfg.host, b->cfg.port, &hints, &res);
-	if (rc != 0)
-		die(68, "cannot resolve %s: %s", b->cfg.host, gai_strerror(rc));
-	memcpy(&b->addr, res->ai_addr, res->ai_addrlen);
-	b->addrlen = res->ai_addrlen;
-	freeaddrinfo(res);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -1040,7 +894,7 @@ main(int argc, char **argv)
 	char err[256];
 	int64_t t0;
 	long i;
-	int ch, rc;
+	int ch, rc, li = 0;
 
 	log_init("httpbench");
 	c->batch = 1;
@@ -1048,7 +902,7 @@ main(int argc, char **argv)
 	c->duration_ms = 10000;
 	c->timeout_ms = 5000;
 	c->warmup_ms = 1000;
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "h", longopts, &li)) != -1) {
 		rc = 0;
 		switch (ch) {
 		case OPT_BATCH:
@@ -1090,26 +944,27 @@ main(int argc, char **argv)
 			    &c->warmup_ms, err, sizeof err);
 			break;
 		default:
-			usage(64);
+			usage(EX_USAGE);
 		}
 		if (rc < 0) {
-			log_error("--%s: %s", opt_name(ch), err);
-			usage(64);
+			log_error("--%s: %s", longopts[li].name, err);
+			usage(EX_USAGE);
 		}
 	}
 	if (optind < argc) {
 		log_error("unexpected argument '%s'", argv[optind]);
-		usage(64);
+		usage(EX_USAGE);
 	}
 	if (c->url == NULL) {
 		log_error("--url is required");
-		usage(64);
+		usage(EX_USAGE);
 	}
-	if (parse_url(c, err, sizeof err) < 0) {
-		log_error("%s", err);
-		usage(64);
+	if (url_split(c->url, 0, &c->u, err, sizeof err) < 0) {
+		log_error("--url: %s", err);
+		usage(EX_USAGE);
 	}
-	resolve(b);
+	if (url_resolve(&c->u, err, sizeof err) < 0)
+		die(EX_NOHOST, "%s", err);
 	signal(SIGPIPE, SIG_IGN);
 
 	snprintf(b->run_id, sizeof b->run_id, "%ld.%lld", (long)getpid(),
@@ -1122,21 +977,21 @@ main(int argc, char **argv)
 	ecfg = event_config_new();
 	if (ecfg == NULL || b->body == NULL || b->conns == NULL ||
 	    b->lat == NULL || b->lat_unc == NULL)
-		die(71, "out of memory");
+		die(EX_OSERR, "out of memory");
 	event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
 	b->base = event_base_new_with_config(ecfg);
 	event_config_free(ecfg);
 	if (b->base == NULL)
-		die(71, "cannot set up the event loop");
+		die(EX_OSERR, "cannot set up the event loop");
 	b->tick = evtimer_new(b->base, on_tick, b);
 	b->phase_ev = evtimer_new(b->base, on_phase, b);
 	b->sigint = evsignal_new(b->base, SIGINT, on_sigint, b);
 	if (b->tick == NULL || b->phase_ev == NULL || b->sigint == NULL)
-		die(71, "cannot set up the event loop");
+		die(EX_OSERR, "cannot set up the event loop");
 	evsignal_add(b->sigint, NULL);
 
 	getrusage(RUSAGE_SELF, &b->ru0);
-	t0 = now_us();
+	t0 = stats_mono_us();
 	/* far-off marks until the run starts */
 	b->t_start = b->t_warm = b->t_end = INT64_MAX / 2;
 	b->phase = P_CONNECT;
@@ -1147,12 +1002,12 @@ main(int argc, char **argv)
 		cn->b = b;
 		cn->retry = evtimer_new(b->base, on_retry, cn);
 		if (cn->retry == NULL)
-			die(71, "cannot set up the event loop");
+			die(EX_OSERR, "cannot set up the event loop");
 		conn_connect(cn);
 	}
 	event_base_dispatch(b->base);
 
-	report(b, (double)(now_us() - t0) / 1e6);
+	report(b, (double)(stats_mono_us() - t0) / 1e6);
 	for (i = 0; i < c->conns; i++) {
 		if (b->conns[i].bev)
 			bufferevent_free(b->conns[i].bev);
