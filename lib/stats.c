@@ -133,6 +133,16 @@ stats_mono_us(void)
 }
 
 jv
+stats_counters(jv o, const void *base, const struct stats_counter *t)
+{
+	for (; t->name; t++)
+		o = jv_object_set(o, jv_string(t->name), jv_number(
+		    *(const unsigned long *)(const void *)((const char *)base +
+		    t->off)));
+	return o;
+}
+
+jv
 stats_header(const char *name, int64_t started_us)
 {
 	jv o = jv_object();

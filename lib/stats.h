@@ -22,6 +22,14 @@ void stats_close(struct stats_server *s);
 
 /* The fields every daemon reports: name, pid, version, start time, uptime. */
 jv stats_header(const char *name, int64_t started_us);
+/* Counters as a table: each an unsigned long at off in a struct, put in
+ * the object o under its name. The table ends at name NULL. */
+struct stats_counter {
+	const char *name;
+	size_t off;
+};
+#define STATS_COUNTER(name, type, field) { (name), offsetof(type, field) }
+jv stats_counters(jv o, const void *base, const struct stats_counter *t);
 /* The fields every daemon has for poolstat(1), in PgBouncer's words. One
  * pool of connections: kind is "postgres" or "redis". */
 struct stats_pool {

@@ -84,12 +84,95 @@ static const struct prog_opts prog_opts = {
 
 static struct ingest ing;
 
+#define ING(name, field)	STATS_COUNTER(name, struct ingest, field)
+#define HTTP(name, field)	STATS_COUNTER(name, struct httpd_stats, field)
+static const struct stats_counter counters[] = {
+	ING("requests", requests),
+	ING("posts_accepted", posts_accepted),
+	ING("events_accepted", events_accepted),
+	{ NULL, 0 }
+}, conn_counters[] = {
+	HTTP("cl_total", total),
+	HTTP("cl_cap_reached", cap_reached),
+	HTTP("cl_idle_closed", idle_closed),
+	{ NULL, 0 }
+}, conn_rejects[] = {
+	/* refused by the connection layer before a request reached ingest */
+	HTTP("conns_per_addr", per_addr_refused),
+	HTTP("request_timeout", request_timeouts),
+	HTTP("bad_request", bad_requests),
+	HTTP("body_too_large", too_large),
+	{ NULL, 0 }
+};
+
+static jv
+num(double x)
+{
+	return jv_number(x);
+}
+
+/* A number, or null while it is not known (below 0). */
+static jv
+known(long long x)
+{
+	return x >= 0 ? jv_number((double)x) : jv_null();
+}
+
+static jv
+stats_backlog(const struct ingest *g)
+{
+	jv b = jv_object();
+
+	b = jv_object_set(b, jv_string("entries"), known(g->backlog_len));
+	b = jv_object_set(b, jv_string("bytes"), known(g->backlog_bytes));
+	b = jv_object_set(b, jv_string("max"), num(g->cfg.max_backlog));
+	b = jv_object_set(b, jv_string("max_bytes"),
+	    num(g->cfg.max_backlog_bytes));
+	return jv_object_set(b, jv_string("full"), jv_bool(backlog_full(g)));
+}
+
+/* The Redis connection, and the pool poolstat shows: one connection
+ * carries every request at once, so its use is the pipeline's depth
+ * against its bound, not sv_active. */
+static jv
+stats_redis(const struct ingest *g, jv o, int64_t maxwait)
+{
+	int up = g->redis && rconn_is_up(g->redis);
+	struct stats_pool p = { "redis", up, 1, up && g->inflight > 0,
+	    up && g->inflight == 0, g->inflight, maxwait };
+	jv r = jv_object();
+
+	if (g->redis) {
+		r = jv_object_set(r, jv_string("url"),
+		    jv_string(rconn_url(g->redis)));
+		r = jv_object_set(r, jv_string("connected"), jv_bool(up));
+		r = jv_object_set(r, jv_string("sv_active"), num(p.sv_active));
+		r = jv_object_set(r, jv_string("sv_idle"), num(p.sv_idle));
+		r = jv_object_set(r, jv_string("connects"),
+		    num(rconn_connects(g->redis)));
+		r = jv_object_set(r, jv_string("losses"),
+		    num(rconn_losses(g->redis)));
+		r = jv_object_set(r, jv_string("timeouts"),
+		    num(g->redis_timeouts));
+		if (!up)
+			r = jv_object_set(r, jv_string("last_error"),
+			    jv_string(rconn_last_error(g->redis)));
+		r = jv_object_set(r, jv_string("rtt_us"),
+		    stats_hist(g->redis_rtt));
+		o = jv_object_set(o, jv_string("redis"), r);
+	} else
+		jv_free(r);
+	return jv_object_set(o, jv_string("pools"), jv_object_set(jv_object(),
+	    jv_string("redis"), stats_link_add(stats_pool(&p), &g->link)));
+}
+
 static jv
 fill_stats(void *arg)
 {
 	struct ingest *g = arg;
-	jv o = stats_header("ingest", g->started_us), rej = jv_object(), r, b;
 	const struct pending *oldest = TAILQ_FIRST(&g->pending);
+	int64_t maxwait = oldest ? stats_mono_us() - oldest->t0 : 0;
+	jv o = stats_header("ingest", g->started_us), rej = jv_object(), resp;
 	struct httpd_stats hs;
 	int i;
 
@@ -98,87 +181,34 @@ fill_stats(void *arg)
 		httpd_get_stats(g->httpd, &hs);
 	for (i = 0; i < REJ__COUNT; i++)
 		rej = jv_object_set(rej, jv_string(reject_name(i)),
-		    jv_number(g->rejects[i]));
-	/* refused by the connection layer before a request reached ingest */
-	rej = jv_object_set(rej, jv_string("conns_per_addr"),
-	    jv_number(hs.per_addr_refused));
-	rej = jv_object_set(rej, jv_string("request_timeout"),
-	    jv_number(hs.request_timeouts));
-	rej = jv_object_set(rej, jv_string("bad_request"),
-	    jv_number(hs.bad_requests));
-	rej = jv_object_set(rej, jv_string("body_too_large"),
-	    jv_number(hs.too_large));
-	o = jv_object_set(o, jv_string("requests"), jv_number(g->requests));
-	o = jv_object_set(o, jv_string("posts_accepted"), jv_number(g->posts_accepted));
-	o = jv_object_set(o, jv_string("events_accepted"), jv_number(g->events_accepted));
-	o = jv_object_set(o, jv_string("responses"), jv_object_set(jv_object_set(
-	    jv_object_set(jv_object(), jv_string("2xx"), jv_number(g->resp_2xx)),
-	    jv_string("4xx"), jv_number(g->resp_4xx + hs.bad_requests +
-	    hs.too_large)),
-	    jv_string("5xx"), jv_number(g->resp_5xx + hs.per_addr_refused)));
+		    num(g->rejects[i]));
+	rej = stats_counters(rej, &hs, conn_rejects);
+	resp = jv_object_set(jv_object(), jv_string("2xx"), num(g->resp_2xx));
+	resp = jv_object_set(resp, jv_string("4xx"),
+	    num(g->resp_4xx + hs.bad_requests + hs.too_large));
+	resp = jv_object_set(resp, jv_string("5xx"),
+	    num(g->resp_5xx + hs.per_addr_refused));
+	o = stats_counters(o, g, counters);
+	o = jv_object_set(o, jv_string("responses"), resp);
 	o = jv_object_set(o, jv_string("rejected"), rej);
-	o = jv_object_set(o, jv_string("cl_active"), jv_number(hs.active));
-	o = jv_object_set(o, jv_string("cl_max"), jv_number(g->cfg.max_conns));
-	o = jv_object_set(o, jv_string("cl_total"), jv_number(hs.total));
-	o = jv_object_set(o, jv_string("cl_cap_reached"), jv_number(hs.cap_reached));
-	o = jv_object_set(o, jv_string("cl_addresses"), jv_number(hs.addresses));
+	o = jv_object_set(o, jv_string("cl_active"), num(hs.active));
+	o = jv_object_set(o, jv_string("cl_max"), num(g->cfg.max_conns));
+	o = stats_counters(o, &hs, conn_counters);
+	o = jv_object_set(o, jv_string("cl_addresses"), num(hs.addresses));
 	o = jv_object_set(o, jv_string("cl_max_per_addr"),
-	    jv_number(g->cfg.max_conns_per_addr));
-	o = jv_object_set(o, jv_string("cl_idle_closed"), jv_number(hs.idle_closed));
-	b = jv_object();
-	b = jv_object_set(b, jv_string("entries"), g->backlog_len >= 0 ?
-	    jv_number((double)g->backlog_len) : jv_null());
-	b = jv_object_set(b, jv_string("bytes"), g->backlog_bytes >= 0 ?
-	    jv_number((double)g->backlog_bytes) : jv_null());
-	b = jv_object_set(b, jv_string("max"), jv_number(g->cfg.max_backlog));
-	b = jv_object_set(b, jv_string("max_bytes"),
-	    jv_number(g->cfg.max_backlog_bytes));
-	b = jv_object_set(b, jv_string("full"), jv_bool(backlog_full(g)));
-	o = jv_object_set(o, jv_string("backlog"), b);
-	o = jv_object_set(o, jv_string("cl_waiting"), jv_number(g->inflight));
-	o = jv_object_set(o, jv_string("inflight_max"), jv_number(g->cfg.max_inflight));
-	o = jv_object_set(o, jv_string("maxwait_us"), jv_number(oldest ?
-	    (double)(stats_mono_us() - oldest->t0) : 0));
+	    num(g->cfg.max_conns_per_addr));
+	o = jv_object_set(o, jv_string("backlog"), stats_backlog(g));
+	o = jv_object_set(o, jv_string("cl_waiting"), num(g->inflight));
+	o = jv_object_set(o, jv_string("inflight_max"), num(g->cfg.max_inflight));
+	o = jv_object_set(o, jv_string("maxwait_us"), num((double)maxwait));
 	o = jv_object_set(o, jv_string("to"), jv_string(g->cfg.to));
 	o = jv_object_set(o, jv_string("draining"), jv_bool(g->draining));
-	if (g->redis) {
-		r = jv_object();
-		r = jv_object_set(r, jv_string("url"), jv_string(rconn_url(g->redis)));
-		r = jv_object_set(r, jv_string("connected"),
-		    jv_bool(rconn_is_up(g->redis)));
-		r = jv_object_set(r, jv_string("sv_active"),
-		    jv_number(g->inflight > 0 && rconn_is_up(g->redis)));
-		r = jv_object_set(r, jv_string("sv_idle"),
-		    jv_number(g->inflight == 0 && rconn_is_up(g->redis)));
-		r = jv_object_set(r, jv_string("connects"),
-		    jv_number(rconn_connects(g->redis)));
-		r = jv_object_set(r, jv_string("losses"),
-		    jv_number(rconn_losses(g->redis)));
-		r = jv_object_set(r, jv_string("timeouts"), jv_number(g->redis_timeouts));
-		if (!rconn_is_up(g->redis))
-			r = jv_object_set(r, jv_string("last_error"),
-			    jv_string(rconn_last_error(g->redis)));
-		r = jv_object_set(r, jv_string("rtt_us"), stats_hist(g->redis_rtt));
-		o = jv_object_set(o, jv_string("redis"), r);
-	}
-	{
-		int up = g->redis && rconn_is_up(g->redis);
-		struct stats_pool p = { "redis", up, 1, up && g->inflight > 0,
-		    up && g->inflight == 0, g->inflight, oldest ?
-		    stats_mono_us() - oldest->t0 : 0 };
-
-		/* one connection carries every request at once: its use is
-		 * the pipeline's depth against its bound, not sv_active */
-		o = jv_object_set(o, jv_string("pools"), jv_object_set(
-		    jv_object(), jv_string("redis"),
-		    stats_link_add(stats_pool(&p), &g->link)));
-	}
+	o = stats_redis(g, o, maxwait);
 	o = jv_object_set(o, jv_string("queue"), stats_queue(g->inflight,
 	    g->cfg.max_inflight, "requests waiting for Redis"));
 	/* POSTs: taken, answered 2xx, answered 5xx (retried by clients) */
-	o = jv_object_set(o, jv_string("delivery"), stats_delivery(g->requests,
-	    g->posts_accepted, g->resp_5xx));
-	return o;
+	return jv_object_set(o, jv_string("delivery"), stats_delivery(
+	    g->requests, g->posts_accepted, g->resp_5xx));
 }
 
 static void
@@ -356,12 +386,10 @@ release(struct ingest *g)
 		pending_done(TAILQ_FIRST(&g->pending));
 	httpd_free(g->httpd);
 	event_free(g->tick);
-	if (g->tokens)
-		tokens_free(g->tokens);
-	if (g->rate_addr)
-		buckets_free(g->rate_addr);
-	if (g->rate_token)
-		buckets_free(g->rate_token);
+	/* each of these takes NULL, as free(3) does */
+	tokens_free(g->tokens);
+	buckets_free(g->rate_addr);
+	buckets_free(g->rate_token);
 	hist_free(g->redis_rtt);
 	stats_link_free(&g->link);
 	daemon_end(&g->d);

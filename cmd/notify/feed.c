@@ -754,10 +754,8 @@ feed_close(struct notify *n)
 
 	if (f == NULL)
 		return;
-	if (f->live)
-		rconn_free(f->live);
-	if (f->query)
-		rconn_free(f->query);
+	rconn_free(f->live);
+	rconn_free(f->query);
 	if (f->in)
 		bufferevent_free(f->in);
 	free(f);

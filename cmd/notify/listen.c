@@ -154,6 +154,14 @@ listen_start(struct notify *n, const struct revoke_ops *ops)
 	return l;
 }
 
+static const struct stats_counter counters[] = {
+	STATS_COUNTER("notifications", struct listener, notifications),
+	STATS_COUNTER("closed", struct listener, revoked),
+	STATS_COUNTER("connects", struct listener, connects),
+	STATS_COUNTER("losses", struct listener, losses),
+	{ NULL, 0 }
+};
+
 jv
 listen_stats(struct listener *l)
 {
@@ -162,11 +170,7 @@ listen_stats(struct listener *l)
 	o = jv_object_set(o, jv_string("channel"),
 	    jv_string(NOTIFY_REVOKE_CHANNEL));
 	o = jv_object_set(o, jv_string("listening"), jv_bool(l->conn != NULL));
-	o = jv_object_set(o, jv_string("notifications"),
-	    jv_number(l->notifications));
-	o = jv_object_set(o, jv_string("closed"), jv_number(l->revoked));
-	o = jv_object_set(o, jv_string("connects"), jv_number(l->connects));
-	o = jv_object_set(o, jv_string("losses"), jv_number(l->losses));
+	o = stats_counters(o, l, counters);
 	if (l->last_error[0])
 		o = jv_object_set(o, jv_string("last_error"),
 		    jv_string(l->last_error));

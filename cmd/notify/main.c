@@ -188,12 +188,8 @@ on_listen_error(struct evconnlistener *l, void *arg)
 
 /* The counters of the stats object: each an unsigned long of struct
  * notify, by the name the object gives it. */
-struct counter {
-	const char *name;
-	size_t off;
-};
-#define COUNTER(name, field)	{ name, offsetof(struct notify, field) }
-static const struct counter counters[] = {
+#define COUNTER(name, field)	STATS_COUNTER(name, struct notify, field)
+static const struct stats_counter counters[] = {
 	COUNTER("accepted", accepted),
 	COUNTER("refused_cap", refused_cap),
 	COUNTER("refused_per_addr", refused_addr),
@@ -226,16 +222,6 @@ static const struct counter counters[] = {
 };
 
 static jv
-put_counters(jv o, const struct notify *n, const struct counter *t)
-{
-	for (; t->name; t++)
-		o = jv_object_set(o, jv_string(t->name), jv_number(
-		    *(const unsigned long *)(const void *)((const char *)n +
-		    t->off)));
-	return o;
-}
-
-static jv
 fill_stats(void *arg)
 {
 	struct notify *n = arg;
@@ -254,11 +240,11 @@ fill_stats(void *arg)
 	cl = jv_object_set(cl, jv_string("max_conns_per_addr"),
 	    jv_number(n->cfg.max_conns_per_addr));
 	o = jv_object_set(o, jv_string("clients"), cl);
-	o = put_counters(o, n, counters);
+	o = stats_counters(o, n, counters);
 	o = jv_object_set(o, jv_string("resyncs"),
-	    put_counters(jv_object(), n, resyncs));
+	    stats_counters(jv_object(), n, resyncs));
 	o = jv_object_set(o, jv_string("refused"),
-	    put_counters(jv_object(), n, refused));
+	    stats_counters(jv_object(), n, refused));
 	o = jv_object_set(o, jv_string("delivery_us"), stats_hist(n->delivery_us));
 	o = jv_object_set(o, jv_string("max_queue"), jv_number(n->cfg.max_queue));
 	o = jv_object_set(o, jv_string("feed"), feed_stats(n));

@@ -365,6 +365,13 @@ pgpool_query_first(struct pgpool *p, const char *sql, int nparams,
 	enqueue(p, sql, nparams, params, done, arg, 1);
 }
 
+static const struct stats_counter counters[] = {
+	STATS_COUNTER("queries", struct pgpool, queries),
+	STATS_COUNTER("errors", struct pgpool, errors),
+	STATS_COUNTER("connects", struct pgpool, connects),
+	{ NULL, 0 }
+};
+
 jv
 pgpool_stats(struct pgpool *p)
 {
@@ -390,9 +397,7 @@ pgpool_stats(struct pgpool *p)
 	o = jv_object_set(o, jv_string("maxwait_us"), jv_number((double)maxwait));
 	o = jv_object_set(o, jv_string("maxwait_seen_us"),
 	    jv_number((double)p->maxwait_seen_us));
-	o = jv_object_set(o, jv_string("queries"), jv_number(p->queries));
-	o = jv_object_set(o, jv_string("errors"), jv_number(p->errors));
-	o = jv_object_set(o, jv_string("connects"), jv_number(p->connects));
+	o = stats_counters(o, p, counters);
 	if (p->last_error[0])
 		o = jv_object_set(o, jv_string("last_error"),
 		    jv_string(p->last_error));
