@@ -234,14 +234,9 @@ usage_to(FILE *f)
 	fprintf(f, "\n       labpulse %s --help | --version\n", prog->name);
 }
 
-/* A main without a table yet has its usage text (going with legacy.c). */
-extern const char usage_text[] __attribute__((weak));
-
 void
 opt_usage(void)
 {
-	if (prog == NULL && usage_text)
-		fputs(usage_text, stderr);
 	usage_to(stderr);
 }
 

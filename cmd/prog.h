@@ -228,18 +228,4 @@ void daemon_end(struct daemon *d);
 int prog_listen(const char *const *listen, int nlisten, const char *dflt,
     int *fds, int max);
 
-/* ---- before the option tables: going once every program has its table */
-extern const char usage_text[];
-extern const char help_text[];
-void usage(int code) __attribute__((noreturn));
-void opt_range(const char *name, int (*fn)(const char *, long, long, long *,
-    char *, size_t), const char *s, long min, long max, long *out);
-void bad_option(int ch, char *const argv[]) __attribute__((noreturn));
-void no_operands(int argc, char *const argv[]);
-void prog_serve(struct event_base *base);
-void prog_idle(struct event_base *base, long ms, volatile sig_atomic_t *stop);
-struct stats_server *prog_stats(struct event_base *base, const char *name,
-    const char *opt, stats_fill_fn fn, void *arg);
-void prog_group_state(struct group *g, int up, void *arg);
-
 #endif
