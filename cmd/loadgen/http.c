@@ -31,14 +31,6 @@
 #include "loadgen.h"
 #include "prog.h"
 
-int
-url_parse(const char *url, struct url *u, char *err, size_t errlen)
-{
-	int rc = url_split(url, URL_BASE, u, err, errlen);
-
-	return rc < 0 ? rc : url_resolve(u, err, errlen);
-}
-
 /* The idle connections take turns: each is at most once in the ring. */
 static void
 idle_push(struct lg *lg, struct lg_hconn *c)

@@ -292,9 +292,6 @@ int http_has_idle(const struct lg *lg);
 /* Write r on an idle connection: 1, or 0 when none is idle. */
 int http_send(struct lg *lg, struct lg_req *r);
 void http_free(struct lg *lg);
-/* A base URL (lib/url.h), resolved: -ERR_USAGE for the URL itself,
- * -ERR_UNAVAILABLE when its host cannot be resolved, with err. */
-int url_parse(const char *url, struct url *u, char *err, size_t errlen);
 
 /* ---- students.c: behaviour, events, retries, the open schedule ---- */
 int students_init(struct lg *lg);

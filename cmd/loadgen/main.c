@@ -213,15 +213,6 @@ opt_stages(const struct opt *o, const char *list, void *cfg, char *err,
 	return rc;
 }
 
-static int
-has_ctl(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return 1;
-	return 0;
-}
-
 /* The stages against the model: students (whole, within --students) or
  * rates (within --rate). Returns the most of a stage. */
 static double
@@ -270,9 +261,10 @@ check_url(const char *opt, const char *name, const char *url,
 	char err[512];
 	int rc;
 
-	if ((rc = url_parse(url, u, err, sizeof err)) == -ERR_USAGE)
+	/* a base URL: no query, no fragment, no trailing slash */
+	if (url_split(url, URL_BASE, u, err, sizeof err) < 0)
 		usage_error("--%s: %s", opt, err);
-	if (rc < 0)
+	if ((rc = url_resolve(u, err, sizeof err)) < 0)
 		die_kind(rc, "cannot reach %s at %s: %s", name, url, err);
 }
 
@@ -315,7 +307,7 @@ check_options(struct lg *lg)
 	if (c->db && !c->setup && !c->verify_db)
 		usage_error("--db is the database of --setup and --verify-db: "
 		    "give one of them");
-	if (c->token && (*c->token == '\0' || has_ctl(c->token) ||
+	if (c->token && (*c->token == '\0' || wsc_has_ctl(c->token) ||
 	    strlen(c->token) >= sizeof lg->token))
 		usage_error("--token: empty, too long or with control "
 		    "characters");
