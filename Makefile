@@ -194,6 +194,7 @@ bench: deps
 	sh tests/bench/storm.sh
 	sh tests/bench/loadgen.sh
 	sh tests/bench/durability.sh
+	sh tests/bench/stack.sh
 	sh tests/bench/soak.sh
 
 # The README's first command: what the programs need, the programs, and the
