@@ -16,6 +16,13 @@
  *   5. a unit etc/systemd/labpulse-NAME.service, if it is a daemon;
  *   6. tests/NAME.bats, starting what it needs itself (tests/helper).
  *
+ * The tests' conventions: a test starts the real PostgreSQL and Redis it
+ * needs (tests/helper/common.bash), tracks every process it starts so
+ * that it is stopped whatever the outcome (track PID), waits on a
+ * condition, never on a sleep (wait_for, wait_until), and asserts what
+ * matters: exact error texts, exit statuses, row counts, message order.
+ * Unit tests are tests/unit/test_NAME.c in TAP, found by name.
+ *
  * Options are declared once, in a table of struct opt: name, argument,
  * type, range, default and help. The table makes getopt's long options,
  * --help, the range checks and the defaults; the man page is tested
@@ -46,10 +53,11 @@
  * are the monitoring-plugin CRITICAL and UNKNOWN of poolstat --check. */
 #define EX_CHECK	1
 
-/* The status a kind of failure exits with (ERR_OS for an unknown kind). */
+/* The status a kind of failure exits with (EX_OSERR for an unknown one). */
 int exit_status(int kind);
-/* Each status a program may exit with, named, with what it means, for
- * `labpulse --exit-codes` and the test of labpulse(7); ends at name NULL. */
+/* Each status a program may exit with, named, with what it means; ends
+ * at name NULL. labpulse(7) is tested against it (tests/unit/test_prog
+ * --exit-table prints it). */
 struct exit_row {
 	int code;
 	const char *name;
