@@ -98,9 +98,11 @@ enum opt_type {
 
 struct opt;
 /* An OT_FN parser: store what arg means in cfg, or return -1 with the
- * reason (without the option's name) in err. */
-typedef int (*opt_fn)(const struct opt *o, const char *arg, void *cfg,
+ * reason (without the option's name) in err. A program declares its own
+ * before its table: static opt_parser opt_rate; */
+typedef int opt_parser(const struct opt *o, const char *arg, void *cfg,
     char *err, size_t errlen);
+typedef opt_parser *opt_fn;
 
 struct opt {
 	const char *name;	/* the long name, without the dashes */

@@ -24,7 +24,7 @@
 #include "stats.h"
 #include "tokens.h"
 
-static int opt_rate(const struct opt *, const char *, void *, char *, size_t);
+static opt_parser opt_rate;
 
 #define OPT_CFG struct ingest_cfg
 static const struct opt options[] = {

@@ -26,10 +26,7 @@
 #define TEXT(x)		#x
 #define NUMBER(x)	TEXT(x)
 
-static int opt_proto(const struct opt *, const char *, void *, char *,
-    size_t);
-static int opt_stages(const struct opt *, const char *, void *, char *,
-    size_t);
+static opt_parser opt_proto, opt_stages;
 
 #define OPT_CFG struct lg_cfg
 static const struct opt options[] = {

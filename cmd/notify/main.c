@@ -21,8 +21,7 @@
 #include "prog.h"
 #include "stats.h"
 
-static int opt_on_slow(const struct opt *, const char *, void *, char *,
-    size_t);
+static opt_parser opt_on_slow;
 
 #define OPT_CFG struct notify_cfg
 static const struct opt options[] = {

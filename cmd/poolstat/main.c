@@ -22,10 +22,7 @@
 #define TEXT(x)		TEXT_(x)
 #define TEXT_(x)	#x
 
-static int opt_seconds(const struct opt *, const char *, void *, char *,
-    size_t);
-static int opt_threshold(const struct opt *, const char *, void *, char *,
-    size_t);
+static opt_parser opt_seconds, opt_threshold;
 
 #define OPT_CFG struct ps_cfg
 static const struct opt options[] = {
