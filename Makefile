@@ -190,6 +190,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH) $(TOOLS)
 	sh tests/bench/ingest.sh
 	sh tests/bench/commit.sh
+	sh tests/bench/indexes.sh
 	sh tests/bench/notify.sh
 	sh tests/bench/storm.sh
 	sh tests/bench/loadgen.sh
@@ -231,7 +232,8 @@ ETCDIR = $(DESTDIR)$(SYSCONFDIR)/labpulse
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \
-		$(DESTDIR)$(DATADIR)/migrations $(DESTDIR)$(DATADIR)/web \
+		$(DESTDIR)$(DATADIR)/migrations $(DESTDIR)$(DATADIR)/migrations/optional \
+		$(DESTDIR)$(DATADIR)/web \
 		$(ETCDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(dir $(ENVFILE))
 	install -m 755 bin/labpulse $(DESTDIR)$(BINDIR)/labpulse
 	for p in $(PROGS) stack setup; do install -m 755 bin/$$p $(DESTDIR)$(LIBEXECDIR)/$$p; done
@@ -239,6 +241,8 @@ install: all
 	install -m 644 man/man7/*.7 $(DESTDIR)$(MANDIR)/man7/
 	for f in etc/migrations/*.sql; do [ -e "$$f" ] || continue; \
 		install -m 644 "$$f" $(DESTDIR)$(DATADIR)/migrations/; done
+	for f in etc/migrations/optional/*.sql; do [ -e "$$f" ] || continue; \
+		install -m 644 "$$f" $(DESTDIR)$(DATADIR)/migrations/optional/; done
 	install -m 644 share/web/* $(DESTDIR)$(DATADIR)/web/
 	for u in $(SYSTEMD_UNITS); do \
 		$(INSTALL_SED) etc/systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u && \

@@ -18,6 +18,13 @@ setup() {
 	MIG=$TOP/etc/migrations
 }
 
+# base_mig: the first two shipped migrations alone in $BATS_TEST_TMPDIR/mig,
+# for a test that numbers its own from 0003
+base_mig() {
+	mkdir -p "$BATS_TEST_TMPDIR/mig"
+	cp "$MIG"/0001_tables.* "$MIG"/0002_indexes.* "$BATS_TEST_TMPDIR/mig/"
+}
+
 # Whatever the outcome: the background psql sessions and tmux servers a
 # test started are stopped.
 teardown() {
@@ -65,6 +72,13 @@ catalog() {
 	catalog mig_down >"$BATS_TEST_TMPDIR/before"
 	[ "$(grep -c . "$BATS_TEST_TMPDIR/before")" -gt 20 ]
 	run -0 migrate-indexes --db dbname=mig_down --dir "$MIG" down
+	assert_output --regexp '^rolled back 0003_earned_indexes \([0-9]+ ms, outside a transaction\)$'
+	# 0003's .down.sql builds again what it dropped
+	run -0 psql -d mig_down -tAXc "select count(*) from pg_indexes where indexname in ('events_class_time_idx',
+	  'events_class_student_time_idx', 'events_class_errors_idx', 'events_payload_gin_idx',
+	  'student_progress_class_activity_idx')"
+	assert_output 5
+	run -0 migrate-indexes --db dbname=mig_down --dir "$MIG" down
 	assert_output --regexp '^rolled back 0002_indexes \([0-9]+ ms, outside a transaction\)$'
 	run -0 psql -d mig_down -tAXc "select count(*) from pg_indexes where indexname = 'events_class_time_idx'"
 	assert_output 0
@@ -72,7 +86,7 @@ catalog() {
 	assert_output --regexp '^rolled back 0001_tables \([0-9]+ ms\)$'
 	[ "$stderr" = "labpulse-migrate-indexes: warning: down 5, but only 1 applied: rolling back that" ]
 	run -0 psql -d mig_down -tAXc "select version, state, applied_at is null from labpulse_migrations order by 1"
-	assert_output $'1|rolled_back|t\n2|rolled_back|t'
+	assert_output $'1|rolled_back|t\n2|rolled_back|t\n3|rolled_back|t'
 	run -0 psql -d mig_down -tAXc "select count(*) from pg_tables where schemaname = 'public'"
 	assert_output 1
 	run -0 migrate-indexes --db dbname=mig_down --dir "$MIG" status
@@ -82,13 +96,14 @@ catalog() {
 	run -0 migrate-indexes --db dbname=mig_down --dir "$MIG" up
 	assert_line --index 0 --regexp '^applied 0001_tables '
 	assert_line --index 1 --regexp '^applied 0002_indexes '
+	assert_line --index 2 --regexp '^applied 0003_earned_indexes '
 	catalog mig_down >"$BATS_TEST_TMPDIR/after"
 	run -0 diff "$BATS_TEST_TMPDIR/before" "$BATS_TEST_TMPDIR/after"
 }
 
 @test "down without a .down.sql refuses before rolling anything back: 65" {
 	fresh_db mig_nodown
-	cp -r "$MIG" "$BATS_TEST_TMPDIR/mig"
+	base_mig
 	printf 'CREATE TABLE t3 (a int);\n' >"$BATS_TEST_TMPDIR/mig/0003_t3.up.sql"
 	run -0 migrate-indexes --db dbname=mig_nodown --dir "$BATS_TEST_TMPDIR/mig" up
 	run -65 --separate-stderr migrate-indexes --db dbname=mig_nodown --dir "$BATS_TEST_TMPDIR/mig" down 2
@@ -99,7 +114,7 @@ catalog() {
 
 @test "verify: clean, then an edited applied file, a missing and an invalid index: 65 naming each" {
 	fresh_db mig_verify
-	cp -r "$MIG" "$BATS_TEST_TMPDIR/mig"
+	base_mig
 	run -0 migrate-indexes --db dbname=mig_verify --dir "$BATS_TEST_TMPDIR/mig" verify
 	assert_output "verified: 0 applied migrations unchanged, 0 indexes valid"
 	run -0 migrate-indexes --db dbname=mig_verify --dir "$BATS_TEST_TMPDIR/mig" up
@@ -125,7 +140,7 @@ catalog() {
 
 @test "a failed unique CONCURRENTLY build: status names the invalid index, repair drops it and rebuilds it once the duplicates are gone" {
 	fresh_db mig_repair
-	cp -r "$MIG" "$BATS_TEST_TMPDIR/mig"
+	base_mig
 	printf 'CREATE TABLE t3 (a int);\nINSERT INTO t3 VALUES (1), (1), (2);\n' >"$BATS_TEST_TMPDIR/mig/0003_t3.up.sql"
 	printf 'CREATE UNIQUE INDEX CONCURRENTLY t3_a_key ON t3 (a);\n' >"$BATS_TEST_TMPDIR/mig/0004_t3_key.up.sql"
 	run -65 --separate-stderr migrate-indexes --db dbname=mig_repair --dir "$BATS_TEST_TMPDIR/mig" up
@@ -194,7 +209,7 @@ unused +child +child_parent_idx .*$'
 
 @test "a lock timeout is retried with backoff while another session holds ACCESS EXCLUSIVE; up succeeds once it lets go" {
 	fresh_db mig_lock
-	cp -r "$MIG" "$BATS_TEST_TMPDIR/mig"
+	base_mig
 	printf 'CREATE TABLE lockme (a int);\n' >"$BATS_TEST_TMPDIR/mig/0003_lockme.up.sql"
 	run -0 migrate-indexes --db dbname=mig_lock --dir "$BATS_TEST_TMPDIR/mig" up
 	printf 'CREATE INDEX CONCURRENTLY lockme_a_idx ON lockme (a);\n' >"$BATS_TEST_TMPDIR/mig/0004_lockme_a.up.sql"
@@ -231,7 +246,7 @@ unused +child +child_parent_idx .*$'
 
 @test "a lock timeout in a transactional migration retries the whole transaction" {
 	fresh_db mig_locktx
-	cp -r "$MIG" "$BATS_TEST_TMPDIR/mig"
+	base_mig
 	printf 'CREATE TABLE lockme (a int);\n' >"$BATS_TEST_TMPDIR/mig/0003_lockme.up.sql"
 	run -0 migrate-indexes --db dbname=mig_locktx --dir "$BATS_TEST_TMPDIR/mig" up
 	printf 'CREATE TABLE side (a int);\nALTER TABLE lockme ADD COLUMN b int;\n' >"$BATS_TEST_TMPDIR/mig/0004_lockme_b.up.sql"
@@ -256,7 +271,7 @@ unused +child +child_parent_idx .*$'
 
 @test "every statement runs as application_name=labpulse-migrate-indexes with finite timeouts" {
 	fresh_db mig_app
-	cp -r "$MIG" "$BATS_TEST_TMPDIR/mig"
+	base_mig
 	printf '%s\n' "CREATE TABLE seen AS SELECT current_setting('application_name') AS app," \
 		"current_setting('lock_timeout') AS lt, current_setting('statement_timeout') AS st;" \
 		>"$BATS_TEST_TMPDIR/mig/0003_seen.up.sql"
@@ -267,7 +282,7 @@ unused +child +child_parent_idx .*$'
 
 @test "a progress line for an index build shows in a terminal (tmux)" {
 	fresh_db mig_prog
-	cp -r "$MIG" "$BATS_TEST_TMPDIR/mig"
+	base_mig
 	# A build of a few seconds from a small table: each row's key costs a
 	# millisecond, so the phases and counts are there to be seen.
 	psql -d mig_prog -qAXc "
@@ -299,7 +314,7 @@ unused +child +child_parent_idx .*$'
 
 @test "up refuses a migration plan flags, applying nothing, unless --allow-hazard" {
 	fresh_db mig_hazard
-	cp -r "$MIG" "$BATS_TEST_TMPDIR/mig"
+	base_mig
 	printf 'CREATE TABLE t3 (a int);\n' >"$BATS_TEST_TMPDIR/mig/0003_t3.up.sql"
 	run -0 migrate-indexes --db dbname=mig_hazard --dir "$BATS_TEST_TMPDIR/mig" up
 	# a table made in the same run is new: indexing it locks nobody out
@@ -320,7 +335,7 @@ unused +child +child_parent_idx .*$'
 
 @test "a CONCURRENTLY build that timed out waiting for an old snapshot leaves no invalid index behind its retry" {
 	fresh_db mig_snap
-	cp -r "$MIG" "$BATS_TEST_TMPDIR/mig"
+	base_mig
 	printf 'CREATE TABLE lockme (a int);\n' >"$BATS_TEST_TMPDIR/mig/0003_lockme.up.sql"
 	run -0 migrate-indexes --db dbname=mig_snap --dir "$BATS_TEST_TMPDIR/mig" up
 	printf 'CREATE INDEX CONCURRENTLY IF NOT EXISTS lockme_a_idx ON lockme (a);\n' >"$BATS_TEST_TMPDIR/mig/0004_lockme_a.up.sql"

@@ -41,7 +41,7 @@ hazard() {
 	[ -z "$stderr" ]
 }
 
-@test "plan of the pending migrations on a fresh database: both shipped ones, clean, nothing applied" {
+@test "plan of the pending migrations on a fresh database: the shipped ones, clean, nothing applied" {
 	fresh_db plan_fresh
 	run -0 --separate-stderr migrate-indexes --db dbname=plan_fresh --dir "$MIG" plan
 	assert_line --index 0 "0001_tables: 5 statements, in a transaction, 0 hazards"
@@ -50,7 +50,12 @@ hazard() {
 	assert_line "0002_indexes: 7 statements, outside a transaction, one by one, 0 hazards"
 	assert_line "  line 7: CREATE INDEX events_class_student_time_idx on events: lock SHARE UPDATE EXCLUSIVE (new table)"
 	assert_line "  line 23: CREATE INDEX dead_events_failed_at_idx on dead_events: lock SHARE UPDATE EXCLUSIVE (new table)"
-	[ "${#lines[@]}" -eq 14 ]
+	assert_line "0003_earned_indexes: 5 statements, outside a transaction, one by one, 0 hazards"
+	assert_line "  line 11: DROP INDEX events_payload_gin_idx on events: lock SHARE UPDATE EXCLUSIVE (new table)"
+	assert_line "  line 15: DROP INDEX student_progress_class_activity_idx on student_progress: lock SHARE UPDATE EXCLUSIVE (new table)"
+	# the optional ones are planned only as files
+	refute_output --partial 1001_payload_gin
+	[ "${#lines[@]}" -eq 20 ]
 	refute_output --partial "    hazard "
 	run -0 psql -d plan_fresh -tAXc "select to_regclass('events') is null"
 	assert_output t
@@ -58,11 +63,11 @@ hazard() {
 
 @test "plan of each shipped migration as a FILE, on a fresh database and on the stack's: clean" {
 	fresh_db plan_each
-	for f in "$MIG"/*.up.sql; do
+	for f in "$MIG"/*.up.sql "$MIG"/optional/*.up.sql; do
 		run -0 --separate-stderr migrate-indexes --db dbname=plan_each plan "$f"
 		refute_output --partial "    hazard "
 		[ -z "$stderr" ]
-		# the stack's database has them applied: every index is there, valid
+		# the stack's database has those of DIR applied: planned again, clean
 		run -0 --separate-stderr migrate-indexes plan "$f"
 		refute_output --partial "    hazard "
 	done
@@ -135,15 +140,15 @@ ALTER TABLE events ALTER COLUMN cell_index TYPE bigint;"
 
 @test "drop-index-not-concurrent: DROP INDEX, and with CONCURRENTLY" {
 	hazard drop-index-not-concurrent \
-		"DROP INDEX events_class_time_idx;" \
-		"DROP INDEX CONCURRENTLY events_class_time_idx;" \
+		"DROP INDEX events_student_event_key;" \
+		"DROP INDEX CONCURRENTLY events_student_event_key;" \
 		"DROP INDEX without CONCURRENTLY takes ACCESS EXCLUSIVE on events, blocking reads and writes; use DROP INDEX CONCURRENTLY"
 }
 
 @test "reindex-not-concurrent: REINDEX, and with CONCURRENTLY" {
 	hazard reindex-not-concurrent \
-		"REINDEX INDEX events_class_time_idx;" \
-		"REINDEX INDEX CONCURRENTLY events_class_time_idx;" \
+		"REINDEX INDEX events_student_event_key;" \
+		"REINDEX INDEX CONCURRENTLY events_student_event_key;" \
 		"REINDEX without CONCURRENTLY blocks writes to events (and reads using the index); use REINDEX ... CONCURRENTLY"
 }
 

@@ -216,10 +216,11 @@ up_mitigates(const char *rule)
 	return strstr(rule, "if-not-exists") != NULL;
 }
 
-/* Plan every pending migration before any runs; refuse them all when one
- * has a hazard up does not guard against. Returns 1 when it refused. */
+/* Plan every pending migration, optional ones or the others, before any
+ * runs; refuse them all when one has a hazard up does not guard against.
+ * Returns 1 when it refused. */
 static int
-refuse_hazards(struct migration *m, size_t n)
+refuse_hazards(struct migration *m, size_t n, int optional)
 {
 	struct plan_ctx c;
 	struct plan_item *items;
@@ -229,7 +230,8 @@ refuse_hazards(struct migration *m, size_t n)
 
 	plan_init(&c, db);
 	for (i = 0; i < n; i++) {
-		if (strcmp(m[i].state, "applied") == 0)
+		if (strcmp(m[i].state, "applied") == 0 ||
+		    m[i].optional != optional)
 			continue;
 		rc = plan_file(&c, m[i].sql, &items, &ni, err, sizeof err);
 		if (rc < 0)
@@ -266,12 +268,15 @@ int
 cmd_up(struct job *j)
 {
 	struct migration *m = j->m;
-	size_t i, n = j->n, done = 0;
+	size_t i, n = j->n, done = 0, applied = 0;
 	int rc;
 
-	if (!cfg.allow_hazard && refuse_hazards(m, n))
+	if (!cfg.allow_hazard && refuse_hazards(m, n, 0))
 		return EX_CHECK;
 	for (i = 0; i < n; i++) {
+		if (m[i].optional)
+			continue;
+		applied++;
 		if (strcmp(m[i].state, "applied") == 0) {
 			if (strcmp(m[i].checksum, m[i].applied_checksum) != 0)
 				log_warn("applied migration changed since: %s "
@@ -285,7 +290,7 @@ cmd_up(struct job *j)
 		done++;
 	}
 	if (done == 0)
-		printf("nothing to apply: %zu migrations applied\n", n);
+		printf("nothing to apply: %zu migrations applied\n", applied);
 	return EX_OK;
 }
 
@@ -300,7 +305,7 @@ cmd_down(struct job *jb)
 	int rc;
 
 	for (i = jb->n; i-- > 0 && k < count;)
-		if (strcmp(m[i].state, "applied") == 0)
+		if (!m[i].optional && strcmp(m[i].state, "applied") == 0)
 			todo[k++] = i;
 	if (k == 0) {
 		printf("nothing to roll back: no migration is applied\n");
@@ -320,6 +325,60 @@ cmd_down(struct job *jb)
 			return run_failed(rc);
 	}
 	return EX_OK;
+}
+
+/* The optional migration called name, with or without its number. */
+static struct migration *
+find_optional(struct job *j, const char *name)
+{
+	size_t i;
+	const char *u;
+
+	for (i = 0; i < j->n; i++) {
+		u = strchr(j->m[i].name, '_');
+		if (j->m[i].optional && (strcmp(j->m[i].name, name) == 0 ||
+		    (u && strcmp(u + 1, name) == 0)))
+			return &j->m[i];
+	}
+	die(EX_USAGE, "no optional migration %s in %s/optional", name, cfg.dir);
+}
+
+/* add NAME: apply the optional migration NAME, as up applies one. */
+int
+cmd_add(struct job *j)
+{
+	struct migration *m = find_optional(j, j->args[0]);
+	int rc;
+
+	if (strcmp(m->state, "applied") == 0) {
+		if (strcmp(m->checksum, m->applied_checksum) != 0)
+			log_warn("applied migration changed since: %s (see: "
+			    "migrate-indexes status)", m->name);
+		printf("nothing to add: %s is applied\n", m->name);
+		return EX_OK;
+	}
+	if (!cfg.allow_hazard && refuse_hazards(m, 1, 1))
+		return EX_CHECK;
+	rc = run_migration(m, m->path, m->sql, "applied", "applied");
+	return rc < 0 ? run_failed(rc) : EX_OK;
+}
+
+/* drop NAME: roll the optional migration NAME back, as down does. */
+int
+cmd_drop(struct job *j)
+{
+	struct migration *m = find_optional(j, j->args[0]);
+	int rc;
+
+	if (strcmp(m->state, "applied") != 0) {
+		printf("nothing to drop: %s is not applied\n", m->name);
+		return EX_OK;
+	}
+	if (m->down_sql == NULL)
+		die(EX_DATAERR, "cannot drop %s: no %s", m->name, m->down_path);
+	rc = run_migration(m, m->down_path, m->down_sql, "rolled_back",
+	    "rolled back");
+	return rc < 0 ? run_failed(rc) : EX_OK;
 }
 
 void

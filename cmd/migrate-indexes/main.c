@@ -1,7 +1,8 @@
 /* migrate-indexes: apply the schema and index migrations of etc/migrations
- * to a live database, each once, recorded with its checksum; plan them
- * before, roll them back, and tell what is applied, pending, failed,
- * changed or invalid. */
+ * to a live database, each once, recorded with its checksum, and those of
+ * etc/migrations/optional when asked (add, drop); plan them before, roll
+ * them back, and tell what is applied, pending, failed, changed or
+ * invalid. */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -23,7 +24,7 @@
 #define OPT_CFG struct migrate_cfg
 static const struct opt options[] = {
 	O_FLAG("allow-hazard", allow_hazard,
-	    "up: apply a migration that plan finds hazardous"),
+	    "up, add: apply a migration that plan finds hazardous"),
 	O_TEXT("db", "CONNINFO", conninfo,
 	    "$DATABASE_URL, else libpq's PG* variables", "the database"),
 	O_TEXT("dir", "DIR", dir,
@@ -42,8 +43,9 @@ static const struct opt options[] = {
 static const struct prog_opts prog_opts = {
 	"migrate-indexes",
 	"Apply the migrations in DIR (NNNN_name.up.sql) that are pending, each "
-	"once, recorded with its checksum in the table labpulse_migrations; "
-	"plan, roll back, verify and repair them; advise on indexes.",
+	"once, recorded with its checksum in the table labpulse_migrations, and "
+	"those of DIR/optional on request; plan, roll back, verify and repair "
+	"them; advise on indexes.",
 	options, "COMMAND",
 	"usage: labpulse migrate-indexes [--db CONNINFO] [--dir DIR] [--json] plan [file ...]\n"
 	"       labpulse migrate-indexes [--db CONNINFO] [--dir DIR] [--allow-hazard]\n"
@@ -51,6 +53,9 @@ static const struct prog_opts prog_opts = {
 	"           [--statement-timeout DURATION] up\n"
 	"       labpulse migrate-indexes [--db CONNINFO] [--dir DIR] [--lock-retries N]\n"
 	"           [--lock-timeout DURATION] [--statement-timeout DURATION] down [N]\n"
+	"       labpulse migrate-indexes [--db CONNINFO] [--dir DIR] [--allow-hazard]\n"
+	"           [--lock-retries N] [--lock-timeout DURATION]\n"
+	"           [--statement-timeout DURATION] add | drop NAME\n"
 	"       labpulse migrate-indexes [--db CONNINFO] [--dir DIR] status | verify | repair\n"
 	"       labpulse migrate-indexes [--db CONNINFO] [--json] advise\n"
 	"       labpulse migrate-indexes --help | --version\n",
@@ -59,6 +64,8 @@ static const struct prog_opts prog_opts = {
 	"                      or of files; exit 1 when there is a hazard\n"
 	"  up                  apply what is pending (and retry what failed)\n"
 	"  down [N]            roll back the last N applied migrations (default 1)\n"
+	"  add NAME            apply the optional migration NAME of DIR/optional\n"
+	"  drop NAME           roll back the optional migration NAME\n"
 	"  status              list applied, pending, failed and changed migrations and\n"
 	"                      invalid indexes; exit 1 when one needs a person\n"
 	"  verify              check applied files and their indexes; exit 65 on drift\n"
@@ -72,6 +79,7 @@ enum {
 	C_LOCK = 2,	/* one run at a time, with a history table */
 	C_FILES = 4,	/* operands: files planned instead of the folder's */
 	C_CATALOG = 8,	/* the catalog only: no migrations */
+	C_NAME = 16,	/* one operand: the name of an optional migration */
 };
 
 /* The commands: what each runs, its operands at most, what it needs. */
@@ -84,6 +92,8 @@ static const struct command {
 	{ "plan",	cmd_plan,	INT_MAX, C_JSON | C_FILES },
 	{ "up",		cmd_up,		0,	C_LOCK },
 	{ "down",	cmd_down,	1,	C_LOCK },
+	{ "add",	cmd_add,	1,	C_LOCK | C_NAME },
+	{ "drop",	cmd_drop,	1,	C_LOCK | C_NAME },
 	{ "status",	cmd_status,	0,	C_LOCK },
 	{ "verify",	cmd_verify,	0,	0 },
 	{ "repair",	cmd_repair,	0,	C_LOCK },
@@ -162,16 +172,21 @@ by_version(const void *a, const void *b)
 	    ((const struct migration *)b)->version;
 }
 
+/* Add the migrations of dir (NNNN_name.up.sql, each with its .down.sql
+ * if there is one) to m[0..*n), marked optional or not; a missing folder
+ * is an error unless it is optional's. */
 static struct migration *
-load_dir(const char *dir, size_t *count)
+load_dir(const char *dir, int optional, struct migration *m, size_t *count)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
-	struct migration *m = NULL, *grown;
-	size_t n = 0, i, nl;
+	struct migration *grown;
+	size_t n = *count, nl;
 	char *end;
 	long v;
 
+	if (d == NULL && optional && errno == ENOENT)
+		return m;
 	if (d == NULL)
 		die(EX_NOINPUT, "cannot read migrations folder %s: %s", dir,
 		    strerror(errno));
@@ -188,6 +203,7 @@ load_dir(const char *dir, size_t *count)
 		m = grown;
 		memset(&m[n], 0, sizeof *m);
 		m[n].version = (int)v;
+		m[n].optional = optional;
 		snprintf(m[n].name, sizeof m[n].name, "%.*s", (int)(nl - 7),
 		    de->d_name);
 		if (snprintf(m[n].path, sizeof m[n].path, "%s/%s", dir,
@@ -209,6 +225,23 @@ load_dir(const char *dir, size_t *count)
 		n++;
 	}
 	closedir(d);
+	*count = n;
+	return m;
+}
+
+/* The migrations of dir, then the optional ones of dir/optional, in one
+ * order of versions: they share the history, so no two share a number. */
+static struct migration *
+load_all(const char *dir, size_t *count)
+{
+	struct migration *m = NULL;
+	char opt[PATH_MAX];
+	size_t i, n = 0;
+
+	m = load_dir(dir, 0, m, &n);
+	if (snprintf(opt, sizeof opt, "%s/optional", dir) >= (int)sizeof opt)
+		die(EX_DATAERR, "path too long: %s/optional", dir);
+	m = load_dir(opt, 1, m, &n);
 	qsort(m, n, sizeof *m, by_version);
 	for (i = 1; i < n; i++)
 		if (m[i].version == m[i - 1].version)
@@ -229,7 +262,8 @@ cmd_status(struct job *j)
 	printf("%-7s %-28s %-9s %-19s %s\n", "VERSION", "NAME", "STATE",
 	    "APPLIED", "NOTE");
 	for (i = 0; i < n; i++) {
-		const char *state = m[i].state[0] ? m[i].state : "pending";
+		const char *state = m[i].state[0] ? m[i].state :
+		    m[i].optional ? "optional" : "pending";
 		const char *note = "";
 
 		if (strcmp(state, "applied") == 0 &&
@@ -240,9 +274,11 @@ cmd_status(struct job *j)
 			note = m[i].error;
 			bad = 1;
 		} else if (strcmp(state, "applying") == 0) {
-			note = "interrupted: run up again";
+			note = m[i].optional ? "interrupted: run add again" :
+			    "interrupted: run up again";
 			bad = 1;
-		}
+		} else if (m[i].optional && strcmp(state, "applied") != 0)
+			note = "not applied: see migrate-indexes add";
 		printf("%04d    %-28s %-9s %-19s %s\n", m[i].version, m[i].name,
 		    state, m[i].applied_at[0] ? m[i].applied_at : "-", note);
 	}
@@ -275,7 +311,8 @@ cmd_plan(struct job *j)
 	plan_init(&c, db);
 	if (j->nargs == 0)
 		for (i = 0; i < j->n; i++) {
-			if (strcmp(m[i].state, "applied") == 0)
+			if (strcmp(m[i].state, "applied") == 0 ||
+			    m[i].optional)
 				continue;
 			rc = plan_migration(stdout, &c, m[i].name, m[i].sql,
 			    cfg.json, err, sizeof err);
@@ -313,8 +350,8 @@ check_options(int argc, char **argv, struct job *j)
 	char err[200];
 
 	if (argc == 0)
-		usage_error("a command is needed: plan, up, down, status, "
-		    "verify, repair or advise");
+		usage_error("a command is needed: plan, up, down, add, drop, "
+		    "status, verify, repair or advise");
 	for (c = commands; c->name && strcmp(c->name, argv[0]) != 0; c++)
 		;
 	if (c->name == NULL)
@@ -325,6 +362,9 @@ check_options(int argc, char **argv, struct job *j)
 	j->down_n = 1;
 	if (j->nargs > c->max)
 		usage_error("one command only");
+	if ((c->flags & C_NAME) && j->nargs == 0)
+		usage_error("%s NAME: the name of an optional migration is "
+		    "needed", c->name);
 	if (c->run == cmd_down && j->nargs == 1 && parse_long(j->args[0], 1,
 	    64, &j->down_n, err, sizeof err) < 0)
 		usage_error("down N: %s", err);
@@ -348,7 +388,7 @@ acquire(const struct command *c, struct job *j)
 	if (cfg.dir == NULL)
 		cfg.dir = default_dir(dirbuf, sizeof dirbuf);
 	if (!(c->flags & C_CATALOG) && !files)
-		j->m = load_dir(cfg.dir, &j->n);
+		j->m = load_all(cfg.dir, &j->n);
 	db = pgconn_open(cfg.conninfo, "labpulse-migrate-indexes", err,
 	    sizeof err);
 	if (db == NULL && files) {

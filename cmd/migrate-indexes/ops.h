@@ -28,6 +28,7 @@ struct migration {
 	char *sql;
 	char down_path[PATH_MAX];
 	char *down_sql;			/* NULL: no .down.sql beside it */
+	int optional;			/* of DIR/optional: applied by add only */
 	char checksum[65];
 	/* from the history */
 	char state[16];		/* "" pending, applying, applied, failed, rolled_back */
@@ -94,6 +95,8 @@ void progress_close(void);
 int cmd_plan(struct job *j);
 int cmd_up(struct job *j);
 int cmd_down(struct job *j);
+int cmd_add(struct job *j);
+int cmd_drop(struct job *j);
 int cmd_status(struct job *j);
 int cmd_verify(struct job *j);
 int cmd_repair(struct job *j);
