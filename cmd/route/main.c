@@ -14,8 +14,7 @@
 #include "route.h"
 #include "stats.h"
 
-static int opt_named(const struct opt *, const char *, void *, char *,
-    size_t);
+static opt_parser opt_named;
 
 #define OPT_CFG struct route_cfg
 static const struct opt options[] = {
@@ -150,12 +149,13 @@ static void
 route_entry(struct route *r, struct entry *e)
 {
 	jv ev, v, out;
+	int j, n;
 
 	if (e->error) {		/* set aside already when read */
 		set_aside(e, "entry set aside", jv_null());
 		return;
 	}
-	ev = jv_parse_sized(e->raw, (int)e->len);
+	ev = rules_parse(e->raw, e->len);
 	if (!jv_is_valid(ev)) {
 		v = jv_invalid_get_msg(ev);
 		set_aside(e, "entry set aside", jv_get_kind(v) ==
@@ -193,6 +193,12 @@ route_entry(struct route *r, struct entry *e)
 	}
 	jv_free(e->msgs);
 	e->msgs = out;
+	/* the text each output writes, made once */
+	n = jv_array_length(jv_copy(out));
+	for (j = 0; j < n; j++)
+		if (rules_dump(jv_array_get(jv_copy(out), j), &e->out) < 0 ||
+		    text_add(&e->out, "\n", 1) < 0)
+			die_nomem();
 }
 
 static void
@@ -564,7 +570,7 @@ release(struct route *r, struct batch *bt)
 		code = EX_IOERR;
 	else if (c->test && (r->rule_errors > 0 || r->dead_n > 0))
 		code = EX_DATAERR;
-	free(bt->e);
+	batch_free(bt);
 	free(r->inbuf);
 	if (r->in_fd > STDERR_FILENO)
 		close(r->in_fd);

@@ -45,6 +45,12 @@ struct sink {
 	size_t len, cap;
 };
 
+/* A text that grows. */
+struct text {
+	char *s;
+	size_t len, cap;
+};
+
 /* One event in hand, and what became of it. */
 struct entry {
 	char id[48];		/* the stream id; empty with NDJSON */
@@ -54,6 +60,7 @@ struct entry {
 	char event_id[128];	/* its eventId, for logs; "-" when none */
 	int64_t received_us;	/* its receivedAt; 0 when none */
 	jv msgs;		/* the messages of the rules: an array */
+	struct text out;	/* the same as compact JSON, a line each */
 	char *error;		/* why it is set aside; NULL when routed */
 	int rule_failed;	/* set aside because a rule failed on it */
 };
@@ -107,6 +114,14 @@ jq_state *rules_load(const char *path, jv args, char *err, size_t errlen);
 /* The messages the rules make of event (consumed): an array of objects each
  * with a string topic, or an invalid with the reason as a string. */
 jv rules_run(jq_state *jq, jv event);
+/* What jv_parse_sized(text, len) makes of text, the same value or error,
+ * without the cost of jq's parser for an object of plain JSON. */
+jv rules_parse(const char *text, size_t len);
+/* Append v (consumed) as jv_dump_string(v, 0) writes it, byte for byte,
+ * without its cost: 0, or -1 when memory ran out. */
+int rules_dump(jv v, struct text *t);
+/* Append n bytes of p: 0, or -1 when memory ran out. */
+int text_add(struct text *t, const char *p, size_t n);
 /* receivedAt as ingest writes it (2026-11-25T20:31:39.123456Z, any ISO 8601
  * time with a zone): microseconds since the epoch, or -1. */
 int64_t rules_parse_time(const char *s);
@@ -123,5 +138,7 @@ void source_fill(struct route *r, struct batch *bt);
 int batch_write(struct route *r, struct batch *bt);
 long source_pending(struct route *r);
 void batch_clear(struct batch *bt);
+/* The same, and free what the batch keeps for the next. */
+void batch_free(struct batch *bt);
 
 #endif

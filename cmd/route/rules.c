@@ -3,6 +3,8 @@
  * per event. */
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,4 +361,454 @@ rules_parse_time(const char *s)
 	tm.tm_mon -= 1;
 	t = timegm(&tm);
 	return ((int64_t)t - off) * 1000000 + us;
+}
+
+/* ---- events in, messages out, as jq's own parser and printer -------- */
+
+/* Room for n more bytes in t: 0, or -1 when memory ran out. */
+static int
+text_room(struct text *t, size_t n)
+{
+	char *s;
+	size_t cap;
+
+	if (t->cap - t->len >= n)
+		return 0;
+	for (cap = t->cap ? t->cap : 512; cap - t->len < n; cap *= 2)
+		;
+	if ((s = realloc(t->s, cap)) == NULL)
+		return -1;
+	t->s = s;
+	t->cap = cap;
+	return 0;
+}
+
+int
+text_add(struct text *t, const char *p, size_t n)
+{
+	if (text_room(t, n) < 0)
+		return -1;
+	memcpy(t->s + t->len, p, n);
+	t->len += n;
+	return 0;
+}
+
+/* Deeper than this, jq's parser and printer are left to say what they
+ * say (both stop at 256). */
+#define JSON_DEPTH_MAX 200
+
+struct jin {
+	const char *p, *end;
+	int depth;
+	struct text *scratch;	/* where escaped strings are decoded */
+};
+
+/* What jq's parser reads as part of a number or a literal word. */
+static int
+word_byte(const char *p, const char *end)
+{
+	return p < end && (*p == '\0' || !strchr(" \t\r\n\"[],{}:", *p));
+}
+
+static void
+skip_space(struct jin *in)
+{
+	while (in->p < in->end && (*in->p == ' ' || *in->p == '\t' ||
+	    *in->p == '\r' || *in->p == '\n'))
+		in->p++;
+}
+
+static int
+hex4(const char *p)
+{
+	int v = 0, i, d;
+
+	for (i = 0; i < 4; i++, p++) {
+		if (*p >= '0' && *p <= '9')
+			d = *p - '0';
+		else if (*p >= 'a' && *p <= 'f')
+			d = *p - 'a' + 10;
+		else if (*p >= 'A' && *p <= 'F')
+			d = *p - 'A' + 10;
+		else
+			return -1;
+		v = v << 4 | d;
+	}
+	return v;
+}
+
+/* A string at the opening quote. Escapes are decoded as jq does; a raw
+ * control byte, a bad escape or a surrogate escape is jq's to judge. */
+static int
+parse_string(struct jin *in, jv *out)
+{
+	const char *s = in->p + 1, *p;
+	char *o;
+	int esc = 0, c;
+
+	for (p = s; p < in->end && *p != '"'; p++) {
+		if ((unsigned char)*p < 0x20)
+			return -1;
+		if (*p == '\\') {
+			esc = 1;
+			if (++p == in->end)
+				return -1;
+		}
+	}
+	if (p == in->end)
+		return -1;
+	in->p = p + 1;
+	if (!esc) {
+		*out = jv_string_sized(s, (int)(p - s));
+		return 0;
+	}
+	/* decoded, it is never longer */
+	in->scratch->len = 0;
+	if (text_room(in->scratch, (size_t)(p - s)) < 0)
+		return -1;
+	for (o = in->scratch->s; s < p; s++) {
+		if (*s != '\\') {
+			*o++ = *s;
+			continue;
+		}
+		switch (*++s) {
+		case '"': case '\\': case '/': *o++ = *s; break;
+		case 'b': *o++ = '\b'; break;
+		case 'f': *o++ = '\f'; break;
+		case 't': *o++ = '\t'; break;
+		case 'n': *o++ = '\n'; break;
+		case 'r': *o++ = '\r'; break;
+		case 'u':
+			if (p - s < 5 || (c = hex4(s + 1)) < 0 ||
+			    (c >= 0xd800 && c <= 0xdfff))
+				return -1;
+			s += 4;
+			if (c < 0x80) {
+				*o++ = (char)c;
+			} else if (c < 0x800) {
+				*o++ = (char)(0xc0 | c >> 6);
+				*o++ = (char)(0x80 | (c & 0x3f));
+			} else {
+				*o++ = (char)(0xe0 | c >> 12);
+				*o++ = (char)(0x80 | (c >> 6 & 0x3f));
+				*o++ = (char)(0x80 | (c & 0x3f));
+			}
+			break;
+		default:
+			return -1;
+		}
+	}
+	*out = jv_string_sized(in->scratch->s, (int)(o - in->scratch->s));
+	return 0;
+}
+
+/* A number as JSON writes it. An integer of up to 15 digits is exact as a
+ * double; any other is converted by jq's parser, as jq would. */
+static int
+parse_number(struct jin *in, jv *out)
+{
+	const char *s = in->p, *p = s;
+	char tok[64];
+	int64_t v = 0;
+	int digits = 0, plain = 1;
+	jv n;
+
+	if (*p == '-')
+		p++;
+	if (p == in->end || *p < '0' || *p > '9')
+		return -1;
+	if (*p == '0' && p + 1 < in->end && p[1] >= '0' && p[1] <= '9')
+		return -1;
+	for (; p < in->end && *p >= '0' && *p <= '9'; p++, digits++)
+		v = digits < 18 ? v * 10 + (*p - '0') : v;
+	if (p < in->end && *p == '.') {
+		plain = 0;
+		if (++p == in->end || *p < '0' || *p > '9')
+			return -1;
+		while (p < in->end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (p < in->end && (*p == 'e' || *p == 'E')) {
+		plain = 0;
+		if (++p < in->end && (*p == '+' || *p == '-'))
+			p++;
+		if (p == in->end || *p < '0' || *p > '9')
+			return -1;
+		while (p < in->end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (word_byte(p, in->end))
+		return -1;
+	in->p = p;
+	if (plain && digits <= 15) {
+		*out = jv_number(*s == '-' ? -(double)v : (double)v);
+		return 0;
+	}
+	if ((size_t)(p - s) >= sizeof tok)
+		return -1;
+	memcpy(tok, s, p - s);
+	tok[p - s] = '\0';
+	n = jv_parse_sized(tok, (int)(p - s));
+	if (jv_get_kind(n) != JV_KIND_NUMBER) {
+		jv_free(n);
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
+static int parse_value(struct jin *in, jv *out);
+
+/* The members of an object or the elements of an array, added in order
+ * with jv_object_set and jv_array_append, as jq's parser adds them. */
+static int
+parse_container(struct jin *in, jv *out)
+{
+	int obj = *in->p == '{';
+	char close = obj ? '}' : ']';
+	jv c = obj ? jv_object() : jv_array(), k = jv_null(), v;
+
+	if (++in->depth > JSON_DEPTH_MAX)
+		goto bad;
+	in->p++;
+	skip_space(in);
+	if (in->p < in->end && *in->p == close)
+		goto done;
+	for (;;) {
+		if (obj) {
+			if (in->p == in->end || *in->p != '"' ||
+			    parse_string(in, &k) < 0)
+				goto bad;
+			skip_space(in);
+			if (in->p == in->end || *in->p != ':') {
+				jv_free(k);
+				goto bad;
+			}
+			in->p++;
+			skip_space(in);
+		}
+		if (parse_value(in, &v) < 0) {
+			jv_free(k);
+			goto bad;
+		}
+		c = obj ? jv_object_set(c, k, v) : jv_array_append(c, v);
+		skip_space(in);
+		if (in->p < in->end && *in->p == ',') {
+			in->p++;
+			skip_space(in);
+			continue;
+		}
+		if (in->p < in->end && *in->p == close)
+			break;
+		goto bad;
+	}
+done:
+	in->p++;
+	in->depth--;
+	*out = c;
+	return 0;
+bad:
+	jv_free(c);
+	return -1;
+}
+
+static int
+parse_word(struct jin *in, const char *w, jv v, jv *out)
+{
+	size_t n = strlen(w);
+
+	if ((size_t)(in->end - in->p) < n || memcmp(in->p, w, n) != 0 ||
+	    word_byte(in->p + n, in->end))
+		return -1;
+	in->p += n;
+	*out = v;
+	return 0;
+}
+
+static int
+parse_value(struct jin *in, jv *out)
+{
+	if (in->p == in->end)
+		return -1;
+	switch (*in->p) {
+	case '{': case '[': return parse_container(in, out);
+	case '"': return parse_string(in, out);
+	case 't': return parse_word(in, "true", jv_true(), out);
+	case 'f': return parse_word(in, "false", jv_false(), out);
+	case 'n': return parse_word(in, "null", jv_null(), out);
+	default: return parse_number(in, out);
+	}
+}
+
+jv
+rules_parse(const char *text, size_t len)
+{
+	static struct text scratch;	/* kept from one event to the next */
+	struct jin in = { text, text + len, 0, &scratch };
+	jv v;
+
+	skip_space(&in);
+	if (in.p < in.end && *in.p == '{' && parse_value(&in, &v) == 0) {
+		skip_space(&in);
+		if (in.p == in.end)
+			return v;
+		jv_free(v);
+	}
+	return jv_parse_sized(text, (int)len);
+}
+
+/* The length of the UTF-8 character at p when it is one jq prints as it
+ * is (no overlong form, no surrogate, at most U+10FFFF), else 0. */
+static size_t
+utf8_len(const unsigned char *p, const unsigned char *end)
+{
+	size_t n, i;
+	long c;
+
+	if (*p >= 0xc2 && *p <= 0xdf)
+		n = 2, c = *p & 0x1f;
+	else if (*p >= 0xe0 && *p <= 0xef)
+		n = 3, c = *p & 0x0f;
+	else if (*p >= 0xf0 && *p <= 0xf4)
+		n = 4, c = *p & 0x07;
+	else
+		return 0;
+	if ((size_t)(end - p) < n)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
+	    (n == 4 && (c < 0x10000 || c > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+static int
+dump_string(jv s, struct text *t)
+{
+	const unsigned char *p = (const unsigned char *)jv_string_value(s),
+	    *end = p + jv_string_length_bytes(jv_copy(s)), *run;
+	char esc[8];
+	size_t n;
+
+	if (text_add(t, "\"", 1) < 0)
+		return -1;
+	while (p < end) {
+		for (run = p; p < end && *p >= 0x20 && *p < 0x7f && *p != '"' &&
+		    *p != '\\'; p++)
+			;
+		if (p > run && text_add(t, (const char *)run, p - run) < 0)
+			return -1;
+		if (p == end)
+			break;
+		if (*p >= 0x80) {
+			if ((n = utf8_len(p, end)) == 0 ||
+			    text_add(t, (const char *)p, n) < 0)
+				return -1;
+			p += n;
+			continue;
+		}
+		switch (*p) {
+		case '"': memcpy(esc, "\\\"", 3); break;
+		case '\\': memcpy(esc, "\\\\", 3); break;
+		case '\b': memcpy(esc, "\\b", 3); break;
+		case '\t': memcpy(esc, "\\t", 3); break;
+		case '\r': memcpy(esc, "\\r", 3); break;
+		case '\n': memcpy(esc, "\\n", 3); break;
+		case '\f': memcpy(esc, "\\f", 3); break;
+		default: snprintf(esc, sizeof esc, "\\u%04x", *p); break;
+		}
+		if (text_add(t, esc, strlen(esc)) < 0)
+			return -1;
+		p++;
+	}
+	return text_add(t, "\"", 1);
+}
+
+/* x (not consumed) as jv_dump_string(x, 0) prints it: 0, or -1 when that
+ * is left to jq (or memory ran out). */
+static int
+dump_value(jv x, struct text *t, int depth)
+{
+	char num[32];
+	double d;
+	jv s, k, v;
+	int i, n, rc = 0, first = 1;
+
+	if (depth > JSON_DEPTH_MAX)
+		return -1;
+	switch (jv_get_kind(x)) {
+	case JV_KIND_NULL: return text_add(t, "null", 4);
+	case JV_KIND_FALSE: return text_add(t, "false", 5);
+	case JV_KIND_TRUE: return text_add(t, "true", 4);
+	case JV_KIND_STRING: return dump_string(x, t);
+	case JV_KIND_NUMBER:
+		/* an integer below 1e16 is its digits to jq's dtoa; -0, a
+		 * fraction, a big one: jq prints it */
+		d = jv_number_value(x);
+		if (d == (double)(int64_t)d && d > -1e16 && d < 1e16 &&
+		    !(d == 0 && signbit(d))) {
+			n = snprintf(num, sizeof num, "%" PRId64, (int64_t)d);
+			return text_add(t, num, (size_t)n);
+		}
+		s = jv_dump_string(jv_copy(x), 0);
+		rc = text_add(t, jv_string_value(s),
+		    (size_t)jv_string_length_bytes(jv_copy(s)));
+		jv_free(s);
+		return rc;
+	case JV_KIND_ARRAY:
+		n = jv_array_length(jv_copy(x));
+		rc = text_add(t, "[", 1);
+		for (i = 0; i < n && rc == 0; i++) {
+			v = jv_array_get(jv_copy(x), i);
+			if (i > 0)
+				rc = text_add(t, ",", 1);
+			if (rc == 0)
+				rc = dump_value(v, t, depth + 1);
+			jv_free(v);
+		}
+		return rc < 0 ? rc : text_add(t, "]", 1);
+	case JV_KIND_OBJECT:
+		rc = text_add(t, "{", 1);
+		for (i = jv_object_iter(x); rc == 0 && jv_object_iter_valid(x, i);
+		    i = jv_object_iter_next(x, i)) {
+			if (!first)
+				rc = text_add(t, ",", 1);
+			first = 0;
+			k = jv_object_iter_key(x, i);
+			v = jv_object_iter_value(x, i);
+			if (rc == 0)
+				rc = dump_string(k, t);
+			if (rc == 0)
+				rc = text_add(t, ":", 1);
+			if (rc == 0)
+				rc = dump_value(v, t, depth + 1);
+			jv_free(k);
+			jv_free(v);
+		}
+		return rc < 0 ? rc : text_add(t, "}", 1);
+	default:
+		return -1;
+	}
+}
+
+int
+rules_dump(jv v, struct text *t)
+{
+	size_t mark = t->len;
+	jv s;
+	int rc = 0;
+
+	if (dump_value(v, t, 0) < 0) {
+		t->len = mark;
+		s = jv_dump_string(jv_copy(v), 0);
+		rc = text_add(t, jv_string_value(s),
+		    (size_t)jv_string_length_bytes(jv_copy(s)));
+		jv_free(s);
+	}
+	jv_free(v);
+	return rc;
 }

@@ -20,6 +20,17 @@
 #include "stats.h"
 
 void
+batch_free(struct batch *bt)
+{
+	size_t i;
+
+	batch_clear(bt);
+	for (i = 0; i < bt->cap; i++)
+		free(bt->e[i].out.s);
+	free(bt->e);
+}
+
+void
 batch_clear(struct batch *bt)
 {
 	size_t i;
@@ -38,15 +49,21 @@ batch_add(struct batch *bt, const char *id, long line, const char *raw,
     size_t len)
 {
 	struct entry *e;
+	struct text out;
 
 	if (bt->n == bt->cap) {
 		bt->cap = bt->cap ? bt->cap * 2 : 64;
 		bt->e = realloc(bt->e, bt->cap * sizeof *bt->e);
 		if (bt->e == NULL)
 			die_nomem();
+		memset(bt->e + bt->n, 0, (bt->cap - bt->n) * sizeof *bt->e);
 	}
 	e = &bt->e[bt->n++];
+	/* the text of the messages is kept from one batch to the next */
+	out = e->out;
 	memset(e, 0, sizeof *e);
+	e->out = out;
+	e->out.len = 0;
 	snprintf(e->id, sizeof e->id, "%s", id);
 	e->line = line;
 	e->raw = malloc(len + 1);
@@ -302,11 +319,23 @@ buf_flush(struct route *r, struct sink *s)
 static struct sink *
 sink_of(struct route *r, jv msg)
 {
-	jv topic = jv_object_get(jv_copy(msg), jv_string("topic"));
+	jv topic = jv_object_get(msg, jv_string("topic"));
 	int hook = strncmp(jv_string_value(topic), "hook:", 5) == 0;
 
 	jv_free(topic);
 	return hook ? &r->hooks : &r->to;
+}
+
+/* The line of e->out at *off, without its newline; *off moves past it. */
+static const char *
+msg_line(const struct entry *e, size_t *off, size_t *len)
+{
+	const char *p = e->out.s + *off,
+	    *nl = memchr(p, '\n', e->out.len - *off);
+
+	*len = (size_t)(nl - p);
+	*off += *len + 1;
+	return p;
 }
 
 /* The NDJSON lines of the batch: each message whole, compact, a line. */
@@ -315,8 +344,9 @@ write_fds(struct route *r, struct batch *bt)
 {
 	struct entry *e;
 	struct sink *s;
-	size_t i;
-	int j, n;
+	size_t i, off, len;
+	int j, n, msgs_fd = r->to.kind == SINK_FD || r->hooks.kind == SINK_FD;
+	const char *line;
 
 	for (i = 0; i < bt->n; i++) {
 		e = &bt->e[i];
@@ -339,20 +369,12 @@ write_fds(struct route *r, struct batch *bt)
 			}
 			continue;
 		}
-		n = jv_array_length(jv_copy(e->msgs));
-		for (j = 0; j < n; j++) {
-			jv m = jv_array_get(jv_copy(e->msgs), j), txt;
-
-			s = sink_of(r, m);
-			if (s->kind != SINK_FD) {
-				jv_free(m);
-				continue;
-			}
-			txt = jv_dump_string(m, 0);
-			buf_add(s, jv_string_value(txt),
-			    (size_t)jv_string_length_bytes(jv_copy(txt)));
-			buf_add(s, "\n", 1);
-			jv_free(txt);
+		n = msgs_fd ? jv_array_length(jv_copy(e->msgs)) : 0;
+		for (j = 0, off = 0; j < n; j++) {
+			line = msg_line(e, &off, &len);
+			s = sink_of(r, jv_array_get(jv_copy(e->msgs), j));
+			if (s->kind == SINK_FD)
+				buf_add(s, line, len + 1);
 		}
 	}
 	if (buf_flush(r, &r->to) < 0 || buf_flush(r, &r->hooks) < 0 ||
@@ -370,6 +392,7 @@ struct cmds {
 	int *argc;		/* arguments of each command */
 	size_t ncmd, cmdcap;
 	jv keep;		/* the texts the arguments point into */
+	char max_len[24];	/* --max-len as text */
 };
 
 static void
@@ -423,7 +446,7 @@ cmd_trim(struct route *r, struct cmds *c)
 		return;
 	cmd_str(c, "MAXLEN");
 	cmd_str(c, "~");
-	cmd_jv(c, jv_string_fmt("%ld", r->cfg.max_len));
+	cmd_str(c, c->max_len);
 }
 
 /* The transaction of the batch: its messages to the streams, the entries
@@ -433,9 +456,11 @@ build_cmds(struct route *r, struct batch *bt, struct cmds *c)
 {
 	struct entry *e;
 	struct sink *s;
-	size_t i;
+	size_t i, off, len;
 	int j, n;
+	const char *line;
 
+	snprintf(c->max_len, sizeof c->max_len, "%ld", r->cfg.max_len);
 	cmd_begin(c);
 	cmd_str(c, "MULTI");
 	for (i = 0; i < bt->n; i++) {
@@ -461,10 +486,11 @@ build_cmds(struct route *r, struct batch *bt, struct cmds *c)
 			continue;
 		}
 		n = jv_array_length(jv_copy(e->msgs));
-		for (j = 0; j < n; j++) {
+		for (j = 0, off = 0; j < n; j++) {
 			jv m = jv_array_get(jv_copy(e->msgs), j);
 
-			s = sink_of(r, m);
+			line = msg_line(e, &off, &len);
+			s = sink_of(r, jv_copy(m));
 			if (s->kind != SINK_STREAM) {
 				jv_free(m);
 				continue;
@@ -475,9 +501,9 @@ build_cmds(struct route *r, struct batch *bt, struct cmds *c)
 			cmd_trim(r, c);
 			cmd_str(c, "*");
 			cmd_str(c, "topic");
-			cmd_jv(c, jv_object_get(jv_copy(m), jv_string("topic")));
+			cmd_jv(c, jv_object_get(m, jv_string("topic")));
 			cmd_str(c, "msg");
-			cmd_jv(c, jv_dump_string(m, 0));
+			cmd_arg(c, line, len);
 		}
 	}
 	if (r->from.kind == ADDR_STREAM) {

@@ -1,5 +1,7 @@
 /* test_rules.c: how route compiles its jq rules, places their errors, runs
- * them on an event, and reads receivedAt. */
+ * them on an event, and reads receivedAt; and that it reads events and
+ * writes messages exactly as jq's own parser and printer do. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +52,115 @@ check_run(const char *name, const char *text, const char *event,
 	jv_free(s);
 	is_str(got, want, "%s", name);
 	jq_teardown(&jq);
+}
+
+/* What jq's printer makes of v, or its error: the text to compare. */
+static jv
+jq_text(jv v)
+{
+	jv m;
+
+	if (jv_is_valid(v))
+		return jv_dump_string(v, 0);
+	m = jv_invalid_get_msg(v);
+	return jv_get_kind(m) == JV_KIND_STRING ?
+	    jv_string_fmt("invalid: %s", jv_string_value(m)) : m;
+}
+
+/* rules_dump writes v as jv_dump_string does; v is consumed. */
+static int
+same_dump(jv v)
+{
+	struct text t = { NULL, 0, 0 };
+	jv want = jv_dump_string(jv_copy(v), 0);
+	int same;
+
+	if (rules_dump(v, &t) < 0 || text_add(&t, "", 1) < 0)
+		return 0;
+	same = strcmp(t.s, jv_string_value(want)) == 0;
+	if (!same)
+		diag("got  %s\nwant %s", t.s, jv_string_value(want));
+	free(t.s);
+	jv_free(want);
+	return same;
+}
+
+/* rules_parse makes of text (and of each of its beginnings) what
+ * jv_parse_sized makes, the same value or the same error; and what it
+ * makes is written as jq writes it. */
+static void
+check_json(const char *name, const char *text, size_t len)
+{
+	size_t n;
+	int same = 1;
+	jv a, b;
+
+	for (n = len; n > 0 && same; n--) {
+		a = jq_text(rules_parse(text, n));
+		b = jq_text(jv_parse_sized(text, (int)n));
+		same = jv_equal(jv_copy(a), jv_copy(b));
+		if (!same)
+			diag("%.*s\ngot  %s\nwant %s", (int)n, text,
+			    jv_string_value(a), jv_string_value(b));
+		jv_free(a);
+		jv_free(b);
+		a = rules_parse(text, n);
+		if (same && jv_is_valid(a))
+			same = same_dump(a);
+		else
+			jv_free(a);
+	}
+	ok(same, "JSON as jq reads and writes it: %s", name);
+}
+#define CHECK_JSON(name, lit) check_json(name, lit, sizeof lit - 1)
+
+static void
+check_json_all(void)
+{
+	char deep[1300];
+	size_t i;
+
+	CHECK_JSON("an event", "{\"eventId\":\"e1\",\"classId\":\"c\","
+	    "\"cellIndex\":3,\"executionCount\":-7,\"hasError\":false,"
+	    "\"ok\":true,\"errorMessage\":null,\"metadata\":{\"noise\":"
+	    "false,\"tags\":[1,\"a\",[],{}]},\"code\":\"print(\\\"\\u00e9\\\")"
+	    "\\n\\tx\\\\ \\/\\b\\f\\r\"}");
+	CHECK_JSON("white space", " \t\r\n{ \"a\" : [ 1 , 2 ] , \"b\":{ } }\n ");
+	CHECK_JSON("numbers", "{\"a\":[0,-0,1.5,-2.25e3,1E2,1e-7,0.1,"
+	    "123456789012345,1234567890123456,12345678901234567890,1e400,"
+	    "-1e400,5e-324,9007199254740993,100000000000000000000]}");
+	CHECK_JSON("bad numbers", "{\"a\":[01,1.,.5,-,+1,1e,0x10,1.5.5]}");
+	CHECK_JSON("words", "{\"a\":[true,false,null,nan,tru,nulls,True]}");
+	CHECK_JSON("escapes", "{\"a\":\"\\u0000\\u001f\\u007f\\u00ff\\u0800"
+	    "\\uffff\\ud83d\\ude00\\ud800\\udc00x\\uZZZZ\\q\"}");
+	CHECK_JSON("raw bytes", "{\"a\":\"\x01\x1f\x7f\xc3\xa9\xe2\x82\xac"
+	    "\xf0\x9f\x98\x80\xff\xc0\x80\xed\xa0\x80\xf4\x90\x80\x80\"}");
+	CHECK_JSON("duplicate keys", "{\"a\":1,\"b\":2,\"a\":3}");
+	CHECK_JSON("not objects", "[1,{\"a\":2}]");
+	CHECK_JSON("extra values", "{\"a\":1}{\"b\":2}");
+	CHECK_JSON("a byte order mark", "\xef\xbb\xbf{\"a\":1}");
+	CHECK_JSON("syntax errors", "{\"a\" 1,,\"b\":[1 2],}");
+	CHECK_JSON("a NUL", "{\"a\":1\0}");
+	CHECK_JSON("record separator", "{\"a\":1}\x1e");
+	for (i = 0; i < 300; i++)
+		deep[i] = '[';
+	deep[i++] = '1';
+	memset(deep + i, ']', 300);
+	deep[i + 300] = '\0';
+	check_json("too deep to print", deep, strlen(deep));
+	snprintf(deep, sizeof deep, "{\"a\":");
+	memset(deep + 5, '[', 280);
+	deep[285] = '\0';
+	check_json("too deep to parse", deep, strlen(deep));
+	ok(same_dump(jv_number(NAN)) && same_dump(jv_number(-0.0)) &&
+	    same_dump(jv_number(1e16)) && same_dump(jv_number(-1e15)) &&
+	    same_dump(jv_number(9007199254740992.0)) &&
+	    same_dump(jv_number(0.30000000000000004)),
+	    "numbers as jq writes them");
+	ok(same_dump(jv_string_sized("a\x7f\x01\xff\"\\", 6)) &&
+	    same_dump(jv_string("")) && same_dump(jv_object()) &&
+	    same_dump(jv_array()),
+	    "strings and empty values as jq writes them");
 }
 
 int
@@ -120,5 +231,6 @@ main(void)
 	is_int(rules_parse_time("2026-13-25T20:31:39Z"), -1, "month 13");
 	is_int(rules_parse_time("yesterday"), -1, "words");
 	is_int(rules_parse_time("2026-11-25T20:31:39Zjunk"), -1, "junk after");
+	check_json_all();
 	return done_testing();
 }
