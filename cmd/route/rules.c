@@ -749,7 +749,8 @@ dump_value(jv x, struct text *t, int depth)
 		/* an integer below 1e16 is its digits to jq's dtoa; -0, a
 		 * fraction, a big one: jq prints it */
 		d = jv_number_value(x);
-		if (d == (double)(int64_t)d && d > -1e16 && d < 1e16 &&
+		/* the range first: casting inf or NaN is undefined */
+		if (d > -1e16 && d < 1e16 && d == (double)(int64_t)d &&
 		    !(d == 0 && signbit(d))) {
 			n = snprintf(num, sizeof num, "%" PRId64, (int64_t)d);
 			return text_add(t, num, (size_t)n);

@@ -25,3 +25,7 @@ fuzz_httpreq_SRC = lib/httpreq.c lib/parse.c
 FUZZ += ingest_http
 fuzz_ingest_http_SRC = cmd/ingest/http.c cmd/ingest/reply.c lib/httpreq.c lib/peers.c \
 	lib/tokens.c lib/events.c lib/json.c lib/parse.c lib/utf8.c
+
+# route's reader and writer of plain JSON against jq's own (cmd/route/rules.c)
+FUZZ += route_json
+fuzz_route_json_SRC = cmd/route/rules.c lib/log.c
