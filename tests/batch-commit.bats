@@ -39,6 +39,72 @@ progress_mismatches() {
 	   or g.l is distinct from p.last_activity"
 }
 
+# The same, strict: last_event_type too (for events whose times differ).
+progress_recount() {
+	psql -tAXc "
+	select count(*) from (
+	  select class_id, student_id, coalesce(notebook_path, '') as nb,
+	         count(*) as ev,
+	         count(*) filter (where event_type = 'cell_executed') as ex,
+	         count(*) filter (where has_error) as er,
+	         min(event_time) as f, max(event_time) as l,
+	         (array_agg(event_type order by event_time desc))[1] as t
+	  from events where class_id = '$1' group by 1, 2, 3) g
+	full join (select * from student_progress where class_id = '$1') p
+	  on (p.class_id, p.student_id, p.notebook_path) = (g.class_id, g.student_id, g.nb)
+	where g.ev is distinct from p.events or g.ex is distinct from p.executions
+	   or g.er is distinct from p.errors or g.f is distinct from p.first_activity
+	   or g.l is distinct from p.last_activity or g.t is distinct from p.last_event_type"
+}
+
+# A field summed over the stack's consumers (one per core, see stack.sh).
+stack_sum() {
+	local f s=0 v
+	for f in "$LABPULSE_RUNDIR"/batch-commit*.sock; do
+		v=$(stats "$f" | jq "$1") && s=$((s + v))
+	done
+	echo "$s"
+}
+
+# gen CLASS FROM TO [PREFIX]: events FROM to TO-1 as NDJSON, 20 students,
+# each a time of its own (one second apart) in one of the forms ingest
+# accepts, or none (then receivedAt counts); a type, error and notebook
+# that vary.
+gen() {
+	awk -v c="$1" -v from="$2" -v to="$3" -v p="${4:-$1}" '
+	function t(i, h, m, s) {
+		h = 8 + int(i / 3600); m = int(i % 3600 / 60); s = i % 60
+		if (i % 4 == 0) return sprintf("2026-12-06T%02d:%02d:%02dZ", h, m, s)
+		if (i % 4 == 1) return sprintf("2026-12-06T%02d:%02d:%02d+02:00", h + 2, m, s)
+		if (i % 4 == 2) return sprintf("2026-12-06 %02d:%02d:%02d.5", h, m, s)
+		return sprintf("2026-12-06T%02d:%02d:%02d.123456789-0100", h - 1, m, s)
+	}
+	BEGIN {
+		split("cell_executed notebook_saved help", types, " ")
+		for (i = from; i < to; i++) {
+			e = sprintf("{\"eventId\":\"%s-%d\",\"eventType\":\"%s\",\"classId\":\"%s\",\"emailAddress\":\"s%d@x.edu\"",
+			    p, i, types[i % 3 + 1], c, i % 20)
+			if (i % 11 == 0)
+				e = e sprintf(",\"receivedAt\":\"%s\"", t(i))
+			else
+				e = e sprintf(",\"eventTime\":\"%s\"", t(i))
+			if (i % 7 == 0) e = e ",\"hasError\":true"
+			if (i % 7 == 1) e = e ",\"hasError\":false"
+			if (i % 5 != 0) e = e sprintf(",\"notebookPath\":\"nb%d.ipynb\"", i % 2)
+			print e "}"
+		}
+	}'
+}
+
+# xadd STREAM: each NDJSON line of stdin an entry of labpulse:STREAM.
+xadd() {
+	local key=labpulse:$1 l
+	while IFS= read -r l; do
+		LC_ALL=C printf '*5\r\n$4\r\nXADD\r\n$%d\r\n%s\r\n$1\r\n*\r\n$5\r\nevent\r\n$%d\r\n%s\r\n' \
+			"${#key}" "$key" "$(LC_ALL=C; echo ${#l})" "$l"
+	done | redis-cli -s "${LABPULSE_REDIS#unix:}" --pipe >/dev/null
+}
+
 @test "10,000 events through ingest: one row each, and student_progress agrees with events" {
 	acc=$(post_many tenk 0 10000 100)
 	assert_equal "$acc" 10000
@@ -58,15 +124,14 @@ progress_mismatches() {
 	assert_equal "$status_code" 202
 	wait_rows twice 202
 	# every copy read and skipped, not merely the first of each committed
-	wait_until '[ "$(jq .duplicates_skipped <<<"$(stats "$LABPULSE_RUNDIR/batch-commit.sock")")" -ge 200 ]'
+	wait_until '[ "$(stack_sum .duplicates_skipped)" -ge 200 ]'
 	run -0 rows twice
 	assert_output 202
 	run -0 psql -tAXc "select string_agg(student_id, ',' order by student_id) from events where event_id = 'test-event-1'"
 	assert_output "ann@x.edu,bob@x.edu"
 	run -0 progress_mismatches twice
 	assert_output 0
-	stats "$LABPULSE_RUNDIR/batch-commit.sock" >"$BATS_TEST_TMPDIR/s"
-	[ "$(jq .duplicates_skipped "$BATS_TEST_TMPDIR/s")" -ge 200 ]
+	[ "$(stack_sum .duplicates_skipped)" -ge 200 ]
 }
 
 @test "poison rows among good ones: the good commit, each poison row is set aside with PostgreSQL's reason" {
@@ -166,7 +231,7 @@ progress_mismatches() {
 	assert_output 2000
 	run -0 progress_mismatches pgdown
 	assert_output 0
-	grep -q 'batch not committed; will retry' "$LABPULSE_HOME/log/batch-commit.log"
+	cat "$LABPULSE_HOME"/log/batch-commit*.log | grep -q 'batch not committed; will retry'
 }
 
 @test "Redis restarted under load (append-only on): no loss, no duplicate" {
@@ -272,7 +337,94 @@ progress_mismatches() {
 @test "the stats socket: batches, rows, duplicates, dead rows, latency, pending, the connection" {
 	stats "$LABPULSE_RUNDIR/batch-commit.sock" >"$BATS_TEST_TMPDIR/s"
 	assert_equal "$(jq -r .name "$BATS_TEST_TMPDIR/s")" batch-commit
-	assert_equal "$(jq -c '[(.batches > 0), (.rows_committed > 0), (.dead_rows >= 3), (.commit_us.p99 > 0), .pending, .postgres.connected, .postgres.sv_idle + .postgres.sv_active, .redis.group]' "$BATS_TEST_TMPDIR/s")" '[true,true,true,true,0,true,1,"commit"]'
+	assert_equal "$(jq -c '[.pending, .postgres.connected, .postgres.sv_idle + .postgres.sv_active, .redis.group, .batches == .batches_fast + .batches_fallback]' "$BATS_TEST_TMPDIR/s")" '[0,true,1,"commit",true]'
+	# the work, over the stack's consumers
+	[ "$(stack_sum .batches)" -gt 0 ]
+	[ "$(stack_sum .rows_committed)" -gt 0 ]
+	[ "$(stack_sum .dead_rows)" -ge 3 ]
+	[ "$(stack_sum '.commit_us.p99 > 0 | if . then 1 else 0 end')" -gt 0 ]
+}
+
+@test "the fast path commits a batch of new events: COPY straight in, stats say fast" {
+	gen fast1 0 300 | xadd fast1
+	start_bc f1 --from stream:fast1@commit --consumer fast-a --batch-size 1000 --max-wait 500ms
+	wait_rows fast1 300
+	wait_until '[ "$(pending fast1 commit)" = 0 ]'
+	stats "$f1_STATS" >"$BATS_TEST_TMPDIR/s"
+	assert_equal "$(jq -c '[.batches, .batches_fast, .batches_fallback, .rows_committed, .duplicates_skipped]' "$BATS_TEST_TMPDIR/s")" '[1,1,0,300,0]'
+	run -0 progress_recount fast1
+	assert_output 0
+	run -0 psql -tAXc "select sum(events), sum(executions), sum(errors) from student_progress where class_id = 'fast1'"
+	assert_output "300|100|43"
+	kill -TERM "$f1_PID"
+}
+
+@test "a batch with a duplicate of a committed event falls back: each event once, progress counted once" {
+	gen dup1 0 10 | xadd dup1
+	start_bc d1 --from stream:dup1@commit --consumer dup-a --batch-size 1000 --max-wait 500ms
+	wait_rows dup1 10
+	# the same ten again, and ten new ones, in one batch
+	gen dup1 0 20 | xadd dup1
+	wait_rows dup1 20
+	wait_until '[ "$(pending dup1 commit)" = 0 ]'
+	stats "$d1_STATS" >"$BATS_TEST_TMPDIR/s"
+	assert_equal "$(jq -c '[.batches_fast, .batches_fallback, .rows_committed, .duplicates_skipped]' "$BATS_TEST_TMPDIR/s")" '[1,1,20,10]'
+	run -0 psql -tAXc "select (select count(*) from events where class_id = 'dup1'), (select sum(events) from student_progress where class_id = 'dup1')"
+	assert_output "20|20"
+	run -0 progress_recount dup1
+	assert_output 0
+	kill -TERM "$d1_PID"
+}
+
+@test "student_progress after a mixed run equals a recount from events" {
+	start_bc m1 --from stream:mix1@commit --consumer mix-a --batch-size 1000 --max-wait 300ms
+	# new events (fast), then half of them again with as many new ones
+	gen mix1 0 300 | xadd mix1
+	wait_rows mix1 300
+	gen mix1 250 350 | xadd mix1
+	wait_rows mix1 350
+	# poison among new ones: split, set aside, the rest committed
+	{ gen mix1 350 370
+	  echo '{"eventId":"p-1","eventType":"help","classId":"mix1","emailAddress":"s1@x.edu","cellIndex":10000000000}'
+	  echo '{"eventId":"p-2","eventType":"help","classId":"mix1","emailAddress":"s2@x.edu","eventTime":"0000-01-01T00:00:00"}'
+	  echo 'not json'
+	} | xadd mix1
+	wait_rows mix1 370
+	# a time in a form only PostgreSQL reads: its batch takes the staging path
+	{ gen mix1 370 380
+	  echo '{"eventId":"odd-1","eventType":"cell_executed","classId":"mix1","emailAddress":"s3@x.edu","eventTime":"December 6, 2026 23:00:00"}'
+	} | xadd mix1
+	wait_rows mix1 381
+	# and new events again
+	gen mix1 400 500 | xadd mix1
+	wait_rows mix1 481
+	wait_until '[ "$(pending mix1 commit)" = 0 ]'
+	run -0 progress_recount mix1
+	assert_output 0
+	run -0 psql -tAXc "select sum(events) from student_progress where class_id = 'mix1'"
+	assert_output 481
+	run -0 psql -tAXc "select last_event_type, last_activity from student_progress where class_id = 'mix1' and student_id = 's3@x.edu' and notebook_path = ''"
+	assert_output "cell_executed|2026-12-06 23:00:00+00"
+	stats "$m1_STATS" >"$BATS_TEST_TMPDIR/s"
+	jq -e '.batches_fast >= 2 and .batches_fallback >= 3 and .duplicates_skipped == 50 and .dead_rows == 3' "$BATS_TEST_TMPDIR/s" ||
+		{ cat "$BATS_TEST_TMPDIR/s"; false; }
+	kill -TERM "$m1_PID"
+}
+
+@test "two consumers on one stream: everything committed once, progress counted once" {
+	gen two2 0 3000 | xadd two2
+	start_bc ta --from stream:two2@commit --consumer tw-a --batch-size 50
+	start_bc tb --from stream:two2@commit --consumer tw-b --batch-size 50
+	wait_rows two2 3000
+	wait_until '[ "$(pending two2 commit)" = 0 ]'
+	run -0 psql -tAXc "select count(distinct (student_id, event_id)) from events where class_id = 'two2'"
+	assert_output 3000
+	run -0 progress_recount two2
+	assert_output 0
+	a=$(stats "$ta_STATS" | jq .rows_committed)
+	b=$(stats "$tb_STATS" | jq .rows_committed)
+	[ "$a" -gt 0 ] && [ "$b" -gt 0 ] && [ $((a + b)) = 3000 ]
+	kill -TERM "$ta_PID" "$tb_PID"
 }
 
 @test "bad flags: usage and 64; an input that cannot be opened: 66" {
@@ -289,4 +441,46 @@ progress_mismatches() {
 	assert_output ''
 	assert_equal "${stderr_lines[0]}" "labpulse-batch-commit: error: --from stream:events@commit: bad Redis URL 'redis://***@127.0.0.1:6379x/0' (expected redis://HOST[:PORT][/DB] or unix:PATH)"
 	[[ $stderr != *s3cr* ]]
+}
+
+@test "labpulse up with LABPULSE_COMMITTERS=2: two consumers, both in status, both stopped by down" {
+	LABPULSE_COMMITTERS=2 labpulse up >/dev/null
+	run -0 labpulse status
+	assert_line --regexp '^batch-commit +running +pid [0-9]+ +since '
+	assert_line --regexp '^batch-commit-2 +running +pid [0-9]+ +since '
+	p1=$(cat "$LABPULSE_RUNDIR/batch-commit.pid")
+	p2=$(cat "$LABPULSE_RUNDIR/batch-commit-2.pid")
+	[ "$p1" != "$p2" ]
+	# each its own consumer name and stats socket
+	assert_equal "$(stats "$LABPULSE_RUNDIR/batch-commit-2.sock" | jq -r .redis.consumer)" "stack-$(hostname)-2"
+	assert_equal "$(stats "$LABPULSE_RUNDIR/batch-commit.sock" | jq -r .redis.consumer)" "stack-$(hostname)"
+	# both commit: events of many students spread over both
+	gen cm2 0 2000 | xadd events
+	wait_rows cm2 2000
+	[ "$(stats "$LABPULSE_RUNDIR/batch-commit.sock" | jq .rows_committed)" -gt 0 ]
+	[ "$(stats "$LABPULSE_RUNDIR/batch-commit-2.sock" | jq .rows_committed)" -gt 0 ]
+	# a later up without the variable keeps them: same processes
+	labpulse up >/dev/null
+	assert_equal "$(cat "$LABPULSE_RUNDIR/batch-commit-2.pid")" "$p2"
+	# one that died is brought back by up
+	kill -9 "$p2"
+	wait_until "grep -qs . '$LABPULSE_RUNDIR/batch-commit-2.exit'"
+	run -3 labpulse status
+	assert_line --regexp "^batch-commit-2 +died +pid $p2 +at "
+	labpulse up >/dev/null
+	run -0 labpulse status
+	assert_line --regexp '^batch-commit-2 +running '
+	run -0 labpulse down
+	run -3 labpulse status
+	assert_line --regexp '^batch-commit +stopped$'
+	assert_line --regexp '^batch-commit-2 +stopped$'
+	run -1 kill -0 "$p1"
+	run -1 kill -0 "$p2"
+	# fewer: the extra one is stopped, and no longer listed
+	LABPULSE_COMMITTERS=1 labpulse up >/dev/null
+	run -0 labpulse status
+	refute_line --regexp '^batch-commit-2 '
+	[ ! -e "$LABPULSE_RUNDIR/batch-commit-2.pid" ]
+	run -78 --separate-stderr env LABPULSE_COMMITTERS=0 labpulse up
+	assert_equal "$stderr" "labpulse: error: LABPULSE_COMMITTERS must be a number from 1 to 16, not '0'"
 }

@@ -420,9 +420,11 @@ csv_field() {
 }
 
 @test "with batch-commit stopped, --verify-db names the missing events and exits 1" {
-	pid=$(cat "$LABPULSE_RUNDIR/batch-commit.pid")
-	kill -TERM "$pid"
-	wait_until "! kill -0 $pid 2>/dev/null"
+	# every consumer of the group: the stack runs one per core
+	pids=$(committers)
+	# shellcheck disable=SC2086
+	kill -TERM $pids
+	for pid in $pids; do wait_until "! kill -0 $pid 2>/dev/null"; done
 	J=$BATS_TEST_TMPDIR/missing.json
 	run -1 --separate-stderr loadgen --students 20 --classes 2 --think 0.1 --dashboards 0 \
 		--duration 3s --timeout 1s --verify-db --slo 'lost=0,missing=0,duplicated=0' --json "$J"

@@ -6,6 +6,9 @@
 
 setup_file() {
 	load helper/common
+	# the views are checked against one consumer of the commit group: a
+	# stopped batch-commit is the whole group's lag and one daemon down
+	export LABPULSE_COMMITTERS=1
 	stack_up
 }
 

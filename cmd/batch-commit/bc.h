@@ -55,6 +55,8 @@ struct bc {
 	int64_t started_us;
 	struct hist *commit_us, *batch_rows;
 	unsigned long batches, rows_committed, duplicates, dead, acked;
+	/* batches committed by the fast path, and by the staging path */
+	unsigned long batches_fast, batches_fallback;
 	unsigned long pg_reconnects, claimed;
 	unsigned long trimmed, trims;	/* entries removed, trims run */
 	char trim_error[512];		/* the last trim's, "" when it ran */

@@ -109,6 +109,12 @@ fill_stats(void *arg)
 
 	o = jv_object_set(o, jv_string("from"), jv_string(b->cfg.from));
 	o = jv_object_set(o, jv_string("batches"), jv_number(b->batches));
+	/* of them, those the fast path committed, and those that met a
+	 * duplicate, a refused row or an event it cannot sum */
+	o = jv_object_set(o, jv_string("batches_fast"),
+	    jv_number(b->batches_fast));
+	o = jv_object_set(o, jv_string("batches_fallback"),
+	    jv_number(b->batches_fallback));
 	o = jv_object_set(o, jv_string("rows_committed"),
 	    jv_number(b->rows_committed));
 	o = jv_object_set(o, jv_string("duplicates_skipped"),

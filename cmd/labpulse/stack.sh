@@ -45,7 +45,47 @@ if [ -n "$pgplace" ]; then
 fi
 redisdir=$home/redis
 redissock=$run/redis.sock
-daemons="ingest batch-commit route notify"
+
+# batch-commit runs as several consumers of the group commit, one per core
+# by default (at least 1, at most 8), or LABPULSE_COMMITTERS of them: a
+# batch's time goes in PostgreSQL's backend, one core each, so N consumers
+# let N backends commit at once. The first is batch-commit, its files named
+# as ever; the others batch-commit-2, -3 and so on. $home/committers
+# remembers how many up started, for down and status, and for a later up
+# without the variable, which brings back the same stack.
+committers() {
+	local n
+	if [ -z "${LABPULSE_COMMITTERS:-}" ] && n=$(cat "$home/committers" 2>/dev/null) &&
+	    [ -n "$n" ] && [ "$n" -ge 1 ] 2>/dev/null; then
+		echo "$n"
+		return 0
+	fi
+	if [ -n "${LABPULSE_COMMITTERS:-}" ]; then
+		case $LABPULSE_COMMITTERS in
+		[1-9]|1[0-6]) echo "$LABPULSE_COMMITTERS"; return 0 ;;
+		esac
+		die 78 "LABPULSE_COMMITTERS must be a number from 1 to 16, not '$LABPULSE_COMMITTERS'"
+	fi
+	n=$(getconf _NPROCESSORS_ONLN 2>/dev/null) || n=1
+	case $n in ''|*[!0-9]*|0) n=1 ;; esac
+	[ "$n" -gt 8 ] && n=8
+	echo "$n"
+}
+# The consumers' names: as many as up started last, and any other whose
+# pid file is there.
+committer_names() {
+	local n k f names=batch-commit
+	n=$(cat "$home/committers" 2>/dev/null) || n=1
+	case $n in ''|*[!0-9]*) n=1 ;; esac
+	for k in $(seq 2 "$n"); do names="$names batch-commit-$k"; done
+	for f in "$run"/batch-commit-*.pid; do
+		[ -e "$f" ] || continue
+		f=${f##*/}
+		case " $names " in *" ${f%.pid} "*) ;; *) names="$names ${f%.pid}" ;; esac
+	done
+	echo "$names"
+}
+daemon_names() { echo "ingest $(committer_names) route notify"; }
 
 # Daemons must not inherit the caller's descriptors: a test runner waits on
 # them, and `eval "$(labpulse up)"` waits for stdout to close.
@@ -270,6 +310,8 @@ how_ended() {	# wait status
 start_daemon() {
 	local name=$1; shift
 	local pidf=$run/$name.pid logf=$logs/$name.log off line addr sup end rc
+	# batch-commit-2 and the like run batch-commit
+	local bin=${name%-[0-9]*}
 	alive "$pidf" && return 0
 	if read -r end rc 2>/dev/null <"$run/$name.exit"; then
 		info "$name died at $(utc "$end"), $(how_ended "$rc"); starting it again"
@@ -284,7 +326,7 @@ start_daemon() {
 	LABPULSE_SUPERVISE=$supervise \
 		setsid sh -c 'eval "$LABPULSE_SUPERVISE"' labpulse-supervise \
 		"$pidf" "$run/$name.exit" "$name" \
-		"$here/$name" --stats "$run/$name.sock" "$@" \
+		"$here/$bin" --stats "$run/$name.sock" "$@" \
 		</dev/null >>"$logf" 2>&1 &
 	sup=$!
 	for _ in $(seq 100); do
@@ -352,9 +394,29 @@ stop_daemon() {
 	rm -f "$pidf" "$run/$name.addr" "$run/$name.exit" "$run/$name.since"
 }
 
+# The consumers of the group commit: want of them, each a consumer name of
+# its own (stack-HOST for the first, as before; stack-HOST-K after); those
+# beyond want, from an earlier up, stopped.
+start_committers() {
+	local k=1 name suffix d
+	for d in $(committer_names); do
+		[ "${d#batch-commit-}" != "$d" ] && [ "${d#batch-commit-}" -gt "$1" ] &&
+			stop_daemon "$d"
+	done
+	echo "$1" >"$home/committers"
+	while [ "$k" -le "$1" ]; do
+		name=batch-commit suffix=
+		[ "$k" -gt 1 ] && name=batch-commit-$k suffix=-$k
+		start_daemon "$name" --consumer "stack-$(hostname)$suffix" \
+			--trim-interval "${LABPULSE_TRIM_INTERVAL:-5s}"
+		k=$((k + 1))
+	done
+}
+
 cmd_up() {
-	local addr
+	local addr want
 	redis_fsync >/dev/null || exit 78	# before anything starts
+	want=$(committers) || exit 78
 	mkdir -p "$run" "$logs"
 	start_pg
 	start_redis
@@ -369,8 +431,7 @@ cmd_up() {
 		--max-conns-per-addr 0 --rate-per-addr 0 --rate-per-token 0 \
 		${LABPULSE_INGEST_FLAGS:-}
 	wait_healthy "$(cat "$run/ingest.addr")"
-	start_daemon batch-commit --consumer "stack-$(hostname)" \
-		--trim-interval "${LABPULSE_TRIM_INTERVAL:-5s}"
+	start_committers "$want"
 	start_daemon route --consumer "stack-$(hostname)" \
 		--trim-interval "${LABPULSE_TRIM_INTERVAL:-5s}"
 	addr=$(listen_addr notify "${LABPULSE_NOTIFY_LISTEN:-}")
@@ -382,7 +443,7 @@ cmd_up() {
 
 cmd_down() {
 	local d bin
-	for d in $daemons; do stop_daemon "$d"; done
+	for d in $(daemon_names); do stop_daemon "$d"; done
 	if redis_up; then
 		redis-cli -s "$redissock" shutdown >/dev/null 2>&1
 		for _ in $(seq 100); do redis_up || break; sleep 0.1; done
@@ -404,37 +465,37 @@ cmd_status() {
 	if pg_up; then
 		pid=$(head -n 1 "$pgdata/postmaster.pid")
 		since=$(sed -n 3p "$pgdata/postmaster.pid")
-		printf '%-12s %-8s pid %-7s since %s  unix:%s/.s.PGSQL.%s\n' postgres running \
+		printf '%-14s %-8s pid %-7s since %s  unix:%s/.s.PGSQL.%s\n' postgres running \
 			"$pid" "$(utc "$since")" "$pgsock" "$pgport"
 	else
-		printf '%-12s %s\n' postgres stopped; all=3
+		printf '%-14s %s\n' postgres stopped; all=3
 	fi
 	if redis_up; then
 		since=$(cat "$run/redis.since" 2>/dev/null) ||
 			since=$(( $(date +%s) - $(redis-cli -s "$redissock" info server |
 				sed -n 's/^uptime_in_seconds:\([0-9]*\).*/\1/p') ))
-		printf '%-12s %-8s pid %-7s since %s  unix:%s\n' redis running \
+		printf '%-14s %-8s pid %-7s since %s  unix:%s\n' redis running \
 			"$(cat "$run/redis.pid" 2>/dev/null)" "$(utc "$since")" "$redissock"
 	else
-		printf '%-12s %s\n' redis stopped; all=3
+		printf '%-14s %s\n' redis stopped; all=3
 	fi
-	for d in $daemons; do
+	for d in $(daemon_names); do
 		pid=$(cat "$run/$d.pid" 2>/dev/null)
 		if alive "$run/$d.pid"; then
 			since=$(cat "$run/$d.since" 2>/dev/null) || since=$(stat -c %Y "$run/$d.pid")
-			printf '%-12s %-8s pid %-7s since %s  %s\n' "$d" running "$pid" \
+			printf '%-14s %-8s pid %-7s since %s  %s\n' "$d" running "$pid" \
 				"$(utc "$since")" "$(cat "$run/$d.addr" 2>/dev/null)"
 		elif [ -n "$pid" ] && read -r end rc 2>/dev/null <"$run/$d.exit"; then
-			printf '%-12s %-8s pid %-7s at    %s  %s\n' "$d" died "$pid" \
+			printf '%-14s %-8s pid %-7s at    %s  %s\n' "$d" died "$pid" \
 				"$(utc "$end")" "$(how_ended "$rc")"
 			all=3
 		elif [ -n "$pid" ]; then
 			# its supervising shell is gone too (killed, or the machine
 			# restarted): neither when nor how is known
-			printf '%-12s %-8s pid %-7s at    ?  how unknown\n' "$d" died "$pid"
+			printf '%-14s %-8s pid %-7s at    ?  how unknown\n' "$d" died "$pid"
 			all=3
 		else
-			printf '%-12s %s\n' "$d" stopped; all=3
+			printf '%-14s %s\n' "$d" stopped; all=3
 		fi
 	done
 	return $all

@@ -142,11 +142,15 @@ url=$LABPULSE_INGEST_URL/api/v1/events
 cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 run=$(date +%H%M%S)-$$
 
-# a. the stack's own batch-commit stops, so the stream fills first
-sbc=$(cat "$LABPULSE_RUNDIR/batch-commit.pid" 2>/dev/null) || die 70 "no batch-commit pid in $LABPULSE_RUNDIR"
-kill -TERM "$sbc" 2>/dev/null || die 70 "the stack's batch-commit ($sbc) is not running"
-for _ in $(seq 150); do kill -0 "$sbc" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$sbc" 2>/dev/null && die 70 "the stack's batch-commit ($sbc) did not stop in 15 s"
+# a. the stack's own batch-commit consumers (one per core) stop, so the
+# stream fills first
+for f in "$LABPULSE_RUNDIR"/batch-commit.pid "$LABPULSE_RUNDIR"/batch-commit-[0-9]*.pid; do
+	[ -f "$f" ] || continue
+	sbc=$(cat "$f") || die 70 "cannot read $f"
+	kill -TERM "$sbc" 2>/dev/null || die 70 "the stack's batch-commit ($sbc) is not running"
+	for _ in $(seq 150); do kill -0 "$sbc" 2>/dev/null || break; sleep 0.1; done
+	kill -0 "$sbc" 2>/dev/null && die 70 "the stack's batch-commit ($sbc) did not stop in 15 s"
+done
 [ "$(redis EXISTS labpulse:events)" = 1 ] || redis XGROUP CREATE labpulse:events commit 0 MKSTREAM >/dev/null
 x0=$(redis XLEN labpulse:events)
 

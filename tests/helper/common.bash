@@ -31,6 +31,13 @@ stack_up() {
 	eval "$out"
 }
 
+# committers: the pids of the stack's batch-commit consumers, one per core
+# unless LABPULSE_COMMITTERS says otherwise (batch-commit.pid, then
+# batch-commit-K.pid).
+committers() {
+	cat "$LABPULSE_RUNDIR"/batch-commit.pid "$LABPULSE_RUNDIR"/batch-commit-[0-9]*.pid 2>/dev/null
+}
+
 stack_down() {
 	[ -n "${LABPULSE_HOME:-}" ] || return 0
 	labpulse down || true
