@@ -149,11 +149,8 @@ check_options(struct bc *b)
 {
 	char err[512];
 
-	if (addr_parse(b->cfg.from, &b->from, err, sizeof err) < 0)
+	if (addr_parse_group_input(b->cfg.from, &b->from, err, sizeof err) < 0)
 		usage_error("--from: %s", err);
-	if (b->from.kind == ADDR_STREAM && b->from.group[0] == '\0')
-		usage_error("--from: a stream is read as a consumer group: "
-		    "stream:%s@GROUP", b->from.stream);
 }
 
 /* The consumer name, the input, the stats socket and signals, then

@@ -64,22 +64,8 @@ source_open(struct bc *b, char *err, size_t errlen)
 			return -ERR_CONFIG;
 		return 0;
 	}
-	if (b->from.kind == ADDR_STDIO) {
-		b->in_fd = STDIN_FILENO;
-	} else if (b->from.kind == ADDR_FILE) {
-		b->in_fd = open(b->from.path, O_RDONLY | O_CLOEXEC);
-	} else {
-		/* a socket refused is an input that cannot be opened too */
-		b->in_fd = addr_connect_unix(b->from.path, err, errlen);
-		if (b->in_fd < 0)
-			return -ERR_NOINPUT;
-	}
-	if (b->in_fd < 0) {
-		snprintf(err, errlen, "cannot open %s: %s", b->from.path,
-		    strerror(errno));
-		return -ERR_NOINPUT;
-	}
-	return 0;
+	b->in_fd = addr_open_input(&b->from, err, errlen);
+	return b->in_fd < 0 ? b->in_fd : 0;
 }
 
 /* An entry of the group into the batch; one that is not an event is set

@@ -656,18 +656,8 @@ feed_open(struct notify *n, const struct feed_ops *ops, char *err,
 		rconn_start(f->query);
 		return 0;
 	}
-	if (n->from.kind == ADDR_STDIO)
-		fd = STDIN_FILENO;
-	else if (n->from.kind == ADDR_FILE)
-		fd = open(n->from.path, O_RDONLY | O_CLOEXEC);
-	else
-		fd = addr_connect_unix(n->from.path, err, errlen);
-	if (fd < 0) {
-		if (n->from.kind == ADDR_FILE)
-			snprintf(err, errlen, "cannot open %s: %s", n->from.path,
-			    strerror(errno));
-		return -ERR_NOINPUT;
-	}
+	if ((fd = addr_open_input(&n->from, err, errlen)) < 0)
+		return fd;
 	evutil_make_socket_nonblocking(fd);
 	f->positioned = 1;
 	f->in = bufferevent_socket_new(n->base, fd, BEV_OPT_CLOSE_ON_FREE);
