@@ -13,6 +13,7 @@
 
 #include "addr.h"
 #include "group.h"
+#include "lines.h"
 #include "prog.h"
 
 struct bc_cfg {
@@ -44,9 +45,7 @@ struct bc {
 	struct group g;		/* the stream */
 	char consumer[200];
 	/* pipe mode */
-	int in_fd, in_eof, in_error;
-	char *inbuf;
-	size_t inlen, incap;
+	struct lines in;
 	/* PostgreSQL */
 	PGconn *pg;
 	int in_txn;

@@ -220,5 +220,5 @@ main(int argc, char **argv)
 	log_info("stopped batches=%lu rows=%lu duplicates=%lu dead=%lu",
 	    b->batches, b->rows_committed, b->duplicates, b->dead);
 	release(b, &bt);
-	return b->in_error ? EX_IOERR : EX_OK;
+	return b->in.error ? EX_IOERR : EX_OK;
 }

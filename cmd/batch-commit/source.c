@@ -51,6 +51,8 @@ batch_add(struct batch *bt, const char *id, const char *raw, size_t len)
 int
 source_open(struct bc *b, char *err, size_t errlen)
 {
+	int fd;
+
 	if (b->from.kind == ADDR_STREAM) {
 		group_init(&b->g, b->from.stream, b->from.group,
 		    b->consumer);
@@ -64,8 +66,10 @@ source_open(struct bc *b, char *err, size_t errlen)
 			return -ERR_CONFIG;
 		return 0;
 	}
-	b->in_fd = addr_open_input(&b->from, err, errlen);
-	return b->in_fd < 0 ? b->in_fd : 0;
+	if ((fd = addr_open_input(&b->from, err, errlen)) < 0)
+		return fd;
+	lines_init(&b->in, fd);
+	return 0;
 }
 
 /* An entry of the group into the batch; one that is not an event is set
@@ -165,59 +169,30 @@ fill_stream(struct bc *b, struct batch *bt)
 static void
 fill_fd(struct bc *b, struct batch *bt)
 {
-	struct pollfd pfd = { b->in_fd, POLLIN, 0 };
-	char *nl;
-	ssize_t n;
+	const char *line;
+	char err[300];
+	size_t len;
 	int64_t left;
 	int timeout;
 
 	for (;;) {
-		while ((size_t)b->cfg.batch_size > bt->n && b->inlen > 0 &&
-		    (nl = memchr(b->inbuf, '\n', b->inlen)) != NULL) {
-			size_t len = nl - b->inbuf;
-
-			if (len > 0 && strspn(b->inbuf, " \t\r") < len)
-				batch_add(bt, "", b->inbuf, len);
-			memmove(b->inbuf, nl + 1, b->inlen - len - 1);
-			b->inlen -= len + 1;
-		}
-		if ((size_t)b->cfg.batch_size <= bt->n || b->d.stop)
+		while ((size_t)b->cfg.batch_size > bt->n &&
+		    (line = lines_next(&b->in, &len)) != NULL)
+			batch_add(bt, "", line, len);
+		if ((size_t)b->cfg.batch_size <= bt->n || b->d.stop ||
+		    b->in.eof)
 			return;
-		if (b->in_eof) {
-			if (b->inlen > 0) {	/* a last line without newline */
-				batch_add(bt, "", b->inbuf, b->inlen);
-				b->inlen = 0;
-			}
-			return;
-		}
+		timeout = 100;
 		if (bt->n > 0) {
 			left = bt->opened_us + b->cfg.max_wait_ms * 1000 -
 			    stats_mono_us();
 			if (left <= 0)
 				return;
 			timeout = (int)(left / 1000) + 1;
-		} else {
-			timeout = 100;
 		}
 		daemon_serve(&b->d);
-		if (poll(&pfd, 1, timeout) <= 0)
-			continue;
-		if (b->incap - b->inlen < 65536) {
-			b->incap = b->incap ? b->incap * 2 : 1 << 20;
-			b->inbuf = realloc(b->inbuf, b->incap);
-			if (b->inbuf == NULL)
-				die_nomem();
-		}
-		n = read(b->in_fd, b->inbuf + b->inlen, b->incap - b->inlen);
-		if (n < 0 && errno != EINTR && errno != EAGAIN) {
-			log_error("cannot read %s: %s", b->cfg.from, strerror(errno));
-			b->in_eof = 1;
-			b->in_error = 1;
-		} else if (n == 0) {
-			b->in_eof = 1;
-		} else if (n > 0) {
-			b->inlen += n;
-		}
+		if (lines_read(&b->in, timeout, err, sizeof err) < 0)
+			log_error("cannot read %s: %s", b->cfg.from, err);
 	}
 }
 
@@ -233,7 +208,7 @@ source_fill(struct bc *b, struct batch *bt)
 int
 source_done(const struct bc *b)
 {
-	return b->from.kind != ADDR_STREAM && b->in_eof && b->inlen == 0;
+	return b->from.kind != ADDR_STREAM && lines_done(&b->in);
 }
 
 void
@@ -281,6 +256,6 @@ void
 source_close(struct bc *b, int leave)
 {
 	group_close(&b->g, leave);
-	free(b->inbuf);
-	b->inbuf = NULL;
+	if (b->from.kind != ADDR_STREAM)
+		lines_free(&b->in);
 }

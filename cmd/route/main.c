@@ -566,14 +566,13 @@ release(struct route *r, struct batch *bt)
 	int code = EX_OK;
 
 	group_close(&r->g, c->consumer == NULL);
-	if (r->in_error || r->out_error)
+	if (r->in.error || r->out_error)
 		code = EX_IOERR;
 	else if (c->test && (r->rule_errors > 0 || r->dead_n > 0))
 		code = EX_DATAERR;
 	batch_free(bt);
-	free(r->inbuf);
-	if (r->in_fd > STDERR_FILENO)
-		close(r->in_fd);
+	if (r->from.kind != ADDR_STREAM)
+		lines_free(&r->in);
 	sink_free(&r->to);
 	sink_free(&r->hooks);
 	sink_free(&r->dead);
@@ -619,7 +618,7 @@ main(int argc, char **argv)
 				account(r, &bt);
 			batch_clear(&bt);
 		}
-		if (r->from.kind != ADDR_STREAM && r->in_eof && r->inlen == 0)
+		if (r->from.kind != ADDR_STREAM && lines_done(&r->in))
 			break;
 	}
 	daemon_stopping(&r->d);

@@ -15,6 +15,7 @@
 
 #include "addr.h"
 #include "group.h"
+#include "lines.h"
 #include "prog.h"
 #include "stats.h"
 
@@ -83,10 +84,8 @@ struct route {
 				 * connection */
 	char consumer[200];
 	/* NDJSON input */
-	int in_fd, in_eof, in_error, out_error;
-	char *inbuf;
-	size_t inlen, incap;
-	long in_line;
+	struct lines in;
+	int out_error;
 	/* life: d.stop and d.reload are set by the signals */
 	struct daemon d;
 	int64_t started_us;

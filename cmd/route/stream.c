@@ -126,6 +126,8 @@ on_group_state(struct group *g, int up, void *arg)
 int
 source_open(struct route *r, char *err, size_t errlen)
 {
+	int fd;
+
 	r->g.timeout_ms = 2000;
 	r->g.check = check_outputs;
 	r->g.on_state = on_group_state;
@@ -136,8 +138,10 @@ source_open(struct route *r, char *err, size_t errlen)
 		r->g.trim_interval_ms = r->cfg.trim_interval_ms;
 		return 0;
 	}
-	r->in_fd = addr_open_input(&r->from, err, errlen);
-	return r->in_fd < 0 ? r->in_fd : 0;
+	if ((fd = addr_open_input(&r->from, err, errlen)) < 0)
+		return fd;
+	lines_init(&r->in, fd);
+	return 0;
 }
 
 /* An entry of the group into the batch; one that is not an event is set
@@ -221,57 +225,19 @@ fill_stream(struct route *r, struct batch *bt)
 static void
 fill_fd(struct route *r, struct batch *bt)
 {
-	struct pollfd pfd = { r->in_fd, POLLIN, 0 };
-	char *nl;
-	ssize_t n;
-	size_t len, used;
+	const char *line;
+	char err[300];
+	size_t len;
 
 	for (;;) {
-		used = 0;
-		while ((size_t)r->cfg.batch_size > bt->n && used < r->inlen &&
-		    (nl = memchr(r->inbuf + used, '\n', r->inlen - used))) {
-			len = nl - (r->inbuf + used);
-			r->in_line++;
-			if (len > 0 && strspn(r->inbuf + used, " \t\r") < len)
-				batch_add(bt, "", r->in_line, r->inbuf + used,
-				    len);
-			used += len + 1;
-		}
-		if (used > 0) {
-			memmove(r->inbuf, r->inbuf + used, r->inlen - used);
-			r->inlen -= used;
-		}
-		if (r->in_eof && r->inlen > 0 &&
-		    (size_t)r->cfg.batch_size > bt->n) {
-			/* a last line without a newline */
-			r->in_line++;
-			if (strspn(r->inbuf, " \t\r") < r->inlen)
-				batch_add(bt, "", r->in_line, r->inbuf,
-				    r->inlen);
-			r->inlen = 0;
-		}
-		if (bt->n > 0 || r->in_eof || r->d.stop || r->d.reload)
+		while ((size_t)r->cfg.batch_size > bt->n &&
+		    (line = lines_next(&r->in, &len)) != NULL)
+			batch_add(bt, "", r->in.lineno, line, len);
+		if (bt->n > 0 || r->in.eof || r->d.stop || r->d.reload)
 			return;
 		daemon_serve(&r->d);
-		if (poll(&pfd, 1, 100) <= 0)
-			continue;
-		if (r->incap - r->inlen < 65536) {
-			r->incap = r->incap ? r->incap * 2 : 1 << 16;
-			r->inbuf = realloc(r->inbuf, r->incap);
-			if (r->inbuf == NULL)
-				die_nomem();
-		}
-		n = read(r->in_fd, r->inbuf + r->inlen, r->incap - r->inlen);
-		if (n < 0 && errno != EINTR && errno != EAGAIN) {
-			log_error("cannot read %s: %s", r->cfg.from,
-			    strerror(errno));
-			r->in_eof = 1;
-			r->in_error = 1;
-		} else if (n == 0) {
-			r->in_eof = 1;
-		} else if (n > 0) {
-			r->inlen += n;
-		}
+		if (lines_read(&r->in, 100, err, sizeof err) < 0)
+			log_error("cannot read %s: %s", r->cfg.from, err);
 	}
 }
 

@@ -1,0 +1,31 @@
+/* lines.h: NDJSON input, a line at a time, from a descriptor (standard
+ * input, a file, a Unix socket): what batch-commit and route read when they
+ * run in a pipe. */
+#ifndef LABPULSE_LINES_H
+#define LABPULSE_LINES_H
+
+#include <stddef.h>
+
+struct lines {
+	int fd;
+	char *buf;
+	size_t len, cap;
+	size_t used;		/* bytes of buf already handed out */
+	long lineno;		/* lines handed out, blank ones counted */
+	int eof, error;		/* error: a read failed (eof is set too) */
+};
+
+void lines_init(struct lines *l, int fd);
+/* The next line that is not blank, without its newline (at the end of
+ * the input, the last one without one too); NULL when no whole line is in
+ * hand. It stays valid until lines_read. */
+const char *lines_next(struct lines *l, size_t *len);
+/* Wait up to timeout_ms for input and take what is there: 0, or -1 with
+ * err when reading failed (then eof and error are set). */
+int lines_read(struct lines *l, int timeout_ms, char *err, size_t errlen);
+/* The input ended and every line was handed out. */
+int lines_done(const struct lines *l);
+/* Free the buffer and close the descriptor (not standard input). */
+void lines_free(struct lines *l);
+
+#endif
