@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "lines.h"
 
 #define READ_AT_LEAST	65536	/* room made before each read */
@@ -15,6 +16,17 @@ lines_init(struct lines *l, int fd)
 {
 	memset(l, 0, sizeof *l);
 	l->fd = fd;
+}
+
+int
+lines_open(struct lines *l, const struct addr *a, char *err, size_t errlen)
+{
+	int fd = addr_open_input(a, err, errlen);
+
+	if (fd < 0)
+		return fd;
+	lines_init(l, fd);
+	return 0;
 }
 
 static int

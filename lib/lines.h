@@ -15,7 +15,13 @@ struct lines {
 	int eof, error;		/* error: a read failed (eof is set too) */
 };
 
+struct addr;
+
 void lines_init(struct lines *l, int fd);
+/* Open what a names (addr_open_input) and read lines from it: 0, or
+ * -ERR_NOINPUT with err. */
+int lines_open(struct lines *l, const struct addr *a, char *err,
+    size_t errlen);
 /* The next line that is not blank, without its newline (at the end of
  * the input, the last one without one too); NULL when no whole line is in
  * hand. It stays valid until lines_read. */

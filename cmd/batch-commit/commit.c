@@ -158,8 +158,7 @@ pg_ensure(struct bc *b)
 void
 commit_close(struct bc *b)
 {
-	if (b->pg)
-		PQfinish(b->pg);
+	PQfinish(b->pg);	/* which takes NULL */
 	b->pg = NULL;
 }
 

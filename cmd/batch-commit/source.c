@@ -51,8 +51,6 @@ batch_add(struct batch *bt, const char *id, const char *raw, size_t len)
 int
 source_open(struct bc *b, char *err, size_t errlen)
 {
-	int fd;
-
 	if (b->from.kind == ADDR_STREAM) {
 		group_init(&b->g, b->from.stream, b->from.group,
 		    b->consumer);
@@ -66,10 +64,7 @@ source_open(struct bc *b, char *err, size_t errlen)
 			return -ERR_CONFIG;
 		return 0;
 	}
-	if ((fd = addr_open_input(&b->from, err, errlen)) < 0)
-		return fd;
-	lines_init(&b->in, fd);
-	return 0;
+	return lines_open(&b->in, &b->from, err, errlen);
 }
 
 /* An entry of the group into the batch; one that is not an event is set
@@ -104,11 +99,24 @@ trim(struct bc *b)
 	snprintf(b->trim_error, sizeof b->trim_error, "%s", err);
 }
 
+/* How long the batch in hand may still wait: -1 with none in hand, 0 once
+ * its time is up, else milliseconds, rounded up. */
+static long
+wait_left(const struct bc *b, const struct batch *bt)
+{
+	int64_t left;
+
+	if (bt->n == 0)
+		return -1;
+	left = bt->opened_us + b->cfg.max_wait_ms * 1000 - stats_mono_us();
+	return left <= 0 ? 0 : (long)(left / 1000) + 1;
+}
+
 static void
 fill_stream(struct bc *b, struct batch *bt)
 {
 	long want, block, got;
-	int64_t left;
+	long wait;
 	int pending;
 
 	while (!b->d.stop && (size_t)b->cfg.batch_size > bt->n) {
@@ -138,14 +146,9 @@ fill_stream(struct bc *b, struct batch *bt)
 		 * Redis BLOCK timeout fires only on Redis's own timer (10 times
 		 * a second by default), late for a 50 ms batch. Idle, a blocking
 		 * read wakes at once when an event comes. */
-		block = 100;
-		if (bt->n > 0) {
-			left = bt->opened_us + b->cfg.max_wait_ms * 1000 -
-			    stats_mono_us();
-			if (left <= 0)
-				break;
-			block = 0;
-		}
+		if ((wait = wait_left(b, bt)) == 0)
+			break;
+		block = wait < 0 ? 100 : 0;
 		pending = !b->g.own_pending_done;
 		got = group_read(&b->g, want, block, take, bt);
 		if (got < 0)
@@ -172,7 +175,7 @@ fill_fd(struct bc *b, struct batch *bt)
 	const char *line;
 	char err[300];
 	size_t len;
-	int64_t left;
+	long wait;
 	int timeout;
 
 	for (;;) {
@@ -182,14 +185,9 @@ fill_fd(struct bc *b, struct batch *bt)
 		if ((size_t)b->cfg.batch_size <= bt->n || b->d.stop ||
 		    b->in.eof)
 			return;
-		timeout = 100;
-		if (bt->n > 0) {
-			left = bt->opened_us + b->cfg.max_wait_ms * 1000 -
-			    stats_mono_us();
-			if (left <= 0)
-				return;
-			timeout = (int)(left / 1000) + 1;
-		}
+		if ((wait = wait_left(b, bt)) == 0)
+			return;
+		timeout = wait < 0 ? 100 : (int)wait;
 		daemon_serve(&b->d);
 		if (lines_read(&b->in, timeout, err, sizeof err) < 0)
 			log_error("cannot read %s: %s", b->cfg.from, err);

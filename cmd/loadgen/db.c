@@ -110,8 +110,7 @@ no_notice(void *arg, const char *message)
 void
 db_close(struct lg *lg)
 {
-	if (lg->pg)
-		PQfinish(lg->pg);
+	PQfinish(lg->pg);	/* which takes NULL */
 	lg->pg = NULL;
 }
 

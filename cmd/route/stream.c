@@ -126,8 +126,6 @@ on_group_state(struct group *g, int up, void *arg)
 int
 source_open(struct route *r, char *err, size_t errlen)
 {
-	int fd;
-
 	r->g.timeout_ms = 2000;
 	r->g.check = check_outputs;
 	r->g.on_state = on_group_state;
@@ -138,10 +136,7 @@ source_open(struct route *r, char *err, size_t errlen)
 		r->g.trim_interval_ms = r->cfg.trim_interval_ms;
 		return 0;
 	}
-	if ((fd = addr_open_input(&r->from, err, errlen)) < 0)
-		return fd;
-	lines_init(&r->in, fd);
-	return 0;
+	return lines_open(&r->in, &r->from, err, errlen);
 }
 
 /* An entry of the group into the batch; one that is not an event is set
