@@ -15,7 +15,15 @@
  * text after the value): jq's, not route's, whose own parser hands such
  * input to jq's. */
 const char *__lsan_default_suppressions(void);
+const char *__lsan_default_options(void);
 const char *__asan_default_options(void);
+
+/* the count of suppressed leaks is no report of ours */
+const char *
+__lsan_default_options(void)
+{
+	return "print_suppressions=0";
+}
 
 /* libjq has no frame pointers: the slow unwinder finds the parser */
 const char *
