@@ -63,18 +63,20 @@ bin/setup: cmd/labpulse/setup.sh config.mk
 	sed -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|' -e 's|@ENVFILE@|$(ENVFILE)|' \
 		cmd/labpulse/setup.sh >$@ && chmod 755 $@
 
-tests/unit/test_split: tests/unit/test_split.o tests/unit/tap.o cmd/migrate-indexes/split.o
+tests/unit/test_split: tests/unit/test_split.o tests/unit/tap.o cmd/migrate-indexes/split.o \
+    lib/liblabpulse.a
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ lib/liblabpulse.a $(DEPLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(DEPLIBS)
 
 tests/unit/test_plan: tests/unit/test_plan.o tests/unit/tap.o \
     cmd/migrate-indexes/plan.o cmd/migrate-indexes/split.o lib/liblabpulse.a
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(DEPLIBS)
 
-tests/unit/test_rules: tests/unit/test_rules.o tests/unit/tap.o cmd/route/rules.o
+tests/unit/test_rules: tests/unit/test_rules.o tests/unit/tap.o tests/unit/jq_leaks.o \
+    cmd/route/rules.o lib/liblabpulse.a
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ lib/liblabpulse.a $(DEPLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(DEPLIBS)
 
 tests/unit/test_notify_request: tests/unit/test_notify_request.o tests/unit/tap.o \
     cmd/notify/request.o lib/liblabpulse.a

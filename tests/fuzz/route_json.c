@@ -11,33 +11,6 @@
 
 #include "route/route.h"
 
-/* Debian's jq 1.6 parser leaks a little on some bad input (a NUL byte,
- * text after the value): jq's, not route's, whose own parser hands such
- * input to jq's. */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_options(void);
-const char *__asan_default_options(void);
-
-/* the count of suppressed leaks is no report of ours */
-const char *
-__lsan_default_options(void)
-{
-	return "print_suppressions=0";
-}
-
-/* libjq has no frame pointers: the slow unwinder finds the parser */
-const char *
-__asan_default_options(void)
-{
-	return "fast_unwind_on_malloc=0";
-}
-
-const char *
-__lsan_default_suppressions(void)
-{
-	return "leak:jv_parse_sized\n";
-}
-
 static void
 check(int ok)
 {

@@ -10,32 +10,6 @@
 
 /* The errors of text, or "" when it compiles. */
 
-/* Under AddressSanitizer (make asan): Debian's jq 1.6 leaks the message of
- * a parse error in jv_parse_sized, which these tests call on bad JSON on
- * purpose. Those leaks are jq's; any other is reported. The slow unwinder
- * sees the frame through libjq, which has no frame pointers. */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_options(void);
-const char *__asan_default_options(void);
-
-const char *
-__lsan_default_suppressions(void)
-{
-	return "leak:jv_parse_sized\n";
-}
-
-const char *
-__lsan_default_options(void)
-{
-	return "print_suppressions=0";
-}
-
-const char *
-__asan_default_options(void)
-{
-	return "fast_unwind_on_malloc=0";
-}
-
 static void
 compile_err(const char *text, jv args, char *err, size_t len)
 {
