@@ -28,7 +28,12 @@ struct stats_counter {
 	const char *name;
 	size_t off;
 };
-#define STATS_COUNTER(name, type, field) { (name), offsetof(type, field) }
+/* A field that is no unsigned long fails to compile (an array of size -1):
+ * the table reads it as one. */
+#define STATS_COUNTER(name, type, field) \
+	{ (name), offsetof(type, field) + 0 * sizeof(char[ \
+	  sizeof(((type *)0)->field) == sizeof(unsigned long) && \
+	  _Generic(((type *)0)->field, unsigned long: 1, default: 0) ? 1 : -1]) }
 jv stats_counters(jv o, const void *base, const struct stats_counter *t);
 /* The fields every daemon has for poolstat(1), in PgBouncer's words. One
  * pool of connections: kind is "postgres" or "redis". */
