@@ -16,6 +16,8 @@
 
 static const struct prog_opts *prog;
 static unsigned char given[OPT_MAX];
+static int nargs;		/* the command line being parsed */
+static char **args;
 
 typedef int (*num_fn)(const char *, long, long, long *, char *, size_t);
 
@@ -117,6 +119,8 @@ opt_parse(const struct prog_opts *p, int argc, char **argv, void *cfg)
 
 	prog = p;
 	memset(given, 0, sizeof given);
+	nargs = argc;
+	args = argv;
 	n = count_opts(p->opts);
 	for (i = 0; i < n; i++) {
 		const struct opt *o = &p->opts[i];
@@ -163,6 +167,12 @@ opt_parse(const struct prog_opts *p, int argc, char **argv, void *cfg)
 	if (p->operands == NULL && optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
 	return optind;
+}
+
+const char *
+opt_next_word(void)
+{
+	return optind < nargs ? args[optind++] : NULL;
 }
 
 int

@@ -172,6 +172,10 @@ struct prog_opts {
  * operands where none are taken too. Returns the index of the first
  * operand. An option given twice: the last wins (a list: each adds). */
 int opt_parse(const struct prog_opts *p, int argc, char **argv, void *cfg);
+/* For an OT_FN parser of an option that takes two words (route's --arg
+ * NAME VALUE, as jq's): the next word of the command line, taken, or NULL
+ * when there is none. */
+const char *opt_next_word(void);
 /* Whether --name was on the command line (not only its default). */
 int opt_given(const char *name);
 /* The usage on stderr, as a usage error prints it. */

@@ -362,24 +362,23 @@ static int
 opt_named(const struct opt *o, const char *name, void *cfg, char *err,
     size_t errlen)
 {
-	struct route_cfg *c = cfg;
 	jv *args = (jv *)(void *)((char *)cfg + o->off), v, m;
 	int json = strcmp(o->name, "argjson") == 0;
+	const char *value = opt_next_word();
 
-	if (optind >= c->argc)
+	if (value == NULL)
 		usage_error("option '--%s' needs a NAME and a %s", o->name,
 		    json ? "JSON value" : "VALUE");
 	if (!jq_name(name)) {
 		snprintf(err, errlen, "'%s' is not a jq variable name", name);
 		return -1;
 	}
-	v = json ? jv_parse(c->argv[optind]) : jv_string(c->argv[optind]);
+	v = json ? jv_parse(value) : jv_string(value);
 	if (!jv_is_valid(v)) {
 		m = jv_invalid_get_msg(v);
 		usage_error("--%s %s: invalid JSON: %s", o->name, name,
 		    jv_get_kind(m) == JV_KIND_STRING ? jv_string_value(m) : "?");
 	}
-	optind++;
 	*args = jv_object_set(*args, jv_string(name), v);
 	return 0;
 }
@@ -595,8 +594,6 @@ main(int argc, char **argv)
 
 	log_init("labpulse-route");
 	c->args = jv_object();
-	c->argc = argc;
-	c->argv = argv;
 	opt_parse(&prog_opts, argc, argv, c);
 	check_options(c);
 	if (c->check_path)

@@ -29,8 +29,6 @@ struct route_cfg {
 	long max_len;			/* --max-len: trim to about this; 0 never */
 	long trim_interval_ms;		/* --trim-interval; 0: never */
 	jv args;			/* --arg and --argjson: an object */
-	int argc;			/* the command line, for the value */
-	char **argv;			/* after --arg NAME */
 };
 
 enum sink_kind { SINK_NONE, SINK_STREAM, SINK_FD };
