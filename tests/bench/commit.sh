@@ -122,7 +122,6 @@ stop_bc() {
 }
 # CPU: ticks of a process (user + system), and of the machine (busy, all)
 clk=$(getconf CLK_TCK 2>/dev/null || echo 100)
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 machine() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
 # pct T0 T1 SECONDS: ticks as % of one core
 pct() { calc '(b - a) / hz / s * 100' a="${1:-0}" b="${2:-0}" hz="$clk" s="$3" fmt=%.0f; }

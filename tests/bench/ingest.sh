@@ -49,7 +49,6 @@ clk=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
 # Where the CPU went during a run, in % of one core: ingest, Redis, the
 # client, and everything else on the machine (other work disturbs figures).
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # busy and interrupt ticks of the machine; loopback traffic is mostly softirq
 busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
 irqs() { awk '$1 == "cpu" { print $7 + $8; exit }' /proc/stat; }

@@ -104,6 +104,14 @@ bench_only() {
 
 # kib_of PID FIELD: a VmXXX field of /proc/PID/status in KiB.
 kib_of() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
+# ticks PID [all]: the user and system CPU of a process in clock ticks,
+# with all also that of the children it waited for (PostgreSQL's ended
+# backends); 0 once it is gone. The fields are counted after the command's
+# name, which may hold blanks.
+ticks() {
+	awk -v all="${2:-}" '{ sub(/^.*\) /, ""); print $12 + $13 + (all ? $14 + $15 : 0) }' \
+		"/proc/$1/stat" 2>/dev/null || echo 0
+}
 # median of the numbers given (the middle one of an odd count), 0 of none
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : 0 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }

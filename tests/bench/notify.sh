@@ -75,7 +75,6 @@ alive() {
 }
 
 # Where the CPU went during the measured run, in % of one core.
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # PostgreSQL: the postmaster and its children (backends, writers)
 pg_ticks() {
 	t=$(ticks "$ppid_pg")

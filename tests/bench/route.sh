@@ -46,8 +46,6 @@ redis_pid=$!
 for _ in $(seq 100); do redis PING >/dev/null 2>&1 && break; sleep 0.1; done
 redis PING >/dev/null 2>&1 || die 69 "redis-server did not start"
 
-# ticks_of PID: user and system CPU of the process, in clock ticks
-ticks_of() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 # lag of the group route: entries not yet delivered, and pending ones
 group_left() {
@@ -86,7 +84,7 @@ while [ "$i" -lt "$runs" ]; do
 		sleep 0.05
 	done
 	t1=$(date +%s.%N)
-	ticks=$(ticks_of "$route_pid")
+	ticks=$(ticks "$route_pid")
 	[ -n "$perfout" ] && [ "$i" = "$runs" ] && { kill -INT "$perf_pid"; wait "$perf_pid"; }
 	kill -TERM "$route_pid"
 	wait "$route_pid" || die 70 "route did not exit 0"

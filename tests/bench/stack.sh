@@ -164,7 +164,6 @@ drain_wait() {
 # may be more than one batch-commit), Redis's, and PostgreSQL's postmaster
 # with its children. A process's ticks count those of its children it
 # reaped (cutime, cstime): a backend that ended, Redis's rewrite of its AOF.
-stat_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
 ppid_of() { awk '{ sub(/^.*\) /, ""); print $2 }' "/proc/$1/stat" 2>/dev/null; }
 ckp=$(sql -c "select pid from pg_stat_activity where backend_type = 'checkpointer'") ||
 	die 70 "PostgreSQL does not answer"
@@ -187,12 +186,13 @@ cpu_snap() {
 		for pidf in "$LABPULSE_RUNDIR"/*.pid; do
 			[ -f "$pidf" ] || continue
 			pid=$(cat "$pidf" 2>/dev/null) || continue
-			t=$(stat_ticks "$pid") || continue
+			[ -e "/proc/$pid/stat" ] || continue
+			t=$(ticks "$pid" all)
 			[ -n "$t" ] && echo "$(group_of "$(basename "$pidf" .pid)") $pid $t"
 		done
-		t=$(stat_ticks "$pgpm")
+		t=$(ticks "$pgpm" all)
 		for c in $(pgrep -P "$pgpm"); do
-			t=$((${t:-0} + $(stat_ticks "$c" || echo 0)))
+			t=$((${t:-0} + $(ticks "$c" all)))
 		done
 		echo "postgresql $pgpm ${t:-0}"
 		awk '$1 == "cpu" { print "machine -", $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
