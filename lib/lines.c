@@ -61,10 +61,20 @@ lines_next(struct lines *l, size_t *len)
 	return NULL;
 }
 
+/* The input ends in error; the part of a line in hand is no line. */
+static int
+fail(struct lines *l)
+{
+	l->eof = l->error = 1;
+	l->used = l->len;
+	return -1;
+}
+
 int
 lines_read(struct lines *l, int timeout_ms, char *err, size_t errlen)
 {
 	struct pollfd pfd = { l->fd, POLLIN, 0 };
+	size_t want;
 	char *nb;
 	ssize_t n;
 
@@ -75,21 +85,29 @@ lines_read(struct lines *l, int timeout_ms, char *err, size_t errlen)
 	}
 	if (l->eof || poll(&pfd, 1, timeout_ms) <= 0)
 		return 0;
+	/* what is in hand is one line, not whole yet */
+	if (l->len >= (size_t)LINES_MAX) {
+		snprintf(err, errlen, "a line longer than %ld MiB",
+		    LINES_MAX >> 20);
+		return fail(l);
+	}
 	if (l->cap - l->len < READ_AT_LEAST) {
 		nb = realloc(l->buf, l->cap ? l->cap * 2 : 2 * READ_AT_LEAST);
 		if (nb == NULL) {
 			snprintf(err, errlen, "out of memory");
-			l->eof = l->error = 1;
-			return -1;
+			return fail(l);
 		}
 		l->buf = nb;
 		l->cap = l->cap ? l->cap * 2 : 2 * READ_AT_LEAST;
 	}
-	n = read(l->fd, l->buf + l->len, l->cap - l->len);
+	/* never past the bound by more than a byte */
+	want = l->cap - l->len;
+	if (want > (size_t)LINES_MAX + 1 - l->len)
+		want = (size_t)LINES_MAX + 1 - l->len;
+	n = read(l->fd, l->buf + l->len, want);
 	if (n < 0 && errno != EINTR && errno != EAGAIN) {
 		snprintf(err, errlen, "%s", strerror(errno));
-		l->eof = l->error = 1;
-		return -1;
+		return fail(l);
 	}
 	if (n == 0)
 		l->eof = 1;

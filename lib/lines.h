@@ -15,6 +15,10 @@ struct lines {
 	int eof, error;		/* error: a read failed (eof is set too) */
 };
 
+/* The longest line taken: a longer one ends the input as an error, rather
+ * than the buffer growing as long as the line does. */
+#define LINES_MAX	(64L << 20)
+
 struct addr;
 
 void lines_init(struct lines *l, int fd);
@@ -27,7 +31,9 @@ int lines_open(struct lines *l, const struct addr *a, char *err,
  * hand. It stays valid until lines_read. */
 const char *lines_next(struct lines *l, size_t *len);
 /* Wait up to timeout_ms for input and take what is there: 0, or -1 with
- * err when reading failed (then eof and error are set). */
+ * err when reading failed or a line is longer than LINES_MAX (then eof
+ * and error are set, and the part of a line in hand is dropped). Called
+ * when lines_next has no whole line to give. */
 int lines_read(struct lines *l, int timeout_ms, char *err, size_t errlen);
 /* The input ended and every line was handed out. */
 int lines_done(const struct lines *l);

@@ -297,6 +297,20 @@ labpulse-route: warning: entry set aside line=3 eventId=- error="not JSON: Inval
 	assert_output 'class:default activity pipe-1 ada@example.edu'
 }
 
+@test "pipe mode: a line past 64 MiB ends the input as a read error, 74, and is not routed" {
+	f=$BATS_TEST_TMPDIR/id.jq
+	echo '{topic: "class:c", id: .eventId}' >"$f"
+	{
+		printf '%s\n' '{"eventId":"before"}'
+		head -c 70000000 /dev/zero | tr '\0' x
+	} >"$BATS_TEST_TMPDIR/long.ndjson"
+	run -74 --separate-stderr route --from - --to - --rules "$f" --stats none \
+		<"$BATS_TEST_TMPDIR/long.ndjson"
+	assert_output '{"topic":"class:c","id":"before"}'
+	[[ $stderr == *"labpulse-route: error: cannot read -: a line longer than 64 MiB"* ]] || { echo "$stderr"; false; }
+	[[ $stderr != *"set aside"* ]] || { echo "$stderr"; false; }
+}
+
 @test "bad flags and inputs: usage and 64; an input that cannot be opened: 66; a bad Redis URL: 78" {
 	run -64 --separate-stderr route --no-such-flag
 	assert_output ''

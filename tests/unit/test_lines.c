@@ -55,6 +55,30 @@ main(void)
 	ok(next(&l, got, sizeof got) == NULL, "then nothing");
 	ok(lines_done(&l), "done");
 	lines_free(&l);
+	/* a line that never ends is refused at the bound, not kept growing */
+	if (pipe(fd) < 0)
+		bail_out("pipe");
+	lines_init(&l, fd[0]);
+	{
+		static char chunk[1 << 16];
+		long sent = 0;
+		int rc = 0;
+
+		memset(chunk, 'x', sizeof chunk);
+		while (rc == 0 && sent <= LINES_MAX + (long)sizeof chunk) {
+			(void)!write(fd[1], chunk, sizeof chunk);
+			sent += (long)sizeof chunk;
+			rc = lines_read(&l, 1000, err, sizeof err);
+		}
+		is_int(rc, -1, "a line past LINES_MAX ends the input");
+		is_str(err, "a line longer than 64 MiB", "and says so");
+		ok(l.eof && l.error && l.len <= (size_t)LINES_MAX + 1,
+		    "with no more than the bound kept, and a byte");
+		ok(next(&l, got, sizeof got) == NULL,
+		    "and the part in hand is no line");
+	}
+	close(fd[1]);
+	lines_free(&l);
 	lines_init(&l, 12345);
 	is_int(lines_read(&l, 0, err, sizeof err), -1,
 	    "a read that fails is an error");
