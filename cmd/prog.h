@@ -126,31 +126,44 @@ struct opt {
  * set: where the program computes it (an environment variable, a host
  * name, systemd's sockets). */
 #define OPT_ROW(n, k, t, a, f) (n), (k), (t), (a), offsetof(OPT_CFG, f)
+/* The same, refusing to compile when the field is not of the type opt.c
+ * stores in it (an array of size -1). */
+#define OPT_TYPED(n, t, a, f, ...) (n), 0, (t), (a), offsetof(OPT_CFG, f) + \
+	0 * sizeof(char[_Generic(((OPT_CFG *)0)->f, __VA_ARGS__: 1, \
+	default: -1)])
+#define OPT_STR_ROW(n, t, a, f) \
+	OPT_TYPED(n, t, a, f, const char *: 1, char *)
 #define O_FLAG(n, f, h) \
-	{ OPT_ROW(n, 0, OT_FLAG, NULL, f), NULL, NULL, NULL, (h), NULL, NULL, 0 }
-#define O_STR(n, a, f, d, h) \
-	{ OPT_ROW(n, 0, OT_STR, a, f), NULL, NULL, (d), (h), NULL, NULL, 0 }
-#define O_TEXT(n, a, f, shown, h) \
-	{ OPT_ROW(n, 0, OT_STR, a, f), NULL, NULL, NULL, (h), (shown), NULL, 0 }
-#define O_NAME(n, a, f, max, d, h) \
-	{ OPT_ROW(n, 0, OT_NAME, a, f), "1", (max), (d), (h), NULL, NULL, 0 }
-#define O_NAME_TEXT(n, a, f, max, shown, h) \
-	{ OPT_ROW(n, 0, OT_NAME, a, f), "1", (max), NULL, (h), (shown), NULL, 0 }
-#define O_LONG(n, f, min, max, d, h) \
-	{ OPT_ROW(n, 0, OT_LONG, "N", f), (min), (max), (d), (h), NULL, NULL, 0 }
-#define O_LONG_TEXT(n, f, min, max, shown, h) \
-	{ OPT_ROW(n, 0, OT_LONG, "N", f), (min), (max), NULL, (h), (shown), \
+	{ OPT_TYPED(n, OT_FLAG, NULL, f, int), NULL, NULL, NULL, (h), NULL, \
 	  NULL, 0 }
+#define O_STR(n, a, f, d, h) \
+	{ OPT_STR_ROW(n, OT_STR, a, f), NULL, NULL, (d), (h), NULL, NULL, 0 }
+#define O_TEXT(n, a, f, shown, h) \
+	{ OPT_STR_ROW(n, OT_STR, a, f), NULL, NULL, NULL, (h), (shown), NULL, 0 }
+#define O_NAME(n, a, f, max, d, h) \
+	{ OPT_STR_ROW(n, OT_NAME, a, f), "1", (max), (d), (h), NULL, NULL, 0 }
+#define O_NAME_TEXT(n, a, f, max, shown, h) \
+	{ OPT_STR_ROW(n, OT_NAME, a, f), "1", (max), NULL, (h), (shown), NULL, \
+	  0 }
+#define O_LONG(n, f, min, max, d, h) \
+	{ OPT_TYPED(n, OT_LONG, "N", f, long), (min), (max), (d), (h), NULL, \
+	  NULL, 0 }
+#define O_LONG_TEXT(n, f, min, max, shown, h) \
+	{ OPT_TYPED(n, OT_LONG, "N", f, long), (min), (max), NULL, (h), \
+	  (shown), NULL, 0 }
 #define O_REAL(n, a, f, min, max, d, h) \
-	{ OPT_ROW(n, 0, OT_REAL, a, f), (min), (max), (d), (h), NULL, NULL, 0 }
+	{ OPT_TYPED(n, OT_REAL, a, f, double), (min), (max), (d), (h), NULL, \
+	  NULL, 0 }
 #define O_SIZE(n, f, min, max, d, h) \
-	{ OPT_ROW(n, 0, OT_SIZE, "SIZE", f), (min), (max), (d), (h), NULL, NULL, 0 }
-#define O_DURATION(n, f, min, max, d, h) \
-	{ OPT_ROW(n, 0, OT_DURATION, "DURATION", f), (min), (max), (d), (h), \
+	{ OPT_TYPED(n, OT_SIZE, "SIZE", f, long), (min), (max), (d), (h), \
 	  NULL, NULL, 0 }
+#define O_DURATION(n, f, min, max, d, h) \
+	{ OPT_TYPED(n, OT_DURATION, "DURATION", f, long), (min), (max), (d), \
+	  (h), NULL, NULL, 0 }
 #define O_LIST(n, a, f, cnt, max, shown, h) \
-	{ OPT_ROW(n, 0, OT_LIST, a, f), NULL, (max), NULL, (h), (shown), NULL, \
-	  offsetof(OPT_CFG, cnt) }
+	{ OPT_TYPED(n, OT_LIST, a, f, const char **), NULL, (max), NULL, (h), \
+	  (shown), NULL, offsetof(OPT_CFG, cnt) + 0 * sizeof(char[_Generic( \
+	  ((OPT_CFG *)0)->cnt, int: 1, default: -1)]) }
 #define O_FN(n, a, f, fn, d, h) \
 	{ OPT_ROW(n, 0, OT_FN, a, f), NULL, NULL, (d), (h), NULL, (fn), 0 }
 #define O_END { NULL, 0, 0, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0 }
