@@ -83,6 +83,11 @@ tests/unit/test_notify_request: tests/unit/test_notify_request.o tests/unit/tap.
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(DEPLIBS)
 
+tests/unit/test_pace: tests/unit/test_pace.o tests/unit/tap.o cmd/notify/pace.o \
+    lib/liblabpulse.a
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(DEPLIBS)
+
 # The shared command line of cmd/ (opt.c, prog.c), from its archive.
 tests/unit/test_prog: tests/unit/test_prog.o tests/unit/tap.o cmd/libprog.a \
     lib/liblabpulse.a
