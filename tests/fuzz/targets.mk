@@ -29,3 +29,7 @@ fuzz_ingest_http_SRC = cmd/ingest/http.c cmd/ingest/reply.c lib/httpreq.c lib/pe
 # route's reader and writer of plain JSON against jq's own (cmd/route/rules.c)
 FUZZ += route_json
 fuzz_route_json_SRC = cmd/route/rules.c lib/log.c tests/unit/jq_leaks.c
+
+# the hooks file notify and route read (lib/hookfile.c)
+FUZZ += hookfile
+fuzz_hookfile_SRC = lib/hookfile.c
