@@ -369,3 +369,100 @@ labpulse-route: warning: entry set aside line=3 eventId=- error="not JSON: Inval
 	assert_equal "$(rcli XREVRANGE labpulse:routed-ml + - COUNT 1 | sed -n 5p | jq -r .eventId)" ml-1000
 	stop_route "$ml_PID"
 }
+
+# The help event of the hooks tests, as ingest queues it.
+HELP_EVENT='{"eventId":"hp1","eventType":"help","eventTime":"2026-11-25T10:15:30.123","classId":"CS101","studentId":"ada@x.edu","userName":"Ada","notebookPath":"lab2.ipynb","receivedAt":"2026-11-25T20:31:39.123456Z"}'
+HELP_ACTIVITY='{"topic":"class:CS101","kind":"activity","eventId":"hp1","eventType":"help","eventTime":"2026-11-25T10:15:30.123","receivedAt":"2026-11-25T20:31:39.123456Z","studentId":"ada@x.edu","userName":"Ada","notebookPath":"lab2.ipynb","cellIndex":null,"executionCount":null,"hasError":null,"errorMessage":null}'
+HELP_HOOK='{"topic":"hook:chat","kind":"help","eventId":"hp1","eventTime":"2026-11-25T10:15:30.123","receivedAt":"2026-11-25T20:31:39.123456Z","classId":"CS101","studentId":"ada@x.edu","userName":"Ada","notebookPath":"lab2.ipynb","text":"Ada asks for help with lab2.ipynb in CS101"}'
+
+@test "--hook-names: the shipped rules send a help request to hook:chat when the hooks file names chat" {
+	h=$BATS_TEST_TMPDIR/hooks
+	printf '%s\n' '# NAME  DESTINATION' 'desk  https://h.example.edu/x  rate=5/s' \
+		'chat  telegram:-1001234567  # the class chat' >"$h"
+	LABPULSE_HOOKS= run -0 --separate-stderr route --test --rules "$RULES" \
+		--hook-names "$h" <<<"$HELP_EVENT"
+	assert_equal "$stderr" ''
+	assert_output "$HELP_ACTIVITY
+$HELP_HOOK"
+	# $LABPULSE_HOOKS names it when --hook-names does not
+	LABPULSE_HOOKS=$h run -0 --separate-stderr route --test --rules "$RULES" <<<"$HELP_EVENT"
+	assert_output "$HELP_ACTIVITY
+$HELP_HOOK"
+	# the text says what the event lacks
+	LABPULSE_HOOKS=$h run -0 --separate-stderr route --test --rules "$RULES" \
+		<<<'{"eventId":"hp2","eventType":"help","studentId":"bob@x.edu","userName":""}'
+	assert_line --index 1 --partial '"text":"bob@x.edu asks for help with a notebook in a class"}'
+	# no key or token file is read: one that is not there is no error
+	printf 'chat telegram:1 token-file=/nonexistent/token\n' >"$h"
+	run -0 --separate-stderr route --test --rules "$RULES" --hook-names "$h" <<<"$HELP_EVENT"
+	assert_line --index 1 "$HELP_HOOK"
+	run -0 route --check "$RULES" --hook-names "$h"
+	assert_output "$RULES: ok"
+}
+
+@test "\$hooks is the names of the hooks file, [] without one; no file, or one without chat: no help request" {
+	f=$BATS_TEST_TMPDIR/names.jq
+	echo '{topic: "x", hooks: $hooks, named: $ARGS.named}' >"$f"
+	LABPULSE_HOOKS= run -0 --separate-stderr route --test --rules "$f" <<<'{}'
+	assert_output '{"topic":"x","hooks":[],"named":{}}'
+	h=$BATS_TEST_TMPDIR/hooks
+	printf 'b https://h\na telegram:@chat_room\nc.d-e_1 http://h\n' >"$h"
+	LABPULSE_HOOKS= run -0 --separate-stderr route --test --rules "$f" --hook-names "$h" <<<'{}'
+	assert_output '{"topic":"x","hooks":["b","a","c.d-e_1"],"named":{}}'
+	# the shipped rules: the activity message only
+	LABPULSE_HOOKS= run -0 --separate-stderr route --test --rules "$RULES" <<<"$HELP_EVENT"
+	assert_output "$HELP_ACTIVITY"
+	LABPULSE_HOOKS= run -0 --separate-stderr route --test --rules "$RULES" --hook-names "$h" <<<"$HELP_EVENT"
+	assert_output "$HELP_ACTIVITY"
+	printf '# nothing yet\n' >"$h"
+	LABPULSE_HOOKS=$h run -0 --separate-stderr route --test --rules "$RULES" <<<"$HELP_EVENT"
+	assert_output "$HELP_ACTIVITY"
+	# $hooks is route's: --arg and --argjson cannot set it
+	run -64 --separate-stderr route --test --rules "$f" --arg hooks x
+	assert_equal "${stderr_lines[0]}" 'labpulse-route: error: $hooks is the names of the hooks file (--hook-names): it is not given by --arg or --argjson'
+}
+
+@test "a bad hooks file stops route at start with its message (78); one that cannot be read, 66" {
+	h=$BATS_TEST_TMPDIR/hooks
+	printf 'desk https://h\nchat\n' >"$h"
+	run -78 --separate-stderr route --test --rules "$RULES" --hook-names "$h" </dev/null
+	assert_output ''
+	assert_equal "$stderr" "labpulse-route: error: $h:2: no destination after the name chat"
+	printf 'chat telegram:1\n\nchat https://h\n' >"$h"
+	run -78 --separate-stderr route --check "$RULES" --hook-names "$h"
+	assert_equal "$stderr" "labpulse-route: error: $h:3: destination chat named twice (first on line 1)"
+	printf 'chat telegram:abc\n' >"$h"
+	LABPULSE_HOOKS=$h run -78 --separate-stderr route --from stream:rtbadhooks@route \
+		--to stream:rtbadhooks-out --stats none
+	assert_equal "$stderr" "labpulse-route: error: $h:1: telegram:abc: a chat id (digits, - first for a group) or @username"
+	# it touched no stream
+	assert_equal "$(xlen rtbadhooks)" 0
+	run -66 --separate-stderr route --test --rules "$RULES" --hook-names /nonexistent/hooks </dev/null
+	assert_equal "$stderr" 'labpulse-route: error: /nonexistent/hooks: No such file or directory'
+}
+
+@test "SIGHUP reads the hooks file with the rules; a bad one keeps the old names, with a warning" {
+	h=$BATS_TEST_TMPDIR/hooks
+	printf 'chat telegram:-1\n' >"$h"
+	start_route rn --from stream:rtnames@route --to stream:rtnames-out \
+		--hooks stream:rtnames-hooks --rules "$RULES" --hook-names "$h"
+	add rtnames "${HELP_EVENT/hp1/n1}" >/dev/null
+	wait_for eval '[ "$(xlen rtnames-hooks)" = 1 ]'
+	printf 'chat telegram:-1 rate=0/s\n' >"$h"
+	kill -HUP "$rn_PID"
+	wait_for grep -qxF "labpulse-route: info: rules reloaded file=$RULES" "$rn_LOG"
+	grep -qxF "labpulse-route: warning: reload: keeping the old hook names: $h:1: rate=0/s: a rate from 1/h to 1000/s, as N/s, N/min or N/h" "$rn_LOG"
+	add rtnames "${HELP_EVENT/hp1/n2}" >/dev/null
+	wait_for eval '[ "$(xlen rtnames-hooks)" = 2 ]'
+	# a good file without chat: the next help request is not sent
+	printf 'desk https://h\n' >"$h"
+	kill -HUP "$rn_PID"
+	wait_for eval '[ "$(grep -c "rules reloaded" "$rn_LOG")" = 2 ]'
+	add rtnames "${HELP_EVENT/hp1/n3}" >/dev/null
+	wait_for eval '[ "$(xlen rtnames-out)" = 3 ]'
+	assert_equal "$(pending rtnames route)" 0
+	run -0 field rtnames-hooks msg
+	assert_output "${HELP_HOOK/hp1/n1}
+${HELP_HOOK/hp1/n2}"
+	stop_route "$rn_PID"
+}

@@ -9,6 +9,7 @@
 
 #include "fdout.h"
 #include "hist.h"
+#include "hookfile.h"
 #include "log.h"
 #include "prog.h"
 #include "route.h"
@@ -36,6 +37,8 @@ static const struct opt options[] = {
 	    "unix:PATH or none"),
 	O_STR("from", "ADDR", from, "stream:events@route",
 	    "stream:NAME@GROUP, -, file:PATH or unix:PATH"),
+	O_TEXT("hook-names", "FILE", hook_names, "$LABPULSE_HOOKS, else none",
+	    "the hooks file whose destination names are $hooks in the rules"),
 	O_TEXT("hooks", "ADDR", hooks, "stream:hooks, or --to when that is "
 	    "NDJSON", "where messages of topic hook:... go"),
 	O_LONG("max-len", max_len, "0", "1000000000", "200000",
@@ -66,13 +69,14 @@ static const struct prog_opts prog_opts = {
 	options, NULL,
 	"usage: labpulse route [--arg NAME VALUE] [--argjson NAME JSON]\n"
 	"           [--batch-size N] [--claim-idle DURATION] [--consumer NAME]\n"
-	"           [--dead ADDR] [--from ADDR] [--hooks ADDR] [--max-len N]\n"
-	"           [--redis URL] [--rules FILE] [--stats PATH] [--to ADDR]\n"
-	"           [--trim-interval DURATION]\n"
+	"           [--dead ADDR] [--from ADDR] [--hook-names FILE]\n"
+	"           [--hooks ADDR] [--max-len N] [--redis URL] [--rules FILE]\n"
+	"           [--stats PATH] [--to ADDR] [--trim-interval DURATION]\n"
 	"       labpulse route --check FILE [--arg NAME VALUE] "
 	"[--argjson NAME JSON]\n"
+	"           [--hook-names FILE]\n"
 	"       labpulse route --test [--rules FILE] [--arg NAME VALUE]\n"
-	"           [--argjson NAME JSON]\n"
+	"           [--argjson NAME JSON] [--hook-names FILE]\n"
 	"       labpulse route --help | --version\n",
 	NULL
 };
@@ -251,15 +255,55 @@ account(struct route *r, struct batch *bt)
 	}
 }
 
+/* $hooks: the destination names of the hooks file of --hook-names, else
+ * of $LABPULSE_HOOKS; [] when neither names one. Only the names are read
+ * (no key or token file). 0, or -ERR_KIND with the reason in err. */
+static int
+hook_names_load(const struct route_cfg *c, jv *names, char *err,
+    size_t errlen)
+{
+	const char *path = c->hook_names ? c->hook_names :
+	    getenv("LABPULSE_HOOKS");
+	struct hookfile hf;
+	size_t i;
+	int rc;
+
+	*names = jv_array();
+	if (path == NULL || *path == '\0')
+		return 0;
+	if ((rc = hookfile_load(path, &hf, err, errlen)) < 0)
+		return rc;
+	for (i = 0; i < hf.n; i++)
+		*names = jv_array_append(*names, jv_string(hf.d[i].name));
+	hookfile_free(&hf);
+	return 0;
+}
+
+static jv
+rule_vars(jv names)
+{
+	return jv_object_set(jv_object(), jv_string("hooks"), jv_copy(names));
+}
+
 static void
 reload_rules(struct route *r)
 {
 	static const char why[] = "reload failed, keeping the old rules: ";
 	char err[4096];
 	jq_state *jq;
+	jv names;
 
 	r->d.reload = 0;
-	jq = rules_load(r->rules_path, jv_copy(r->cfg.args), err, sizeof err);
+	/* the names go with the rules that use them; a bad hooks file keeps
+	 * the names the running rules have */
+	if (hook_names_load(&r->cfg, &names, err, sizeof err) < 0)
+		log_warn("reload: keeping the old hook names: %s", err);
+	else {
+		jv_free(r->hook_names);
+		r->hook_names = names;
+	}
+	jq = rules_load(r->rules_path, jv_copy(r->cfg.args),
+	    rule_vars(r->hook_names), err, sizeof err);
 	if (jq == NULL) {
 		r->reload_errors++;
 		log_error("%s%s", why, log_head_lines(why, err));
@@ -395,6 +439,23 @@ check_options(const struct route_cfg *c)
 	if (c->check_path && (c->test || c->rules_path))
 		usage_error("--check FILE names the rules to check: it goes "
 		    "with neither --test nor --rules");
+	if (jv_object_has(jv_copy(c->args), jv_string("hooks")))
+		usage_error("$hooks is the names of the hooks file "
+		    "(--hook-names): it is not given by --arg or --argjson");
+}
+
+/* $hooks at start: a hooks file that cannot be read or is bad stops route
+ * before it touches anything. */
+static jv
+hook_names_or_die(const struct route_cfg *c)
+{
+	char err[1024];
+	jv names;
+	int rc;
+
+	if ((rc = hook_names_load(c, &names, err, sizeof err)) < 0)
+		die_kind(rc, "%s", err);
+	return names;
 }
 
 /* An output address: a stream without a group, NDJSON, or (for --dead)
@@ -478,10 +539,11 @@ open_outputs(struct route *r)
 
 /* The rules of path, or their errors, one a line, and EX_CONFIG. */
 static jq_state *
-rules_or_die(const char *path, jv args)
+rules_or_die(const char *path, jv args, jv names)
 {
 	char err[4096];
-	jq_state *jq = rules_load(path, args, err, sizeof err);
+	jq_state *jq = rules_load(path, args, rule_vars(names), err,
+	    sizeof err);
 
 	if (jq == NULL)
 		die(EX_CONFIG, "%s", log_head_lines("", err));
@@ -492,10 +554,12 @@ rules_or_die(const char *path, jv args)
 static int
 check_rules(struct route_cfg *c)
 {
-	jq_state *jq = rules_or_die(c->check_path, c->args);
+	jv names = hook_names_or_die(c);
+	jq_state *jq = rules_or_die(c->check_path, c->args, names);
 
 	printf("%s: ok\n", c->check_path);
 	jq_teardown(&jq);
+	jv_free(names);
 	return EX_OK;
 }
 
@@ -529,7 +593,8 @@ acquire(struct route *r)
 	setup_outputs(r);
 	snprintf(r->rules_path, sizeof r->rules_path, "%s", c->rules_path ?
 	    c->rules_path : rules_default_path(path, sizeof path));
-	r->jq = rules_or_die(r->rules_path, jv_copy(c->args));
+	r->hook_names = hook_names_or_die(c);
+	r->jq = rules_or_die(r->rules_path, jv_copy(c->args), r->hook_names);
 	if (r->use_redis &&
 	    redis_target_parse(&r->g.rt, c->redis_url, err, sizeof err) < 0)
 		die(EX_CONFIG, "--redis: %s", err);
@@ -580,6 +645,7 @@ release(struct route *r, struct batch *bt)
 	stats_link_free(&r->link);
 	jv_free(r->by_topic);
 	jv_free(c->args);
+	jv_free(r->hook_names);
 	jq_teardown(&r->jq);
 	return code;
 }

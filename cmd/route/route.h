@@ -24,6 +24,8 @@ struct route_cfg {
 	const char *redis_url, *consumer, *stats_path;
 	const char *rules_path;		/* --rules, or NULL for the default */
 	const char *check_path;		/* --check FILE */
+	const char *hook_names;		/* --hook-names FILE, else
+					 * $LABPULSE_HOOKS; NULL for none */
 	int test;			/* --test */
 	long batch_size, claim_idle_ms;
 	long max_len;			/* --max-len: trim to about this; 0 never */
@@ -74,6 +76,7 @@ struct route {
 	struct route_cfg cfg;
 	char rules_path[PATH_MAX];
 	jq_state *jq;
+	jv hook_names;		/* $hooks: the names of the hooks file */
 	struct addr from;
 	struct sink to, hooks, dead;
 	/* Redis */
@@ -106,8 +109,11 @@ const char *rules_default_path(char *buf, size_t len);
  * not compile, with one line "NAME:LINE:COL: message" per error in err. */
 jq_state *rules_compile(const char *text, const char *name, const char *dir,
     jv args, char *err, size_t errlen);
-/* The same for the file path; a file that cannot be read is an error too. */
-jq_state *rules_load(const char *path, jv args, char *err, size_t errlen);
+/* The same for the file path, with vars (an object, consumed): route's own
+ * variables ($hooks), not in $ARGS. A file that cannot be read is an error
+ * too. */
+jq_state *rules_load(const char *path, jv args, jv vars, char *err,
+    size_t errlen);
 /* The messages the rules make of event (consumed): an array of objects each
  * with a string topic, or an invalid with the reason as a string. */
 jv rules_run(jq_state *jq, jv event);

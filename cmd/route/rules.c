@@ -146,9 +146,11 @@ cerr_cmp(const void *a, const void *b)
 	return x->col < y->col ? -1 : x->col > y->col;
 }
 
-jq_state *
-rules_compile(const char *text, const char *name, const char *dir, jv args,
-    char *err, size_t errlen)
+/* rules_compile, with vars (an object, consumed): variables of route's own
+ * ($hooks), bound beside the named arguments but not in $ARGS. */
+static jq_state *
+compile_vars(const char *text, const char *name, const char *dir, jv args,
+    jv vars, char *err, size_t errlen)
 {
 	struct cerrs ce = { text, NULL, 0 };
 	jq_state *jq;
@@ -161,6 +163,7 @@ rules_compile(const char *text, const char *name, const char *dir, jv args,
 	if (jq == NULL) {
 		snprintf(err, errlen, "%s: out of memory", name);
 		jv_free(args);
+		jv_free(vars);
 		return NULL;
 	}
 	jq_set_error_cb(jq, on_compile_error, &ce);
@@ -175,6 +178,7 @@ rules_compile(const char *text, const char *name, const char *dir, jv args,
 	all = jv_object_set(all, jv_string("named"), named);
 	all = jv_object_merge(jv_object_set(jv_object(), jv_string("ARGS"), all),
 	    jv_copy(args));
+	all = jv_object_merge(all, vars);
 	ok = jq_compile_args(jq, text, all);
 	if (!ok && ce.n == 0) {
 		ce.v = calloc(1, sizeof *ce.v);
@@ -210,7 +214,14 @@ rules_compile(const char *text, const char *name, const char *dir, jv args,
 }
 
 jq_state *
-rules_load(const char *path, jv args, char *err, size_t errlen)
+rules_compile(const char *text, const char *name, const char *dir, jv args,
+    char *err, size_t errlen)
+{
+	return compile_vars(text, name, dir, args, jv_object(), err, errlen);
+}
+
+jq_state *
+rules_load(const char *path, jv args, jv vars, char *err, size_t errlen)
 {
 	char dir[PATH_MAX], *slash;
 	jq_state *jq;
@@ -225,6 +236,7 @@ rules_load(const char *path, jv args, char *err, size_t errlen)
 		    strerror(errno));
 		jv_free(m);
 		jv_free(args);
+		jv_free(vars);
 		return NULL;
 	}
 	snprintf(dir, sizeof dir, "%s", path);
@@ -235,7 +247,8 @@ rules_load(const char *path, jv args, char *err, size_t errlen)
 		dir[1] = '\0';
 	else
 		*slash = '\0';
-	jq = rules_compile(jv_string_value(text), path, dir, args, err, errlen);
+	jq = compile_vars(jv_string_value(text), path, dir, args, vars, err,
+	    errlen);
 	jv_free(text);
 	return jq;
 }

@@ -34,16 +34,28 @@ def alert:
     eventId, eventTime, receivedAt, studentId, userName, notebookPath,
     cellIndex, errorMessage };
 
+# A field for a sentence: its text, or d when it is missing or empty.
+def or_else(d): if type == "string" and . != "" then . else d end;
+
+# A help request (an event of type "help"), for the class's chat: the
+# destination "chat" of the hooks file, which notify delivers to (a
+# Telegram chat or a webhook), with a text that reads as a sentence.
+def help_request:
+  { topic: "hook:chat", kind: "help",
+    eventId, eventTime, receivedAt, classId, studentId, userName,
+    notebookPath,
+    text: "\((.userName | or_else(null)) // (.studentId | or_else("a student"))) asks for help with \(.notebookPath | or_else("a notebook")) in \(.classId | or_else("a class"))" };
+
 if noise then
   empty
 else
   activity,
-  (select(.eventType == "cell_executed" and .hasError == true) | alert)
-  # A help request to the class's chat, through notify's webhooks: add
-  # these lines (with the comma) to send one.
-  # , (select(.eventType == "help")
-  #    | { topic: "hook:chat", classId, studentId, eventId, receivedAt,
-  #        text: "\(.userName // .studentId) asks for help with \(.notebookPath // "a notebook") in \(.classId)" })
+  (select(.eventType == "cell_executed" and .hasError == true) | alert),
+  # The help request hook is on when the hooks file (route --hook-names,
+  # else $LABPULSE_HOOKS) names a destination "chat"; $hooks is the array
+  # of its names, [] without a hooks file.
+  (select(.eventType == "help" and any($hooks[]; . == "chat"))
+   | help_request)
 end
 
 # Variables come from the command line and the environment, for instance to
