@@ -25,6 +25,10 @@ static opt_parser opt_on_slow;
 
 #define OPT_CFG struct notify_cfg
 static const struct opt options[] = {
+	O_DURATION("claim-idle", claim_idle_ms, "100ms", "24h", "30s",
+	    "take over hook messages another consumer left pending this long"),
+	O_NAME_TEXT("consumer", "NAME", consumer, "128", "HOST:PID",
+	    "consumer name in the hooks group"),
 	O_TEXT("db", "CONNINFO", db, "$DATABASE_URL, else PG* variables",
 	    "PostgreSQL"),
 	O_LONG("db-pool", pool_size, "1", "64", "2",
@@ -34,6 +38,24 @@ static const struct opt options[] = {
 	O_DURATION("heartbeat", heartbeat_ms, "100ms", "1h", "15s",
 	    "SSE comments and WebSocket pings this often; no answer for two "
 	    "of them closes a WebSocket"),
+	O_DURATION("hook-backoff", hook_backoff_ms, "1ms", "1h", "1s",
+	    "wait after a destination's first failure, doubled after each "
+	    "further one up to 5m, with jitter"),
+	O_DURATION("hook-max-age", hook_max_age_ms, "1s", "168h", "1h",
+	    "a hook message older than this is a dead letter"),
+	O_LONG("hook-max-attempts", hook_max_attempts, "1", "100", "8",
+	    "tries of one hook message before it is a dead letter"),
+	O_LONG("hook-queue", hook_queue, "10", "1000000", "20000",
+	    "hook messages held at once; past it no more are read"),
+	O_DURATION("hook-timeout", hook_timeout_ms, "100ms", "10m", "10s",
+	    "one request to a destination, connect to answer"),
+	O_TEXT("hooks", "FILE", hooks_file, "$LABPULSE_HOOKS, else none",
+	    "deliver hook messages to the destinations FILE names"),
+	O_TEXT("hooks-dead", "ADDR", hooks_dead,
+	    "stream:hooks-dead, - with NDJSON hooks",
+	    "where dead letters go: stream:NAME or -"),
+	O_STR("hooks-from", "ADDR", hooks_from, "stream:hooks@hooks",
+	    "stream:NAME@GROUP, -, file:PATH or unix:PATH"),
 	O_LIST("listen", "ADDR", listen, nlisten, "8",
 	    "127.0.0.1:8080, or systemd's sockets",
 	    "HOST:PORT or unix:PATH, repeatable"),
@@ -59,6 +81,8 @@ static const struct opt options[] = {
 	    "or the answer before it on a kept-alive one, else 408"),
 	O_TEXT("stats", "PATH", stats_path, "$LABPULSE_RUNDIR/notify.sock",
 	    "stats socket, or none"),
+	O_STR("telegram-api", "URL", telegram_api, "https://api.telegram.org",
+	    "the Telegram Bot API's base URL"),
 	/* revocations arrive by LISTEN at once, and a lost LISTEN re-checks
 	 * everyone: the TTL only bounds what no notification says (a class
 	 * taken away by hand in SQL) */
@@ -103,6 +127,8 @@ check_options(struct notify *n)
 	if (n->from.kind == ADDR_STREAM && n->from.group[0])
 		usage_error("--from: every notify reads all of the stream: "
 		    "stream:%s, without @GROUP", n->from.stream);
+	if (n->from.kind == ADDR_STDIO && strcmp(n->cfg.hooks_from, "-") == 0)
+		usage_error("--hooks-from -: standard input is --from's");
 }
 
 /* --web-root, else share/web beside the program in a source tree, else the
@@ -247,6 +273,8 @@ fill_stats(void *arg)
 	o = jv_object_set(o, jv_string("delivery_us"), stats_hist(n->delivery_us));
 	o = jv_object_set(o, jv_string("max_queue"), jv_number(n->cfg.max_queue));
 	o = jv_object_set(o, jv_string("feed"), feed_stats(n));
+	if (n->hooks)
+		o = jv_object_set(o, jv_string("hooks"), hooks_stats(n));
 	o = jv_object_set(o, jv_string("postgres"), pgpool_stats(n->pool));
 	o = jv_object_set(o, jv_string("token_cache"), auth_stats(n));
 	if (n->listener)
@@ -277,7 +305,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!n->d.stop)
 		client_tick(n);
-	else if (n->nclients == 0)
+	else if (n->nclients == 0 && hooks_in_flight(n) == 0)
 		event_base_loopbreak(n->base);
 }
 
@@ -295,6 +323,7 @@ on_stop(void *arg, const char *sig)
 	for (i = 0; i < n->nlisteners; i++)
 		evconnlistener_disable(n->listeners[i]);
 	client_close_all(n);
+	hooks_stop(n);
 	evtimer_add(n->tick, &check);
 	event_base_loopexit(n->base, &grace);
 }
@@ -304,9 +333,10 @@ on_reload(void *arg)
 {
 	struct notify *n = arg;
 
-	log_info("reload: tokens and dashboard files");
+	log_info("reload: tokens, dashboard files and hooks");
 	load_web(n);
 	client_recheck_all(n);
+	hooks_reload(n);
 }
 
 /* PostgreSQL's state from the pool (url NULL), Redis's from the feed. */
@@ -375,6 +405,10 @@ acquire(struct notify *n, int *fds, int *nfds)
 	    NOTIFY_MAX_LISTEN);
 	if ((rc = feed_open(n, &feed_ops, err, sizeof err)) < 0)
 		die_kind(rc, "--from %s: %s", c->from, err);
+	if ((rc = hooks_open(n, err, sizeof err)) == -ERR_USAGE)
+		usage_error("%s", err);
+	else if (rc < 0)
+		die_kind(rc, "hooks: %s", err);
 	daemon_nofile(c->max_clients + 64, "--max-clients");
 	accept_on(n, fds, *nfds);
 	if ((n->listener = listen_start(n, &revoke_ops)) == NULL ||
@@ -394,6 +428,7 @@ release(struct notify *n)
 	for (i = 0; i < n->nlisteners; i++)
 		evconnlistener_free(n->listeners[i]);
 	feed_close(n);
+	hooks_close(n);
 	listen_free(n->listener);
 	auth_close(n->auth);
 	pgpool_free(n->pool);

@@ -11,7 +11,10 @@
  *              its cache)
  *   feed.c     the routed stream; messages and replays go to callbacks
  *   listen.c   revocations; they go to callbacks
- *   pgpool.c, request.c, ws.c, web.c   below all of these */
+ *   hooks.c    hook messages to webhooks and Telegram, on its own
+ *              connections; nothing above calls into it but main.c
+ *   pgpool.c, request.c, ws.c, web.c, curlev.c, pace.c   below all of
+ *              these */
 #ifndef LABPULSE_NOTIFY_H
 #define LABPULSE_NOTIFY_H
 
@@ -56,6 +59,11 @@ struct notify_cfg {
 	long max_conns_per_addr;	/* 0: no cap */
 	long token_ttl_ms;	/* how long a token's answer is kept; 0: not */
 	int slow_close;		/* --on-slow close: no resync */
+	/* hooks */
+	const char *hooks_file, *hooks_from, *hooks_dead, *telegram_api;
+	const char *consumer;
+	long hook_max_attempts, hook_max_age_ms, hook_backoff_ms;
+	long hook_timeout_ms, hook_queue, claim_idle_ms;
 };
 
 /* PostgreSQL or Redis lost (up 0, with the reason) or back (up 1). */
@@ -371,6 +379,37 @@ void server_error(struct client *c, int status, const char *msg);
 void server_error_extra(struct client *c, int status, const char *extra,
     const char *msg);
 
+/* ---- curlev.c: libcurl's multi interface on the event loop ---- */
+
+typedef void (*curlev_done_fn)(void *easy, int curlcode, void *arg);
+struct curlev;
+struct curlev *curlev_new(struct event_base *base);
+/* Start the transfer easy, set up by the caller; done(easy, CURLcode,
+ * arg) is called once, later, when it ended, unless curlev_remove came
+ * first. -1 when memory ran out. */
+int curlev_add(struct curlev *c, void *easy, curlev_done_fn done, void *arg);
+/* Stop a transfer that has not ended: done is not called. */
+void curlev_remove(struct curlev *c, void *easy);
+void curlev_free(struct curlev *c);
+
+/* ---- hooks.c: hook messages to webhooks and Telegram ---- */
+
+struct hooks;
+/* With --hooks (or $LABPULSE_HOOKS): read the hooks file and start
+ * reading the hooks stream or input; without, nothing. -ERR_KIND with err:
+ * ERR_CONFIG for a bad file, secret or address, ERR_NOINPUT for a file or
+ * input that cannot be read, ERR_OS when memory ran out. */
+int hooks_open(struct notify *n, char *err, size_t errlen);
+/* SIGHUP: the file read anew; a bad one is kept as it was. */
+void hooks_reload(struct notify *n);
+/* Stopping: nothing more read or sent. */
+void hooks_stop(struct notify *n);
+/* Requests not answered yet. */
+long hooks_in_flight(struct notify *n);
+/* The "hooks" object of the stats, or an invalid jv without hooks. */
+jv hooks_stats(struct notify *n);
+void hooks_close(struct notify *n);
+
 /* ---- main.c ---- */
 
 struct notify {
@@ -385,6 +424,7 @@ struct notify {
 	struct listener *listener;	/* revocations */
 	struct web *web;		/* the dashboard's files */
 	struct feed *feed;
+	struct hooks *hooks;	/* NULL without --hooks */
 	struct peers *peers;	/* connections per address */
 	struct client_list clients;
 	long nclients, nws, nsse;
