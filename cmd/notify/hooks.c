@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <curl/curl.h>
 #include <event2/buffer.h>
@@ -106,7 +107,10 @@ struct hooks {
 	jv held;		/* ids in memory: an id read twice is skipped */
 	long nheld;
 	/* NDJSON */
-	struct bufferevent *in;
+	struct bufferevent *in;	/* a pipe or a socket */
+	int file_fd;		/* else a regular file, */
+	struct event *file_ev;	/* read from the loop */
+	struct evbuffer *inbuf;	/* what was read */
 	int in_eof, in_paused;
 	struct sid pos;
 	int stopping;
@@ -893,20 +897,31 @@ on_claim_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- NDJSON ---- */
 
+/* Reading on or off: a pipe or socket through its bufferevent; a regular
+ * file, which epoll cannot watch, a piece at a time from the loop. */
+static void
+pipe_reading(struct hooks *h, int on)
+{
+	if (h->in && on)
+		bufferevent_enable(h->in, EV_READ);
+	else if (h->in)
+		bufferevent_disable(h->in, EV_READ);
+	else if (on)
+		event_active(h->file_ev, EV_TIMEOUT, 0);
+}
+
 static void
 pipe_take(struct hooks *h)
 {
-	struct evbuffer *in = bufferevent_get_input(h->in);
 	char *line, id[NOTIFY_ID_LEN];
 	size_t len;
 
 	while (h->nheld < h->n->cfg.hook_queue &&
-	    (line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) != NULL) {
-		jv o = jv_parse_sized(line, (int)len), t = jv_invalid();
+	    (line = evbuffer_readln(h->inbuf, &len, EVBUFFER_EOL_LF)) != NULL) {
+		jv o = jv_invalid(), t = jv_invalid();
 		struct sid next;
 
 		if (strspn(line, " \t\r") == len) {
-			jv_free(o);
 			free(line);
 			continue;
 		}
@@ -918,6 +933,8 @@ pipe_take(struct hooks *h)
 		}
 		h->pos = next;
 		sid_format(next, id);
+		if (json_valid(line, len))
+			o = jv_parse_sized(line, (int)len);
 		if (jv_get_kind(o) == JV_KIND_OBJECT)
 			t = jv_object_get(jv_copy(o), jv_string("topic"));
 		take(h, id, jv_get_kind(t) == JV_KIND_STRING ?
@@ -926,16 +943,33 @@ pipe_take(struct hooks *h)
 		jv_free(o);
 		free(line);
 	}
-	if (evbuffer_get_length(in) > HOOKS_LINE_MAX) {
+	if (evbuffer_get_length(h->inbuf) > HOOKS_LINE_MAX) {
 		log_error("hooks: %s: a line longer than %d bytes; reading "
 		    "stops", h->n->cfg.hooks_from, HOOKS_LINE_MAX);
 		h->in_eof = 1;
-		bufferevent_disable(h->in, EV_READ);
+		pipe_reading(h, 0);
 		return;
 	}
 	h->in_paused = h->nheld >= h->n->cfg.hook_queue;
 	if (h->in_paused)
-		bufferevent_disable(h->in, EV_READ);
+		pipe_reading(h, 0);
+}
+
+/* The input ended (error 0) or failed: a last line without its newline
+ * is taken as a line. */
+static void
+pipe_end(struct hooks *h, int error)
+{
+	if (error)
+		log_error("hooks: cannot read %s: %s", h->n->cfg.hooks_from,
+		    strerror(error));
+	else if (evbuffer_get_length(h->inbuf) > 0 &&
+	    evbuffer_add(h->inbuf, "\n", 1) == 0)
+		pipe_take(h);
+	log_info("hooks: input ended; %ld messages still to deliver",
+	    h->nheld);
+	h->in_eof = 1;
+	pipe_reading(h, 0);
 }
 
 static void
@@ -946,31 +980,46 @@ on_pipe_input(struct bufferevent *bev, void *arg)
 }
 
 static void
+on_file_input(evutil_socket_t fd, short what, void *arg)
+{
+	struct hooks *h = arg;
+	int n;
+
+	(void)fd;
+	(void)what;
+	if (h->in_paused || h->in_eof || h->stopping)
+		return;
+	if ((n = evbuffer_read(h->inbuf, h->file_fd, 65536)) < 0) {
+		pipe_end(h, errno);
+		return;
+	}
+	if (n == 0) {
+		pipe_end(h, 0);
+		return;
+	}
+	pipe_take(h);
+	if (!h->in_paused && !h->in_eof)
+		event_active(h->file_ev, EV_TIMEOUT, 0);
+}
+
+static void
 pipe_resume(struct hooks *h)
 {
-	if (h->in == NULL || !h->in_paused || h->in_eof)
+	if (h->inbuf == NULL || !h->in_paused || h->in_eof)
 		return;
 	h->in_paused = 0;
-	bufferevent_enable(h->in, EV_READ);
+	pipe_reading(h, 1);
 	pipe_take(h);
 }
 
 static void
 on_pipe_event(struct bufferevent *bev, short what, void *arg)
 {
-	struct hooks *h = arg;
-
 	(void)bev;
-	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
-		return;
 	if (what & BEV_EVENT_ERROR)
-		log_error("hooks: cannot read %s: %s", h->n->cfg.hooks_from,
-		    strerror(errno));
-	else
-		log_info("hooks: input ended; %ld messages still to deliver",
-		    h->nheld);
-	h->in_eof = 1;
-	bufferevent_disable(h->in, EV_READ);
+		pipe_end(arg, errno ? errno : EIO);
+	else if (what & BEV_EVENT_EOF)
+		pipe_end(arg, 0);
 }
 
 /* ---- the file ---- */
@@ -1195,22 +1244,12 @@ static int
 open_io(struct hooks *h, char *err, size_t errlen)
 {
 	struct notify_cfg *c = &h->n->cfg;
-	const char *dead = c->hooks_dead;
 	struct timeval every = { HOOKS_CLAIM_EVERY_US / 1000000, 0 };
+	struct stat st;
 	int fd;
 
-	if (addr_parse_group_input(c->hooks_from, &h->from, err, errlen) < 0)
-		return -ERR_USAGE;
-	if (dead == NULL)
-		dead = h->from.kind == ADDR_STREAM ? "stream:hooks-dead" : "-";
-	if (addr_parse(dead, &h->dead, err, errlen) < 0)
-		return -ERR_USAGE;
-	if ((h->dead.kind != ADDR_STREAM && h->dead.kind != ADDR_STDIO) ||
-	    h->dead.group[0]) {
-		snprintf(err, errlen, "--hooks-dead: stream:NAME or -, not %s",
-		    dead);
-		return -ERR_USAGE;
-	}
+	h->from = h->n->hooks_from;
+	h->dead = h->n->hooks_dead;
 	snprintf(h->dead_key, sizeof h->dead_key, "labpulse:%s",
 	    h->dead.stream);
 	if (h->from.kind == ADDR_STREAM || h->dead.kind == ADDR_STREAM) {
@@ -1238,10 +1277,20 @@ open_io(struct hooks *h, char *err, size_t errlen)
 	}
 	if ((fd = addr_open_input(&h->from, err, errlen)) < 0)
 		return fd;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		h->file_fd = fd;
+		if ((h->inbuf = evbuffer_new()) == NULL ||
+		    (h->file_ev = event_new(h->n->base, -1, 0, on_file_input,
+		    h)) == NULL)
+			return -ERR_OS;
+		pipe_reading(h, 1);
+		return 0;
+	}
 	evutil_make_socket_nonblocking(fd);
 	if ((h->in = bufferevent_socket_new(h->n->base, fd,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		return -ERR_OS;
+	h->inbuf = bufferevent_get_input(h->in);
 	bufferevent_setcb(h->in, on_pipe_input, NULL, on_pipe_event, h);
 	bufferevent_enable(h->in, EV_READ);
 	return 0;
@@ -1277,8 +1326,7 @@ hooks_open(struct notify *n, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 	if (rc == 0)
 		log_info("hooks: file=%s destinations=%zu from=%s dead=%s",
-		    h->path, h->ndests, n->cfg.hooks_from,
-		    h->dead.kind == ADDR_STREAM ? h->dead_key : "-");
+		    h->path, h->ndests, n->cfg.hooks_from, n->hooks_dead_spec);
 	return rc;
 }
 
@@ -1312,8 +1360,8 @@ hooks_stop(struct notify *n)
 	h->stopping = 1;
 	for (i = 0; i < h->ndests; i++)
 		evtimer_del(h->dests[i]->timer);
-	if (h->in)
-		bufferevent_disable(h->in, EV_READ);
+	if (h->inbuf)
+		pipe_reading(h, 0);
 }
 
 long
@@ -1381,15 +1429,15 @@ hooks_stats(struct notify *n)
 	o = jv_object_set(jv_object(), jv_string("file"), jv_string(h->path));
 	o = jv_object_set(o, jv_string("from"),
 	    jv_string(n->cfg.hooks_from));
-	o = jv_object_set(o, jv_string("dead_to"), jv_string(h->dead.kind ==
-	    ADDR_STREAM ? h->dead_key : "-"));
+	o = jv_object_set(o, jv_string("dead_to"),
+	    jv_string(n->hooks_dead_spec));
 	o = stats_counters(o, h, counters);
 	o = jv_object_set(o, jv_string("queued"), jv_number(h->nheld));
 	o = jv_object_set(o, jv_string("in_flight"),
 	    jv_number(hooks_in_flight(n)));
 	o = jv_object_set(o, jv_string("max_queue"),
 	    jv_number(n->cfg.hook_queue));
-	if (h->in)
+	if (h->inbuf)
 		o = jv_object_set(o, jv_string("input_ended"),
 		    jv_bool(h->in_eof));
 	for (i = 0; i < h->ndests; i++)
@@ -1417,6 +1465,11 @@ hooks_close(struct notify *n)
 		event_free(h->claim_timer);
 	if (h->in)
 		bufferevent_free(h->in);
+	if (h->file_ev) {
+		event_free(h->file_ev);
+		evbuffer_free(h->inbuf);
+		close(h->file_fd);
+	}
 	rconn_free(h->rd);
 	rconn_free(h->wr);
 	jv_free(h->held);

@@ -98,7 +98,8 @@ static const struct prog_opts prog_opts = {
 	"notify",
 	"Serve live class dashboards: WebSocket at /ws, Server-Sent Events at "
 	"/sse, the dashboard page at /, and /healthz. Clients name their "
-	"classes with ?class= and authenticate with an instructor token.",
+	"classes with ?class= and authenticate with an instructor token. With "
+	"--hooks, deliver hook messages to webhooks and Telegram chats.",
 	options, NULL, NULL, NULL
 };
 
@@ -127,8 +128,20 @@ check_options(struct notify *n)
 	if (n->from.kind == ADDR_STREAM && n->from.group[0])
 		usage_error("--from: every notify reads all of the stream: "
 		    "stream:%s, without @GROUP", n->from.stream);
-	if (n->from.kind == ADDR_STDIO && strcmp(n->cfg.hooks_from, "-") == 0)
+	if (addr_parse_group_input(n->cfg.hooks_from, &n->hooks_from, err,
+	    sizeof err) < 0)
+		usage_error("--hooks-from: %s", err);
+	if (n->from.kind == ADDR_STDIO && n->hooks_from.kind == ADDR_STDIO)
 		usage_error("--hooks-from -: standard input is --from's");
+	n->hooks_dead_spec = n->cfg.hooks_dead ? n->cfg.hooks_dead :
+	    n->hooks_from.kind == ADDR_STREAM ? "stream:hooks-dead" : "-";
+	if (addr_parse(n->hooks_dead_spec, &n->hooks_dead, err,
+	    sizeof err) < 0)
+		usage_error("--hooks-dead: %s", err);
+	if ((n->hooks_dead.kind != ADDR_STREAM &&
+	    n->hooks_dead.kind != ADDR_STDIO) || n->hooks_dead.group[0])
+		usage_error("--hooks-dead: stream:NAME or -, not %s",
+		    n->hooks_dead_spec);
 }
 
 /* --web-root, else share/web beside the program in a source tree, else the
@@ -405,10 +418,8 @@ acquire(struct notify *n, int *fds, int *nfds)
 	    NOTIFY_MAX_LISTEN);
 	if ((rc = feed_open(n, &feed_ops, err, sizeof err)) < 0)
 		die_kind(rc, "--from %s: %s", c->from, err);
-	if ((rc = hooks_open(n, err, sizeof err)) == -ERR_USAGE)
-		usage_error("%s", err);
-	else if (rc < 0)
-		die_kind(rc, "hooks: %s", err);
+	if ((rc = hooks_open(n, err, sizeof err)) < 0)
+		die_kind(rc, "%s", err);
 	daemon_nofile(c->max_clients + 64, "--max-clients");
 	accept_on(n, fds, *nfds);
 	if ((n->listener = listen_start(n, &revoke_ops)) == NULL ||

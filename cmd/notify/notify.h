@@ -419,6 +419,8 @@ struct notify {
 	struct evconnlistener *listeners[NOTIFY_MAX_LISTEN + 64];
 	int nlisteners;
 	struct addr from;
+	struct addr hooks_from, hooks_dead;	/* checked with the options */
+	const char *hooks_dead_spec;
 	struct pgpool *pool;
 	struct authcache *auth;
 	struct listener *listener;	/* revocations */
