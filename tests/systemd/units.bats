@@ -133,7 +133,7 @@ teardown() {
 ExecStart=/usr/libexec/labpulse/route --consumer %H \$LABPULSE_ROUTE_ARGS"
 	run -0 make -s -C "$TOP" install DESTDIR="$u" PREFIX=/opt/lp UNITDIR=/etc/systemd/system
 	run -0 grep -h '^ExecStart=' "$u/etc/systemd/system/labpulse-notify.service"
-	assert_output "ExecStart=/opt/lp/libexec/labpulse/notify \$LABPULSE_NOTIFY_ARGS"
+	assert_output "ExecStart=/opt/lp/libexec/labpulse/notify --consumer %H \$LABPULSE_NOTIFY_ARGS"
 
 	# an edited token file stays, and so does its folder; the rest goes
 	echo "edited CS101" >>"$d/usr/local/etc/labpulse/tokens"
