@@ -35,16 +35,18 @@ teardown() {
 		where application_name like 'poolstat-test%'" >/dev/null 2>&1 || true
 	bc=$(cat "$LABPULSE_RUNDIR/batch-commit.pid" 2>/dev/null) &&
 		kill -CONT "$bc" 2>/dev/null || true
+	# the hooks' streams a test filled, once their notify is stopped
+	redis-cli -s "${LABPULSE_REDIS#unix:}" DEL labpulse:hooks labpulse:hooks-dead >/dev/null 2>&1 || true
 }
 
 # The names of the metrics of --check and of its performance data.
-METRICS="pool_util queue_util cl_waiting maxwait stream_lag pending delivery daemons_down"
+METRICS="pool_util queue_util cl_waiting maxwait stream_lag pending delivery daemons_down hooks_dead"
 SECTIONS="DAEMONS POOLS QUEUES DELIVERY POSTGRES REDIS"
 
 # section TITLE FILE: the lines of one section of the table, its title line
-# left out.
+# left out (HOOKS is there only when a notify delivers hooks).
 section() {
-	awk -v t="$1" '$1 ~ /^(DAEMONS|POOLS|QUEUES|DELIVERY|POSTGRES|REDIS)$/ { on = ($1 == t); next } on' "$2"
+	awk -v t="$1" '$1 ~ /^(DAEMONS|POOLS|QUEUES|DELIVERY|HOOKS|POSTGRES|REDIS)$/ { on = ($1 == t); next } on' "$2"
 }
 
 # group_info STREAM GROUP FIELD: a field of the group in XINFO GROUPS.
@@ -153,7 +155,8 @@ def postgres:
 def redis:
 	if .up == true then
 		want("redis"; {up: B, error: Z, connected_clients: N,
-		    blocked_clients: N, used_memory: N, ops_per_s: N, streams: A}; true),
+		    blocked_clients: N, used_memory: N, ops_per_s: N, hooks_dead: Nn,
+		    hooks_pending: Nn, streams: A}; true),
 		(.streams | arrays | to_entries[] | .key as $s | .value
 		 | want("redis.streams[\($s)]"; {stream: S, length: N, groups: A}; true),
 		   (.groups | arrays | to_entries[] | .key as $g | .value
@@ -171,13 +174,13 @@ want("tick"; {time: S, interval_s: Nn, daemons: A, postgres: O, redis: O,
 (.redis | objects | redis),
 (.summary | want("summary"; {daemons: N, daemons_down: N, pool_util_pct: Nn,
     queue_util_pct: Nn, cl_waiting: N, maxwait_us: N, stream_lag: Nn, pending: Nn,
-    delivery_pct: Nn}; true))
+    delivery_pct: Nn, hooks_dead: Nn}; true))
 '
 
 # prom_lint FILE...: the Prometheus text format 0.0.4 as labpulse writes it,
 # for when promtool is missing, and for what promtool does not check: every
 # sample line is a labpulse_ metric with labels from daemon, pool, stream,
-# group, app and state; every metric has # HELP and # TYPE before its
+# group, app, state and destination; every metric has # HELP and # TYPE before its
 # samples, which stand together; counters end in _total, and only they.
 prom_lint() {
 	awk '
@@ -230,8 +233,8 @@ prom_lint() {
 		if (sub(/^[^{]*\{/, "", s)) {
 			while (match(s, /^[a-z_]+="[^"]*"/)) {
 				l = substr(s, 1, index(s, "=") - 1)
-				if (l !~ /^(daemon|pool|stream|group|app|state|le|quantile)$/)
-					bad("label " l " is none of daemon, pool, stream, group, app, state")
+				if (l !~ /^(daemon|pool|stream|group|app|state|destination|le|quantile)$/)
+					bad("label " l " is none of daemon, pool, stream, group, app, state, destination")
 				s = substr(s, RLENGTH + 1)
 				sub(/^,/, "", s)
 			}
@@ -411,6 +414,7 @@ fcheck() {
 	assert_equal "$(perf stream_lag | cut -d' ' -f3-)" "1000 10000"
 	assert_equal "$(perf delivery | cut -d' ' -f2-)" "% - 99.5"
 	assert_equal "$(perf daemons_down)" "0 - - 1"
+	assert_equal "$(perf hooks_dead)" "0 - 1 100"
 	assert_equal "$(perf pending | cut -d' ' -f1)" 0
 	assert_equal "$(perf stream_lag | cut -d' ' -f1)" 0
 }
@@ -443,6 +447,8 @@ fcheck() {
 	assert_equal "$(j '.redis.streams[] | select(.stream == "labpulse:events") | .length')" "$(xlen events)"
 	assert_equal "$(j '[.redis.streams[].stream] | map(startswith("labpulse:")) | all')" true
 	assert_equal "$(j '.summary | [.daemons, .daemons_down, .stream_lag, .pending]')" '[4,0,0,0]'
+	# no dead letter of hooks, and no hooks group: no notify delivers them
+	assert_equal "$(j '[.redis.hooks_dead, .redis.hooks_pending, .summary.hooks_dead]')" '[0,null,0]'
 	# one sample: no rates
 	run -0 --separate-stderr poolstat --json --sample 0
 	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/j"
@@ -754,7 +760,7 @@ fcheck() {
 	assert_equal "${#lines[@]}" 23
 	assert_equal "${lines[21]}" "${lines[0]}"
 	[[ ${lines[0]} == *[a-z]* ]]
-	run -0 awk 'NR != 1 && NR != 22 && (NF != 13 || $2 != "4/4") { print NR ": " $0 }' "$BATS_TEST_TMPDIR/w"
+	run -0 awk 'NR != 1 && NR != 22 && (NF != 15 || $2 != "4/4") { print NR ": " $0 }' "$BATS_TEST_TMPDIR/w"
 	assert_output ""
 	# --lines: the same without --watch's terminal test
 	run -0 --separate-stderr poolstat --lines --watch 0.1 --count 2
@@ -825,7 +831,7 @@ fcheck() {
 	done
 	[ "$(section DAEMONS "$BATS_TEST_TMPDIR/t" | grep -cE '^ *route +up ')" = 5 ]
 	run -0 --separate-stderr replay --lines
-	run -0 awk 'NF == 13 && $2 == "4/4"' <<<"$output"
+	run -0 awk 'NF == 15 && $2 == "4/4"' <<<"$output"
 	assert_equal "${#lines[@]}" 5
 	run -0 --separate-stderr replay --prometheus
 	printf '%s\n' "$output" | awk -v d="$BATS_TEST_TMPDIR/x" '/^$/ { n++; next } { print > (d (n + 0)) }'
@@ -921,7 +927,7 @@ fcheck() {
 	# --lines on a terminal: lines, no redraw
 	t send-keys -t lp "clear; $TOP/bin/poolstat --lines --watch 0.2 --count 3; echo \"rc=\$?\"" Enter
 	wait_until 'pane | grep -qx "rc=0"'
-	[ "$(pane | awk 'NF == 13 && $2 == "4/4"' | wc -l)" = 3 ] || { pane; false; }
+	[ "$(pane | awk 'NF == 15 && $2 == "4/4"' | wc -l)" = 3 ] || { pane; false; }
 }
 
 # tick_gap FILE: the seconds between the first two ticks of FILE (NDJSON).
@@ -1019,18 +1025,18 @@ ev() {
 	start_ingest qfull --to stream:poolstat-qfull --max-backlog 3
 	redis-cli -s "${LABPULSE_REDIS#unix:}" DEL labpulse:poolstat-qfull >/dev/null
 	run -0 poolstat --check --socket "$qfull_STATS" --no-postgres --no-redis --sample 0
-	assert_output "POOLSTAT OK - all 1 daemons up, pools and queues within limits | pool_util=0%;70;80 queue_util=0%;70;90 cl_waiting=0;; maxwait=0ms;; stream_lag=U;1000;10000 pending=U;; delivery=U;;99.5 daemons_down=0;;1"
+	assert_output "POOLSTAT OK - all 1 daemons up, pools and queues within limits | pool_util=0%;70;80 queue_util=0%;70;90 cl_waiting=0;; maxwait=0ms;; stream_lag=U;1000;10000 pending=U;; delivery=U;;99.5 daemons_down=0;;1 hooks_dead=U;1;100"
 	post "$qfull_URL/api/v1/events" "[$(ev q-1),$(ev q-2),$(ev q-3)]"
 	assert_equal "$status_code" 202
 	wait_until '[ "$(stats "$qfull_STATS" | jq .backlog.full)" = true ]'
 	run -2 poolstat --check --socket "$qfull_STATS" --no-postgres --no-redis --sample 0
-	assert_output "POOLSTAT CRITICAL - queue_util 100% >= 90% (qfull backlog) | pool_util=0%;70;80 queue_util=100%;70;90 cl_waiting=0;; maxwait=0ms;; stream_lag=U;1000;10000 pending=U;; delivery=U;;99.5 daemons_down=0;;1"
+	assert_output "POOLSTAT CRITICAL - queue_util 100% >= 90% (qfull backlog) | pool_util=0%;70;80 queue_util=100%;70;90 cl_waiting=0;; maxwait=0ms;; stream_lag=U;1000;10000 pending=U;; delivery=U;;99.5 daemons_down=0;;1 hooks_dead=U;1;100"
 	# it is really full: ingest refuses the next POST
 	post "$qfull_URL/api/v1/events" "[$(ev q-4)]"
 	assert_equal "$status_code" 503
 	# its own thresholds: a warning, not yet critical
 	run -1 poolstat --check --socket "$qfull_STATS" --no-postgres --no-redis --sample 0 --crit 'queue_util>100%' --warn 'queue_util>=70%'
-	assert_output "POOLSTAT WARNING - queue_util 100% >= 70% (qfull backlog) | pool_util=0%;70;80 queue_util=100%;70;100 cl_waiting=0;; maxwait=0ms;; stream_lag=U;1000;10000 pending=U;; delivery=U;;99.5 daemons_down=0;;1"
+	assert_output "POOLSTAT WARNING - queue_util 100% >= 70% (qfull backlog) | pool_util=0%;70;80 queue_util=100%;70;100 cl_waiting=0;; maxwait=0ms;; stream_lag=U;1000;10000 pending=U;; delivery=U;;99.5 daemons_down=0;;1 hooks_dead=U;1;100"
 	redis-cli -s "${LABPULSE_REDIS#unix:}" DEL labpulse:poolstat-qfull >/dev/null
 }
 
@@ -1064,4 +1070,171 @@ ev() {
 	# the last three waited behind the first, held by the pause
 	assert_equal "$(stats "$qpipe_STATS" | jq -c '.pools.redis.wait_us | [.count, .max > 0]')" '[4,true]'
 	redis-cli -s "$rc" DEL labpulse:poolstat-qpipe >/dev/null
+}
+
+# dead_letter N...: dead letters of hooks on labpulse:hooks-dead, as notify
+# writes them, one for each N.
+dead_letter() {
+	local n
+	for n in "$@"; do
+		printf 'XADD labpulse:hooks-dead * source 1764064800000-%s topic hook:chat msg "{\\"topic\\":\\"hook:chat\\",\\"text\\":\\"help\\"}" destination chat reason "HTTP 400" attempts 1 status 400 body ""\n' "$n"
+	done | redis-cli -s "${LABPULSE_REDIS#unix:}" >/dev/null
+}
+
+@test "dead letters of hooks on labpulse:hooks-dead: WARNING from 1, CRITICAL from 100, OK once the stream is gone" {
+	FAKE=$BATS_TEST_TMPDIR/run
+	mkdir -p "$FAKE"
+	fake notify '{"name":"notify","pid":4545,"version":"0.1.0","started_at":"2026-11-25T10:00:00Z","uptime_s":60,"pools":{},
+	  "queue":{"depth":0,"max":null,"what":"messages queued for dashboards"},"delivery":{"in":10,"out":10,"dropped":0}}'
+	quiet
+	redis-cli -s "${LABPULSE_REDIS#unix:}" DEL labpulse:hooks-dead >/dev/null
+	set -- --socket "$FAKE/notify.sock" --no-postgres --sample 0
+	rest="cl_waiting=0;; maxwait=0ms;; stream_lag=0;1000;10000 pending=0;; delivery=100%;;99.5 daemons_down=0;;1"
+	run -0 poolstat "$@" --check
+	assert_output "POOLSTAT OK - all 1 daemons up, pools and queues within limits | pool_util=U;70;80 queue_util=U;70;90 $rest hooks_dead=0;1;100"
+	dead_letter 1
+	assert_equal "$(xlen hooks-dead)" 1
+	run -1 poolstat "$@" --check
+	assert_output "POOLSTAT WARNING - hooks_dead 1 >= 1 (labpulse:hooks-dead) | pool_util=U;70;80 queue_util=U;70;90 $rest hooks_dead=1;1;100"
+	# the same figure in JSON, Prometheus and the lines
+	run -0 --separate-stderr poolstat "$@" --json
+	assert_equal "$(jq -c '[.redis.hooks_dead, .summary.hooks_dead]' <<<"$output")" '[1,1]'
+	run -0 --separate-stderr poolstat "$@" --prometheus
+	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/p"
+	prom_check "$BATS_TEST_TMPDIR/p"
+	run -0 grep -x 'labpulse_hooks_dead_letters [0-9]*' "$BATS_TEST_TMPDIR/p"
+	assert_output "labpulse_hooks_dead_letters 1"
+	run -0 --separate-stderr poolstat "$@" --lines
+	assert_equal "$(awk 'NR == 1 { print $NF } NR == 2 { print NF, $NF }' <<<"$output")" "dead
+15 1"
+	dead_letter $(seq 2 100)
+	assert_equal "$(xlen hooks-dead)" 100
+	run -2 poolstat "$@" --check
+	assert_output "POOLSTAT CRITICAL - hooks_dead 100 >= 100 (labpulse:hooks-dead) | pool_util=U;70;80 queue_util=U;70;90 $rest hooks_dead=100;1;100"
+	# thresholds of its own
+	run -1 poolstat "$@" --check --crit 'hooks_dead>100' --warn 'hooks_dead>=50'
+	assert_output "POOLSTAT WARNING - hooks_dead 100 >= 50 (labpulse:hooks-dead) | pool_util=U;70;80 queue_util=U;70;90 $rest hooks_dead=100;50;100"
+	run -3 --separate-stderr poolstat "$@" --check --crit 'hooks_dead>=1%'
+	assert_output "POOLSTAT UNKNOWN - --crit: hooks_dead takes a bare number, not '%', in 'hooks_dead>=1%'"
+	# an operator dealt with them: the stream is deleted
+	redis-cli -s "${LABPULSE_REDIS#unix:}" DEL labpulse:hooks-dead >/dev/null
+	run -0 poolstat "$@" --check
+	assert_output "POOLSTAT OK - all 1 daemons up, pools and queues within limits | pool_util=U;70;80 queue_util=U;70;90 $rest hooks_dead=0;1;100"
+	# without Redis, no figure
+	run -0 poolstat "$@" --check --no-redis
+	assert_output "POOLSTAT OK - all 1 daemons up, pools and queues within limits | pool_util=U;70;80 queue_util=U;70;90 cl_waiting=0;; maxwait=0ms;; stream_lag=U;1000;10000 pending=U;; delivery=100%;;99.5 daemons_down=0;;1 hooks_dead=U;1;100"
+}
+
+@test "the HOOKS section of a recorded tick: a row per destination and the totals, only when a notify reports hooks" {
+	rec=$BATS_TEST_TMPDIR/hooks.ndjson
+	notify='{"name":"notify","socket":"/run/labpulse/notify.sock","up":true,"error":null,"pid":4444,"version":"0.1.0",
+	  "started_at":"2026-11-25T10:00:00Z","uptime_s":60,"pools":{},"queue":{"depth":0,"max":null,"what":"bytes"},
+	  "delivery":{"in":1,"out":1,"dropped":0,"share_pct":100,"in_per_s":null,"out_per_s":null},"stats":{"name":"notify"'
+	hooks='"hooks":{"file":"/etc/labpulse/hooks","from":"stream:hooks@hooks","dead_to":"stream:hooks-dead",
+	  "read":12,"delivered":9,"dead":1,"retried":3,"rate_limited":2,"queued":1,"in_flight":1,"max_queue":20000,
+	  "destinations":{
+	    "ta-desk":{"kind":"webhook","rate":5,"burst":10,"queued":1,"in_flight":1,"sent":4,"retried":3,"rate_limited":0,
+	      "dead":1,"last_status":503,"bucket_wait_us_p99":0,"latency_us_p99":1234},
+	    "chat":{"kind":"telegram","rate":1.0,"burst":1,"queued":0,"in_flight":0,"sent":5,"retried":0,"rate_limited":2,
+	      "dead":0,"last_status":200,"bucket_wait_us_p99":1000000,"latency_us_p99":250000}}}'
+	redis='"redis":{"up":true,"error":null,"connected_clients":1,"blocked_clients":0,"used_memory":1,"ops_per_s":1,
+	  "hooks_dead":3,"hooks_pending":1,"streams":[]}'
+	{
+		printf '{"time":"2026-11-25T10:00:00.000Z","interval_s":null,"daemons":[%s,%s}}],"postgres":{"up":false,"error":"x"},%s}\n' \
+			"$notify" "$hooks" "$redis"
+		printf '{"time":"2026-11-25T10:00:01.000Z","interval_s":null,"daemons":[%s}}],"postgres":{"up":false,"error":"x"},%s}\n' \
+			"$notify" "$redis"
+	} | jq -c . >"$rec"
+	run -0 --separate-stderr poolstat --replay "$rec" --count 1 --no-postgres
+	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/t"
+	assert_equal "${lines[0]}" "labpulse poolstat  $(date -d 2026-11-25T10:00:00Z '+%Y-%m-%d %H:%M:%S')  no rates  WARNING - hooks_dead 3 >= 1 (labpulse:hooks-dead)"
+	grep -qx 'HOOKS     KIND     QUEUED INFLIGHT     SENT RETRIED  429S   DEAD WAIT99_MS  LAT99_MS LAST' "$BATS_TEST_TMPDIR/t"
+	run -0 section HOOKS "$BATS_TEST_TMPDIR/t"
+	assert_output "notify    all           1        1        9       3     2      1         -         -    -
+  chat    telegram      0        0        5       0     2      0    1000.0     250.0  200
+  ta-desk webhook       1        1        4       3     0      1       0.0       1.2  503
+  notify: read 12, held 2 of 20000, from stream:hooks@hooks, dead letters to stream:hooks-dead
+  notify: hooks file /etc/labpulse/hooks
+dead letters waiting in labpulse:hooks-dead: 3; pending in group hooks: 1"
+	# the tick after: the notify reports no hooks, so no section
+	run -0 --separate-stderr poolstat --replay "$rec" --no-postgres
+	assert_equal "$(grep -c '^HOOKS ' <<<"$output")" 1
+	# the lines: hook messages held, and the dead letters
+	run -0 --separate-stderr poolstat --replay "$rec" --no-postgres --lines
+	assert_equal "$(awk '{ print $(NF - 1), $NF }' <<<"$output")" "hooks dead
+2 3
+- 3"
+	run -0 --separate-stderr poolstat --replay "$rec" --no-postgres --prometheus --count 1
+	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/p"
+	prom_check "$BATS_TEST_TMPDIR/p"
+	run -0 grep -E '^labpulse_hooks?_[a-z_]+(\{[^}]*\})? ' "$BATS_TEST_TMPDIR/p"
+	assert_output 'labpulse_hooks_dead_letters 3
+labpulse_hooks_read_total{daemon="notify"} 12
+labpulse_hooks_delivered_total{daemon="notify"} 9
+labpulse_hooks_dead_total{daemon="notify"} 1
+labpulse_hooks_retried_total{daemon="notify"} 3
+labpulse_hooks_rate_limited_total{daemon="notify"} 2
+labpulse_hooks_queued{daemon="notify"} 1
+labpulse_hooks_in_flight{daemon="notify"} 1
+labpulse_hooks_max_queue{daemon="notify"} 20000
+labpulse_hook_queued{daemon="notify",destination="chat"} 0
+labpulse_hook_queued{daemon="notify",destination="ta-desk"} 1
+labpulse_hook_in_flight{daemon="notify",destination="chat"} 0
+labpulse_hook_in_flight{daemon="notify",destination="ta-desk"} 1
+labpulse_hook_sent_total{daemon="notify",destination="chat"} 5
+labpulse_hook_sent_total{daemon="notify",destination="ta-desk"} 4
+labpulse_hook_retried_total{daemon="notify",destination="chat"} 0
+labpulse_hook_retried_total{daemon="notify",destination="ta-desk"} 3
+labpulse_hook_rate_limited_total{daemon="notify",destination="chat"} 2
+labpulse_hook_rate_limited_total{daemon="notify",destination="ta-desk"} 0
+labpulse_hook_dead_total{daemon="notify",destination="chat"} 0
+labpulse_hook_dead_total{daemon="notify",destination="ta-desk"} 1
+labpulse_hook_last_status{daemon="notify",destination="chat"} 200
+labpulse_hook_last_status{daemon="notify",destination="ta-desk"} 503
+labpulse_hook_bucket_wait_seconds{daemon="notify",destination="chat",quantile="0.99"} 1
+labpulse_hook_bucket_wait_seconds{daemon="notify",destination="ta-desk",quantile="0.99"} 0
+labpulse_hook_latency_seconds{daemon="notify",destination="chat",quantile="0.99"} 0.25
+labpulse_hook_latency_seconds{daemon="notify",destination="ta-desk",quantile="0.99"} 0.001234'
+}
+
+@test "a notify delivering hooks: HOOKS shows its destination, and JSON, Prometheus and Redis's pending agree" {
+	local rc=${LABPULSE_REDIS#unix:} port
+	port=$(free_port)
+	printf '# a webhook at a port nobody listens on\ndesk  http://127.0.0.1:%s/hook\n' "$port" >"$BATS_TEST_TMPDIR/hooks"
+	redis-cli -s "$rc" DEL labpulse:hooks labpulse:hooks-dead >/dev/null
+	redis-cli -s "$rc" XADD labpulse:hooks '*' topic hook:desk msg '{"topic":"hook:desk","text":"help"}' >/dev/null
+	# a failed attempt waits an hour before the next: it stays held
+	start_notify nhooks --hooks "$BATS_TEST_TMPDIR/hooks" --hook-backoff 1h
+	wait_until '[ "$(stats "$nhooks_STATS" | jq -c ".hooks | [.read, .queued + .in_flight]")" = "[1,1]" ]'
+	set -- --socket "$nhooks_STATS" --no-postgres --sample 0
+	run -0 --separate-stderr poolstat "$@"
+	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/t"
+	section HOOKS "$BATS_TEST_TMPDIR/t" >"$BATS_TEST_TMPDIR/h"
+	grep -qE '^nhooks +all +' "$BATS_TEST_TMPDIR/h" || { cat "$BATS_TEST_TMPDIR/t"; false; }
+	# nothing sent, nothing dead, and no answer: no status
+	grep -qE '^  desk +webhook +[0-9]+ +[0-9]+ +0 +[0-9]+ +0 +0 +[-0-9.]+ +[-0-9.]+ +-$' "$BATS_TEST_TMPDIR/h" ||
+		{ cat "$BATS_TEST_TMPDIR/t"; false; }
+	# where it reads and writes, as it says them
+	run -0 jq -r '.hooks | "\(.from), dead letters to \(.dead_to)"' <<<"$(stats "$nhooks_STATS")"
+	grep -qxF "  nhooks: read 1, held 1 of 20000, from $output" "$BATS_TEST_TMPDIR/h" ||
+		{ cat "$BATS_TEST_TMPDIR/t"; false; }
+	grep -qx "  nhooks: hooks file $BATS_TEST_TMPDIR/hooks" "$BATS_TEST_TMPDIR/h"
+	# the entry is the group's, not acknowledged, and nothing is dead
+	grep -qx 'dead letters waiting in labpulse:hooks-dead: 0; pending in group hooks: 1' "$BATS_TEST_TMPDIR/h" ||
+		{ cat "$BATS_TEST_TMPDIR/t"; false; }
+	run -0 --separate-stderr poolstat "$@" --json
+	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/j"
+	run -0 jq -r "$SHAPE_JQ" "$BATS_TEST_TMPDIR/j"
+	assert_output ""
+	assert_equal "$(jq -c '[.redis.hooks_dead, .redis.hooks_pending, .summary.hooks_dead,
+		(.daemons[0].stats.hooks.destinations.desk | .kind, .sent, .dead)]' "$BATS_TEST_TMPDIR/j")" '[0,1,0,"webhook",0,0]'
+	run -0 --separate-stderr poolstat "$@" --prometheus
+	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/p"
+	prom_check "$BATS_TEST_TMPDIR/p"
+	grep -qx 'labpulse_hooks_read_total{daemon="nhooks"} 1' "$BATS_TEST_TMPDIR/p"
+	grep -qx 'labpulse_hook_sent_total{daemon="nhooks",destination="desk"} 0' "$BATS_TEST_TMPDIR/p"
+	grep -qx 'labpulse_hooks_dead_letters 0' "$BATS_TEST_TMPDIR/p"
+	run -0 poolstat "$@" --check
+	[[ $output == "POOLSTAT OK - all 1 daemons up, pools and queues within limits | "*" hooks_dead=0;1;100" ]] ||
+		{ echo "$output"; false; }
 }

@@ -22,6 +22,7 @@ static const struct metric_info {
 	[M_PENDING]	 = { "pending", "pending", U_NONE, 0, 0 },
 	[M_DELIVERY]	 = { "delivery", "delivery_pct", U_PCT, 1, 0 },
 	[M_DAEMONS_DOWN] = { "daemons_down", "daemons_down", U_NONE, 0, 0 },
+	[M_HOOKS_DEAD]	 = { "hooks_dead", "hooks_dead", U_NONE, 0, 0 },
 };
 
 static const char *const ops[] = { ">", ">=", "<", "<=" };
@@ -98,13 +99,22 @@ pool_figures(void *arg, const char *name, const char *pool, jv p)
 static void
 daemon_figures(jv d, struct figures *f)
 {
-	jv dl = jget(d, "delivery");
+	jv dl = jget(d, "delivery"), st, hk;
 	char name[256], kind[32];
 	double x;
 
 	jstr(d, "name", name, sizeof name);
 	daemon_kind(d, kind, sizeof kind);
 	each_pool(d, pool_figures, f);
+	if (strcmp(kind, "notify") == 0) {
+		st = jget(d, "stats");
+		hk = jget(st, "hooks");
+		if (jv_get_kind(hk) == JV_KIND_OBJECT)
+			f->hooks_held = add(add(f->hooks_held,
+			    jnum(hk, "queued")), jnum(hk, "in_flight"));
+		jv_free(hk);
+		jv_free(st);
+	}
 	if (strcmp(kind, "ingest") == 0)
 		ingest_queues(d, name, f);
 	if (jv_get_kind(dl) == JV_KIND_OBJECT) {
@@ -154,7 +164,7 @@ figures_of(jv tick, const struct ps_cfg *c, struct figures *f)
 	f->v[M_CL_WAITING] = 0;
 	f->v[M_MAXWAIT] = 0;
 	f->pending_total = f->in_s = f->rows_s = f->msgs_s = NAN;
-	f->pg_conns = f->pg_util = NAN;
+	f->pg_conns = f->pg_util = f->hooks_held = NAN;
 	n = jlen(ds);
 	for (i = 0; i < n; i++) {
 		d = jv_array_get(jv_copy(ds), i);
@@ -175,8 +185,15 @@ figures_of(jv tick, const struct ps_cfg *c, struct figures *f)
 	}
 	jv_free(src);
 	src = jget(tick, "redis");
-	if (!c->no_redis && jtrue(src, "up"))
+	if (!c->no_redis && jtrue(src, "up")) {
 		each_group(src, group_figures, f);
+		f->v[M_HOOKS_DEAD] = jnum(src, "hooks_dead");
+		/* a tick recorded before hooks were counted says nothing */
+		if (!isnan(f->v[M_HOOKS_DEAD]))
+			snprintf(f->where[M_HOOKS_DEAD],
+			    sizeof f->where[M_HOOKS_DEAD], "%s",
+			    "labpulse:hooks-dead");
+	}
 	jv_free(src);
 }
 

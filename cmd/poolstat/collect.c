@@ -1090,6 +1090,33 @@ read_stream(struct collector *co, const char *key, jv *out)
 	return 0;
 }
 
+/* The dead letters of notify's hooks waiting for an operator (0 when the
+ * stream is not there), and the hooks group's pending entries (null when
+ * there is no such group): read by name, as they matter whatever SCAN
+ * finds. -1 when the connection failed. */
+static int
+read_hooks(struct collector *co, jv *o)
+{
+	redisReply *r;
+
+	r = rcmd(co, "XLEN labpulse:hooks-dead");
+	if (r == NULL)
+		return -1;
+	*o = jv_object_set(*o, jv_string("hooks_dead"),
+	    r->type == REDIS_REPLY_INTEGER ? jv_number((double)r->integer) :
+	    jv_null());
+	freeReplyObject(r);
+	/* NOGROUP, when the stream or its group is not there */
+	r = rcmd(co, "XPENDING labpulse:hooks hooks");
+	if (r == NULL)
+		return -1;
+	*o = jv_object_set(*o, jv_string("hooks_pending"),
+	    r->type == REDIS_REPLY_ARRAY && r->elements >= 1 ?
+	    num_or_null(rnum(r->element[0])) : jv_null());
+	freeReplyObject(r);
+	return 0;
+}
+
 static jv
 read_redis(struct collector *co)
 {
@@ -1135,6 +1162,10 @@ read_redis(struct collector *co)
 	o = jv_object_set(o, jv_string("ops_per_s"),
 	    jv_number(isnan(co->raw.ops_now) ? 0 : co->raw.ops_now));
 	freeReplyObject(info);
+	if (read_hooks(co, &o) < 0) {
+		jv_free(o);
+		goto lost;
+	}
 	if (scan_streams(co, &ks) < 0) {
 		jv_free(o);
 		keys_free(&ks);

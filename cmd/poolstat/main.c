@@ -31,7 +31,8 @@ static const struct opt options[] = {
 	O_LONG("count", count, "1", "1000000000", NULL,
 	    "with --watch or --replay, stop after N ticks"),
 	O_FN("crit", "EXPR", th[L_CRIT], opt_threshold, "pool_util>=80%,"
-	    "queue_util>=90%,stream_lag>=10000,delivery<99.5%,daemons_down>=1",
+	    "queue_util>=90%,stream_lag>=10000,delivery<99.5%,daemons_down>=1,"
+	    "hooks_dead>=100",
 	    "critical thresholds"),
 	O_TEXT("db", "CONNINFO", db, "$DATABASE_URL, else the PG* variables",
 	    "PostgreSQL, a conninfo string or URI"),
@@ -59,7 +60,7 @@ static const struct opt options[] = {
 	O_DURATION("timeout", timeout_ms, "1ms", "1m", "2s",
 	    "for each socket, PostgreSQL and Redis"),
 	O_FN("warn", "EXPR", th[L_WARN], opt_threshold,
-	    "pool_util>=70%,queue_util>=70%,stream_lag>=1000",
+	    "pool_util>=70%,queue_util>=70%,stream_lag>=1000,hooks_dead>=1",
 	    "warning thresholds"),
 	/* O_FN with a range its parser reads, in seconds with fractions; its
 	 * argument is optional (see prescan) */
@@ -78,8 +79,8 @@ static const struct prog_opts prog_opts = {
 	options, NULL, NULL,
 	"EXPR is METRIC OP NUMBER[UNIT],... with OP one of > >= < <= and METRIC "
 	"one of\npool_util (%), queue_util (%), cl_waiting, maxwait (us, ms or "
-	"s), stream_lag,\npending, delivery (%) and daemons_down; each replaces "
-	"the default of its metric.\n"
+	"s), stream_lag,\npending, delivery (%), daemons_down and hooks_dead; "
+	"each replaces the default\nof its metric.\n"
 };
 
 /* Under --check, every failure is an UNKNOWN line on stdout and status 3:

@@ -19,7 +19,7 @@ enum ps_format { FMT_TABLE, FMT_LINES, FMT_JSON, FMT_PROM };
 /* The metrics of --check, in the order of its performance data. */
 enum metric {
 	M_POOL_UTIL, M_QUEUE_UTIL, M_CL_WAITING, M_MAXWAIT, M_STREAM_LAG, M_PENDING,
-	M_DELIVERY, M_DAEMONS_DOWN, M_COUNT
+	M_DELIVERY, M_DAEMONS_DOWN, M_HOOKS_DEAD, M_COUNT
 };
 enum { L_WARN, L_CRIT };
 /* --check's statuses, those of a monitoring plugin. */
@@ -104,6 +104,7 @@ struct figures {
 	char where[M_COUNT][600];
 	/* for --lines */
 	double pending_total, in_s, rows_s, msgs_s, pg_conns, pg_util;
+	double hooks_held;	/* hook messages queued or in flight */
 };
 
 /* check.c */

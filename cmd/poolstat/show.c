@@ -464,6 +464,139 @@ table_delivery(struct sbuf *b, jv ds)
 	}
 }
 
+/* The hooks object of a notify daemon's stats, or null. */
+static jv
+hooks_of(jv d)
+{
+	jv st, hk;
+	char kind[32];
+
+	if (!jtrue(d, "up") || strcmp(daemon_kind(d, kind, sizeof kind),
+	    "notify") != 0)
+		return jv_null();
+	st = jget(d, "stats");
+	hk = jget(st, "hooks");
+	jv_free(st);
+	if (jv_get_kind(hk) == JV_KIND_OBJECT)
+		return hk;
+	jv_free(hk);
+	return jv_null();
+}
+
+/* A count, "-" when there is none. */
+static const char *
+cnt(jv o, const char *key, char *buf, size_t len)
+{
+	return fmt_or_dash("%.0f", jnum(o, key), buf, len);
+}
+
+#define HOOK_FMT "%-*.*s %-8.8s %6s %8s %8s %7s %5s %6s %9s %9s %4s"
+
+static void
+hook_row(struct sbuf *b, int w, const char *name, const char *kind, jv o,
+    const char *sent)
+{
+	char a[32], c[32], e[32], f[32], g[32], h[32], k[32], l[32], m[32];
+	double st = jnum(o, "last_status");
+
+	row(b, HOOK_FMT, w, w, name, kind, cnt(o, "queued", a, sizeof a),
+	    cnt(o, "in_flight", c, sizeof c), cnt(o, sent, e, sizeof e),
+	    cnt(o, "retried", f, sizeof f), cnt(o, "rate_limited", g, sizeof g),
+	    cnt(o, "dead", h, sizeof h),
+	    fmt_or_dash("%.1f", jnum(o, "bucket_wait_us_p99") / 1000, k,
+	    sizeof k),
+	    fmt_or_dash("%.1f", jnum(o, "latency_us_p99") / 1000, l, sizeof l),
+	    fmt_or_dash("%.0f", st > 0 ? st : NAN, m, sizeof m));
+}
+
+/* For each notify daemon that delivers hooks: its totals, then a row per
+ * destination, in the order of their names. Nothing at all when none
+ * does. */
+static void
+table_hooks(struct sbuf *b, jv ds, jv rd)
+{
+	char name[256], dname[300], file[1024], from[300], dead[300],
+	    a[32], c[32], e[32], f[32];
+	jv d, hk, dests, keys, key, o;
+	int i, j, n, m, nd = 0, w = 5;
+
+	n = jlen(ds);
+	for (i = 0; i < n; i++) {
+		d = jv_array_get(jv_copy(ds), i);
+		hk = hooks_of(d);
+		if (jv_get_kind(hk) == JV_KIND_OBJECT) {
+			nd++;
+			w = width(w, jstr(d, "name", name, sizeof name), 20);
+			dests = jget(hk, "destinations");
+			keys = jv_get_kind(dests) == JV_KIND_OBJECT ?
+			    jv_keys(jv_copy(dests)) : jv_array();
+			m = jlen(keys);
+			for (j = 0; j < m; j++) {
+				key = jv_array_get(jv_copy(keys), j);
+				/* shown indented by two */
+				snprintf(dname, sizeof dname, "  %s",
+				    jv_string_value(key));
+				w = width(w, dname, 20);
+				jv_free(key);
+			}
+			jv_free(keys);
+			jv_free(dests);
+		}
+		jv_free(hk);
+		jv_free(d);
+	}
+	if (nd == 0)
+		return;
+	row(b, "%s", "");
+	row(b, HOOK_FMT, w, w, "HOOKS", "KIND", "QUEUED", "INFLIGHT", "SENT",
+	    "RETRIED", "429S", "DEAD", "WAIT99_MS", "LAT99_MS", "LAST");
+	for (i = 0; i < n; i++) {
+		d = jv_array_get(jv_copy(ds), i);
+		hk = hooks_of(d);
+		if (jv_get_kind(hk) != JV_KIND_OBJECT) {
+			jv_free(hk);
+			jv_free(d);
+			continue;
+		}
+		jstr(d, "name", name, sizeof name);
+		hook_row(b, w, name, "all", hk, "delivered");
+		dests = jget(hk, "destinations");
+		keys = jv_get_kind(dests) == JV_KIND_OBJECT ?
+		    jv_keys(jv_copy(dests)) : jv_array();
+		m = jlen(keys);
+		for (j = 0; j < m; j++) {
+			key = jv_array_get(jv_copy(keys), j);
+			o = jv_object_get(jv_copy(dests), jv_copy(key));
+			snprintf(dname, sizeof dname, "  %s",
+			    jv_string_value(key));
+			hook_row(b, w, dname, jstr(o, "kind", a, sizeof a), o,
+			    "sent");
+			jv_free(o);
+			jv_free(key);
+		}
+		if (m == 0)
+			row(b, "  (no destination)");
+		jv_free(keys);
+		jv_free(dests);
+		row(b, "  %s: read %s, held %s of %s, from %s, dead letters to "
+		    "%s", name, cnt(hk, "read", c, sizeof c),
+		    fmt_or_dash("%.0f", jnum(hk, "queued") + jnum(hk,
+		    "in_flight"), e, sizeof e), cnt(hk, "max_queue", f,
+		    sizeof f),
+		    jstr(hk, "from", from, sizeof from)[0] ? from : "-",
+		    jstr(hk, "dead_to", dead, sizeof dead)[0] ? dead : "-");
+		row(b, "  %s: hooks file %s", name, jstr(hk, "file", file,
+		    sizeof file)[0] ? file : "-");
+		jv_free(hk);
+		jv_free(d);
+	}
+	if (jtrue(rd, "up") && !isnan(jnum(rd, "hooks_dead")))
+		row(b, "dead letters waiting in labpulse:hooks-dead: %s; "
+		    "pending in group hooks: %s",
+		    cnt(rd, "hooks_dead", a, sizeof a),
+		    cnt(rd, "hooks_pending", c, sizeof c));
+}
+
 static void
 table_postgres(struct sbuf *b, jv pg)
 {
@@ -568,6 +701,7 @@ show_table(struct sbuf *b, const struct ps_cfg *c, jv tick, const char *note)
 	table_queues(b, rd);
 	row(b, "%s", "");
 	table_delivery(b, ds);
+	table_hooks(b, ds, rd);
 	row(b, "%s", "");
 	table_postgres(b, pg);
 	row(b, "%s", "");
@@ -579,21 +713,22 @@ show_table(struct sbuf *b, const struct ps_cfg *c, jv tick, const char *note)
 
 /* ---- one line a tick ---- */
 
-#define LINE_FMT "%8s %5s %6s %6s %8s %7s %7s %8s %8s %8s %6s %6s %6s\n"
+#define LINE_FMT \
+	"%8s %5s %6s %6s %8s %7s %7s %8s %8s %8s %6s %6s %6s %6s %6s\n"
 
 void
 show_line_header(struct sbuf *b)
 {
 	sb_printf(b, LINE_FMT, "time", "up", "pool%", "clwait", "wait_ms", "lag",
 	    "pending", "posts/s", "rows/s", "msgs/s", "deliv%", "pgconn",
-	    "pg%");
+	    "pg%", "hooks", "dead");
 }
 
 void
 show_line(struct sbuf *b, const struct ps_cfg *c, jv tick)
 {
 	struct figures f;
-	char t[32], up[32], v[11][32];
+	char t[32], up[32], v[13][32];
 
 	figures_of(tick, c, &f);
 	snprintf(up, sizeof up, "%d/%d", f.daemons - f.down, f.daemons);
@@ -608,7 +743,9 @@ show_line(struct sbuf *b, const struct ps_cfg *c, jv tick)
 	    fmt_or_dash("%.1f", f.msgs_s, v[7], sizeof v[7]),
 	    fmt_num(f.v[M_DELIVERY], v[8], sizeof v[8]),
 	    fmt_or_dash("%.0f", f.pg_conns, v[9], sizeof v[9]),
-	    fmt_or_dash("%.1f", f.pg_util, v[10], sizeof v[10]));
+	    fmt_or_dash("%.1f", f.pg_util, v[10], sizeof v[10]),
+	    fmt_or_dash("%.0f", f.hooks_held, v[11], sizeof v[11]),
+	    fmt_or_dash("%.0f", f.v[M_HOOKS_DEAD], v[12], sizeof v[12]));
 }
 
 /* ---- Prometheus ---- */
@@ -621,7 +758,11 @@ enum fam {
 	F_PG_COMMIT, F_PG_ROLLBACK, F_PG_HIT, F_PG_READ, F_REDIS_UP,
 	F_REDIS_CLIENTS, F_REDIS_BLOCKED, F_REDIS_MEMORY, F_REDIS_COMMANDS,
 	F_STREAM_LEN, F_GROUP_CONSUMERS, F_GROUP_PENDING, F_GROUP_LAG,
-	F_GROUP_IDLE, F_COUNT
+	F_GROUP_IDLE, F_HOOKS_DEAD_LETTERS, F_HOOKS_READ, F_HOOKS_DELIVERED,
+	F_HOOKS_DEAD, F_HOOKS_RETRIED, F_HOOKS_LIMITED, F_HOOKS_QUEUED,
+	F_HOOKS_INFLIGHT, F_HOOKS_MAX_QUEUE, F_HOOK_QUEUED, F_HOOK_INFLIGHT,
+	F_HOOK_SENT, F_HOOK_RETRIED, F_HOOK_LIMITED, F_HOOK_DEAD,
+	F_HOOK_LAST_STATUS, F_HOOK_BUCKET_WAIT, F_HOOK_LATENCY, F_COUNT
 };
 
 static const struct {
@@ -696,6 +837,44 @@ static const struct {
 	  "Entries not given to the group yet; NaN when Redis cannot tell." },
 	{ "labpulse_stream_group_idle_seconds", "gauge",
 	  "How long the group's idlest consumer has done nothing." },
+	{ "labpulse_hooks_dead_letters", "gauge",
+	  "Dead letters of hooks waiting in labpulse:hooks-dead." },
+	{ "labpulse_hooks_read_total", "counter",
+	  "Hook messages the notify daemon read." },
+	{ "labpulse_hooks_delivered_total", "counter",
+	  "Hook messages delivered with a 2xx answer." },
+	{ "labpulse_hooks_dead_total", "counter",
+	  "Hook messages the notify daemon made dead letters." },
+	{ "labpulse_hooks_retried_total", "counter",
+	  "Failed attempts of hook messages that were tried again." },
+	{ "labpulse_hooks_rate_limited_total", "counter",
+	  "Answers 429 to hook messages." },
+	{ "labpulse_hooks_queued", "gauge",
+	  "Hook messages queued, not in flight." },
+	{ "labpulse_hooks_in_flight", "gauge",
+	  "Hook messages being sent now." },
+	{ "labpulse_hooks_max_queue", "gauge",
+	  "The most hook messages held at once (--hook-queue)." },
+	{ "labpulse_hook_queued", "gauge",
+	  "Messages queued for the destination." },
+	{ "labpulse_hook_in_flight", "gauge",
+	  "Messages being sent to the destination now, 0 or 1." },
+	{ "labpulse_hook_sent_total", "counter",
+	  "Messages the destination answered with a 2xx." },
+	{ "labpulse_hook_retried_total", "counter",
+	  "Failed attempts at the destination that were tried again." },
+	{ "labpulse_hook_rate_limited_total", "counter",
+	  "Answers 429 of the destination." },
+	{ "labpulse_hook_dead_total", "counter",
+	  "Messages for the destination made dead letters." },
+	{ "labpulse_hook_last_status", "gauge",
+	  "The HTTP status of the destination's last answer, 0 for none." },
+	{ "labpulse_hook_bucket_wait_seconds", "summary",
+	  "How long the destination's sends waited for its token bucket: "
+	  "the 99th percentile of its last 512 sends alone." },
+	{ "labpulse_hook_latency_seconds", "summary",
+	  "How long the destination took to answer: the 99th percentile of "
+	  "its last 512 sends alone." },
 };
 
 struct expo {
@@ -801,6 +980,61 @@ prom_pool(void *arg, const char *name, const char *pool, jv p)
 	wait_summary(e, name, pool, p);
 }
 
+/* The hooks of a notify daemon: its totals, and each destination's. */
+static void
+prom_hooks(struct expo *e, const char *name, jv hk)
+{
+	jv dests = jget(hk, "destinations"), keys, key, o;
+	const char *dn;
+	int i, n;
+
+	sample(e, F_HOOKS_READ, jnum(hk, "read"), 0, "daemon", name, NULL);
+	sample(e, F_HOOKS_DELIVERED, jnum(hk, "delivered"), 0, "daemon", name,
+	    NULL);
+	sample(e, F_HOOKS_DEAD, jnum(hk, "dead"), 0, "daemon", name, NULL);
+	sample(e, F_HOOKS_RETRIED, jnum(hk, "retried"), 0, "daemon", name,
+	    NULL);
+	sample(e, F_HOOKS_LIMITED, jnum(hk, "rate_limited"), 0, "daemon",
+	    name, NULL);
+	sample(e, F_HOOKS_QUEUED, jnum(hk, "queued"), 0, "daemon", name, NULL);
+	sample(e, F_HOOKS_INFLIGHT, jnum(hk, "in_flight"), 0, "daemon", name,
+	    NULL);
+	sample(e, F_HOOKS_MAX_QUEUE, jnum(hk, "max_queue"), 0, "daemon", name,
+	    NULL);
+	if (jv_get_kind(dests) != JV_KIND_OBJECT) {
+		jv_free(dests);
+		return;
+	}
+	keys = jv_keys(jv_copy(dests));
+	n = jlen(keys);
+	for (i = 0; i < n; i++) {
+		key = jv_array_get(jv_copy(keys), i);
+		o = jv_object_get(jv_copy(dests), jv_copy(key));
+		dn = jv_string_value(key);
+#define HOOK_SAMPLE(f, v) sample(e, (f), (v), 0, "daemon", name, \
+	"destination", dn, NULL)
+		HOOK_SAMPLE(F_HOOK_QUEUED, jnum(o, "queued"));
+		HOOK_SAMPLE(F_HOOK_INFLIGHT, jnum(o, "in_flight"));
+		HOOK_SAMPLE(F_HOOK_SENT, jnum(o, "sent"));
+		HOOK_SAMPLE(F_HOOK_RETRIED, jnum(o, "retried"));
+		HOOK_SAMPLE(F_HOOK_LIMITED, jnum(o, "rate_limited"));
+		HOOK_SAMPLE(F_HOOK_DEAD, jnum(o, "dead"));
+		HOOK_SAMPLE(F_HOOK_LAST_STATUS, jnum(o, "last_status"));
+#undef HOOK_SAMPLE
+		/* the daemon keeps no sum or count of them */
+		sample(e, F_HOOK_BUCKET_WAIT,
+		    jnum(o, "bucket_wait_us_p99") / 1e6, 0, "daemon", name,
+		    "destination", dn, "quantile", "0.99", NULL);
+		sample(e, F_HOOK_LATENCY, jnum(o, "latency_us_p99") / 1e6, 0,
+		    "daemon", name, "destination", dn, "quantile", "0.99",
+		    NULL);
+		jv_free(o);
+		jv_free(key);
+	}
+	jv_free(keys);
+	jv_free(dests);
+}
+
 static void
 prom_daemon(struct expo *e, jv d)
 {
@@ -822,6 +1056,10 @@ prom_daemon(struct expo *e, jv d)
 	sample(e, F_DEL_OUT, jnum(dl, "out"), 0, "daemon", name, NULL);
 	sample(e, F_DEL_DROPPED, jnum(dl, "dropped"), 0, "daemon", name, NULL);
 	jv_free(dl);
+	q = hooks_of(d);
+	if (jv_get_kind(q) == JV_KIND_OBJECT)
+		prom_hooks(e, name, q);
+	jv_free(q);
 }
 
 static void
@@ -897,6 +1135,7 @@ prom_redis(struct expo *e, jv rd, const struct raw *raw)
 	if (raw && raw->redis)
 		sample(e, F_REDIS_COMMANDS, raw->commands, 0, NULL);
 	each_group(rd, prom_group, e);
+	sample(e, F_HOOKS_DEAD_LETTERS, jnum(rd, "hooks_dead"), 0, NULL);
 }
 
 void
