@@ -231,12 +231,13 @@ SYSTEMD_UNITS = $(notdir $(wildcard etc/systemd/*.service etc/systemd/*.socket \
 	etc/systemd/*.target etc/systemd/*.timer))
 ETCDIR = $(DESTDIR)$(SYSCONFDIR)/labpulse
 
-# What the operator edits (the rules, the token file, the environment file)
-# is installed only when it is not there yet, and uninstalled only when it
-# is still what was installed. The token file and the environment file may
-# hold secrets: they are not for everybody to read (`labpulse setup` gives
-# the token file to the group labpulse, which ingest runs as; systemd reads
-# the environment file as root).
+# What the operator edits (the rules, the token file, the hooks file, the
+# environment file) is installed only when it is not there yet, and
+# uninstalled only when it is still what was installed. The token file and
+# the environment file may hold secrets: they are not for everybody to read
+# (`labpulse setup` gives the token file to the group labpulse, which ingest
+# runs as; systemd reads the environment file as root). The hooks file
+# holds none: its key and token files do, which the operator makes.
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \
@@ -257,6 +258,8 @@ install: all
 		chmod 644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
 	[ -e $(ETCDIR)/route.jq ] || install -m 644 etc/labpulse/route.jq $(ETCDIR)/route.jq
 	[ -e $(ETCDIR)/tokens ] || install -m 640 etc/labpulse/tokens $(ETCDIR)/tokens
+	[ -e $(ETCDIR)/hooks ] || { $(INSTALL_SED) etc/labpulse/hooks >$(ETCDIR)/hooks && \
+		chmod 644 $(ETCDIR)/hooks; }
 	[ -e $(DESTDIR)$(ENVFILE) ] || { umask 077 && \
 		$(INSTALL_SED) etc/default/labpulse >$(DESTDIR)$(ENVFILE) && \
 		chmod 640 $(DESTDIR)$(ENVFILE); }
@@ -268,6 +271,8 @@ uninstall:
 	for u in $(SYSTEMD_UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
 	! cmp -s etc/labpulse/route.jq $(ETCDIR)/route.jq || rm -f $(ETCDIR)/route.jq
 	! cmp -s etc/labpulse/tokens $(ETCDIR)/tokens || rm -f $(ETCDIR)/tokens
+	! $(INSTALL_SED) etc/labpulse/hooks | cmp -s - $(ETCDIR)/hooks || \
+		rm -f $(ETCDIR)/hooks
 	! $(INSTALL_SED) etc/default/labpulse | cmp -s - $(DESTDIR)$(ENVFILE) || \
 		rm -f $(DESTDIR)$(ENVFILE)
 	! [ -d $(ETCDIR) ] || rmdir $(ETCDIR) 2>/dev/null || \
