@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nettle/hmac.h>
 #include <nettle/memops.h>
 #include <nettle/sha2.h>
 
@@ -41,18 +42,39 @@ digest(const char *s, size_t len, uint8_t out[SHA256_DIGEST_SIZE])
 }
 
 void
-tokens_sha256_hex(const void *data, size_t len, char hex[TOKENS_HEX_SIZE])
+tokens_hex(const void *p, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
-	uint8_t d[SHA256_DIGEST_SIZE];
+	const uint8_t *b = p;
 	size_t i;
 
-	digest(data, len, d);
-	for (i = 0; i < sizeof d; i++) {
-		hex[2 * i] = digits[d[i] >> 4];
-		hex[2 * i + 1] = digits[d[i] & 15];
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[b[i] >> 4];
+		out[2 * i + 1] = digits[b[i] & 15];
 	}
-	hex[2 * sizeof d] = '\0';
+	out[2 * n] = '\0';
+}
+
+void
+tokens_sha256_hex(const void *data, size_t len, char hex[TOKENS_HEX_SIZE])
+{
+	uint8_t d[SHA256_DIGEST_SIZE];
+
+	digest(data, len, d);
+	tokens_hex(d, sizeof d, hex);
+}
+
+void
+tokens_hmac_sha256_hex(const void *key, size_t keylen, const void *data,
+    size_t len, char hex[TOKENS_HEX_SIZE])
+{
+	struct hmac_sha256_ctx ctx;
+	uint8_t mac[SHA256_DIGEST_SIZE];
+
+	hmac_sha256_set_key(&ctx, keylen, key);
+	hmac_sha256_update(&ctx, len, data);
+	hmac_sha256_digest(&ctx, sizeof mac, mac);
+	tokens_hex(mac, sizeof mac, hex);
 }
 
 static struct tokens *

@@ -26,5 +26,11 @@ void tokens_free(struct tokens *t);
  * data, in lowercase hex, NUL-terminated in hex. */
 #define TOKENS_HEX_SIZE	65
 void tokens_sha256_hex(const void *data, size_t len, char hex[TOKENS_HEX_SIZE]);
+/* The HMAC-SHA256 of the len bytes at data under the keylen bytes at key,
+ * the same way (a webhook's signature). */
+void tokens_hmac_sha256_hex(const void *key, size_t keylen, const void *data,
+    size_t len, char hex[TOKENS_HEX_SIZE]);
+/* The n bytes at p in lowercase hex, NUL-terminated: out holds 2n + 1. */
+void tokens_hex(const void *p, size_t n, char *out);
 
 #endif

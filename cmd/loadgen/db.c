@@ -230,19 +230,6 @@ db_open(struct lg *lg, char *err, size_t errlen)
 	return db_retry(lg, op_nothing, NULL, err, errlen);
 }
 
-static void
-hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 /* The instructor and its classes in one statement, so one transaction. An
  * attempt after one that broke first looks for what that one may have
  * committed before its answer was lost: the hash is unique. */
@@ -296,7 +283,7 @@ db_setup(struct lg *lg, char *err, size_t errlen)
 		    strerror(errno));
 		return -1;
 	}
-	hex(raw, sizeof raw, lg->token);
+	tokens_hex(raw, sizeof raw, lg->token);
 	tokens_sha256_hex(lg->token, strlen(lg->token), hash);
 	snprintf(lg->instructor, sizeof lg->instructor, "loadgen-%s",
 	    lg->run_id);

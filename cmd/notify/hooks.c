@@ -19,7 +19,6 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
-#include <nettle/hmac.h>
 
 #include "err.h"
 #include "hookfile.h"
@@ -29,6 +28,7 @@
 #include "pace.h"
 #include "redis.h"
 #include "stats.h"
+#include "tokens.h"
 
 #define HOOKS_READ_COUNT	200	/* entries per read or claim */
 #define HOOKS_BLOCK_MS		"2000"
@@ -314,19 +314,6 @@ add_header(struct curl_slist **l, const char *fmt, ...)
 	return 0;
 }
 
-static void
-hex(const unsigned char *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 /* The request of the head message: -1 when memory ran out. */
 static int
 dest_request(struct hdest *d, struct hmsg *m)
@@ -363,18 +350,12 @@ dest_request(struct hdest *d, struct hmsg *m)
 		if (add_header(&d->hdrs, "Idempotency-Key: %s", m->id) < 0)
 			return -1;
 		if (d->secret) {
-			struct hmac_sha256_ctx ctx;
-			unsigned char mac[SHA256_DIGEST_SIZE];
-			char machex[2 * SHA256_DIGEST_SIZE + 1];
+			char mac[TOKENS_HEX_SIZE];
 
-			hmac_sha256_set_key(&ctx, d->secretlen,
-			    (const uint8_t *)d->secret);
-			hmac_sha256_update(&ctx, m->msglen,
-			    (const uint8_t *)m->msg);
-			hmac_sha256_digest(&ctx, sizeof mac, mac);
-			hex(mac, sizeof mac, machex);
+			tokens_hmac_sha256_hex(d->secret, d->secretlen, m->msg,
+			    m->msglen, mac);
 			if (add_header(&d->hdrs,
-			    "X-Labpulse-Signature: sha256=%s", machex) < 0)
+			    "X-Labpulse-Signature: sha256=%s", mac) < 0)
 				return -1;
 		}
 		snprintf(url, sizeof url, "%s", d->conf.target);

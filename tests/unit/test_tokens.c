@@ -174,6 +174,13 @@ test_hex(void)
 	    "b00361a396177a9cb410ff61f20015ad", "sha256 hex of abc");
 	tokens_sha256_hex("a\0b", 3, hex);
 	ok(strlen(hex) == 64, "sha256 hex of bytes with a NUL: 64 digits");
+	/* a webhook's signature: RFC 4231's test case 2 */
+	tokens_hmac_sha256_hex("Jefe", 4, "what do ya want for nothing?", 28,
+	    hex);
+	is_str(hex, "5bdcc146bf60754e6a042426089575c7"
+	    "5a003f089d2739839dec58b964ec3843", "hmac-sha256 hex, RFC 4231 2");
+	tokens_hex("\x00\xff\x10", 3, hex);
+	is_str(hex, "00ff10", "hex of three bytes");
 }
 
 int
