@@ -199,6 +199,7 @@ bench: deps
 	sh tests/bench/commit.sh
 	sh tests/bench/indexes.sh
 	sh tests/bench/notify.sh
+	sh tests/bench/hooks.sh
 	sh tests/bench/route.sh
 	sh tests/bench/storm.sh
 	sh tests/bench/loadgen.sh
