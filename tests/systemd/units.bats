@@ -314,7 +314,7 @@ ExecStart=/usr/libexec/labpulse/route --consumer %H \$LABPULSE_ROUTE_ARGS"
 	sql "delete from instructor_classes where class_id = 'CS102' and instructor_id = (select id from instructors where name = 'hal-$RUN')"
 	c=$(cursor)
 	run -0 systemctl reload labpulse-notify
-	wait_long 'journal_since "$c" labpulse-notify | grep -q "reload: tokens and dashboard files"'
+	wait_long 'journal_since "$c" labpulse-notify | grep -q "reload: tokens, dashboard files and hooks"'
 	wait_long 'test -s "$d/gone.end"'
 	[ ! -e "$d/kept.end" ]
 	assert_equal "$(prop labpulse-notify MainPID) $(prop labpulse-notify ActiveState)" "$pid active"
