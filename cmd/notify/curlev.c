@@ -3,17 +3,22 @@
  * says which sockets and which timeout it waits for, libevent tells it
  * when they are ready. */
 #include <stdlib.h>
+#include <sys/queue.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
 
 #include "notify.h"
 
+struct sock;
+LIST_HEAD(sock_list, sock);
+
 struct curlev {
 	struct event_base *base;
 	CURLM *multi;
 	struct event *timer;
 	int running;
+	struct sock_list socks;	/* freed at the end whatever curl said */
 };
 
 /* What a transfer was given, kept with its handle (CURLOPT_PRIVATE). */
@@ -27,7 +32,17 @@ struct sock {
 	struct curlev *c;
 	struct event *ev;
 	curl_socket_t fd;
+	LIST_ENTRY(sock) link;
 };
+
+static void
+sock_free(struct sock *s)
+{
+	LIST_REMOVE(s, link);
+	if (s->ev)
+		event_free(s->ev);
+	free(s);
+}
 
 static void
 check_done(struct curlev *c)
@@ -87,10 +102,8 @@ on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
 
 	(void)easy;
 	if (what == CURL_POLL_REMOVE) {
-		if (s) {
-			event_free(s->ev);
-			free(s);
-		}
+		if (s)
+			sock_free(s);
 		curl_multi_assign(c->multi, fd, NULL);
 		return 0;
 	}
@@ -99,9 +112,11 @@ on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
 			return -1;
 		s->c = c;
 		s->fd = fd;
+		LIST_INSERT_HEAD(&c->socks, s, link);
 		curl_multi_assign(c->multi, fd, s);
 	} else {
 		event_free(s->ev);
+		s->ev = NULL;
 	}
 	s->ev = event_new(c->base, fd, kind | EV_PERSIST, on_socket_ready, c);
 	if (s->ev == NULL || event_add(s->ev, NULL) < 0)
@@ -132,6 +147,7 @@ curlev_new(struct event_base *base)
 	if (c == NULL)
 		return NULL;
 	c->base = base;
+	LIST_INIT(&c->socks);
 	if ((c->multi = curl_multi_init()) == NULL ||
 	    (c->timer = evtimer_new(base, on_timer, c)) == NULL) {
 		curlev_free(c);
@@ -180,6 +196,8 @@ curlev_free(struct curlev *c)
 		return;
 	if (c->multi)
 		curl_multi_cleanup(c->multi);
+	while (!LIST_EMPTY(&c->socks))
+		sock_free(LIST_FIRST(&c->socks));
 	if (c->timer)
 		event_free(c->timer);
 	free(c);
