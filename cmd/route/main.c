@@ -271,8 +271,11 @@ hook_names_load(const struct route_cfg *c, jv *names, char *err,
 	*names = jv_array();
 	if (path == NULL || *path == '\0')
 		return 0;
-	if ((rc = hookfile_load(path, &hf, err, errlen)) < 0)
+	if ((rc = hookfile_load(path, &hf, err, errlen)) < 0) {
+		jv_free(*names);
+		*names = jv_invalid();
 		return rc;
+	}
 	for (i = 0; i < hf.n; i++)
 		*names = jv_array_append(*names, jv_string(hf.d[i].name));
 	hookfile_free(&hf);
