@@ -62,3 +62,16 @@ sid_format(struct sid id, char buf[SID_LEN])
 {
 	snprintf(buf, SID_LEN, "%" PRIu64 "-%" PRIu64, id.ms, id.seq);
 }
+
+struct sid
+sid_next(struct sid *last, uint64_t now_ms)
+{
+	struct sid next = { now_ms, 0 };
+
+	if (next.ms <= last->ms) {
+		next.ms = last->ms;
+		next.seq = last->seq + 1;
+	}
+	*last = next;
+	return next;
+}

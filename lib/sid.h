@@ -20,5 +20,9 @@ int sid_parse(const char *s, struct sid *out);
 int sid_cmp(struct sid a, struct sid b);
 /* id as "MS-SEQ" in buf, which sid_parse reads back as id. */
 void sid_format(struct sid id, char buf[SID_LEN]);
+/* The id of a message that has none of its own (an NDJSON line), read at
+ * now_ms after the one at *last: now_ms-0, or last's ms with the next seq
+ * when the clock has not moved past it; *last becomes it. */
+struct sid sid_next(struct sid *last, uint64_t now_ms);
 
 #endif

@@ -581,7 +581,7 @@ on_line_input(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	char *line, id[NOTIFY_ID_LEN];
 	size_t len;
-	struct sid next;
+	struct sid last;
 
 	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) != NULL) {
 		jv m = jv_parse_sized(line, (int)len), t;
@@ -593,13 +593,10 @@ on_line_input(struct bufferevent *bev, void *arg)
 		}
 		t = jv_is_valid(m) && jv_get_kind(m) == JV_KIND_OBJECT ?
 		    jv_object_get(jv_copy(m), jv_string("topic")) : jv_invalid();
-		next.ms = (uint64_t)(stats_now_us() / 1000);
-		next.seq = 0;
-		if (next.ms <= f->pos.ms) {
-			next.ms = f->pos.ms;
-			next.seq = f->pos.seq + 1;
-		}
-		sid_format(next, id);
+		/* the position moves when the message is dispatched */
+		last = f->pos;
+		sid_format(sid_next(&last, (uint64_t)(stats_now_us() / 1000)),
+		    id);
 		if (jv_get_kind(t) != JV_KIND_STRING) {
 			f->bad_messages++;
 			log_warn("input line is not a message with a topic; "

@@ -910,20 +910,13 @@ pipe_take(struct hooks *h)
 	while (h->nheld < h->n->cfg.hook_queue &&
 	    (line = evbuffer_readln(h->inbuf, &len, EVBUFFER_EOL_LF)) != NULL) {
 		jv o = jv_invalid(), t = jv_invalid();
-		struct sid next;
 
 		if (strspn(line, " \t\r") == len) {
 			free(line);
 			continue;
 		}
-		next.ms = (uint64_t)(stats_now_us() / 1000);
-		next.seq = 0;
-		if (next.ms <= h->pos.ms) {
-			next.ms = h->pos.ms;
-			next.seq = h->pos.seq + 1;
-		}
-		h->pos = next;
-		sid_format(next, id);
+		sid_format(sid_next(&h->pos, (uint64_t)(stats_now_us() /
+		    1000)), id);
 		if (json_valid(line, len))
 			o = jv_parse_sized(line, (int)len);
 		if (jv_get_kind(o) == JV_KIND_OBJECT)

@@ -43,6 +43,14 @@ test_sid(void)
 	ok(id.ms == 5 && id.seq == 5, "a refused id writes nothing");
 	ok(sid_cmp(a, b) < 0 && sid_cmp(b, c) < 0 && sid_cmp(c, a) > 0 &&
 	    sid_cmp(a, a) == 0, "ids order by ms, then seq");
+	a.ms = 10, a.seq = 3;
+	b = sid_next(&a, 12);
+	ok(b.ms == 12 && b.seq == 0 && a.ms == 12, "sid_next: a later ms, seq 0");
+	b = sid_next(&a, 12);
+	ok(b.ms == 12 && b.seq == 1, "sid_next: the same ms, the next seq");
+	b = sid_next(&a, 7);
+	ok(b.ms == 12 && b.seq == 2 && sid_cmp(a, b) == 0,
+	    "sid_next: a clock gone back still gives a later id");
 }
 
 /* Read the request text through httpreq and nreq_parse into q: 0, or -1
