@@ -117,7 +117,10 @@ struct hooks {
 	struct sid pos;
 	int stopping;
 	unsigned long read, delivered, dead_letters, retried, rate_limited;
-	unsigned long dead_lost;	/* dead letters Redis did not take */
+	/* acknowledgements and dead letters Redis did not take (away, or
+	 * lost): their messages stay pending, to be claimed and sent again;
+	 * Redis's loss itself is logged once, by the reader */
+	unsigned long not_written;
 	unsigned long skipped_dup;
 };
 
@@ -185,12 +188,10 @@ on_written(redisAsyncContext *ac, void *reply, void *arg)
 	(void)ac;
 	if (r == NULL || r->type == REDIS_REPLY_ERROR ||
 	    r->type == REDIS_REPLY_NIL) {
-		/* left pending: claimed again once idle, and sent again */
-		h->dead_lost++;
-		log_warn("hooks: an acknowledgement or dead letter was not "
-		    "written: %s; the message stays pending",
-		    r && r->type == REDIS_REPLY_ERROR ? r->str :
-		    "Redis lost");
+		h->not_written++;
+		if (r && r->type == REDIS_REPLY_ERROR)
+			log_warn("hooks: a dead letter was not written: %s; "
+			    "its message stays pending", r->str);
 	}
 }
 
@@ -202,7 +203,7 @@ ack(struct hooks *h, const char *id)
 	if (h->from.kind != ADDR_STREAM)
 		return;
 	if ((ac = rconn_ctx(h->wr)) == NULL) {
-		log_warn("hooks: Redis away: %s stays pending", id);
+		h->not_written++;
 		return;
 	}
 	redisAsyncCommand(ac, NULL, NULL, "XACK %s %s %s", h->key, h->group,
@@ -245,9 +246,7 @@ dead_letter(struct hooks *h, const char *id, const char *topic,
 		return;
 	}
 	if ((ac = rconn_ctx(h->wr)) == NULL) {
-		h->dead_lost++;
-		log_warn("hooks: Redis away: dead letter %s not written; it "
-		    "stays pending", id);
+		h->not_written++;
 		return;
 	}
 	redisAsyncCommand(ac, NULL, NULL, "MULTI");
@@ -323,6 +322,7 @@ dest_request(struct hdest *d, struct hmsg *m)
 	struct hooks *h = d->h;
 	CURL *e = d->easy;
 	char url[HOOK_URL_MAX + 512];
+	const char *api;
 
 	curl_easy_reset(e);
 	curl_slist_free_all(d->hdrs);
@@ -344,8 +344,10 @@ dest_request(struct hdest *d, struct hmsg *m)
 		jv_free(t);
 		if (d->body == NULL)
 			return -1;
-		snprintf(url, sizeof url, "%s/bot%s/sendMessage",
-		    h->n->cfg.telegram_api, d->bot->token);
+		api = h->n->cfg.telegram_api;
+		snprintf(url, sizeof url, "%.*s/bot%s/sendMessage",
+		    (int)(strlen(api) - (api[strlen(api) - 1] == '/')), api,
+		    d->bot->token);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(d->body));
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, d->body);
 	} else {
@@ -1396,7 +1398,7 @@ static const struct stats_counter counters[] = {
 	COUNTER("dead", dead_letters),
 	COUNTER("retried", retried),
 	COUNTER("rate_limited", rate_limited),
-	COUNTER("not_written", dead_lost),
+	COUNTER("not_written", not_written),
 	COUNTER("duplicates_skipped", skipped_dup),
 	{ NULL, 0 }
 };
