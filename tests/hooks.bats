@@ -439,6 +439,10 @@ k3$'
 	assert_equal "${stderr_lines[0]}" "labpulse-notify: error: --hooks-dead: stream:NAME or -, not stream:hooks-dead@g"
 	run -64 --separate-stderr notify --hooks "$f" --hooks-dead file:/x --stats none --listen 127.0.0.1:0
 	assert_equal "${stderr_lines[0]}" "labpulse-notify: error: --hooks-dead: stream:NAME or -, not file:/x"
+	run -64 --separate-stderr notify --hooks "$f" --telegram-api ftp://api.example --stats none --listen 127.0.0.1:0
+	assert_equal "${stderr_lines[0]}" "labpulse-notify: error: --telegram-api: an http:// or https:// URL of at most 512 bytes, with no query, not 'ftp://api.example'"
+	run -64 --separate-stderr notify --hooks "$f" --telegram-api 'https://api.example/?x=1' --stats none --listen 127.0.0.1:0
+	assert_equal "${stderr_lines[0]}" "labpulse-notify: error: --telegram-api: an http:// or https:// URL of at most 512 bytes, with no query, not 'https://api.example/?x=1'"
 }
 
 @test "SIGHUP re-reads the hooks file; a bad one is kept as it was, with a warning" {

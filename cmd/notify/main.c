@@ -15,6 +15,7 @@
 #include <event2/util.h>
 
 #include "hist.h"
+#include "hookfile.h"
 #include "log.h"
 #include "notify.h"
 #include "peers.h"
@@ -122,6 +123,7 @@ static void
 check_options(struct notify *n)
 {
 	char err[512];
+	const char *api;
 
 	if (addr_parse(n->cfg.from, &n->from, err, sizeof err) < 0)
 		usage_error("--from: %s", err);
@@ -138,6 +140,14 @@ check_options(struct notify *n)
 	if (addr_parse(n->hooks_dead_spec, &n->hooks_dead, err,
 	    sizeof err) < 0)
 		usage_error("--hooks-dead: %s", err);
+	/* the token goes after it in the path: no room for a query, and a
+	 * length that leaves room for the rest of the URL */
+	api = n->cfg.telegram_api;
+	if ((strncmp(api, "https://", 8) != 0 &&
+	    strncmp(api, "http://", 7) != 0) || strlen(api) > 512 ||
+	    api[strcspn(api, "?# \t\r\n")] != '\0')
+		usage_error("--telegram-api: an http:// or https:// URL of at "
+		    "most 512 bytes, with no query, not '%.80s'", api);
 	if ((n->hooks_dead.kind != ADDR_STREAM &&
 	    n->hooks_dead.kind != ADDR_STDIO) || n->hooks_dead.group[0])
 		usage_error("--hooks-dead: stream:NAME or -, not %s",
@@ -420,7 +430,9 @@ acquire(struct notify *n, int *fds, int *nfds)
 		die_kind(rc, "--from %s: %s", c->from, err);
 	if ((rc = hooks_open(n, err, sizeof err)) < 0)
 		die_kind(rc, "%s", err);
-	daemon_nofile(c->max_clients + 64, "--max-clients");
+	/* a connection to each hook destination, beside the clients */
+	daemon_nofile(c->max_clients + 64 + (n->hooks ? HOOKFILE_MAX_DEST : 0),
+	    "--max-clients");
 	accept_on(n, fds, *nfds);
 	if ((n->listener = listen_start(n, &revoke_ops)) == NULL ||
 	    (n->tick = event_new(n->base, -1, EV_PERSIST, on_tick, n)) == NULL ||
