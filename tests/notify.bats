@@ -310,6 +310,29 @@ watch() {
 	exec 6>&-
 }
 
+@test "notify reads --from file:PATH, a regular file, to its end, a last line without its newline too" {
+	f=$BATS_TEST_TMPDIR/routed.ndjson log=$BATS_TEST_TMPDIR/file.log
+	printf '%s\n%s' '{"topic":"class:CS101","kind":"activity","eventId":"file-1"}' \
+		'{"topic":"class:CS101","kind":"activity","eventId":"file-2"}' >"$f"
+	notify --from "file:$f" --listen 127.0.0.1:0 --stats "$BATS_TEST_TMPDIR/file.sock" \
+		</dev/null 2>"$log" 3>&- &
+	track $!
+	wait_for grep -q 'input ended; dashboards stay connected' "$log"
+	stats "$BATS_TEST_TMPDIR/file.sock" >"$BATS_TEST_TMPDIR/st"
+	run -0 jq -c '[.messages_in, .feed.input_ended]' "$BATS_TEST_TMPDIR/st"
+	assert_output '[2,true]'
+}
+
+@test "an NDJSON line longer than 1 MiB ends notify's input with an error, rather than growing without bound" {
+	f=$BATS_TEST_TMPDIR/long.ndjson log=$BATS_TEST_TMPDIR/long.log
+	head -c 1100000 /dev/zero | tr '\0' x >"$f"
+	notify --from "file:$f" --listen 127.0.0.1:0 --stats none </dev/null 2>"$log" 3>&- &
+	track $!
+	wait_for grep -qF "error: cannot read file:$f: a line longer than 1048576 bytes" "$log"
+	ended=$(grep -c 'input ended' "$log" || true)
+	assert_equal "$ended" 0
+}
+
 @test "socket activation and READY=1 as ingest does" {
 	port=$(free_port)
 	sock=$BATS_TEST_TMPDIR/notify.sock

@@ -17,11 +17,11 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 
+#include "json.h"
 #include "log.h"
 #include "notify.h"
 #include "redis.h"
@@ -45,7 +45,7 @@ struct feed {
 	struct sid pos;
 	char pos_text[NOTIFY_ID_LEN];
 	/* pipe mode */
-	struct bufferevent *in;
+	struct ninput *in;
 	int in_eof;
 	/* counters */
 	unsigned long bad_messages, other_topics, reads, gaps;
@@ -575,16 +575,17 @@ feed_replay(struct notify *n, const char *since,
 /* ---- pipe mode ---- */
 
 static void
-on_line_input(struct bufferevent *bev, void *arg)
+on_line_input(struct evbuffer *in, void *arg)
 {
 	struct feed *f = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
 	char *line, id[NOTIFY_ID_LEN];
 	size_t len;
 	struct sid last;
 
 	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) != NULL) {
-		jv m = jv_parse_sized(line, (int)len), t;
+		/* checked first: jq's parser keeps what it says of bad JSON */
+		jv m = json_valid(line, len) ? jv_parse_sized(line, (int)len) :
+		    jv_invalid(), t;
 
 		if (len == 0 || strspn(line, " \t\r") == len) {
 			jv_free(m);
@@ -611,21 +612,22 @@ on_line_input(struct bufferevent *bev, void *arg)
 }
 
 static void
-on_line_event(struct bufferevent *bev, short what, void *arg)
+on_line_end(int error, void *arg)
 {
 	struct feed *f = arg;
 
-	(void)bev;
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-		if (what & BEV_EVENT_ERROR)
-			log_error("cannot read %s: %s", f->n->cfg.from,
-			    strerror(errno));
-		else
-			log_info("input ended; dashboards stay connected");
-		f->in_eof = 1;
-		bufferevent_disable(f->in, EV_READ);
-	}
+	if (error == EMSGSIZE)
+		log_error("cannot read %s: a line longer than %d bytes",
+		    f->n->cfg.from, NINPUT_LINE_MAX);
+	else if (error)
+		log_error("cannot read %s: %s", f->n->cfg.from,
+		    strerror(error));
+	else
+		log_info("input ended; dashboards stay connected");
+	f->in_eof = 1;
 }
+
+static const struct ninput_ops line_ops = { on_line_input, on_line_end };
 
 int
 feed_open(struct notify *n, const struct feed_ops *ops, char *err,
@@ -655,15 +657,11 @@ feed_open(struct notify *n, const struct feed_ops *ops, char *err,
 	}
 	if ((fd = addr_open_input(&n->from, err, errlen)) < 0)
 		return fd;
-	evutil_make_socket_nonblocking(fd);
 	f->positioned = 1;
-	f->in = bufferevent_socket_new(n->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (f->in == NULL) {
+	if ((f->in = ninput_open(n->base, fd, &line_ops, f)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -ERR_OS;
 	}
-	bufferevent_setcb(f->in, on_line_input, NULL, on_line_event, f);
-	bufferevent_enable(f->in, EV_READ);
 	return 0;
 }
 
@@ -743,8 +741,7 @@ feed_close(struct notify *n)
 		return;
 	rconn_free(f->live);
 	rconn_free(f->query);
-	if (f->in)
-		bufferevent_free(f->in);
+	ninput_free(f->in);
 	free(f);
 	n->feed = NULL;
 }

@@ -11,11 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/stat.h>
 
 #include <curl/curl.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
@@ -35,7 +33,6 @@
 #define HOOKS_BACKOFF_CAP_US	(300 * (int64_t)1000000)
 #define HOOKS_RESP_KEEP		4096	/* bytes of an answer kept */
 #define HOOKS_EXCERPT		200	/* of them, in a dead letter */
-#define HOOKS_LINE_MAX		(1 << 20)	/* an NDJSON message */
 #define HOOKS_DEAD_MAXLEN	"100000"	/* dead letters kept */
 #define HOOKS_CLAIM_EVERY_US	1000000
 #define HOOKS_LATE_US		2000	/* a timer's lateness made good */
@@ -109,11 +106,9 @@ struct hooks {
 	jv held;		/* ids in memory: an id read twice is skipped */
 	long nheld;
 	/* NDJSON */
-	struct bufferevent *in;	/* a pipe or a socket */
-	int file_fd;		/* else a regular file, */
-	struct event *file_ev;	/* read from the loop */
-	struct evbuffer *inbuf;	/* what was read */
-	int in_eof, in_paused;
+	struct ninput *in;
+	struct evbuffer *inbuf;	/* what was read and not taken */
+	int in_paused;
 	struct sid pos;
 	int stopping;
 	unsigned long read, delivered, dead_letters, retried, rate_limited;
@@ -168,13 +163,13 @@ msg_settle(struct hdest *d, struct hmsg *m)
 	h->held = jv_object_delete(h->held, jv_string(m->id));
 	h->nheld--;
 	msg_free(m);
-	if (h->in_eof && h->nheld == 0)
-		log_info("hooks: input ended and every message is settled "
-		    "delivered=%lu dead=%lu", h->delivered, h->dead_letters);
 	if (!h->stopping) {
 		read_more(h);
 		pipe_resume(h);
 	}
+	if (h->in && ninput_ended(h->in) && h->nheld == 0)
+		log_info("hooks: input ended and every message is settled "
+		    "delivered=%lu dead=%lu", h->delivered, h->dead_letters);
 }
 
 /* ---- acknowledgements and dead letters ---- */
@@ -890,27 +885,17 @@ on_claim_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- NDJSON ---- */
 
-/* Reading on or off: a pipe or socket through its bufferevent; a regular
- * file, which epoll cannot watch, a piece at a time from the loop. */
+/* The whole lines of buf, while there is room for them; reading stops
+ * when there is none, and goes on from pipe_resume. */
 static void
-pipe_reading(struct hooks *h, int on)
+pipe_take(struct evbuffer *buf, void *arg)
 {
-	if (h->in && on)
-		bufferevent_enable(h->in, EV_READ);
-	else if (h->in)
-		bufferevent_disable(h->in, EV_READ);
-	else if (on)
-		event_active(h->file_ev, EV_TIMEOUT, 0);
-}
-
-static void
-pipe_take(struct hooks *h)
-{
+	struct hooks *h = arg;
 	char *line, id[NOTIFY_ID_LEN];
 	size_t len;
 
 	while (h->nheld < h->n->cfg.hook_queue &&
-	    (line = evbuffer_readln(h->inbuf, &len, EVBUFFER_EOL_LF)) != NULL) {
+	    (line = evbuffer_readln(buf, &len, EVBUFFER_EOL_LF)) != NULL) {
 		jv o = jv_invalid(), t = jv_invalid();
 
 		if (strspn(line, " \t\r") == len) {
@@ -929,84 +914,49 @@ pipe_take(struct hooks *h)
 		jv_free(o);
 		free(line);
 	}
-	if (evbuffer_get_length(h->inbuf) > HOOKS_LINE_MAX) {
-		log_error("hooks: %s: a line longer than %d bytes; reading "
-		    "stops", h->n->cfg.hooks_from, HOOKS_LINE_MAX);
-		h->in_eof = 1;
-		pipe_reading(h, 0);
-		return;
-	}
 	h->in_paused = h->nheld >= h->n->cfg.hook_queue;
 	if (h->in_paused)
-		pipe_reading(h, 0);
-}
-
-/* The input ended (error 0) or failed: a last line without its newline
- * is taken as a line. */
-static void
-pipe_end(struct hooks *h, int error)
-{
-	if (error)
-		log_error("hooks: cannot read %s: %s", h->n->cfg.hooks_from,
-		    strerror(error));
-	else if (evbuffer_get_length(h->inbuf) > 0 &&
-	    evbuffer_add(h->inbuf, "\n", 1) == 0)
-		pipe_take(h);
-	log_info("hooks: input ended; %ld messages still to deliver",
-	    h->nheld);
-	h->in_eof = 1;
-	pipe_reading(h, 0);
-}
-
-static void
-on_pipe_input(struct bufferevent *bev, void *arg)
-{
-	(void)bev;
-	pipe_take(arg);
-}
-
-static void
-on_file_input(evutil_socket_t fd, short what, void *arg)
-{
-	struct hooks *h = arg;
-	int n;
-
-	(void)fd;
-	(void)what;
-	if (h->in_paused || h->in_eof || h->stopping)
-		return;
-	if ((n = evbuffer_read(h->inbuf, h->file_fd, 65536)) < 0) {
-		pipe_end(h, errno);
-		return;
-	}
-	if (n == 0) {
-		pipe_end(h, 0);
-		return;
-	}
-	pipe_take(h);
-	if (!h->in_paused && !h->in_eof)
-		event_active(h->file_ev, EV_TIMEOUT, 0);
+		ninput_reading(h->in, 0);
 }
 
 static void
 pipe_resume(struct hooks *h)
 {
-	if (h->inbuf == NULL || !h->in_paused || h->in_eof)
+	if (h->in == NULL || !h->in_paused)
 		return;
 	h->in_paused = 0;
-	pipe_reading(h, 1);
-	pipe_take(h);
+	/* lines read before the pause first; after the end, only those */
+	pipe_take(h->inbuf, h);
+	if (!h->in_paused)
+		ninput_reading(h->in, 1);
 }
 
 static void
-on_pipe_event(struct bufferevent *bev, short what, void *arg)
+pipe_end(int error, void *arg)
 {
-	(void)bev;
-	if (what & BEV_EVENT_ERROR)
-		pipe_end(arg, errno ? errno : EIO);
-	else if (what & BEV_EVENT_EOF)
-		pipe_end(arg, 0);
+	struct hooks *h = arg;
+
+	if (error == EMSGSIZE)
+		log_error("hooks: %s: a line longer than %d bytes; reading "
+		    "stops", h->n->cfg.hooks_from, NINPUT_LINE_MAX);
+	else if (error)
+		log_error("hooks: cannot read %s: %s", h->n->cfg.hooks_from,
+		    strerror(error));
+	log_info("hooks: input ended; %ld messages still to deliver",
+	    h->nheld);
 }
+
+/* pipe_take, keeping the buffer for pipe_resume. */
+static void
+pipe_lines(struct evbuffer *buf, void *arg)
+{
+	struct hooks *h = arg;
+
+	h->inbuf = buf;
+	pipe_take(buf, h);
+}
+
+static const struct ninput_ops pipe_ops = { pipe_lines, pipe_end };
 
 /* ---- the file ---- */
 
@@ -1231,7 +1181,6 @@ open_io(struct hooks *h, char *err, size_t errlen)
 {
 	struct notify_cfg *c = &h->n->cfg;
 	struct timeval every = { HOOKS_CLAIM_EVERY_US / 1000000, 0 };
-	struct stat st;
 	int fd;
 
 	h->from = h->n->hooks_from;
@@ -1263,22 +1212,8 @@ open_io(struct hooks *h, char *err, size_t errlen)
 	}
 	if ((fd = addr_open_input(&h->from, err, errlen)) < 0)
 		return fd;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-		h->file_fd = fd;
-		if ((h->inbuf = evbuffer_new()) == NULL ||
-		    (h->file_ev = event_new(h->n->base, -1, 0, on_file_input,
-		    h)) == NULL)
-			return -ERR_OS;
-		pipe_reading(h, 1);
-		return 0;
-	}
-	evutil_make_socket_nonblocking(fd);
-	if ((h->in = bufferevent_socket_new(h->n->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+	if ((h->in = ninput_open(h->n->base, fd, &pipe_ops, h)) == NULL)
 		return -ERR_OS;
-	h->inbuf = bufferevent_get_input(h->in);
-	bufferevent_setcb(h->in, on_pipe_input, NULL, on_pipe_event, h);
-	bufferevent_enable(h->in, EV_READ);
 	return 0;
 }
 
@@ -1346,8 +1281,8 @@ hooks_stop(struct notify *n)
 	h->stopping = 1;
 	for (i = 0; i < h->ndests; i++)
 		evtimer_del(h->dests[i]->timer);
-	if (h->inbuf)
-		pipe_reading(h, 0);
+	if (h->in)
+		ninput_reading(h->in, 0);
 }
 
 long
@@ -1423,9 +1358,9 @@ hooks_stats(struct notify *n)
 	    jv_number(hooks_in_flight(n)));
 	o = jv_object_set(o, jv_string("max_queue"),
 	    jv_number(n->cfg.hook_queue));
-	if (h->inbuf)
+	if (h->in)
 		o = jv_object_set(o, jv_string("input_ended"),
-		    jv_bool(h->in_eof));
+		    jv_bool(ninput_ended(h->in)));
 	for (i = 0; i < h->ndests; i++)
 		ds = jv_object_set(ds, jv_string(h->dests[i]->name),
 		    dest_stats(h->dests[i]));
@@ -1449,13 +1384,7 @@ hooks_close(struct notify *n)
 	curlev_free(h->curl);
 	if (h->claim_timer)
 		event_free(h->claim_timer);
-	if (h->in)
-		bufferevent_free(h->in);
-	if (h->file_ev) {
-		event_free(h->file_ev);
-		evbuffer_free(h->inbuf);
-		close(h->file_fd);
-	}
+	ninput_free(h->in);
 	rconn_free(h->rd);
 	rconn_free(h->wr);
 	jv_free(h->held);

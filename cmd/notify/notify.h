@@ -13,8 +13,8 @@
  *   listen.c   revocations; they go to callbacks
  *   hooks.c    hook messages to webhooks and Telegram, on its own
  *              connections; nothing above calls into it but main.c
- *   pgpool.c, request.c, ws.c, web.c, curlev.c, pace.c   below all of
- *              these */
+ *   pgpool.c, request.c, ws.c, web.c, curlev.c, pace.c, input.c   below
+ *              all of these */
 #ifndef LABPULSE_NOTIFY_H
 #define LABPULSE_NOTIFY_H
 
@@ -391,6 +391,29 @@ int curlev_add(struct curlev *c, void *easy, curlev_done_fn done, void *arg);
 /* Stop a transfer that has not ended: done is not called. */
 void curlev_remove(struct curlev *c, void *easy);
 void curlev_free(struct curlev *c);
+
+/* ---- input.c: NDJSON read on the loop, a pipe, socket or file ---- */
+
+#define NINPUT_LINE_MAX	(1 << 20)	/* bytes of one line */
+
+struct evbuffer;
+struct ninput_ops {
+	/* bytes have come: take the whole lines of in that you want */
+	void (*lines)(struct evbuffer *in, void *arg);
+	/* the input ended (error 0: after a last line without its newline
+	 * was given to lines), or failed: errno's value, EMSGSIZE for a line
+	 * longer than NINPUT_LINE_MAX */
+	void (*end)(int error, void *arg);
+};
+struct ninput;
+/* Read fd, which it owns from now on: NULL when memory ran out. */
+struct ninput *ninput_open(struct event_base *base, int fd,
+    const struct ninput_ops *ops, void *arg);
+/* Stop reading (a reader with no room) or go on. What was read and not
+ * taken stays in the buffer lines was given. */
+void ninput_reading(struct ninput *in, int on);
+int ninput_ended(const struct ninput *in);
+void ninput_free(struct ninput *in);
 
 /* ---- hooks.c: hook messages to webhooks and Telegram ---- */
 
