@@ -7,7 +7,9 @@
 #         them with (curl, jq, socat)
 #   test  (the default) that, and the test tools: bats, Chromium and
 #         playwright-core for the dashboard test, Prometheus' promtool,
-#         tmux, wrk, clang for the fuzzers, and the rest below
+#         tmux, wrk, clang for the fuzzers, the engines the cluster test
+#         runs (Redis Sentinel, PgBouncer, HAProxy, pg_auto_failover),
+#         and the rest below
 #   fresh what `make check-fresh` builds and boots a clean Debian root with
 set -eu
 what=${1:-test}
@@ -15,7 +17,8 @@ demo="build-essential pkg-config libpq-dev libhiredis-dev libevent-dev
 libwslay-dev libcurl4-openssl-dev libjq-dev libhttp-parser-dev nettle-dev zlib1g-dev
 postgresql redis-server redis-tools curl jq socat procps util-linux"
 test="bats bats-assert bats-support mandoc systemd chromium nodejs prometheus
-tmux wrk iproute2 clang libclang-rt-14-dev python3"
+tmux wrk iproute2 clang libclang-rt-14-dev python3
+redis-sentinel pgbouncer haproxy pg-auto-failover-cli postgresql-15-auto-failover"
 case $what in
 demo) pkgs=$demo ;;
 test) pkgs="$demo $test" ;;
