@@ -170,7 +170,26 @@ unix:*)
 	rc=(redis-cli -s "${p%%\?*}")
 	case $p in *\?db=*) rc+=(-n "${p##*\?db=}") ;; esac ;;
 redis://*) rc=(redis-cli --no-auth-warning -u "$redis_url") ;;
-*) die 64 "--redis must be redis://HOST[:PORT][/DB] or unix:PATH, not '$shown'" ;;
+sentinel://*)
+	# the primary the sentinels name now, checked as the units will
+	# find it; the password is the Redis nodes', the sentinels take none
+	rest=${redis_url#sentinel://} pw=
+	case $rest in *@*) pw=${rest%@*}; pw=${pw#*:}; rest=${rest##*@} ;; esac
+	case $rest in */?*) ;; *) die 64 "--redis must be sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB], not '$shown'" ;; esac
+	master=${rest#*/} db=0
+	case $master in */*) db=${master#*/}; master=${master%%/*} ;; esac
+	primary=
+	for s in $(printf '%s' "${rest%%/*}" | tr , ' '); do
+		primary=$(redis-cli -h "${s%:*}" -p "${s##*:}" sentinel get-master-addr-by-name "$master" 2>/dev/null |
+			paste -sd: -) || primary=
+		case $primary in ?*:?*) break ;; *) primary= ;; esac
+	done
+	[ -n "$primary" ] || die 69 "cannot reach Redis at $shown: no sentinel names master '$master'"
+	shown="$shown (primary $primary)"
+	export REDISCLI_AUTH=$pw
+	[ -n "$pw" ] || unset REDISCLI_AUTH
+	rc=(redis-cli -h "${primary%:*}" -p "${primary##*:}" -n "${db:-0}") ;;
+*) die 64 "--redis must be redis://HOST[:PORT][/DB], sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB] or unix:PATH, not '$shown'" ;;
 esac
 
 rconf() { "${rc[@]}" config get "$1" 2>&1 | sed -n 2p; }

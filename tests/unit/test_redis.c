@@ -72,7 +72,8 @@ main(void)
 	bad(url, "s3cr", "bad Redis URL 'redis://***@host:0' (expected "
 	    "redis://HOST[:PORT][/DB] or unix:PATH)");
 	bad("http://:hunter2@host/", "hunter2", "bad Redis URL (expected "
-	    "redis://HOST[:PORT][/DB] or unix:PATH)");
+	    "redis://HOST[:PORT][/DB], sentinel://HOST:PORT[,HOST:PORT...]/"
+	    "MASTER[/DB] or unix:PATH)");
 	bad("redis://host:99999", "\001", "bad Redis URL 'redis://host:99999' "
 	    "(expected redis://HOST[:PORT][/DB] or unix:PATH)");
 
