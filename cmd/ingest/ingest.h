@@ -33,6 +33,7 @@ struct ingest_cfg {
 		double rate, burst;	/* POSTs a second, at once; 0: off */
 	} rate_addr, rate_token;
 	long timeout_ms, request_timeout_ms, redis_timeout_ms, drain_timeout_ms;
+	long redis_wait, redis_wait_timeout_ms;	/* WAIT N TIMEOUT; 0: none */
 };
 
 /* Rejections by reason, for the stats socket. */
@@ -40,7 +41,8 @@ enum reject {
 	REJ_MALFORMED, REJ_INVALID, REJ_FIELD_TOO_LARGE, REJ_BATCH_TOO_LARGE,
 	REJ_CONTENT_TYPE, REJ_UNAUTHORIZED, REJ_FORBIDDEN_CLASS, REJ_NOT_FOUND,
 	REJ_METHOD, REJ_OVERLOADED, REJ_UNAVAILABLE, REJ_DRAINING,
-	REJ_RATE_ADDR, REJ_RATE_TOKEN, REJ_BACKLOG, REJ__COUNT
+	REJ_RATE_ADDR, REJ_RATE_TOKEN, REJ_BACKLOG, REJ_NOT_REPLICATED,
+	REJ__COUNT
 };
 
 struct pending;
@@ -61,7 +63,17 @@ struct ingest {
 	struct buckets *rate_addr, *rate_token;	/* NULL: off */
 	struct events_limits limits;
 	TAILQ_HEAD(, pending) pending;	/* FIFO, in Redis reply order */
-	long inflight;
+	/* --redis-wait: requests whose transaction Redis took, waiting for a
+	 * WAIT to say the replicas have it too; in the order sent */
+	TAILQ_HEAD(, pending) unsynced;
+	long inflight;			/* requests in either list */
+	/* transactions sent, and the last of them the WAIT in flight (or the
+	 * last one sent) covers: one WAIT answers for all before it */
+	unsigned long long tx_sent, wait_covers;
+	int wait_inflight;		/* at most one WAIT out at a time */
+	int wait_lagging;		/* the last WAIT came back short */
+	int64_t wait_t0;		/* when the WAIT in flight was sent */
+	int64_t wait_done_us;		/* when the last WAIT was answered */
 	/* the stream's backlog as last polled (-1: not known yet) */
 	long long backlog_len, backlog_bytes;
 	int backlog_polling;
@@ -74,6 +86,7 @@ struct ingest {
 	unsigned long requests, events_accepted, posts_accepted;
 	unsigned long rejects[REJ__COUNT];
 	unsigned long redis_timeouts;
+	unsigned long wait_sent, wait_short;	/* WAITs, and those short of N */
 	unsigned long resp_2xx, resp_4xx, resp_5xx;
 };
 
@@ -89,6 +102,8 @@ struct pending {
 	struct ingest *ing;
 	struct httpd_conn *conn;	/* answered when done */
 	int64_t t0;			/* monotonic microseconds */
+	unsigned long long seq;		/* its transaction's number, from 1 */
+	int unsynced;			/* in ing->unsynced, not ing->pending */
 	int nevents;
 	size_t blen;
 	char body[];			/* the 202 answer; empty for a PING */
@@ -101,6 +116,8 @@ void sink_put(struct ingest *ing, struct httpd_conn *c,
 /* Health: answers c with 200 or 503. */
 void sink_health(struct ingest *ing, struct httpd_conn *c);
 int sink_available(struct ingest *ing);
+/* The request waiting longest on Redis, in either list, or NULL. */
+const struct pending *sink_oldest(const struct ingest *ing);
 void sink_check_timeouts(struct ingest *ing);
 /* Ask Redis for the stream's length (and size) when no ask is under way. */
 void sink_poll_backlog(struct ingest *ing);
@@ -113,6 +130,9 @@ void reply_json(struct ingest *ing, struct httpd_conn *c, int code,
     const char *headers, jv body);
 void reply_error(struct ingest *ing, struct httpd_conn *c, int code,
     enum reject why, const char *headers, const char *msg);
+/* The same with an error object of more fields than "error". */
+void reply_reject(struct ingest *ing, struct httpd_conn *c, int code,
+    enum reject why, const char *headers, jv body);
 const char *reject_name(enum reject r);
 /* While draining, leave the loop once nothing is in hand. */
 void ingest_maybe_exit(struct ingest *ing);

@@ -57,13 +57,18 @@ static const struct opt options[] = {
 	    "1000/2000", "POSTs a second with one token, 0 for no limit"),
 	O_TEXT("redis", "URL", redis_url,
 	    "$LABPULSE_REDIS, else redis://127.0.0.1:6379/0",
-	    "redis://HOST[:PORT][/DB] or unix:PATH"),
+	    "redis://HOST[:PORT][/DB], "
+	    "sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB] or unix:PATH"),
 	O_DURATION("redis-timeout", redis_timeout_ms, "10ms", "1h", "5s",
 	    "answer 503 and reconnect when Redis is silent this long"),
+	O_LONG("redis-wait", redis_wait, "0", "16", "0",
+	    "replicas that must hold a POST's events before its 202 (WAIT)"),
+	O_DURATION("redis-wait-timeout", redis_wait_timeout_ms, "1ms", "1m",
+	    "1s", "how long a WAIT waits; shorter than --redis-timeout"),
 	O_DURATION("request-timeout", request_timeout_ms, "100ms", "1h", "10s",
 	    "a whole request, from its connection's accept or its first byte"),
-	O_TEXT("stats", "PATH", stats_path, "$LABPULSE_RUNDIR/ingest.sock",
-	    "stats socket, or none"),
+	O_TEXT("stats", "ADDR", stats_path, "$LABPULSE_RUNDIR/ingest.sock",
+	    "stats socket: a path, tcp:HOST:PORT, or none"),
 	O_DURATION("timeout", timeout_ms, "100ms", "1h", "30s",
 	    "idle: before a request's first byte, between its reads, for a "
 	    "write"),
@@ -90,6 +95,8 @@ static const struct stats_counter counters[] = {
 	ING("requests", requests),
 	ING("posts_accepted", posts_accepted),
 	ING("events_accepted", events_accepted),
+	ING("wait_sent", wait_sent),
+	ING("wait_short", wait_short),
 	{ NULL, 0 }
 }, conn_counters[] = {
 	HTTP("cl_total", total),
@@ -170,7 +177,7 @@ static jv
 fill_stats(void *arg)
 {
 	struct ingest *g = arg;
-	const struct pending *oldest = TAILQ_FIRST(&g->pending);
+	const struct pending *oldest = sink_oldest(g);
 	int64_t maxwait = oldest ? stats_mono_us() - oldest->t0 : 0;
 	jv o = stats_header("ingest", g->started_us), rej = jv_object(), resp;
 	struct httpd_stats hs;
@@ -345,6 +352,14 @@ acquire(struct ingest *g, int *fds, int *nfds)
 
 	if (addr_parse(c->to, &g->to, err, sizeof err) < 0)
 		usage_error("--to: %s", err);
+	if (c->redis_wait > 0 && g->to.kind != ADDR_STREAM)
+		usage_error("--redis-wait: replicas hold a stream, not --to %s",
+		    c->to);
+	/* a WAIT that runs out its time must not pass for a silent Redis */
+	if (c->redis_wait > 0 && c->redis_wait_timeout_ms >= c->redis_timeout_ms)
+		usage_error("--redis-wait-timeout: %ldms is not shorter than "
+		    "--redis-timeout %ldms", c->redis_wait_timeout_ms,
+		    c->redis_timeout_ms);
 	if (c->token_file &&
 	    (g->tokens = tokens_load(c->token_file, err, sizeof err)) == NULL)
 		die(EX_CONFIG, "%s", err);
@@ -354,6 +369,7 @@ acquire(struct ingest *g, int *fds, int *nfds)
 	g->limits.max_field = c->max_field;
 	g->backlog_len = g->backlog_bytes = -1;
 	TAILQ_INIT(&g->pending);
+	TAILQ_INIT(&g->unsynced);
 	/* the bound of the pipeline: past it, 503 */
 	if ((g->redis_rtt = hist_new()) == NULL ||
 	    stats_link_init(&g->link, c->max_inflight) < 0)
@@ -384,6 +400,8 @@ release(struct ingest *g)
 	g->redis = NULL;
 	while (!TAILQ_EMPTY(&g->pending))
 		pending_done(TAILQ_FIRST(&g->pending));
+	while (!TAILQ_EMPTY(&g->unsynced))
+		pending_done(TAILQ_FIRST(&g->unsynced));
 	httpd_free(g->httpd);
 	event_free(g->tick);
 	/* each of these takes NULL, as free(3) does */

@@ -24,6 +24,7 @@ static const char *const reject_names[REJ__COUNT] = {
 	[REJ_RATE_ADDR] = "rate_limited_addr",
 	[REJ_RATE_TOKEN] = "rate_limited_token",
 	[REJ_BACKLOG] = "backlog_full",
+	[REJ_NOT_REPLICATED] = "not_replicated",
 };
 
 const char *
@@ -63,8 +64,8 @@ reply_json(struct ingest *ing, struct httpd_conn *c, int code,
 /* A 503 always says when to come back: the clients retry it, and drop the
  * event on a 4xx (429 included). */
 void
-reply_error(struct ingest *ing, struct httpd_conn *c, int code,
-    enum reject why, const char *headers, const char *msg)
+reply_reject(struct ingest *ing, struct httpd_conn *c, int code,
+    enum reject why, const char *headers, jv body)
 {
 	char h[400];
 
@@ -75,7 +76,14 @@ reply_error(struct ingest *ing, struct httpd_conn *c, int code,
 		snprintf(h, sizeof h, "Retry-After: 1\r\n%s", headers);
 		headers = h;
 	}
-	reply_json(ing, c, code, headers, jv_object_set(jv_object(),
+	reply_json(ing, c, code, headers, body);
+}
+
+void
+reply_error(struct ingest *ing, struct httpd_conn *c, int code,
+    enum reject why, const char *headers, const char *msg)
+{
+	reply_reject(ing, c, code, why, headers, jv_object_set(jv_object(),
 	    jv_string("error"), jv_string(msg)));
 }
 

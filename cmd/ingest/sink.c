@@ -1,5 +1,7 @@
 /* sink.c: make accepted events durable: XADD to the Redis stream (a batch as
- * one MULTI/EXEC, one round trip), or NDJSON written and flushed. */
+ * one MULTI/EXEC, one round trip), then with --redis-wait a WAIT for the
+ * replicas shared by every transaction sent before it; or NDJSON written
+ * and flushed. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,11 +118,148 @@ pending_done(struct pending *p)
 {
 	struct ingest *ing = p->ing;
 
-	TAILQ_REMOVE(&ing->pending, p, link);
+	if (p->unsynced)
+		TAILQ_REMOVE(&ing->unsynced, p, link);
+	else
+		TAILQ_REMOVE(&ing->pending, p, link);
 	ing->inflight--;
 	stats_link_done(&ing->link, p->t0);
 	free(p);
 	ingest_maybe_exit(ing);
+}
+
+/* The events of p are where they were to be: 202. */
+static void
+accepted(struct pending *p)
+{
+	struct ingest *ing = p->ing;
+
+	ing->events_accepted += p->nevents;
+	ing->posts_accepted++;
+	reply_text(ing, p->conn, 202, "", p->body, p->blen);
+	pending_done(p);
+}
+
+static void on_wait_reply(redisAsyncContext *, void *, void *);
+
+/* One WAIT answers for every transaction sent before it on the
+ * connection, so a single one in flight serves all the requests that
+ * came meanwhile: sent after a transaction when none is out, and again
+ * when it is answered if more transactions went out since. Redis holds
+ * the connection's later commands until WAIT returns, so one per round
+ * is all that it could take. */
+static void
+wait_send(struct ingest *ing)
+{
+	redisAsyncContext *ac;
+
+	if (ing->wait_inflight || ing->tx_sent == ing->wait_covers)
+		return;
+	ac = rconn_ctx(ing->redis);
+	/* refused only while the connection goes, whose end answers all */
+	if (ac == NULL || redisAsyncCommand(ac, on_wait_reply, ing,
+	    "WAIT %ld %ld", ing->cfg.redis_wait,
+	    ing->cfg.redis_wait_timeout_ms) != REDIS_OK)
+		return;
+	ing->wait_inflight = 1;
+	ing->wait_t0 = stats_mono_us();
+	ing->wait_covers = ing->tx_sent;
+	ing->wait_sent++;
+}
+
+/* A WAIT that came back short of --redis-wait: logged when it starts and
+ * when it ends, not once a WAIT. */
+static void
+wait_lag(struct ingest *ing, long long k)
+{
+	int lag = k < ing->cfg.redis_wait;
+
+	if (lag)
+		ing->wait_short++;
+	if (lag && !ing->wait_lagging)
+		log_warn("writes not replicated replicas=%lld wanted=%ld; "
+		    "answering 503", k, ing->cfg.redis_wait);
+	else if (!lag && ing->wait_lagging)
+		log_info("writes replicated again replicas=%lld wanted=%ld",
+		    k, ing->cfg.redis_wait);
+	ing->wait_lagging = lag;
+}
+
+/* Every request the WAIT covers is answered: 202 when at least N replicas
+ * have its events, else 503 (the events are in the primary, and a retry
+ * is made harmless by the eventId). */
+static void
+on_wait_reply(redisAsyncContext *ac, void *r, void *arg)
+{
+	redisReply *reply = r;
+	struct ingest *ing = arg;
+	struct pending *p;
+	/* an answer may bring a kept-alive client's next request, and a new
+	 * WAIT, before the loop is done: this one covers what it covered */
+	unsigned long long covers = ing->wait_covers;
+	char msg[300];
+	long long k = -1;
+
+	(void)ac;
+	ing->wait_inflight = 0;
+	ing->wait_done_us = stats_mono_us();
+	if (reply && reply->type == REDIS_REPLY_INTEGER)
+		wait_lag(ing, k = reply->integer);
+	else {
+		snprintf(msg, sizeof msg, "not replicated: Redis: %s",
+		    reply == NULL ? rconn_last_error(ing->redis) :
+		    reply->type == REDIS_REPLY_ERROR ? reply->str :
+		    "unexpected answer to WAIT");
+		/* a lost connection is logged as such already */
+		if (reply != NULL && !ing->wait_lagging)
+			log_warn("%s", msg);
+		if (reply != NULL)
+			ing->wait_lagging = 1;
+	}
+	while ((p = TAILQ_FIRST(&ing->unsynced)) != NULL &&
+	    p->seq <= covers) {
+		jv o;
+
+		if (k >= ing->cfg.redis_wait) {
+			accepted(p);
+			continue;
+		}
+		if (k < 0)
+			o = jv_object_set(jv_object(), jv_string("error"),
+			    jv_string(msg));
+		else {
+			o = jv_object_set(jv_object(), jv_string("error"),
+			    jv_string("not replicated"));
+			o = jv_object_set(o, jv_string("replicas"),
+			    jv_number((double)k));
+			o = jv_object_set(o, jv_string("wanted"),
+			    jv_number((double)ing->cfg.redis_wait));
+		}
+		reply_reject(ing, p->conn, 503, REJ_NOT_REPLICATED, NULL, o);
+		pending_done(p);
+	}
+	/* a NULL reply: the connection is going, and answers the rest */
+	if (reply != NULL)
+		wait_send(ing);
+}
+
+/* With --redis-wait, p's transaction is in: it waits for the WAIT that
+ * covers it. */
+static void
+to_unsynced(struct pending *p)
+{
+	struct ingest *ing = p->ing;
+
+	TAILQ_REMOVE(&ing->pending, p, link);
+	TAILQ_INSERT_TAIL(&ing->unsynced, p, link);
+	p->unsynced = 1;
+	wait_send(ing);
+	if (!ing->wait_inflight) {
+		/* no WAIT can go out: nothing will say the replicas have it */
+		reply_error(ing, p->conn, 503, REJ_NOT_REPLICATED, NULL,
+		    "not replicated: Redis: cannot send WAIT");
+		pending_done(p);
+	}
 }
 
 static void
@@ -151,14 +290,15 @@ on_exec_reply(redisAsyncContext *ac, void *r, void *arg)
 		log_warn("events not queued n=%d reason=\"%s\"", p->nevents, why);
 		snprintf(msg, sizeof msg, "events not queued: Redis: %s", why);
 		reply_error(ing, p->conn, 503, REJ_UNAVAILABLE, NULL, msg);
-	} else {
-		ing->events_accepted += p->nevents;
-		ing->posts_accepted++;
-		if (ing->backlog_len >= 0)
-			ing->backlog_len += p->nevents;
-		reply_text(ing, p->conn, 202, "", p->body, p->blen);
+		pending_done(p);
+		return;
 	}
-	pending_done(p);
+	if (ing->backlog_len >= 0)
+		ing->backlog_len += p->nevents;
+	if (ing->cfg.redis_wait > 0)
+		to_unsynced(p);
+	else
+		accepted(p);
 }
 
 static void
@@ -193,6 +333,10 @@ put_redis(struct ingest *ing, struct httpd_conn *c,
 	}
 	if (n > 1)
 		redisAsyncCommand(ac, on_exec_reply, p, "EXEC");
+	p->seq = ++ing->tx_sent;
+	/* in the same write as the transaction when no WAIT is out */
+	if (ing->cfg.redis_wait > 0)
+		wait_send(ing);
 }
 
 static void
@@ -312,18 +456,35 @@ sink_health(struct ingest *ing, struct httpd_conn *c)
 	redisAsyncCommand(rconn_ctx(ing->redis), on_ping_reply, p, "PING");
 }
 
-/* Replies come in order, so the oldest waiting request is at the head. A
- * Redis that stops answering (stopped, partitioned) is dropped; every waiting
- * request is then answered 503 and the connection is made again. */
+const struct pending *
+sink_oldest(const struct ingest *ing)
+{
+	/* replies come in order: whatever is unsynced was sent first */
+	const struct pending *p = TAILQ_FIRST(&ing->unsynced);
+
+	return p ? p : TAILQ_FIRST(&ing->pending);
+}
+
+/* Replies come in order, so the command Redis has left unanswered longest
+ * is the oldest waiting request's or the WAIT in flight. A command sent
+ * while a WAIT held the connection counts from that WAIT's answer: it
+ * could not be run before. A Redis that stops answering (stopped,
+ * partitioned) is dropped; every waiting request is then answered 503 and
+ * the connection is made again. */
 void
 sink_check_timeouts(struct ingest *ing)
 {
-	int64_t age;
+	const struct pending *p = TAILQ_FIRST(&ing->pending);
+	int64_t since = -1;
 
-	if (ing->redis == NULL || TAILQ_FIRST(&ing->pending) == NULL)
+	if (ing->redis == NULL)
 		return;
-	age = stats_mono_us() - TAILQ_FIRST(&ing->pending)->t0;
-	if (age / 1000 < ing->cfg.redis_timeout_ms)
+	if (p)
+		since = p->t0 > ing->wait_done_us ? p->t0 : ing->wait_done_us;
+	if (ing->wait_inflight && (since < 0 || ing->wait_t0 < since))
+		since = ing->wait_t0;
+	if (since < 0 ||
+	    (stats_mono_us() - since) / 1000 < ing->cfg.redis_timeout_ms)
 		return;
 	ing->redis_timeouts++;
 	log_warn("Redis did not answer in %ld ms; reconnecting waiting=%ld",
