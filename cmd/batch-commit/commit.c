@@ -11,7 +11,17 @@
  * COPY into a staging table, move the rows into events skipping
  * duplicates, update student_progress from the very rows inserted. A row
  * PostgreSQL refuses is isolated by splitting the batch under savepoints,
- * and set aside in dead_events with the reason. */
+ * and set aside in dead_events with the reason.
+ *
+ * No state outlives a transaction, so that batch-commit works through a
+ * pooler that hands each transaction to any server connection (PgBouncer's
+ * transaction pooling) as well as on a connection of its own: the settings
+ * are SET LOCAL in each transaction, every statement is unnamed (sent with
+ * its parameters, never prepared by name), and the staging table is made
+ * by the transaction that uses it, ON COMMIT DROP. The fast path keeps
+ * its three round trips (the settings ride in the first); what it pays is
+ * the planning of its one statement each time, not measurable against a
+ * batch's COPY. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,12 +41,11 @@
  * (the fast path) to be done by the staging path instead. */
 enum { OK = 0, TRANSIENT = -1, FALLBACK = -2 };
 
-static const char setup_sql[] =
-	"SET TimeZone = 'UTC';"
-	"SET client_min_messages = warning;"
-	/* the columns of events as the migrations made them */
-	"CREATE TEMP TABLE IF NOT EXISTS lp_staging"
-	" (LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS";
+/* Every transaction's start: times without a zone are UTC (as fold_fields
+ * reads them), and no notice is worth a log line. */
+#define TXN_BEGIN \
+	"BEGIN; SET LOCAL TimeZone = 'UTC';" \
+	" SET LOCAL client_min_messages = warning;"
 
 /* The columns a COPY fills, in the order stage_row writes them. */
 #define EVENT_COLUMNS \
@@ -49,7 +58,13 @@ static const char copy_sql[] =
 
 /* The fast path's first round trip: the transaction and its COPY. */
 static const char fast_copy_sql[] =
-	"BEGIN; COPY events (" EVENT_COLUMNS ") FROM STDIN";
+	TXN_BEGIN " COPY events (" EVENT_COLUMNS ") FROM STDIN";
+
+/* The staging path's: the transaction and its staging table, the columns
+ * of events as the migrations made them, gone at its end. */
+static const char staging_begin_sql[] =
+	TXN_BEGIN " CREATE TEMP TABLE lp_staging"
+	" (LIKE events INCLUDING DEFAULTS) ON COMMIT DROP";
 
 /* How a batch's sums join a progress row already there. */
 #define PROGRESS_UPSERT \
@@ -103,6 +118,11 @@ static const char dead_sql[] =
 	" VALUES ($1, $2, $3, $4, $5)"
 	" ON CONFLICT (stream_id, raw_sha256) DO NOTHING";
 
+/* What a connection is checked with before it is used: the tables and
+ * columns the statements above name. */
+static const char check_sql[] =
+	"SELECT " EVENT_COLUMNS " FROM events LIMIT 0";
+
 int
 pg_ensure(struct bc *b)
 {
@@ -125,24 +145,23 @@ pg_ensure(struct bc *b)
 		snprintf(b->pg_error, sizeof b->pg_error, "%s", err);
 		return -1;
 	}
-	r = PQexec(b->pg, setup_sql);
-	if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+	/* a missing table or column is told now, not at the first batch;
+	 * the statements are parsed as the unnamed one, which the next
+	 * statement replaces: nothing of this outlives it */
+	r = PQexecParams(b->pg, check_sql, 0, NULL, NULL, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
 		PQclear(r);
-		r = PQprepare(b->pg, "lp_move", move_sql, 0, NULL);
+		r = PQprepare(b->pg, "", fold_sql, 0, NULL);
 	}
 	if (PQresultStatus(r) == PGRES_COMMAND_OK) {
 		PQclear(r);
-		r = PQprepare(b->pg, "lp_fold", fold_sql, 0, NULL);
-	}
-	if (PQresultStatus(r) == PGRES_COMMAND_OK) {
-		PQclear(r);
-		r = PQprepare(b->pg, "lp_dead", dead_sql, 0, NULL);
+		r = PQprepare(b->pg, "", dead_sql, 0, NULL);
 	}
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		pgconn_error(b->pg, r, err, sizeof err);
 		if (strcmp(err, b->pg_error) != 0)
-			log_error("cannot prepare the session (is the schema "
-			    "migrated? labpulse migrate-indexes up): %s", err);
+			log_error("cannot check the schema (is it migrated? "
+			    "labpulse migrate-indexes up): %s", err);
 		snprintf(b->pg_error, sizeof b->pg_error, "%s", err);
 		PQclear(r);
 		PQfinish(b->pg);
@@ -663,7 +682,7 @@ set_aside(struct attempt *a, size_t i, const char *reason, const char *state)
 	p[2] = reason;
 	p[3] = state;
 	p[4] = a->bt->rows[i].raw;
-	r = PQexecPrepared(a->b->pg, "lp_dead", 5, p, len, fmt, 0);
+	r = PQexecParams(a->b->pg, dead_sql, 5, NULL, p, len, fmt, 0);
 	ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 	if (!ok)
 		pgconn_error(a->b->pg, r, a->err, sizeof a->err);
@@ -761,7 +780,8 @@ attempt_range(struct attempt *a, size_t lo, size_t hi)
 		return TRANSIENT;
 	if (PQresultStatus(r) == PGRES_COMMAND_OK) {
 		PQclear(r);
-		r = PQexecPrepared(a->b->pg, "lp_move", 0, NULL, NULL, NULL, 0);
+		r = PQexecParams(a->b->pg, move_sql, 0, NULL, NULL, NULL, NULL,
+		    0);
 	}
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
 		return refused(a, r, lo, hi, n);
@@ -782,7 +802,7 @@ try_staging(struct attempt *a)
 {
 	size_t i;
 
-	if (!exec_ok(a, "BEGIN"))
+	if (!exec_ok(a, staging_begin_sql))
 		return TRANSIENT;
 	a->b->in_txn = 1;
 	for (i = 0; i < a->bt->n; i++)
@@ -821,7 +841,7 @@ fold_commit(struct attempt *a, const struct fold *f)
 	int i, rc = TRANSIENT;
 
 	if (PQenterPipelineMode(c) &&
-	    PQsendQueryPrepared(c, "lp_fold", FOLD_PARAMS, f->p, NULL, NULL,
+	    PQsendQueryParams(c, fold_sql, FOLD_PARAMS, NULL, f->p, NULL, NULL,
 	    0) && PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) &&
 	    PQpipelineSync(c))
 		for (i = 0; i < 3 && PQstatus(c) == CONNECTION_OK; i++)
@@ -837,7 +857,7 @@ fold_commit(struct attempt *a, const struct fold *f)
 	for (i = 0; i < 3; i++)
 		PQclear(r[i]);
 	/* a connection left in pipeline mode could run nothing else: a new
-	 * one, prepared again, for the next try */
+	 * one for the next try */
 	if (!PQexitPipelineMode(c)) {
 		PQfinish(c);
 		a->b->pg = NULL;

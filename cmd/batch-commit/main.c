@@ -26,9 +26,10 @@ static const struct opt options[] = {
 	    "close a batch this long after its first event"),
 	O_TEXT("redis", "URL", redis_url,
 	    "$LABPULSE_REDIS, else redis://127.0.0.1:6379/0",
-	    "redis://HOST[:PORT][/DB] or unix:PATH"),
-	O_TEXT("stats", "PATH", stats_path, "$LABPULSE_RUNDIR/batch-commit.sock",
-	    "stats socket, or none"),
+	    "redis://HOST[:PORT][/DB], "
+	    "sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB] or unix:PATH"),
+	O_TEXT("stats", "ADDR", stats_path, "$LABPULSE_RUNDIR/batch-commit.sock",
+	    "stats socket: a path, tcp:HOST:PORT, or none"),
 	O_DURATION("trim-interval", trim_interval_ms, "0", "24h", "5s",
 	    "trim the stream this often to the oldest entry a group still "
 	    "needs, 0 never"),
