@@ -38,15 +38,30 @@
 
 /* A class as student_progress has it: a row per student and notebook,
  * newest first. jsonb's text has no newlines, which SSE needs. */
-static const char sql_snapshot[] =
-	"SELECT coalesce(jsonb_agg(jsonb_build_object("
-	"'studentId', student_id, 'notebookPath', notebook_path,"
-	" 'events', events, 'executions', executions, 'errors', errors,"
-	" 'lastActivity', to_char(last_activity AT TIME ZONE 'UTC',"
-	" 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
-	" 'lastEventType', last_event_type)"
+#define SNAPSHOT_ROWS \
+	"SELECT coalesce(jsonb_agg(jsonb_build_object(" \
+	"'studentId', student_id, 'notebookPath', notebook_path," \
+	" 'events', events, 'executions', executions, 'errors', errors," \
+	" 'lastActivity', to_char(last_activity AT TIME ZONE 'UTC'," \
+	" 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')," \
+	" 'lastEventType', last_event_type)" \
 	" ORDER BY last_activity DESC, student_id, notebook_path), '[]')::text"
+static const char sql_snapshot[] =
+	SNAPSHOT_ROWS " FROM student_progress WHERE class_id = $1";
+/* The same from --db-read, with whether it holds all that --db held when
+ * the snapshot was asked ($2, --db's WAL position then): a standby that
+ * has replayed up to there, or a server that is no standby. In the same
+ * statement, so in the same snapshot of the data. */
+static const char sql_snapshot_read[] =
+	SNAPSHOT_ROWS ", NOT pg_is_in_recovery() OR"
+	" pg_last_wal_replay_lsn() >= $2::pg_lsn"
 	" FROM student_progress WHERE class_id = $1";
+/* --db's WAL position: everything committed there so far is at or before
+ * it (a --db that is itself a standby: what it has replayed). */
+static const char sql_position[] =
+	"SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()"
+	" ELSE pg_current_wal_lsn() END)::text";
+#define READ_RETRY_US	20000	/* --db-read behind: asked again this soon */
 
 static void client_free(struct client *c);
 static void start_snapshots(struct client *c);
@@ -323,7 +338,21 @@ struct snapreq {
 	struct client *c;
 	char klass[128];
 	char id[NOTIFY_ID_LEN];
+	/* --db-read: --db's position when asked, and until when a standby
+	 * behind it is asked again before --db is */
+	char lsn[40];
+	int64_t deadline_us;
+	struct event *retry;	/* waiting to ask --db-read again */
+	TAILQ_ENTRY(snapreq) link;	/* in n->snapwait while it waits */
 };
+
+static void
+snapreq_free(struct snapreq *sr)
+{
+	if (sr->retry)
+		event_free(sr->retry);
+	free(sr);
+}
 
 static void
 snapshots_over(struct client *c)
@@ -406,7 +435,134 @@ on_snapshot(PGresult *res, const char *err, void *arg)
 		snapshots_over(c);
 out:
 	client_release(c);
-	free(sr);
+	snapreq_free(sr);
+}
+
+/* ---- snapshots from --db-read ---- */
+
+static void ask_read(struct snapreq *sr);
+
+/* --db-read could not give it, or not in time: --db does. */
+static void
+ask_db(struct snapreq *sr)
+{
+	const char *p[1] = { sr->klass };
+
+	pgpool_query(sr->c->n->pool, sql_snapshot, 1, p, on_snapshot, sr);
+}
+
+static void
+on_read_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct snapreq *sr = arg;
+
+	(void)fd;
+	(void)what;
+	TAILQ_REMOVE(&sr->c->n->snapwait, sr, link);
+	sr->c->n->read_waiting--;
+	ask_read(sr);
+}
+
+static void
+on_read_snapshot(PGresult *res, const char *err, void *arg)
+{
+	struct snapreq *sr = arg;
+	struct client *c = sr->c;
+	struct notify *n = c->n;
+	struct timeval tv = { 0, READ_RETRY_US };
+
+	if (c->dead || c->state != CS_SNAPSHOT) {
+		client_release(c);
+		snapreq_free(sr);
+		return;
+	}
+	if (res == NULL || PQntuples(res) != 1 || PQnfields(res) != 2) {
+		n->read_unavailable++;
+		log_warn("snapshot from --db-read failed; asking --db peer=%s "
+		    "class=%s error=\"%s\"", c->peer, sr->klass,
+		    err ? err : "no row");
+		ask_db(sr);
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 1), "t") == 0) {
+		n->read_snapshots++;
+		on_snapshot(res, NULL, sr);
+		return;
+	}
+	/* behind what --db had: the snapshot would miss messages older than
+	 * its id, that no live message brings back */
+	if (stats_mono_us() >= sr->deadline_us) {
+		n->read_lagging++;
+		log_info("--db-read is behind --db; asking --db peer=%s "
+		    "class=%s position=%s", c->peer, sr->klass, sr->lsn);
+		ask_db(sr);
+		return;
+	}
+	n->read_waits++;
+	if (sr->retry == NULL &&
+	    (sr->retry = evtimer_new(n->base, on_read_retry, sr)) == NULL) {
+		ask_db(sr);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&n->snapwait, sr, link);
+	n->read_waiting++;
+	evtimer_add(sr->retry, &tv);
+}
+
+static void
+ask_read(struct snapreq *sr)
+{
+	const char *p[2] = { sr->klass, sr->lsn };
+
+	pgpool_query(sr->c->n->read_pool, sql_snapshot_read, 2, p,
+	    on_read_snapshot, sr);
+}
+
+/* What the client's snapshots ask --db-read for: --db's position now. */
+struct snappos {
+	struct client *c;
+	char id[NOTIFY_ID_LEN];
+};
+
+static void
+on_position(PGresult *res, const char *err, void *arg)
+{
+	struct snappos *sp = arg;
+	struct client *c = sp->c;
+	struct notify *n = c->n;
+	int i;
+
+	if (c->dead || c->state != CS_SNAPSHOT)
+		goto out;
+	if (res == NULL || PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+		/* --db is what token checks and LISTEN need too: a
+		 * dashboard waits for it, as without --db-read */
+		log_warn("no snapshot; closing peer=%s error=\"%s\"", c->peer,
+		    err ? err : "no WAL position");
+		n->closed_unavailable++;
+		client_close_code(c, 1011, "database unavailable");
+		goto out;
+	}
+	for (i = 0; i < c->nclasses && !c->dead && c->state == CS_SNAPSHOT;
+	    i++) {
+		struct snapreq *sr = calloc(1, sizeof *sr);
+
+		if (sr == NULL) {
+			client_close_code(c, 1011, "out of memory");
+			break;
+		}
+		sr->c = c;
+		snprintf(sr->klass, sizeof sr->klass, "%s", c->classes[i]);
+		snprintf(sr->id, sizeof sr->id, "%s", sp->id);
+		snprintf(sr->lsn, sizeof sr->lsn, "%s", PQgetvalue(res, 0, 0));
+		sr->deadline_us = stats_mono_us() +
+		    n->cfg.read_max_lag_ms * 1000;
+		client_hold(c);
+		ask_read(sr);
+	}
+out:
+	client_release(c);
+	free(sp);
 }
 
 static void
@@ -416,6 +572,21 @@ start_snapshots(struct client *c)
 
 	c->state = CS_SNAPSHOT;
 	c->snapshots_waiting = c->nclasses;
+	if (c->n->read_pool) {
+		struct snappos *sp = calloc(1, sizeof *sp);
+
+		if (sp == NULL) {
+			client_close_code(c, 1011, "out of memory");
+			return;
+		}
+		sp->c = c;
+		/* what the snapshots stand for: the messages up to here */
+		snprintf(sp->id, sizeof sp->id, "%s", feed_position(c->n));
+		client_hold(c);
+		pgpool_query_first(c->n->pool, sql_position, 0, NULL,
+		    on_position, sp);
+		return;
+	}
 	client_hold(c);		/* a query may fail at once and close it */
 	for (i = 0; i < c->nclasses && !c->dead && c->state == CS_SNAPSHOT;
 	    i++) {
@@ -1109,6 +1280,14 @@ client_queued_total(struct notify *n)
 void
 client_drop_all(struct notify *n)
 {
+	struct snapreq *sr;
+
+	while ((sr = TAILQ_FIRST(&n->snapwait)) != NULL) {
+		TAILQ_REMOVE(&n->snapwait, sr, link);
+		n->read_waiting--;
+		client_release(sr->c);
+		snapreq_free(sr);
+	}
 	while (!TAILQ_EMPTY(&n->clients))
 		client_free(TAILQ_FIRST(&n->clients));
 }

@@ -34,6 +34,15 @@ static const struct opt options[] = {
 	    "PostgreSQL"),
 	O_LONG("db-pool", pool_size, "1", "64", "2",
 	    "PostgreSQL connections shared by all clients"),
+	O_TEXT("db-read", "CONNINFO", db_read, "--db",
+	    "PostgreSQL for the dashboards' snapshots: a standby"),
+	/* a standby a few ms behind is common under load; a second rides out
+	 * a burst without sending every snapshot to --db */
+	O_DURATION("db-read-max-lag", read_max_lag_ms, "0", "1m", "1s",
+	    "how long a snapshot waits for --db-read to replay what --db had "
+	    "when it was asked; then --db answers it"),
+	O_LONG("db-read-pool", read_pool_size, "1", "64", "2",
+	    "connections to --db-read"),
 	O_STR("from", "ADDR", from, "stream:routed",
 	    "stream:NAME (read whole), -, file:PATH or unix:PATH"),
 	O_DURATION("heartbeat", heartbeat_ms, "100ms", "1h", "15s",
@@ -76,12 +85,13 @@ static const struct opt options[] = {
 	    "snapshot once it drained, or close 1013"),
 	O_TEXT("redis", "URL", redis_url,
 	    "$LABPULSE_REDIS, else redis://127.0.0.1:6379/0",
-	    "redis://HOST[:PORT][/DB] or unix:PATH"),
+	    "redis://HOST[:PORT][/DB], "
+	    "sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB] or unix:PATH"),
 	O_DURATION("request-timeout", request_timeout_ms, "100ms", "10m", "10s",
 	    "a request must be whole this long after the connection opened, "
 	    "or the answer before it on a kept-alive one, else 408"),
-	O_TEXT("stats", "PATH", stats_path, "$LABPULSE_RUNDIR/notify.sock",
-	    "stats socket, or none"),
+	O_TEXT("stats", "ADDR", stats_path, "$LABPULSE_RUNDIR/notify.sock",
+	    "stats socket: a path, tcp:HOST:PORT, or none"),
 	O_STR("telegram-api", "URL", telegram_api, "https://api.telegram.org",
 	    "the Telegram Bot API's base URL"),
 	/* revocations arrive by LISTEN at once, and a lost LISTEN re-checks
@@ -122,7 +132,7 @@ opt_on_slow(const struct opt *o, const char *s, void *cfg, char *err,
 static void
 check_options(struct notify *n)
 {
-	char err[512];
+	char err[512], *perr = NULL;
 	const char *api;
 
 	if (addr_parse(n->cfg.from, &n->from, err, sizeof err) < 0)
@@ -148,6 +158,18 @@ check_options(struct notify *n)
 	    api[strcspn(api, "?# \t\r\n")] != '\0')
 		usage_error("--telegram-api: an http:// or https:// URL of at "
 		    "most 512 bytes, with no query, not '%.80s'", api);
+	if (n->cfg.db_read) {
+		PQconninfoOption *ci = PQconninfoParse(n->cfg.db_read, &perr);
+
+		if (ci == NULL) {
+			if (perr)
+				perr[strcspn(perr, "\n")] = '\0';
+			usage_error("--db-read: %s", perr ? perr : "out of memory");
+		}
+		PQconninfoFree(ci);
+	} else if (opt_given("db-read-max-lag") || opt_given("db-read-pool"))
+		usage_error("--db-read-%s: only with --db-read",
+		    opt_given("db-read-pool") ? "pool" : "max-lag");
 	if ((n->hooks_dead.kind != ADDR_STREAM &&
 	    n->hooks_dead.kind != ADDR_STDIO) || n->hooks_dead.group[0])
 		usage_error("--hooks-dead: stream:NAME or -, not %s",
@@ -258,6 +280,12 @@ static const struct stats_counter counters[] = {
 	COUNTER("closed_unavailable", closed_unavailable),
 	COUNTER("recheck_errors", recheck_errors),
 	{ NULL, 0 }
+}, reads[] = {
+	COUNTER("snapshots", read_snapshots),
+	COUNTER("waits", read_waits),
+	COUNTER("to_db_lagging", read_lagging),
+	COUNTER("to_db_unavailable", read_unavailable),
+	{ NULL, 0 }
 }, resyncs[] = {
 	COUNTER("gap", resync_gap),
 	COUNTER("slow", resync_slow),
@@ -299,6 +327,17 @@ fill_stats(void *arg)
 	if (n->hooks)
 		o = jv_object_set(o, jv_string("hooks"), hooks_stats(n));
 	o = jv_object_set(o, jv_string("postgres"), pgpool_stats(n->pool));
+	if (n->read_pool) {
+		jv r = stats_counters(jv_object(), n, reads);
+
+		r = jv_object_set(r, jv_string("waiting"),
+		    jv_number(n->read_waiting));
+		r = jv_object_set(r, jv_string("max_lag_ms"),
+		    jv_number(n->cfg.read_max_lag_ms));
+		r = jv_object_set(r, jv_string("pool"),
+		    pgpool_stats(n->read_pool));
+		o = jv_object_set(o, jv_string("db_read"), r);
+	}
 	o = jv_object_set(o, jv_string("token_cache"), auth_stats(n));
 	if (n->listener)
 		o = jv_object_set(o, jv_string("revocations"),
@@ -307,6 +346,9 @@ fill_stats(void *arg)
 	    jv_number(web_count(n->web)));
 	pools = jv_object_set(jv_object(), jv_string("postgres"),
 	    pgpool_pool(n->pool));
+	if (n->read_pool)
+		pools = jv_object_set(pools, jv_string("postgres-read"),
+		    pgpool_pool(n->read_pool));
 	if (feed_is_stream(n))
 		pools = jv_object_set(pools, jv_string("redis"), feed_pool(n));
 	o = jv_object_set(o, jv_string("pools"), pools);
@@ -372,6 +414,23 @@ link_state(struct notify *n, int up, const char *url, const char *reason)
 		daemon_pg_state(&n->d, up, reason);
 }
 
+/* --db-read's connections, logged apart from --db's: a standby away
+ * sends snapshots to --db, and is no outage. */
+static void
+read_state(struct notify *n, int up, const char *url, const char *reason)
+{
+	(void)url;
+	if (up && n->read_up != 1)
+		log_info("connected to PostgreSQL for snapshots (--db-read)");
+	else if (!up && (n->read_up != 0 ||
+	    strcmp(n->read_why, reason ? reason : "") != 0))
+		log_warn("lost PostgreSQL for snapshots (--db-read); asking "
+		    "--db reason=\"%s\"", reason ? reason : "");
+	n->read_up = up;
+	snprintf(n->read_why, sizeof n->read_why, "%s",
+	    up || reason == NULL ? "" : reason);
+}
+
 /* client.c's entry points, for the parts below it to call back. */
 static const struct feed_ops feed_ops = {
 	client_dispatch, client_resync_all, link_state
@@ -416,7 +475,14 @@ acquire(struct notify *n, int *fds, int *nfds)
 	find_web_root(n);
 	TAILQ_INIT(&n->clients);
 	n->started_us = stats_now_us();
-	n->pool = pgpool_new(n->base, c->db, (int)c->pool_size, link_state, n);
+	n->pool = pgpool_new(n->base, c->db, (int)c->pool_size,
+	    "labpulse-notify", link_state, n);
+	TAILQ_INIT(&n->snapwait);
+	n->read_up = -1;
+	if (c->db_read && (n->read_pool = pgpool_new(n->base, c->db_read,
+	    (int)c->read_pool_size, "labpulse-notify-read", read_state,
+	    n)) == NULL)
+		die_nomem();
 	n->peers = peers_new(c->max_conns_per_addr);
 	n->auth = auth_new(n, c->token_ttl_ms);
 	if ((n->delivery_us = hist_new()) == NULL || n->pool == NULL ||
@@ -454,6 +520,8 @@ release(struct notify *n)
 	hooks_close(n);
 	listen_free(n->listener);
 	auth_close(n->auth);
+	/* before --db's: what it gives up on may be asked of --db */
+	pgpool_free(n->read_pool);
 	pgpool_free(n->pool);
 	auth_free(n->auth);
 	web_free(n->web);

@@ -42,6 +42,7 @@ struct evconnlistener;
 struct rconn;
 struct hist;
 struct notify;
+struct snapreq;
 
 struct httpreq;
 struct peers;
@@ -52,6 +53,8 @@ struct notify_cfg {
 	const char *from;
 	const char *redis_url;
 	const char *db;
+	const char *db_read;	/* NULL: snapshots from --db */
+	long read_pool_size, read_max_lag_ms;
 	const char *stats_path;
 	const char *web_root;
 	long max_clients, max_queue, heartbeat_ms, pool_size;
@@ -77,9 +80,10 @@ typedef void (*link_state_fn)(struct notify *n, int up, const char *url,
 typedef void (*pg_done_fn)(PGresult *res, const char *err, void *arg);
 
 struct pgpool;
-/* state, when not NULL, hears of each connect and loss (url NULL). */
+/* state, when not NULL, hears of each connect and loss (url NULL); app
+ * (a static string) names the connections in pg_stat_activity. */
 struct pgpool *pgpool_new(struct event_base *base, const char *conninfo,
-    int size, link_state_fn state, struct notify *n);
+    int size, const char *app, link_state_fn state, struct notify *n);
 /* Queue a query with text parameters; done is always called, later. */
 void pgpool_query(struct pgpool *p, const char *sql, int nparams,
     const char *const *params, pg_done_fn done, void *arg);
@@ -445,6 +449,11 @@ struct notify {
 	struct addr hooks_from, hooks_dead;	/* checked with the options */
 	const char *hooks_dead_spec;
 	struct pgpool *pool;
+	struct pgpool *read_pool;	/* --db-read's, or NULL */
+	TAILQ_HEAD(, snapreq) snapwait;	/* waiting for --db-read to replay */
+	long read_waiting;		/* in snapwait */
+	int read_up;			/* --db-read as last logged: -1 none */
+	char read_why[256];
 	struct authcache *auth;
 	struct listener *listener;	/* revocations */
 	struct web *web;		/* the dashboard's files */
@@ -462,6 +471,10 @@ struct notify {
 	unsigned long dead_closed, auth_401, auth_403, bad_requests;
 	unsigned long replays, replayed, proto_errors, revoked_closed;
 	unsigned long closed_unavailable, recheck_errors;
+	/* snapshots of --db-read: served by it, waits for its replay, and
+	 * those asked of --db instead: it stayed behind, or failed */
+	unsigned long read_snapshots, read_waits, read_lagging;
+	unsigned long read_unavailable;
 	unsigned long refused_addr;	/* past --max-conns-per-addr */
 	unsigned long request_timeouts;	/* head not whole in time: 408 */
 	unsigned long malformed;	/* requests refused before routing */

@@ -41,6 +41,7 @@ struct pgpool {
 	link_state_fn state;
 	struct notify *n;
 	char *conninfo;
+	const char *app;	/* application_name in pg_stat_activity */
 	struct pgslot *slots;
 	int size;
 	struct pgreq_list queue;
@@ -107,13 +108,14 @@ pg_close(PGconn **conn, struct event **ev)
 
 struct pgpool *
 pgpool_new(struct event_base *base, const char *conninfo, int size,
-    link_state_fn state, struct notify *n)
+    const char *app, link_state_fn state, struct notify *n)
 {
 	struct pgpool *p = calloc(1, sizeof *p);
 
 	if (p == NULL)
 		return NULL;
 	p->base = base;
+	p->app = app;
 	p->state = state;
 	p->n = n;
 	p->conninfo = conninfo ? strdup(conninfo) : NULL;
@@ -241,7 +243,7 @@ slot_connect(struct pgslot *s)
 	if (now < s->next_try_us)
 		return -1;
 	/* the loop waits while it connects: not long */
-	s->conn = pg_open(p->base, p->conninfo, "labpulse-notify", NULL,
+	s->conn = pg_open(p->base, p->conninfo, p->app, NULL,
 	    on_readable, s, &s->ev, err, sizeof err);
 	if (s->conn == NULL) {
 		s->next_try_us = now + PG_RETRY_US;
