@@ -68,16 +68,28 @@ catch_signals(struct daemon *d)
 	}
 }
 
+/* lib/redis.c's line when Sentinel names another primary. */
+static void
+redis_notice(const char *msg)
+{
+	log_info("%s", msg);
+}
+
 void
 daemon_start(struct daemon *d, const char *name, const char *stats,
     stats_fill_fn fill, void *arg)
 {
-	char path[300], err[512];
+	char path[300], err[512], host[64];
+	int port;
 
 	self = d;
+	redis_notice_hook = redis_notice;
 	d->name = name;
 	d->arg = arg;
 	d->redis_up = d->pg_up = -1;
+	if (stats && stats_tcp_parse(stats, host, sizeof host, &port, err,
+	    sizeof err) < 0)
+		usage_error("--stats: %s", err);
 	d->base = event_base_new();
 	if (d->base == NULL)
 		die(EX_OSERR, "cannot create the event loop");

@@ -1,5 +1,6 @@
-/* stats.c: serve the daemon's figures on a Unix socket, one object per
- * connection, on the daemon's own event loop. */
+/* stats.c: serve the daemon's figures on a Unix socket or a TCP port, one
+ * object per connection, on the daemon's own event loop. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,7 +22,7 @@ struct stats_server {
 	struct evconnlistener *lev;
 	stats_fill_fn fn;
 	void *arg;
-	char path[256];
+	char path[256];		/* to unlink at the end; "" for TCP */
 };
 
 void
@@ -72,16 +73,71 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	close(fd);
 }
 
+int
+stats_tcp_parse(const char *spec, char *host, size_t hostlen, int *port,
+    char *err, size_t errlen)
+{
+	const char *h, *colon, *p;
+	unsigned char buf[sizeof(struct in6_addr)];
+	char *end;
+	size_t hl;
+	long n;
+	int v6;
+
+	if (strncmp(spec, "tcp:", 4) != 0)
+		return 0;
+	h = spec + 4;
+	v6 = h[0] == '[';
+	if (v6) {
+		colon = strstr(h, "]:");
+		if (colon == NULL)
+			goto bad;
+		h++;
+		hl = colon - h;
+		p = colon + 2;
+	} else {
+		colon = strrchr(h, ':');
+		if (colon == NULL)
+			goto bad;
+		hl = colon - h;
+		p = colon + 1;
+	}
+	if (hl == 0 || hl >= hostlen)
+		goto bad;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, host, buf) != 1)
+		goto bad;
+	errno = 0;
+	n = strtol(p, &end, 10);
+	if (*p < '0' || *p > '9' || *end != '\0' || errno || n < 1 ||
+	    n > 65535)
+		goto bad;
+	*port = (int)n;
+	return 1;
+bad:
+	snprintf(err, errlen, "bad stats address '%s' (expected PATH, "
+	    "tcp:ADDRESS:PORT or tcp:[IPV6]:PORT, the port 1 to 65535)", spec);
+	return -1;
+}
+
 struct stats_server *
-stats_listen(struct event_base *base, const char *path, stats_fill_fn fn,
+stats_listen(struct event_base *base, const char *spec, stats_fill_fn fn,
     void *arg, char *err, size_t errlen)
 {
 	struct stats_server *s;
-	char spec[300];
-	int fd;
+	char lspec[300], host[64];
+	int fd, port, tcp;
 
-	snprintf(spec, sizeof spec, "unix:%s", path);
-	fd = addr_listen(spec, 16, err, errlen);
+	tcp = stats_tcp_parse(spec, host, sizeof host, &port, err, errlen);
+	if (tcp < 0)
+		return NULL;
+	if (tcp)
+		snprintf(lspec, sizeof lspec, strchr(host, ':') ? "[%s]:%d" :
+		    "%s:%d", host, port);
+	else
+		snprintf(lspec, sizeof lspec, "unix:%s", spec);
+	fd = addr_listen(lspec, 16, err, errlen);
 	if (fd < 0)
 		return NULL;
 	s = calloc(1, sizeof *s);
@@ -92,13 +148,14 @@ stats_listen(struct event_base *base, const char *path, stats_fill_fn fn,
 	}
 	s->fn = fn;
 	s->arg = arg;
-	snprintf(s->path, sizeof s->path, "%s", path);
+	if (!tcp)
+		snprintf(s->path, sizeof s->path, "%s", spec);
 	s->lev = evconnlistener_new(base, accept_cb, s,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (s->lev == NULL) {
 		close(fd);
 		free(s);
-		snprintf(err, errlen, "cannot watch stats socket %s", path);
+		snprintf(err, errlen, "cannot watch stats socket %s", spec);
 		return NULL;
 	}
 	return s;
@@ -110,7 +167,8 @@ stats_close(struct stats_server *s)
 	if (s == NULL)
 		return;
 	evconnlistener_free(s->lev);
-	unlink(s->path);
+	if (s->path[0])
+		unlink(s->path);
 	free(s);
 }
 

@@ -16,7 +16,15 @@ typedef jv (*stats_fill_fn)(void *arg);
 
 /* The default path: $LABPULSE_RUNDIR/NAME.sock, else /run/labpulse/NAME.sock. */
 void stats_default_path(const char *name, char *buf, size_t len);
-struct stats_server *stats_listen(struct event_base *base, const char *path,
+/* Whether spec is a TCP address, tcp:HOST:PORT, HOST an IPv4 address or
+ * [IPV6] and PORT 1 to 65535: 1 with host (without brackets) and port
+ * set, 0 when spec is no tcp: at all (a Unix socket's path), -1 with the
+ * reason in err when it is a tcp: that is no such address. */
+int stats_tcp_parse(const char *spec, char *host, size_t hostlen, int *port,
+    char *err, size_t errlen);
+/* Serve on spec: a Unix socket's path, or tcp:HOST:PORT (the same JSON).
+ * NULL with err. */
+struct stats_server *stats_listen(struct event_base *base, const char *spec,
     stats_fill_fn fn, void *arg, char *err, size_t errlen);
 void stats_close(struct stats_server *s);
 

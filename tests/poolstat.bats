@@ -40,7 +40,7 @@ teardown() {
 }
 
 # The names of the metrics of --check and of its performance data.
-METRICS="pool_util queue_util cl_waiting maxwait stream_lag pending delivery daemons_down hooks_dead"
+METRICS="pool_util queue_util cl_waiting maxwait stream_lag pending delivery daemons_down hooks_dead replica_lag redis_replicas"
 SECTIONS="DAEMONS POOLS QUEUES DELIVERY POSTGRES REDIS"
 
 # section TITLE FILE: the lines of one section of the table, its title line
@@ -128,7 +128,7 @@ def want($where; $spec; $strict):
 	  end;
 def daemon($w):
 	if .up == true then
-		want($w; {name: S, socket: S, up: B, error: Z, pid: N, version: S,
+		want($w; {name: S, host: S, socket: S, up: B, error: Z, pid: N, version: S,
 		    started_at: S, uptime_s: N, pools: O, queue: O, delivery: O,
 		    stats: O}; true),
 		(.pools | objects | to_entries[] | .key as $p | .value
@@ -141,13 +141,18 @@ def daemon($w):
 		(.delivery | want("\($w).delivery"; {in: N, out: N, dropped: N,
 		    share_pct: N, in_per_s: Nn, out_per_s: Nn}; true))
 	else
-		want($w; {name: S, socket: S, up: B, error: S}; false)
+		want($w; {name: S, host: S, socket: S, up: B, error: S}; false)
 	end;
 def postgres:
 	if .up == true then
 		want("postgres"; {up: B, error: Z, max_connections: N, reserved: N,
 		    connections: N, util_pct: N, by_app: O, oldest_xact_s: Nn,
-		    commits_per_s: Nn, rollbacks_per_s: Nn, cache_hit_pct: Nn}; true),
+		    commits_per_s: Nn, rollbacks_per_s: Nn, cache_hit_pct: Nn,
+		    nodes: A}; true),
+		(.nodes | arrays | to_entries[] | .key as $n | .value
+		 | want("postgres.nodes[\($n)]"; {node: S, up: B, error: Z, role: S,
+		     lsn: N, lag_bytes: Nn, lag_s: Nn, streaming: ["boolean", "null"],
+		     replicas: A}; true)),
 		(.by_app | objects | to_entries[] | .key as $a | .value
 		 | want("postgres.by_app[\($a)]"; {active: N, idle: N,
 		     idle_in_transaction: N, waiting: N}; true))
@@ -156,7 +161,11 @@ def redis:
 	if .up == true then
 		want("redis"; {up: B, error: Z, connected_clients: N,
 		    blocked_clients: N, used_memory: N, ops_per_s: N, hooks_dead: Nn,
-		    hooks_pending: Nn, streams: A}; true),
+		    hooks_pending: Nn, streams: A, role: S, connected_replicas: Nn,
+		    nodes: A}; true),
+		(.nodes | arrays | to_entries[] | .key as $n | .value
+		 | want("redis.nodes[\($n)]"; {node: S, role: S, offset: Nn,
+		     lag_bytes: Nn, lag_s: Nn}; false)),
 		(.streams | arrays | to_entries[] | .key as $s | .value
 		 | want("redis.streams[\($s)]"; {stream: S, length: N, groups: A}; true),
 		   (.groups | arrays | to_entries[] | .key as $g | .value
@@ -165,7 +174,7 @@ def redis:
 		        idlest_consumer: Sn, idlest_ms: Nn}; true)))
 	else want("redis"; {up: B, error: S}; false) end;
 want("tick"; {time: S, interval_s: Nn, daemons: A, postgres: O, redis: O,
-    summary: O}; true),
+    pgbouncers: A, summary: O}; true),
 (.time | strings
  | select(test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?Z$") | not)
  | "time: not ISO 8601 in UTC: \(.)"),
@@ -174,7 +183,7 @@ want("tick"; {time: S, interval_s: Nn, daemons: A, postgres: O, redis: O,
 (.redis | objects | redis),
 (.summary | want("summary"; {daemons: N, daemons_down: N, pool_util_pct: Nn,
     queue_util_pct: Nn, cl_waiting: N, maxwait_us: N, stream_lag: Nn, pending: Nn,
-    delivery_pct: Nn, hooks_dead: Nn}; true))
+    delivery_pct: Nn, hooks_dead: Nn, replica_lag_s: Nn, redis_replicas: Nn}; true))
 '
 
 # prom_lint FILE...: the Prometheus text format 0.0.4 as labpulse writes it,
@@ -233,8 +242,8 @@ prom_lint() {
 		if (sub(/^[^{]*\{/, "", s)) {
 			while (match(s, /^[a-z_]+="[^"]*"/)) {
 				l = substr(s, 1, index(s, "=") - 1)
-				if (l !~ /^(daemon|pool|stream|group|app|state|destination|le|quantile)$/)
-					bad("label " l " is none of daemon, pool, stream, group, app, state, destination")
+				if (l !~ /^(daemon|host|pool|stream|group|app|state|destination|node|pgbouncer|database|user|sentinel|le|quantile)$/)
+					bad("label " l " is none of daemon, host, pool, stream, group, app, state, destination, node, pgbouncer, database, user, sentinel")
 				s = substr(s, RLENGTH + 1)
 				sub(/^,/, "", s)
 			}
@@ -760,7 +769,7 @@ fcheck() {
 	assert_equal "${#lines[@]}" 23
 	assert_equal "${lines[21]}" "${lines[0]}"
 	[[ ${lines[0]} == *[a-z]* ]]
-	run -0 awk 'NR != 1 && NR != 22 && (NF != 15 || $2 != "4/4") { print NR ": " $0 }' "$BATS_TEST_TMPDIR/w"
+	run -0 awk 'NR != 1 && NR != 22 && (NF != 16 || $2 != "4/4") { print NR ": " $0 }' "$BATS_TEST_TMPDIR/w"
 	assert_output ""
 	# --lines: the same without --watch's terminal test
 	run -0 --separate-stderr poolstat --lines --watch 0.1 --count 2
@@ -831,7 +840,7 @@ fcheck() {
 	done
 	[ "$(section DAEMONS "$BATS_TEST_TMPDIR/t" | grep -cE '^ *route +up ')" = 5 ]
 	run -0 --separate-stderr replay --lines
-	run -0 awk 'NF == 15 && $2 == "4/4"' <<<"$output"
+	run -0 awk 'NF == 16 && $2 == "4/4"' <<<"$output"
 	assert_equal "${#lines[@]}" 5
 	run -0 --separate-stderr replay --prometheus
 	printf '%s\n' "$output" | awk -v d="$BATS_TEST_TMPDIR/x" '/^$/ { n++; next } { print > (d (n + 0)) }'
@@ -927,7 +936,7 @@ fcheck() {
 	# --lines on a terminal: lines, no redraw
 	t send-keys -t lp "clear; $TOP/bin/poolstat --lines --watch 0.2 --count 3; echo \"rc=\$?\"" Enter
 	wait_until 'pane | grep -qx "rc=0"'
-	[ "$(pane | awk 'NF == 15 && $2 == "4/4"' | wc -l)" = 3 ] || { pane; false; }
+	[ "$(pane | awk 'NF == 16 && $2 == "4/4"' | wc -l)" = 3 ] || { pane; false; }
 }
 
 # tick_gap FILE: the seconds between the first two ticks of FILE (NDJSON).
@@ -1025,18 +1034,18 @@ ev() {
 	start_ingest qfull --to stream:poolstat-qfull --max-backlog 3
 	redis-cli -s "${LABPULSE_REDIS#unix:}" DEL labpulse:poolstat-qfull >/dev/null
 	run -0 poolstat --check --socket "$qfull_STATS" --no-postgres --no-redis --sample 0
-	assert_output "POOLSTAT OK - all 1 daemons up, pools and queues within limits | pool_util=0%;70;80 queue_util=0%;70;90 cl_waiting=0;; maxwait=0ms;; stream_lag=U;1000;10000 pending=U;; delivery=U;;99.5 daemons_down=0;;1 hooks_dead=U;1;100"
+	assert_output "POOLSTAT OK - all 1 daemons up, pools and queues within limits | pool_util=0%;70;80 queue_util=0%;70;90 cl_waiting=0;; maxwait=0ms;; stream_lag=U;1000;10000 pending=U;; delivery=U;;99.5 daemons_down=0;;1 hooks_dead=U;1;100 replica_lag=U;5;30 redis_replicas=U;;0"
 	post "$qfull_URL/api/v1/events" "[$(ev q-1),$(ev q-2),$(ev q-3)]"
 	assert_equal "$status_code" 202
 	wait_until '[ "$(stats "$qfull_STATS" | jq .backlog.full)" = true ]'
 	run -2 poolstat --check --socket "$qfull_STATS" --no-postgres --no-redis --sample 0
-	assert_output "POOLSTAT CRITICAL - queue_util 100% >= 90% (qfull backlog) | pool_util=0%;70;80 queue_util=100%;70;90 cl_waiting=0;; maxwait=0ms;; stream_lag=U;1000;10000 pending=U;; delivery=U;;99.5 daemons_down=0;;1 hooks_dead=U;1;100"
+	assert_output "POOLSTAT CRITICAL - queue_util 100% >= 90% (qfull backlog) | pool_util=0%;70;80 queue_util=100%;70;90 cl_waiting=0;; maxwait=0ms;; stream_lag=U;1000;10000 pending=U;; delivery=U;;99.5 daemons_down=0;;1 hooks_dead=U;1;100 replica_lag=U;5;30 redis_replicas=U;;0"
 	# it is really full: ingest refuses the next POST
 	post "$qfull_URL/api/v1/events" "[$(ev q-4)]"
 	assert_equal "$status_code" 503
 	# its own thresholds: a warning, not yet critical
 	run -1 poolstat --check --socket "$qfull_STATS" --no-postgres --no-redis --sample 0 --crit 'queue_util>100%' --warn 'queue_util>=70%'
-	assert_output "POOLSTAT WARNING - queue_util 100% >= 70% (qfull backlog) | pool_util=0%;70;80 queue_util=100%;70;100 cl_waiting=0;; maxwait=0ms;; stream_lag=U;1000;10000 pending=U;; delivery=U;;99.5 daemons_down=0;;1 hooks_dead=U;1;100"
+	assert_output "POOLSTAT WARNING - queue_util 100% >= 70% (qfull backlog) | pool_util=0%;70;80 queue_util=100%;70;100 cl_waiting=0;; maxwait=0ms;; stream_lag=U;1000;10000 pending=U;; delivery=U;;99.5 daemons_down=0;;1 hooks_dead=U;1;100 replica_lag=U;5;30 redis_replicas=U;;0"
 	redis-cli -s "${LABPULSE_REDIS#unix:}" DEL labpulse:poolstat-qfull >/dev/null
 }
 
@@ -1090,12 +1099,14 @@ dead_letter() {
 	redis-cli -s "${LABPULSE_REDIS#unix:}" DEL labpulse:hooks-dead >/dev/null
 	set -- --socket "$FAKE/notify.sock" --no-postgres --sample 0
 	rest="cl_waiting=0;; maxwait=0ms;; stream_lag=0;1000;10000 pending=0;; delivery=100%;;99.5 daemons_down=0;;1"
+	# the stack's Redis has no replica, its PostgreSQL no standby
+	ha="replica_lag=U;5;30 redis_replicas=0;;0"
 	run -0 poolstat "$@" --check
-	assert_output "POOLSTAT OK - all 1 daemons up, pools and queues within limits | pool_util=U;70;80 queue_util=U;70;90 $rest hooks_dead=0;1;100"
+	assert_output "POOLSTAT OK - all 1 daemons up, pools and queues within limits | pool_util=U;70;80 queue_util=U;70;90 $rest hooks_dead=0;1;100 $ha"
 	dead_letter 1
 	assert_equal "$(xlen hooks-dead)" 1
 	run -1 poolstat "$@" --check
-	assert_output "POOLSTAT WARNING - hooks_dead 1 >= 1 (labpulse:hooks-dead) | pool_util=U;70;80 queue_util=U;70;90 $rest hooks_dead=1;1;100"
+	assert_output "POOLSTAT WARNING - hooks_dead 1 >= 1 (labpulse:hooks-dead) | pool_util=U;70;80 queue_util=U;70;90 $rest hooks_dead=1;1;100 $ha"
 	# the same figure in JSON, Prometheus and the lines
 	run -0 --separate-stderr poolstat "$@" --json
 	assert_equal "$(jq -c '[.redis.hooks_dead, .summary.hooks_dead]' <<<"$output")" '[1,1]'
@@ -1105,24 +1116,24 @@ dead_letter() {
 	run -0 grep -x 'labpulse_hooks_dead_letters [0-9]*' "$BATS_TEST_TMPDIR/p"
 	assert_output "labpulse_hooks_dead_letters 1"
 	run -0 --separate-stderr poolstat "$@" --lines
-	assert_equal "$(awk 'NR == 1 { print $NF } NR == 2 { print NF, $NF }' <<<"$output")" "dead
-15 1"
+	assert_equal "$(awk 'NR == 1 { print $(NF - 1) } NR == 2 { print NF, $(NF - 1) }' <<<"$output")" "dead
+16 1"
 	dead_letter $(seq 2 100)
 	assert_equal "$(xlen hooks-dead)" 100
 	run -2 poolstat "$@" --check
-	assert_output "POOLSTAT CRITICAL - hooks_dead 100 >= 100 (labpulse:hooks-dead) | pool_util=U;70;80 queue_util=U;70;90 $rest hooks_dead=100;1;100"
+	assert_output "POOLSTAT CRITICAL - hooks_dead 100 >= 100 (labpulse:hooks-dead) | pool_util=U;70;80 queue_util=U;70;90 $rest hooks_dead=100;1;100 $ha"
 	# thresholds of its own
 	run -1 poolstat "$@" --check --crit 'hooks_dead>100' --warn 'hooks_dead>=50'
-	assert_output "POOLSTAT WARNING - hooks_dead 100 >= 50 (labpulse:hooks-dead) | pool_util=U;70;80 queue_util=U;70;90 $rest hooks_dead=100;50;100"
+	assert_output "POOLSTAT WARNING - hooks_dead 100 >= 50 (labpulse:hooks-dead) | pool_util=U;70;80 queue_util=U;70;90 $rest hooks_dead=100;50;100 $ha"
 	run -3 --separate-stderr poolstat "$@" --check --crit 'hooks_dead>=1%'
 	assert_output "POOLSTAT UNKNOWN - --crit: hooks_dead takes a bare number, not '%', in 'hooks_dead>=1%'"
 	# an operator dealt with them: the stream is deleted
 	redis-cli -s "${LABPULSE_REDIS#unix:}" DEL labpulse:hooks-dead >/dev/null
 	run -0 poolstat "$@" --check
-	assert_output "POOLSTAT OK - all 1 daemons up, pools and queues within limits | pool_util=U;70;80 queue_util=U;70;90 $rest hooks_dead=0;1;100"
+	assert_output "POOLSTAT OK - all 1 daemons up, pools and queues within limits | pool_util=U;70;80 queue_util=U;70;90 $rest hooks_dead=0;1;100 $ha"
 	# without Redis, no figure
 	run -0 poolstat "$@" --check --no-redis
-	assert_output "POOLSTAT OK - all 1 daemons up, pools and queues within limits | pool_util=U;70;80 queue_util=U;70;90 cl_waiting=0;; maxwait=0ms;; stream_lag=U;1000;10000 pending=U;; delivery=100%;;99.5 daemons_down=0;;1 hooks_dead=U;1;100"
+	assert_output "POOLSTAT OK - all 1 daemons up, pools and queues within limits | pool_util=U;70;80 queue_util=U;70;90 cl_waiting=0;; maxwait=0ms;; stream_lag=U;1000;10000 pending=U;; delivery=100%;;99.5 daemons_down=0;;1 hooks_dead=U;1;100 replica_lag=U;5;30 redis_replicas=U;;0"
 }
 
 @test "the HOOKS section of a recorded tick: a row per destination and the totals, only when a notify reports hooks" {
@@ -1161,7 +1172,7 @@ dead letters waiting in labpulse:hooks-dead: 3; pending in group hooks: 1"
 	assert_equal "$(grep -c '^HOOKS ' <<<"$output")" 1
 	# the lines: hook messages held, and the dead letters
 	run -0 --separate-stderr poolstat --replay "$rec" --no-postgres --lines
-	assert_equal "$(awk '{ print $(NF - 1), $NF }' <<<"$output")" "hooks dead
+	assert_equal "$(awk '{ print $(NF - 2), $(NF - 1) }' <<<"$output")" "hooks dead
 2 3
 - 3"
 	run -0 --separate-stderr poolstat --replay "$rec" --no-postgres --prometheus --count 1
@@ -1235,6 +1246,6 @@ labpulse_hook_latency_seconds{daemon="notify",destination="ta-desk",quantile="0.
 	grep -qx 'labpulse_hook_sent_total{daemon="nhooks",destination="desk"} 0' "$BATS_TEST_TMPDIR/p"
 	grep -qx 'labpulse_hooks_dead_letters 0' "$BATS_TEST_TMPDIR/p"
 	run -0 poolstat "$@" --check
-	[[ $output == "POOLSTAT OK - all 1 daemons up, pools and queues within limits | "*" hooks_dead=0;1;100" ]] ||
+	[[ $output == "POOLSTAT OK - all 1 daemons up, pools and queues within limits | "*" hooks_dead=0;1;100 replica_lag=U;5;30 redis_replicas=0;;0" ]] ||
 		{ echo "$output"; false; }
 }

@@ -13,6 +13,7 @@ static const struct metric_info {
 	enum unit unit;		/* what a bare number is */
 	int pct;		/* takes % */
 	int time;		/* takes us, ms, s */
+	int secs;		/* in seconds: takes s, ms */
 } metrics[M_COUNT] = {
 	[M_POOL_UTIL]	 = { "pool_util", "pool_util_pct", U_PCT, 1, 0 },
 	[M_QUEUE_UTIL]	 = { "queue_util", "queue_util_pct", U_PCT, 1, 0 },
@@ -23,6 +24,8 @@ static const struct metric_info {
 	[M_DELIVERY]	 = { "delivery", "delivery_pct", U_PCT, 1, 0 },
 	[M_DAEMONS_DOWN] = { "daemons_down", "daemons_down", U_NONE, 0, 0 },
 	[M_HOOKS_DEAD]	 = { "hooks_dead", "hooks_dead", U_NONE, 0, 0 },
+	[M_REPLICA_LAG]	 = { "replica_lag", "replica_lag_s", U_S, 0, 0, 1 },
+	[M_REDIS_REPLICAS] = { "redis_replicas", "redis_replicas", U_NONE, 0, 0 },
 };
 
 static const char *const ops[] = { ">", ">=", "<", "<=" };
@@ -33,7 +36,8 @@ take_max(struct figures *f, enum metric m, double x, const char *where)
 	if (isnan(x) || !(isnan(f->v[m]) || x > f->v[m]))
 		return;
 	f->v[m] = x;
-	snprintf(f->where[m], sizeof f->where[m], "%s", where);
+	snprintf(f->where[m], sizeof f->where[m], "%.*s",
+	    (int)sizeof f->where[m] - 1, where);
 }
 
 static double
@@ -103,7 +107,7 @@ daemon_figures(jv d, struct figures *f)
 	char name[256], kind[32];
 	double x;
 
-	jstr(d, "name", name, sizeof name);
+	daemon_label(d, name, sizeof name);
 	daemon_kind(d, kind, sizeof kind);
 	each_pool(d, pool_figures, f);
 	if (strcmp(kind, "notify") == 0) {
@@ -152,10 +156,84 @@ group_figures(void *arg, jv s, const char *stream, jv g, const char *group)
 	f->pending_total = add(f->pending_total, x);
 }
 
+/* PgBouncer's pools count as labpulse's own: a client waiting there
+ * waits as one waiting in a daemon. */
+static void
+bouncer_figures(jv tick, struct figures *f)
+{
+	jv bs = jget(tick, "pgbouncers"), b, ps, p;
+	char name[300], db[256], user[256], where[900];
+	double x;
+	int i, j, n, m;
+
+	n = jlen(bs);
+	for (i = 0; i < n; i++) {
+		b = jv_array_get(jv_copy(bs), i);
+		ps = jget(b, "pools");
+		m = jtrue(b, "up") ? jlen(ps) : 0;
+		jstr(b, "name", name, sizeof name);
+		for (j = 0; j < m; j++) {
+			p = jv_array_get(jv_copy(ps), j);
+			snprintf(where, sizeof where, "pgbouncer %s %s/%s", name,
+			    jstr(p, "database", db, sizeof db),
+			    jstr(p, "user", user, sizeof user));
+			take_max(f, M_POOL_UTIL, jnum(p, "util_pct"), where);
+			take_max(f, M_MAXWAIT, jnum(p, "maxwait_us"), where);
+			x = jnum(p, "cl_waiting");
+			if (!isnan(x))
+				f->v[M_CL_WAITING] += x;
+			jv_free(p);
+		}
+		jv_free(ps);
+		jv_free(b);
+	}
+	jv_free(bs);
+}
+
+/* The node Redis's figures come from, as its nodes name it. */
+static const char *
+redis_self(jv rd, char *buf, size_t len)
+{
+	jv ns = jget(rd, "nodes"), nd = jv_array_get(jv_copy(ns), 0);
+
+	if (jv_is_valid(nd) && jv_get_kind(nd) == JV_KIND_OBJECT)
+		jstr(nd, "node", buf, len);
+	else
+		snprintf(buf, len, "server");
+	jv_free(nd);
+	jv_free(ns);
+	return buf;
+}
+
+/* The largest lag in seconds of the nodes of src (postgres or redis)
+ * whose role is role. */
+static void
+lag_figures(jv src, const char *what, const char *role, struct figures *f)
+{
+	jv ns = jget(src, "nodes"), nd;
+	char r[32], name[300], where[400];
+	int i, n;
+
+	n = jlen(ns);
+	for (i = 0; i < n; i++) {
+		nd = jv_array_get(jv_copy(ns), i);
+		if (!jtrue(src, "up") && strcmp(what, "redis") == 0)
+			;
+		else if (strcmp(jstr(nd, "role", r, sizeof r), role) == 0) {
+			snprintf(where, sizeof where, "%s %s %s", what, role,
+			    jstr(nd, "node", name, sizeof name));
+			take_max(f, M_REPLICA_LAG, jnum(nd, "lag_s"), where);
+		}
+		jv_free(nd);
+	}
+	jv_free(ns);
+}
+
 void
 figures_of(jv tick, const struct ps_cfg *c, struct figures *f)
 {
 	jv ds = jget(tick, "daemons"), d, src;
+	char name[300];
 	int i, n, k;
 
 	memset(f, 0, sizeof *f);
@@ -183,7 +261,11 @@ figures_of(jv tick, const struct ps_cfg *c, struct figures *f)
 		f->pg_util = jnum(src, "util_pct");
 		take_max(f, M_POOL_UTIL, f->pg_util, "postgres");
 	}
+	/* the nodes answer even when the main connection does not */
+	if (!c->no_postgres)
+		lag_figures(src, "postgres", "standby", f);
 	jv_free(src);
+	bouncer_figures(tick, f);
 	src = jget(tick, "redis");
 	if (!c->no_redis && jtrue(src, "up")) {
 		each_group(src, group_figures, f);
@@ -193,6 +275,12 @@ figures_of(jv tick, const struct ps_cfg *c, struct figures *f)
 			snprintf(f->where[M_HOOKS_DEAD],
 			    sizeof f->where[M_HOOKS_DEAD], "%s",
 			    "labpulse:hooks-dead");
+		lag_figures(src, "redis", "replica", f);
+		f->v[M_REDIS_REPLICAS] = jnum(src, "connected_replicas");
+		if (!isnan(f->v[M_REDIS_REPLICAS]))
+			snprintf(f->where[M_REDIS_REPLICAS],
+			    sizeof f->where[M_REDIS_REPLICAS], "redis %s",
+			    redis_self(src, name, sizeof name));
 	}
 	jv_free(src);
 }
@@ -291,7 +379,12 @@ parse_cond(struct threshold *th, const char *s, size_t len, const char *expr,
 	u = mi->unit;
 	if (*p == '\0')
 		;
-	else if (strcmp(p, "%") == 0 && mi->pct)
+	else if (mi->secs && strcmp(p, "s") == 0)
+		u = U_S;
+	else if (mi->secs && strcmp(p, "ms") == 0) {
+		u = U_MS;
+		v /= 1000;
+	} else if (strcmp(p, "%") == 0 && mi->pct)
 		u = U_PCT;
 	else if (strcmp(p, "us") == 0 && mi->time)
 		u = U_US;
@@ -304,7 +397,9 @@ parse_cond(struct threshold *th, const char *s, size_t len, const char *expr,
 	} else {
 		snprintf(err, errlen, "%s takes %s, not '%s', in '%s'",
 		    mi->name, mi->pct ? "a number or a %" : mi->time ?
-		    "a number of us, ms or s" : "a bare number", p, expr);
+		    "a number of us, ms or s" : mi->secs ?
+		    "a number of seconds, or of s or ms" : "a bare number", p,
+		    expr);
 		return -1;
 	}
 	set_th(&th[m], op, v, u);
@@ -376,6 +471,18 @@ say(double x, enum unit u, char *buf, size_t len)
 	return buf;
 }
 
+/* x of metric m, said in unit u: a metric in seconds, in seconds. */
+static const char *
+say_metric(int m, double x, enum unit u, char *buf, size_t len)
+{
+	char n[64];
+
+	if (!metrics[m].secs)
+		return say(x, u, buf, len);
+	snprintf(buf, len, "%ss", fmt_num(x, n, sizeof n));
+	return buf;
+}
+
 static void __attribute__((format(printf, 2, 3)))
 reason(struct sbuf *b, const char *fmt, ...)
 {
@@ -399,7 +506,7 @@ down_reasons(jv tick, struct sbuf *b)
 	for (i = 0; i < n; i++) {
 		d = jv_array_get(jv_copy(ds), i);
 		if (!jtrue(d, "up"))
-			reason(b, "daemon %s down", jstr(d, "name", name,
+			reason(b, "daemon %s down", daemon_label(d, name,
 			    sizeof name));
 		jv_free(d);
 	}
@@ -449,8 +556,8 @@ judge(const struct ps_cfg *c, jv tick, const char *note,
 		t = &c->th[level][m];
 		u = metrics[m].unit == U_PCT ? U_PCT : t->unit;
 		reason(&r[level], "%s %s %s %s%s%s%s", metrics[m].name,
-		    say(f->v[m], u, val, sizeof val), ops[t->op],
-		    say(t->value, u, thr, sizeof thr),
+		    say_metric(m, f->v[m], u, val, sizeof val), ops[t->op],
+		    say_metric(m, t->value, u, thr, sizeof thr),
 		    f->where[m][0] ? " (" : "", f->where[m],
 		    f->where[m][0] ? ")" : "");
 	}
@@ -500,7 +607,8 @@ perfdata(const struct ps_cfg *c, const struct figures *f, struct sbuf *b)
 	int m, level;
 
 	for (m = 0; m < M_COUNT; m++) {
-		uom = metrics[m].pct ? "%" : metrics[m].time ? "ms" : "";
+		uom = metrics[m].pct ? "%" : metrics[m].time ? "ms" :
+		    metrics[m].secs ? "s" : "";
 		scale = metrics[m].time ? 1000 : 1;
 		sb_printf(b, " %s=", metrics[m].name);
 		if (isnan(f->v[m]))

@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -132,7 +135,7 @@ each_pool(jv d, pool_fn fn, void *arg)
 	char name[256], pool[256];
 	int i;
 
-	jstr(d, "name", name, sizeof name);
+	daemon_label(d, name, sizeof name);
 	if (jv_get_kind(ps) == JV_KIND_OBJECT)
 		for (i = jv_object_iter(ps); jv_object_iter_valid(ps, i);
 		    i = jv_object_iter_next(ps, i)) {
@@ -173,6 +176,22 @@ each_group(jv rd, group_fn fn, void *arg)
 }
 
 const char *
+daemon_label(jv d, char *buf, size_t len)
+{
+	char name[256], host[256];
+
+	jstr(d, "name", name, sizeof name);
+	jstr(d, "host", host, sizeof host);
+	/* one that never answered is named by its port: HOST:PORT */
+	if (host[0] && strcmp(host, "local") != 0)
+		snprintf(buf, len, name[0] == ':' ? "%2$s%1$s" : "%s@%s", name,
+		    host);
+	else
+		snprintf(buf, len, "%s", name);
+	return buf;
+}
+
+const char *
 daemon_kind(jv d, char *buf, size_t len)
 {
 	jv st = jget(d, "stats");
@@ -199,6 +218,8 @@ enum { DS_RETRY, DS_READING, DS_DONE, DS_FAILED };
 
 struct dsock {
 	char path[PATH_MAX], name[256];
+	char host[64];		/* of tcp:HOST:PORT, else "" */
+	int port;
 	int kind, fd, state;
 	struct sbuf in;
 	char err[300];
@@ -237,11 +258,58 @@ fmt_ms(long ms, char *buf, size_t len)
 	return buf;
 }
 
+/* A daemon on another host: a nonblocking connect, whose failure shows
+ * as an error on the first read. */
+static void
+dsock_connect_tcp(struct dsock *d)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t sl;
+
+	memset(&ss, 0, sizeof ss);
+	if (inet_pton(AF_INET, d->host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(d->port);
+		sl = sizeof *sin;
+	} else if (inet_pton(AF_INET6, d->host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(d->port);
+		sl = sizeof *sin6;
+	} else {
+		snprintf(d->err, sizeof d->err, "bad address %s", d->host);
+		d->state = DS_FAILED;
+		return;
+	}
+	d->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (d->fd < 0) {
+		snprintf(d->err, sizeof d->err, "cannot make a socket: %s",
+		    strerror(errno));
+		d->state = DS_FAILED;
+		return;
+	}
+	if (connect(d->fd, (struct sockaddr *)&ss, sl) == 0 ||
+	    errno == EINPROGRESS) {
+		d->state = DS_READING;
+		return;
+	}
+	snprintf(d->err, sizeof d->err, "cannot connect: %s", strerror(errno));
+	close(d->fd);
+	d->fd = -1;
+	d->state = DS_FAILED;
+}
+
 static void
 dsock_connect(struct dsock *d)
 {
 	struct sockaddr_un sun;
 
+	if (d->host[0]) {
+		dsock_connect_tcp(d);
+		return;
+	}
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
 	if (strlen(d->path) >= sizeof sun.sun_path) {
@@ -301,7 +369,11 @@ dsock_read(struct dsock *d)
 			continue;
 		if (errno == EAGAIN)
 			return;
-		snprintf(d->err, sizeof d->err, "cannot read: %s",
+		/* a TCP connect that failed says so here */
+		snprintf(d->err, sizeof d->err, "cannot %s: %s",
+		    d->host[0] && d->in.len == 0 && (errno == ECONNREFUSED ||
+		    errno == ETIMEDOUT || errno == EHOSTUNREACH ||
+		    errno == ENETUNREACH) ? "connect" : "read",
 		    strerror(errno));
 		d->state = DS_FAILED;
 		return;
@@ -459,9 +531,17 @@ jget_kind(jv stats, const char *key, jv_kind k)
 static jv
 daemon_entry(const struct dsock *d, jv stats, const char *err)
 {
-	jv o = jv_object();
+	jv o = jv_object(), nm = jget_kind(stats, "name", JV_KIND_STRING);
 
-	o = jv_object_set(o, jv_string("name"), jv_string(d->name));
+	/* a daemon reached over TCP is named by its answer */
+	if (d->host[0] && jv_get_kind(nm) == JV_KIND_STRING)
+		o = jv_object_set(o, jv_string("name"), nm);
+	else {
+		jv_free(nm);
+		o = jv_object_set(o, jv_string("name"), jv_string(d->name));
+	}
+	o = jv_object_set(o, jv_string("host"), jv_string(d->host[0] ?
+	    d->host : "local"));
 	o = jv_object_set(o, jv_string("socket"), jv_string(d->path));
 	o = jv_object_set(o, jv_string("up"), jv_bool(err == NULL));
 	o = jv_object_set(o, jv_string("error"), err ? jv_string(err) :
@@ -582,7 +662,15 @@ read_daemons(struct collector *co)
 			snprintf(ds[i].path, sizeof ds[i].path, "%s",
 			    c->sockets[i]);
 			ds[i].fd = -1;
-			dsock_name(&ds[i]);
+			/* checked when parsed */
+			/* named by its port until it answers with its name */
+			if (stats_tcp_parse(c->sockets[i], ds[i].host,
+			    sizeof ds[i].host, &ds[i].port, err,
+			    sizeof err) == 1)
+				snprintf(ds[i].name, sizeof ds[i].name, ":%d",
+				    ds[i].port);
+			else
+				dsock_name(&ds[i]);
 		}
 	} else
 		n = list_rundir(co, &ds);
@@ -628,7 +716,7 @@ static const char pg_sql[] =
 " from pg_stat_database where datname = current_database()";
 #define PG_RESULTS 4
 
-static jv
+jv
 source_down(const char *err)
 {
 	jv o = jv_object();
@@ -645,7 +733,13 @@ static int
 pg_run(struct collector *co, const char *sql, PGresult **res, int nres,
     char *err, size_t errlen)
 {
-	PGconn *pg = co->pg;
+	return pg_query(co, co->pg, sql, res, nres, err, errlen);
+}
+
+int
+pg_query(struct collector *co, PGconn *pg, const char *sql, PGresult **res,
+    int nres, char *err, size_t errlen)
+{
 	int64_t deadline = stats_mono_us() + co->cfg->timeout_ms * 1000, now;
 	struct pollfd pf;
 	PGresult *r;
@@ -699,7 +793,7 @@ pg_run(struct collector *co, const char *sql, PGresult **res, int nres,
 	}
 }
 
-static void
+void
 pg_clear(PGresult **res, int n)
 {
 	int i;
@@ -710,7 +804,7 @@ pg_clear(PGresult **res, int n)
 	}
 }
 
-static double
+double
 pg_num(const PGresult *r, int row, int col)
 {
 	if (r == NULL || row >= PQntuples(r) || col >= PQnfields(r) ||
@@ -881,7 +975,7 @@ rstr(const redisReply *v)
 	return jv_null();
 }
 
-static double
+double
 info_num(const char *info, const char *key)
 {
 	size_t kl = strlen(key);
@@ -1161,6 +1255,7 @@ read_redis(struct collector *co)
 	co->raw.ops_now = info_num(info->str, "instantaneous_ops_per_sec");
 	o = jv_object_set(o, jv_string("ops_per_s"),
 	    jv_number(isnan(co->raw.ops_now) ? 0 : co->raw.ops_now));
+	o = redis_replication(co, info->str, o);
 	freeReplyObject(info);
 	if (read_hooks(co, &o) < 0) {
 		jv_free(o);
@@ -1351,6 +1446,7 @@ collector_init(struct collector *co, const struct ps_cfg *c,
 	if (!c->no_redis &&
 	    redis_target_parse(&co->rt, c->redis_url, err, errlen) < 0)
 		return -1;
+	nodes_init(co);
 	return 0;
 }
 
@@ -1361,7 +1457,7 @@ collector_tick(struct collector *co)
 	struct timespec ts;
 	struct tm tm;
 	char when[64];
-	jv tick;
+	jv tick, src;
 
 	memset(&co->raw, 0, sizeof co->raw);
 	co->raw.mono_us = stats_mono_us();
@@ -1374,8 +1470,18 @@ collector_tick(struct collector *co)
 	tick = jv_object_set(tick, jv_string("time"), jv_string(when));
 	tick = jv_object_set(tick, jv_string("interval_s"), jv_null());
 	tick = jv_object_set(tick, jv_string("daemons"), read_daemons(co));
-	tick = jv_object_set(tick, jv_string("postgres"), read_postgres(co));
-	tick = jv_object_set(tick, jv_string("redis"), read_redis(co));
+	src = read_postgres(co);
+	if (!co->cfg->no_postgres)
+		src = jv_object_set(src, jv_string("nodes"), read_pg_nodes(co));
+	tick = jv_object_set(tick, jv_string("postgres"), src);
+	tick = jv_object_set(tick, jv_string("pgbouncers"),
+	    read_pgbouncers(co));
+	src = read_redis(co);
+	/* what the sentinels say matters most when the primary is lost */
+	if (!co->cfg->no_redis && co->rt.nsentinels > 0)
+		src = jv_object_set(src, jv_string("sentinels"),
+		    read_sentinels(co));
+	tick = jv_object_set(tick, jv_string("redis"), src);
 	if (jv_get_kind(co->prev) == JV_KIND_OBJECT)
 		tick = add_rates(co, tick);
 	figures_of(tick, co->cfg, &f);
@@ -1395,6 +1501,7 @@ collector_free(struct collector *co)
 		redisFree(co->redis);
 	co->pg = NULL;
 	co->redis = NULL;
+	cluster_free(co);
 	jv_free(co->prev);
 	co->prev = jv_null();
 }

@@ -32,7 +32,7 @@ static const struct opt options[] = {
 	    "with --watch or --replay, stop after N ticks"),
 	O_FN("crit", "EXPR", th[L_CRIT], opt_threshold, "pool_util>=80%,"
 	    "queue_util>=90%,stream_lag>=10000,delivery<99.5%,daemons_down>=1,"
-	    "hooks_dead>=100",
+	    "hooks_dead>=100,replica_lag>=30,redis_replicas<0",
 	    "critical thresholds"),
 	O_TEXT("db", "CONNINFO", db, "$DATABASE_URL, else the PG* variables",
 	    "PostgreSQL, a conninfo string or URI"),
@@ -41,13 +41,18 @@ static const struct opt options[] = {
 	    "each tick as one line, like vmstat, even on a terminal"),
 	O_FLAG("no-postgres", no_postgres, "leave PostgreSQL out"),
 	O_FLAG("no-redis", no_redis, "leave Redis out"),
+	O_LIST("pgbouncer", "CONNINFO", pgbouncers, npgbouncers,
+	    TEXT(PGBOUNCERS_MAX), NULL, "a PgBouncer's admin console "
+	    "(dbname=pgbouncer): its SHOW POOLS beside labpulse's pools; "
+	    "repeatable"),
 	O_FLAG("prometheus", prometheus,
 	    "each tick in the Prometheus text format 0.0.4"),
 	O_STR("record", "FILE", record, NULL,
 	    "also append each tick, as JSON, to FILE"),
 	O_TEXT("redis", "URL", redis_url,
 	    "$LABPULSE_REDIS, else redis://127.0.0.1:6379/0",
-	    "redis://HOST[:PORT][/DB] or unix:PATH"),
+	    "redis://HOST[:PORT][/DB], "
+	    "sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB] or unix:PATH"),
 	O_STR("replay", "FILE", replay, NULL, "show the ticks --record wrote, "
 	    "connecting to nothing; with --watch, one every SECONDS"),
 	O_TEXT("rundir", "DIR", rundir, "$LABPULSE_RUNDIR, else /run/labpulse",
@@ -55,12 +60,14 @@ static const struct opt options[] = {
 	O_DURATION("sample", sample_ms, "0", "1m", "500ms", "without --watch, "
 	    "take two samples this far apart for the rates; 0 takes one, no "
 	    "rates"),
-	O_LIST("socket", "PATH", sockets, nsockets, TEXT(SOCKETS_MAX), NULL,
-	    "read this stats socket rather than the rundir's; repeatable"),
+	O_LIST("socket", "ADDR", sockets, nsockets, TEXT(SOCKETS_MAX), NULL,
+	    "read this stats socket (a path, or tcp:HOST:PORT of a daemon on "
+	    "another host) rather than the rundir's; repeatable"),
 	O_DURATION("timeout", timeout_ms, "1ms", "1m", "2s",
 	    "for each socket, PostgreSQL and Redis"),
 	O_FN("warn", "EXPR", th[L_WARN], opt_threshold,
-	    "pool_util>=70%,queue_util>=70%,stream_lag>=1000,hooks_dead>=1",
+	    "pool_util>=70%,queue_util>=70%,stream_lag>=1000,hooks_dead>=1,"
+	    "replica_lag>=5",
 	    "warning thresholds"),
 	/* O_FN with a range its parser reads, in seconds with fractions; its
 	 * argument is optional (see prescan) */
@@ -79,8 +86,9 @@ static const struct prog_opts prog_opts = {
 	options, NULL, NULL,
 	"EXPR is METRIC OP NUMBER[UNIT],... with OP one of > >= < <= and METRIC "
 	"one of\npool_util (%), queue_util (%), cl_waiting, maxwait (us, ms or "
-	"s), stream_lag,\npending, delivery (%), daemons_down and hooks_dead; "
-	"each replaces the default\nof its metric.\n"
+	"s), stream_lag,\npending, delivery (%), daemons_down, hooks_dead, "
+	"replica_lag (s or ms; a bare\nnumber is seconds) and redis_replicas; "
+	"each replaces the default of its metric.\n"
 };
 
 /* Under --check, every failure is an UNKNOWN line on stdout and status 3:
@@ -178,6 +186,10 @@ prescan(int argc, char **argv)
 static void
 check_options(struct ps_cfg *c)
 {
+	char host[64], err[300], *perr = NULL;
+	PQconninfoOption *ci;
+	int i, port;
+
 	if (c->json + c->prometheus + c->lines > 1)
 		usage_error("--json, --prometheus and --lines: choose one");
 	c->format = c->json ? FMT_JSON : c->prometheus ? FMT_PROM :
@@ -193,6 +205,20 @@ check_options(struct ps_cfg *c)
 	if (c->nsockets && c->rundir)
 		usage_error("--socket names the sockets: it goes with no "
 		    "--rundir");
+	for (i = 0; i < c->nsockets; i++)
+		if (stats_tcp_parse(c->sockets[i], host, sizeof host, &port,
+		    err, sizeof err) < 0)
+			usage_error("--socket: %s", err);
+	for (i = 0; i < c->npgbouncers; i++) {
+		ci = PQconninfoParse(c->pgbouncers[i], &perr);
+		if (ci == NULL) {
+			snprintf(err, sizeof err, "%s", perr ? perr :
+			    "out of memory");
+			PQfreemem(perr);
+			usage_error("--pgbouncer: %s", one_line(err));
+		}
+		PQconninfoFree(ci);
+	}
 }
 
 /* ---- output ---- */

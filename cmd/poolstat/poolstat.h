@@ -19,7 +19,8 @@ enum ps_format { FMT_TABLE, FMT_LINES, FMT_JSON, FMT_PROM };
 /* The metrics of --check, in the order of its performance data. */
 enum metric {
 	M_POOL_UTIL, M_QUEUE_UTIL, M_CL_WAITING, M_MAXWAIT, M_STREAM_LAG, M_PENDING,
-	M_DELIVERY, M_DAEMONS_DOWN, M_HOOKS_DEAD, M_COUNT
+	M_DELIVERY, M_DAEMONS_DOWN, M_HOOKS_DEAD, M_REPLICA_LAG, M_REDIS_REPLICAS,
+	M_COUNT
 };
 enum { L_WARN, L_CRIT };
 /* --check's statuses, those of a monitoring plugin. */
@@ -35,11 +36,15 @@ struct threshold {
 };
 
 #define SOCKETS_MAX	64	/* --socket given that often at most */
+#define PGBOUNCERS_MAX	16	/* --pgbouncer */
+#define PG_NODES_MAX	16	/* hosts of a multi-host --db */
 
 struct ps_cfg {
 	const char *db, *redis_url, *rundir;
 	const char *sockets[SOCKETS_MAX];
 	int nsockets;
+	const char *pgbouncers[PGBOUNCERS_MAX];
+	int npgbouncers;
 	enum ps_format format;	/* of the three below; FMT_TABLE for none */
 	int json, prometheus, lines;
 	long watch_ms;		/* 0: no --watch */
@@ -81,6 +86,13 @@ struct collector {
 	struct redis_target rt;
 	struct redisContext *redis;
 	PGconn *pg;
+	/* a multi-host --db: a connection to each of its hosts, by name */
+	int nnodes;
+	char node_name[PG_NODES_MAX][300];
+	char node_host[PG_NODES_MAX][256], node_port[PG_NODES_MAX][16];
+	PGconn *node[PG_NODES_MAX];
+	int node_by_addr;		/* listed by hostaddr, not host */
+	PGconn *bouncer[PGBOUNCERS_MAX];	/* --pgbouncer's consoles */
 	long redis_sent;	/* commands we sent, left out of ops/s */
 	jv prev;		/* the tick before, or jv_null() */
 	struct raw raw, prev_raw;
@@ -95,6 +107,28 @@ int collector_init(struct collector *co, const struct ps_cfg *c,
  * one. */
 jv collector_tick(struct collector *co);
 void collector_free(struct collector *co);
+/* The parts of collect.c that cluster.c shares. */
+jv source_down(const char *err);
+int pg_query(struct collector *co, PGconn *pg, const char *sql,
+    PGresult **res, int nres, char *err, size_t errlen);
+void pg_clear(PGresult **res, int n);
+double pg_num(const PGresult *r, int row, int col);
+double info_num(const char *info, const char *key);
+
+/* cluster.c: what runs on several hosts. */
+/* The hosts of --db (or $DATABASE_URL, or $PGHOST) as nodes, when there
+ * are several. */
+void nodes_init(struct collector *co);
+/* Each PostgreSQL node: its role and replication lag. */
+jv read_pg_nodes(struct collector *co);
+/* SHOW POOLS of each --pgbouncer. */
+jv read_pgbouncers(struct collector *co);
+/* Redis's replication from INFO of the node connected to: its role,
+ * replicas and their lag, into o. */
+jv redis_replication(struct collector *co, const char *info, jv o);
+/* Each sentinel's view of the master, for a sentinel:// target. */
+jv read_sentinels(struct collector *co);
+void cluster_free(struct collector *co);
 
 /* The figures the thresholds judge, from a tick alone (so that a replayed
  * tick is judged as it was live). NAN where no source gives one. */
@@ -141,6 +175,9 @@ int jtrue(jv o, const char *key);
 const char *jstr(jv o, const char *key, char *buf, size_t len);
 jv num_or_null(double x);
 double round_to(double x, int decimals);
+/* The daemon's name, with @HOST when it was reached over TCP: its name
+ * in the tables and in --check's reasons. */
+const char *daemon_label(jv d, char *buf, size_t len);
 /* The kind of daemon d is: ingest, batch-commit, route, notify or "". */
 const char *daemon_kind(jv d, char *buf, size_t len);
 /* fn for each pool of daemon d: the daemon's name, the pool's, the pool. */

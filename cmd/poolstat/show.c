@@ -221,17 +221,42 @@ width(int w, const char *s, int max)
 	return w > max ? max : w;
 }
 
-/* The width of the first column: w, or the longest name up to 28. */
+/* The width of the first column: w, or the longest name up to 28; with
+ * each daemon's host after an @ when label is set. */
 static int
-name_width(jv ds, int n, int w)
+name_width(jv ds, int n, int w, int label)
 {
-	char name[256];
+	char name[300];
 	jv d;
 	int i;
 
 	for (i = 0; i < n; i++) {
 		d = jv_array_get(jv_copy(ds), i);
-		w = width(w, jstr(d, "name", name, sizeof name), 28);
+		w = width(w, label ? daemon_label(d, name, sizeof name) :
+		    jstr(d, "name", name, sizeof name), 28);
+		jv_free(d);
+	}
+	return w;
+}
+
+/* The width of the HOST column: 0 when every daemon is local. */
+static int
+host_width(jv ds, int n)
+{
+	char host[256];
+	jv d;
+	int i, w = 0;
+
+	for (i = 0; i < n; i++) {
+		d = jv_array_get(jv_copy(ds), i);
+		jstr(d, "host", host, sizeof host);
+		if (host[0] && strcmp(host, "local") != 0)
+			w = 4;
+		jv_free(d);
+	}
+	for (i = 0; w && i < n; i++) {
+		d = jv_array_get(jv_copy(ds), i);
+		w = width(w, jstr(d, "host", host, sizeof host), 39);
 		jv_free(d);
 	}
 	return w;
@@ -240,21 +265,31 @@ name_width(jv ds, int n, int w)
 static void
 table_daemons(struct sbuf *b, jv ds, const char *note)
 {
-	char name[256], ver[64], err[400], up[32], pid[32], q[64], x[32], y[32];
+	char name[256], ver[64], err[400], up[32], pid[32], q[64], x[32], y[32],
+	    host[256], hcol[300];
 	jv d, qu;
-	int i, n, w = 7;
+	int i, n, w = 7, hw;
 
 	n = jlen(ds);
-	w = name_width(ds, n, w);
+	w = name_width(ds, n, w, 0);
+	/* a HOST column once a daemon is on another host */
+	hw = host_width(ds, n);
+	if (hw)
+		snprintf(hcol, sizeof hcol, " %-*s", hw, "HOST");
+	else
+		hcol[0] = '\0';
 	title(b, n, note && *note ? note : "no daemon",
-	    "%-*s %-5s %8s %-9s %-9s %s", w, "DAEMONS", "STATE", "PID",
+	    "%-*s%s %-5s %8s %-9s %-9s %s", w, "DAEMONS", hcol, "STATE", "PID",
 	    "UPTIME", "VERSION", "QUEUE");
 	for (i = 0; i < n; i++) {
 		d = jv_array_get(jv_copy(ds), i);
 		jstr(d, "name", name, sizeof name);
+		if (hw)
+			snprintf(hcol, sizeof hcol, " %-*.*s", hw, hw,
+			    jstr(d, "host", host, sizeof host));
 		if (!jtrue(d, "up")) {
-			row(b, "%-*.*s %-5s %8s %s", w, w, name, "down", "-",
-			    jstr(d, "error", err, sizeof err));
+			row(b, "%-*.*s%s %-5s %8s %s", w, w, name, hcol, "down",
+			    "-", jstr(d, "error", err, sizeof err));
 			jv_free(d);
 			continue;
 		}
@@ -267,7 +302,7 @@ table_daemons(struct sbuf *b, jv ds, const char *note)
 			snprintf(q, sizeof q, "-");
 		jv_free(qu);
 		jstr(d, "version", ver, sizeof ver);
-		row(b, "%-*.*s %-5s %8s %-9s %-9.9s %s", w, w, name, "up",
+		row(b, "%-*.*s%s %-5s %8s %-9s %-9.9s %s", w, w, name, hcol, "up",
 		    fmt_or_dash("%.0f", jnum(d, "pid"), pid, sizeof pid),
 		    fmt_dur(jnum(d, "uptime_s"), up, sizeof up),
 		    ver[0] ? ver : "-", q);
@@ -306,7 +341,8 @@ pool_rows_one(void *arg, const char *name, const char *pool, jv p)
 
 	if (pr->b)
 		pool_row(pr->b, pr->w1, pr->w2, name, pool, p);
-	pr->w1 = width(pr->w1, name, 18);
+	/* NAME@HOST: the row may then lose its last column, not its name */
+	pr->w1 = width(pr->w1, name, 24);
 	pr->w2 = width(pr->w2, pool, 12);
 	pr->rows++;
 }
@@ -331,8 +367,75 @@ pool_rows(struct sbuf *b, jv ds, int *w1, int *w2)
 	return pr.rows;
 }
 
+#define BNC_FMT "%-*.*s %-*.*s %4s %9s %7s %10s %10s %6s"
+
+/* PgBouncer's pools, as its SHOW POOLS has them, below labpulse's own:
+ * the figures of both in PgBouncer's words. Nothing when there is no
+ * --pgbouncer. */
 static void
-table_pools(struct sbuf *b, jv ds, jv pg)
+table_bouncers(struct sbuf *b, jv bs)
+{
+	char name[300], pool[520], db[256], user[256], err[1024], a[32], c[32],
+	    e[32], f[32], g[32], h[32];
+	jv bo, ps, p;
+	int i, j, n, m, w1 = 9, w2 = 4, pass;
+
+	n = jlen(bs);
+	if (n == 0)
+		return;
+	row(b, "%s", "");
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 1)
+			row(b, BNC_FMT, w1, w1, "PGBOUNCER", w2, w2, "POOL",
+			    "SIZE", "SV_ACTIVE", "SV_IDLE", "CL_WAITING",
+			    "MAXWAIT_MS", "UTIL%");
+		for (i = 0; i < n; i++) {
+			bo = jv_array_get(jv_copy(bs), i);
+			jstr(bo, "name", name, sizeof name);
+			if (pass == 0)
+				w1 = width(w1, name, 21);
+			if (!jtrue(bo, "up")) {
+				if (pass == 1)
+					row(b, "%-*.*s down: %s", w1, w1, name,
+					    jstr(bo, "error", err, sizeof err));
+				jv_free(bo);
+				continue;
+			}
+			ps = jget(bo, "pools");
+			m = jlen(ps);
+			if (m == 0 && pass == 1)
+				row(b, "%-*.*s (no pool yet)", w1, w1, name);
+			for (j = 0; j < m; j++) {
+				p = jv_array_get(jv_copy(ps), j);
+				snprintf(pool, sizeof pool, "%s/%s",
+				    jstr(p, "database", db, sizeof db),
+				    jstr(p, "user", user, sizeof user));
+				if (pass == 0)
+					w2 = width(w2, pool, 24);
+				else
+					row(b, BNC_FMT, w1, w1, name, w2, w2, pool,
+					    fmt_or_dash("%.0f", jnum(p,
+					    "pool_size"), a, sizeof a),
+					    fmt_or_dash("%.0f", jnum(p,
+					    "sv_active"), c, sizeof c),
+					    fmt_or_dash("%.0f", jnum(p, "sv_idle"),
+					    e, sizeof e),
+					    fmt_or_dash("%.0f", jnum(p,
+					    "cl_waiting"), f, sizeof f),
+					    fmt_or_dash("%.1f", jnum(p,
+					    "maxwait_us") / 1000, g, sizeof g),
+					    fmt_or_dash("%.1f", jnum(p, "util_pct"),
+					    h, sizeof h));
+				jv_free(p);
+			}
+			jv_free(ps);
+			jv_free(bo);
+		}
+	}
+}
+
+static void
+table_pools(struct sbuf *b, jv ds, jv pg, jv bs)
 {
 	char a[32], c[32], h[32];
 	int rows, w1 = 8, w2 = 6;
@@ -354,6 +457,7 @@ table_pools(struct sbuf *b, jv ds, jv pg)
 	}
 	if (rows == 0)
 		row(b, "(no pool reported)");
+	table_bouncers(b, bs);
 }
 
 static void
@@ -440,13 +544,13 @@ table_delivery(struct sbuf *b, jv ds)
 	int i, n, w = 8;
 
 	n = jlen(ds);
-	w = name_width(ds, n, w);
+	w = name_width(ds, n, w, 1);
 	title(b, n, "no daemon", "%-*s %10s %10s %10s %8s", w, "DELIVERY",
 	    "IN/S", "OUT/S", "DROPPED", "SHARE%");
 	for (i = 0; i < n; i++) {
 		d = jv_array_get(jv_copy(ds), i);
 		dl = jget(d, "delivery");
-		jstr(d, "name", name, sizeof name);
+		daemon_label(d, name, sizeof name);
 		if (!jtrue(d, "up"))
 			row(b, "%-*.*s %10s %10s %10s %8s", w, w, name, "-", "-",
 			    "-", "down");
@@ -526,7 +630,7 @@ table_hooks(struct sbuf *b, jv ds, jv rd)
 		hk = hooks_of(d);
 		if (jv_get_kind(hk) == JV_KIND_OBJECT) {
 			nd++;
-			w = width(w, jstr(d, "name", name, sizeof name), 20);
+			w = width(w, daemon_label(d, name, sizeof name), 20);
 			dests = jget(hk, "destinations");
 			keys = jv_get_kind(dests) == JV_KIND_OBJECT ?
 			    jv_keys(jv_copy(dests)) : jv_array();
@@ -558,7 +662,7 @@ table_hooks(struct sbuf *b, jv ds, jv rd)
 			jv_free(d);
 			continue;
 		}
-		jstr(d, "name", name, sizeof name);
+		daemon_label(d, name, sizeof name);
 		hook_row(b, w, name, "all", hk, "delivered");
 		dests = jget(hk, "destinations");
 		keys = jv_get_kind(dests) == JV_KIND_OBJECT ?
@@ -597,6 +701,87 @@ table_hooks(struct sbuf *b, jv ds, jv rd)
 		    cnt(rd, "hooks_pending", c, sizeof c));
 }
 
+/* Whether the nodes of src say more than its one server: several, or
+ * replicas, or a standby. */
+static int
+nodes_worth(jv src)
+{
+	jv ns = jget(src, "nodes"), nd, reps;
+	char role[32];
+	int n = jlen(ns), worth = n > 1;
+
+	if (n == 1) {
+		nd = jv_array_get(jv_copy(ns), 0);
+		reps = jget(nd, "replicas");
+		worth = jlen(reps) > 0 || strcmp(jstr(nd, "role", role,
+		    sizeof role), "primary") != 0;
+		jv_free(reps);
+		jv_free(nd);
+	}
+	jv_free(ns);
+	return worth;
+}
+
+#define NODE_FMT "%-*.*s %-8s %12s %10s %8s  %s"
+
+/* The nodes of a source: role, position, lag in bytes and seconds, and
+ * what else each says. */
+static void
+table_nodes(struct sbuf *b, jv src, const char *pos)
+{
+	char name[300], role[32], err[1024], more[700], a[32], c[32], e[32],
+	    x[300], y[300];
+	jv ns = jget(src, "nodes"), nd, reps, r;
+	int i, j, n, m, w = 5;
+
+	n = jlen(ns);
+	for (i = 0; i < n; i++) {
+		nd = jv_array_get(jv_copy(ns), i);
+		w = width(w, jstr(nd, "node", name, sizeof name), 28);
+		jv_free(nd);
+	}
+	row(b, NODE_FMT, w, w, "NODES", "ROLE", pos, "LAG", "LAG_S", "");
+	for (i = 0; i < n; i++) {
+		nd = jv_array_get(jv_copy(ns), i);
+		jstr(nd, "node", name, sizeof name);
+		if (jv_get_kind(jget(nd, "up")) == JV_KIND_FALSE) {
+			row(b, "%-*.*s %-8s %s", w, w, name, "down",
+			    jstr(nd, "error", err, sizeof err));
+			jv_free(nd);
+			continue;
+		}
+		jstr(nd, "role", role, sizeof role);
+		more[0] = '\0';
+		if (jv_get_kind(jget(nd, "streaming")) != JV_KIND_NULL)
+			snprintf(more, sizeof more, "%s", jtrue(nd, "streaming") ?
+			    "streaming" : "not streaming");
+		if (jstr(nd, "link", x, sizeof x)[0])
+			snprintf(more, sizeof more, "link %s to %s", x,
+			    jstr(nd, "primary", y, sizeof y));
+		if (jstr(nd, "state", x, sizeof x)[0])
+			snprintf(more, sizeof more, "%s", x);
+		reps = jget(nd, "replicas");
+		m = jlen(reps);
+		for (j = 0; j < m; j++) {
+			r = jv_array_get(jv_copy(reps), j);
+			snprintf(more + strlen(more), sizeof more - strlen(more),
+			    "%s%s (%s) %s %s", j ? ", " : "sends to ",
+			    jstr(r, "name", x, sizeof x), jstr(r, "client", y,
+			    sizeof y), jstr(r, "state", err, sizeof err),
+			    fmt_bytes(jnum(r, "lag_bytes"), a, sizeof a));
+			jv_free(r);
+		}
+		jv_free(reps);
+		row(b, NODE_FMT, w, w, name, role,
+		    fmt_or_dash("%.0f", jnum(nd, strcmp(pos, "LSN") == 0 ?
+		    "lsn" : "offset"), c, sizeof c),
+		    fmt_bytes(jnum(nd, "lag_bytes"), a, sizeof a),
+		    fmt_dur(jnum(nd, "lag_s"), e, sizeof e), more);
+		jv_free(nd);
+	}
+	jv_free(ns);
+}
+
 static void
 table_postgres(struct sbuf *b, jv pg)
 {
@@ -608,6 +793,8 @@ table_postgres(struct sbuf *b, jv pg)
 	if (!jtrue(pg, "up")) {
 		row(b, "POSTGRES");
 		source_line(b, pg);
+		if (nodes_worth(pg))
+			table_nodes(b, pg, "LSN");
 		return;
 	}
 	by = jget(pg, "by_app");
@@ -648,6 +835,47 @@ table_postgres(struct sbuf *b, jv pg)
 	    fmt_or_dash("%.1f", jnum(pg, "commits_per_s"), g, sizeof g),
 	    fmt_or_dash("%.1f", jnum(pg, "rollbacks_per_s"), h, sizeof h),
 	    fmt_or_dash("%.1f", jnum(pg, "cache_hit_pct"), k2, sizeof k2));
+	if (nodes_worth(pg))
+		table_nodes(b, pg, "LSN");
+}
+
+/* Each sentinel's idea of the primary. */
+static void
+table_sentinels(struct sbuf *b, jv rd)
+{
+	char name[300], prim[300], flags[256], err[1024], a[32], c[32], e[32];
+	jv ss = jget(rd, "sentinels"), s;
+	int i, n, w = 8;
+
+	n = jlen(ss);
+	if (n == 0) {
+		jv_free(ss);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		s = jv_array_get(jv_copy(ss), i);
+		w = width(w, jstr(s, "sentinel", name, sizeof name), 28);
+		jv_free(s);
+	}
+	row(b, "%-*s %-21s %6s %8s %9s  %s", w, "SENTINEL", "PRIMARY", "QUORUM",
+	    "REPLICAS", "SENTINELS", "FLAGS");
+	for (i = 0; i < n; i++) {
+		s = jv_array_get(jv_copy(ss), i);
+		jstr(s, "sentinel", name, sizeof name);
+		if (!jtrue(s, "up"))
+			row(b, "%-*.*s down: %s", w, w, name, jstr(s, "error", err,
+			    sizeof err));
+		else
+			row(b, "%-*.*s %-21s %6s %8s %9s  %s", w, w, name,
+			    jstr(s, "primary", prim, sizeof prim),
+			    fmt_or_dash("%.0f", jnum(s, "quorum"), a, sizeof a),
+			    fmt_or_dash("%.0f", jnum(s, "replicas_known"), c,
+			    sizeof c),
+			    fmt_or_dash("%.0f", jnum(s, "other_sentinels") + 1, e,
+			    sizeof e), jstr(s, "flags", flags, sizeof flags));
+		jv_free(s);
+	}
+	jv_free(ss);
 }
 
 static void
@@ -658,6 +886,7 @@ table_redis(struct sbuf *b, jv rd)
 	if (!jtrue(rd, "up")) {
 		row(b, "REDIS");
 		source_line(b, rd);
+		table_sentinels(b, rd);
 		return;
 	}
 	row(b, "%-8s %8s %8s %9s %9s", "REDIS", "CLIENTS", "BLOCKED", "MEMORY",
@@ -667,6 +896,9 @@ table_redis(struct sbuf *b, jv rd)
 	    fmt_or_dash("%.0f", jnum(rd, "blocked_clients"), c, sizeof c),
 	    fmt_bytes(jnum(rd, "used_memory"), e, sizeof e),
 	    fmt_or_dash("%.1f", jnum(rd, "ops_per_s"), f, sizeof f));
+	if (nodes_worth(rd))
+		table_nodes(b, rd, "OFFSET");
+	table_sentinels(b, rd);
 }
 
 void
@@ -674,7 +906,7 @@ show_table(struct sbuf *b, const struct ps_cfg *c, jv tick, const char *note)
 {
 	struct sbuf reasons = { NULL, 0, 0 };
 	jv ds = jget(tick, "daemons"), pg = jget(tick, "postgres"),
-	    rd = jget(tick, "redis");
+	    rd = jget(tick, "redis"), bs = jget(tick, "pgbouncers");
 	char when[64], iv[32], title[COLS + 1024];
 	double x = jnum(tick, "interval_s");
 	int state;
@@ -696,7 +928,7 @@ show_table(struct sbuf *b, const struct ps_cfg *c, jv tick, const char *note)
 	row(b, "%s", "");
 	table_daemons(b, ds, note);
 	row(b, "%s", "");
-	table_pools(b, ds, pg);
+	table_pools(b, ds, pg, bs);
 	row(b, "%s", "");
 	table_queues(b, rd);
 	row(b, "%s", "");
@@ -709,26 +941,27 @@ show_table(struct sbuf *b, const struct ps_cfg *c, jv tick, const char *note)
 	jv_free(ds);
 	jv_free(pg);
 	jv_free(rd);
+	jv_free(bs);
 }
 
 /* ---- one line a tick ---- */
 
 #define LINE_FMT \
-	"%8s %5s %6s %6s %8s %7s %7s %8s %8s %8s %6s %6s %6s %6s %6s\n"
+	"%8s %5s %6s %6s %8s %7s %7s %8s %8s %8s %6s %6s %6s %6s %6s %3s\n"
 
 void
 show_line_header(struct sbuf *b)
 {
 	sb_printf(b, LINE_FMT, "time", "up", "pool%", "clwait", "wait_ms", "lag",
 	    "pending", "posts/s", "rows/s", "msgs/s", "deliv%", "pgconn",
-	    "pg%", "hooks", "dead");
+	    "pg%", "hooks", "dead", "lag");
 }
 
 void
 show_line(struct sbuf *b, const struct ps_cfg *c, jv tick)
 {
 	struct figures f;
-	char t[32], up[32], v[13][32];
+	char t[32], up[32], v[14][32];
 
 	figures_of(tick, c, &f);
 	snprintf(up, sizeof up, "%d/%d", f.daemons - f.down, f.daemons);
@@ -745,7 +978,8 @@ show_line(struct sbuf *b, const struct ps_cfg *c, jv tick)
 	    fmt_or_dash("%.0f", f.pg_conns, v[9], sizeof v[9]),
 	    fmt_or_dash("%.1f", f.pg_util, v[10], sizeof v[10]),
 	    fmt_or_dash("%.0f", f.hooks_held, v[11], sizeof v[11]),
-	    fmt_or_dash("%.0f", f.v[M_HOOKS_DEAD], v[12], sizeof v[12]));
+	    fmt_or_dash("%.0f", f.v[M_HOOKS_DEAD], v[12], sizeof v[12]),
+	    fmt_or_dash("%.0f", f.v[M_REPLICA_LAG], v[13], sizeof v[13]));
 }
 
 /* ---- Prometheus ---- */
@@ -762,7 +996,12 @@ enum fam {
 	F_HOOKS_DEAD, F_HOOKS_RETRIED, F_HOOKS_LIMITED, F_HOOKS_QUEUED,
 	F_HOOKS_INFLIGHT, F_HOOKS_MAX_QUEUE, F_HOOK_QUEUED, F_HOOK_INFLIGHT,
 	F_HOOK_SENT, F_HOOK_RETRIED, F_HOOK_LIMITED, F_HOOK_DEAD,
-	F_HOOK_LAST_STATUS, F_HOOK_BUCKET_WAIT, F_HOOK_LATENCY, F_COUNT
+	F_HOOK_LAST_STATUS, F_HOOK_BUCKET_WAIT, F_HOOK_LATENCY,
+	F_PG_NODE_UP, F_PG_NODE_PRIMARY, F_PG_NODE_LAG_BYTES, F_PG_NODE_LAG_S,
+	F_BNC_UP, F_BNC_CLIENTS, F_BNC_SERVERS, F_BNC_POOL_SIZE, F_BNC_MAXWAIT,
+	F_REDIS_NODE_PRIMARY, F_REDIS_NODE_OFFSET, F_REDIS_NODE_LAG_BYTES,
+	F_REDIS_NODE_LAG_S, F_REDIS_REPLICAS, F_SENTINEL_UP, F_SENTINEL_PRIMARY,
+	F_SENTINEL_QUORUM, F_SENTINEL_SENTINELS, F_COUNT
 };
 
 static const struct {
@@ -875,10 +1114,51 @@ static const struct {
 	{ "labpulse_hook_latency_seconds", "summary",
 	  "How long the destination took to answer: the 99th percentile of "
 	  "its last 512 sends alone." },
+	{ "labpulse_postgres_node_up", "gauge",
+	  "1 when the PostgreSQL node answered, else 0." },
+	{ "labpulse_postgres_node_primary", "gauge",
+	  "1 when the node is the primary, 0 when it is a standby." },
+	{ "labpulse_postgres_node_lag_bytes", "gauge",
+	  "How far the standby's replay is behind the primary's WAL." },
+	{ "labpulse_postgres_node_lag_seconds", "gauge",
+	  "How long ago the standby replayed a transaction it lags behind "
+	  "with; 0 when it has replayed all it received." },
+	{ "labpulse_pgbouncer_up", "gauge",
+	  "1 when the PgBouncer's admin console answered, else 0." },
+	{ "labpulse_pgbouncer_clients", "gauge",
+	  "Client connections of the pool, by state (cl_active, cl_waiting)." },
+	{ "labpulse_pgbouncer_server_connections", "gauge",
+	  "Server connections of the pool, by state (sv_active, sv_idle, "
+	  "sv_used, sv_tested, sv_login)." },
+	{ "labpulse_pgbouncer_pool_size", "gauge",
+	  "The pool_size of the pool's database." },
+	{ "labpulse_pgbouncer_maxwait_seconds", "gauge",
+	  "The longest current wait of a client of the pool." },
+	{ "labpulse_redis_node_primary", "gauge",
+	  "1 when the Redis node is the primary, 0 when it is a replica." },
+	{ "labpulse_redis_node_offset_bytes", "gauge",
+	  "The node's replication offset." },
+	{ "labpulse_redis_node_lag_bytes", "gauge",
+	  "How far the replica's offset is behind the primary's." },
+	{ "labpulse_redis_node_lag_seconds", "gauge",
+	  "Seconds since the replica last acknowledged the primary." },
+	{ "labpulse_redis_connected_replicas", "gauge",
+	  "Replicas connected to the Redis primary." },
+	{ "labpulse_sentinel_up", "gauge",
+	  "1 when the sentinel answered about the master, else 0." },
+	{ "labpulse_sentinel_primary", "gauge",
+	  "1 for the node the sentinel takes for the primary." },
+	{ "labpulse_sentinel_quorum", "gauge",
+	  "The quorum the sentinel has for the master." },
+	{ "labpulse_sentinel_sentinels", "gauge",
+	  "The sentinels the sentinel knows of for the master, itself too." },
 };
 
 struct expo {
 	struct sbuf s[F_COUNT];
+	/* of the daemon whose samples these are: its name, and its host
+	 * (a label of its samples) when it is not local, else NULL */
+	const char *name, *host;
 };
 
 static void
@@ -916,12 +1196,28 @@ sample(struct expo *e, enum fam f, double v, int nan_ok, ...)
 		first = 0;
 	}
 	va_end(ap);
+	if (e->host) {
+		sb_printf(b, "%shost=\"", first ? "{" : ",");
+		esc(b, e->host);
+		sb_putc(b, '"');
+		first = 0;
+	}
 	if (!first)
 		sb_putc(b, '}');
 	if (isnan(v))
 		sb_printf(b, " NaN\n");
 	else
 		sb_printf(b, " %.15g\n", v);
+}
+
+/* ,host="HOST" inside a sample's labels, for a daemon not local. */
+static void
+host_label(const struct expo *e, struct sbuf *b)
+{
+	if (e->host == NULL)
+		return;
+	sb_printf(b, "\",host=\"");
+	esc(b, e->host);
 }
 
 /* The wait_us latency object of a pool, as a Prometheus summary. */
@@ -946,21 +1242,25 @@ wait_summary(struct expo *e, const char *name, const char *pool, jv p)
 		esc(b, name);
 		sb_printf(b, "\",pool=\"");
 		esc(b, pool);
+		host_label(e, b);
 		sb_printf(b, "\"} %.15g\n", mean * n / 1e6);
 		sb_printf(b, "%s_count{daemon=\"", fams[F_POOL_WAIT].name);
 		esc(b, name);
 		sb_printf(b, "\",pool=\"");
 		esc(b, pool);
+		host_label(e, b);
 		sb_printf(b, "\"} %.15g\n", n);
 	}
 	jv_free(w);
 }
 
 static void
-prom_pool(void *arg, const char *name, const char *pool, jv p)
+prom_pool(void *arg, const char *label, const char *pool, jv p)
 {
 	struct expo *e = arg;
+	const char *name = e->name;	/* the host is a label of its own */
 
+	(void)label;
 	sample(e, F_POOL_CONN, jnum(p, "sv_active"), 0, "daemon",
 	    name, "pool", pool, "state", "active", NULL);
 	sample(e, F_POOL_CONN, jnum(p, "sv_idle"), 0, "daemon",
@@ -1036,12 +1336,10 @@ prom_hooks(struct expo *e, const char *name, jv hk)
 }
 
 static void
-prom_daemon(struct expo *e, jv d)
+prom_daemon_samples(struct expo *e, jv d, const char *name)
 {
-	char name[256];
 	jv q, dl;
 
-	jstr(d, "name", name, sizeof name);
 	sample(e, F_DAEMON_UP, jtrue(d, "up"), 0, "daemon", name, NULL);
 	if (!jtrue(d, "up"))
 		return;
@@ -1060,6 +1358,19 @@ prom_daemon(struct expo *e, jv d)
 	if (jv_get_kind(q) == JV_KIND_OBJECT)
 		prom_hooks(e, name, q);
 	jv_free(q);
+}
+
+static void
+prom_daemon(struct expo *e, jv d)
+{
+	char name[256], host[256];
+
+	jstr(d, "name", name, sizeof name);
+	jstr(d, "host", host, sizeof host);
+	e->name = name;
+	e->host = host[0] && strcmp(host, "local") != 0 ? host : NULL;
+	prom_daemon_samples(e, d, name);
+	e->name = e->host = NULL;
 }
 
 static void
@@ -1138,6 +1449,102 @@ prom_redis(struct expo *e, jv rd, const struct raw *raw)
 	sample(e, F_HOOKS_DEAD_LETTERS, jnum(rd, "hooks_dead"), 0, NULL);
 }
 
+static void
+prom_nodes(struct expo *e, jv src, enum fam up, enum fam primary,
+    enum fam offset, enum fam lag_bytes, enum fam lag_s)
+{
+	jv ns = jget(src, "nodes"), nd;
+	char name[300], role[32];
+	int i, n = jlen(ns);
+
+	for (i = 0; i < n; i++) {
+		nd = jv_array_get(jv_copy(ns), i);
+		jstr(nd, "node", name, sizeof name);
+		if (up != F_COUNT)
+			sample(e, up, jtrue(nd, "up"), 0, "node", name, NULL);
+		if (jv_get_kind(jget(nd, "up")) != JV_KIND_FALSE) {
+			jstr(nd, "role", role, sizeof role);
+			sample(e, primary, strcmp(role, "primary") == 0, 0,
+			    "node", name, NULL);
+			if (offset != F_COUNT)
+				sample(e, offset, jnum(nd, "offset"), 0, "node",
+				    name, NULL);
+			sample(e, lag_bytes, jnum(nd, "lag_bytes"), 0, "node",
+			    name, NULL);
+			sample(e, lag_s, jnum(nd, "lag_s"), 0, "node", name,
+			    NULL);
+		}
+		jv_free(nd);
+	}
+	jv_free(ns);
+}
+
+static void
+prom_bouncers(struct expo *e, jv bs)
+{
+	static const char *const sv[] = { "active", "idle", "used", "tested",
+		"login" };
+	char name[300], db[256], user[256], key[32];
+	jv bo, ps, p;
+	int i, j, k, n = jlen(bs), m;
+
+	for (i = 0; i < n; i++) {
+		bo = jv_array_get(jv_copy(bs), i);
+		jstr(bo, "name", name, sizeof name);
+		sample(e, F_BNC_UP, jtrue(bo, "up"), 0, "pgbouncer", name, NULL);
+		ps = jget(bo, "pools");
+		m = jlen(ps);
+		for (j = 0; j < m; j++) {
+			p = jv_array_get(jv_copy(ps), j);
+			jstr(p, "database", db, sizeof db);
+			jstr(p, "user", user, sizeof user);
+#define BNC(f, v, ...) sample(e, (f), (v), 0, "pgbouncer", name, "database", \
+	db, "user", user, __VA_ARGS__)
+			BNC(F_BNC_CLIENTS, jnum(p, "cl_active"), "state",
+			    "active", NULL);
+			BNC(F_BNC_CLIENTS, jnum(p, "cl_waiting"), "state",
+			    "waiting", NULL);
+			for (k = 0; k < 5; k++) {
+				snprintf(key, sizeof key, "sv_%s", sv[k]);
+				BNC(F_BNC_SERVERS, jnum(p, key), "state", sv[k],
+				    NULL);
+			}
+			BNC(F_BNC_POOL_SIZE, jnum(p, "pool_size"), NULL);
+			BNC(F_BNC_MAXWAIT, jnum(p, "maxwait_us") / 1e6, NULL);
+#undef BNC
+			jv_free(p);
+		}
+		jv_free(ps);
+		jv_free(bo);
+	}
+}
+
+static void
+prom_sentinels(struct expo *e, jv rd)
+{
+	jv ss = jget(rd, "sentinels"), s;
+	char name[300], prim[300];
+	int i, n = jlen(ss);
+
+	for (i = 0; i < n; i++) {
+		s = jv_array_get(jv_copy(ss), i);
+		jstr(s, "sentinel", name, sizeof name);
+		sample(e, F_SENTINEL_UP, jtrue(s, "up"), 0, "sentinel", name,
+		    NULL);
+		if (jtrue(s, "up")) {
+			sample(e, F_SENTINEL_PRIMARY, 1, 0, "sentinel", name,
+			    "node", jstr(s, "primary", prim, sizeof prim), NULL);
+			sample(e, F_SENTINEL_QUORUM, jnum(s, "quorum"), 0,
+			    "sentinel", name, NULL);
+			sample(e, F_SENTINEL_SENTINELS,
+			    jnum(s, "other_sentinels") + 1, 0, "sentinel", name,
+			    NULL);
+		}
+		jv_free(s);
+	}
+	jv_free(ss);
+}
+
 void
 show_prometheus(struct sbuf *b, const struct ps_cfg *c, jv tick,
     const struct raw *raw)
@@ -1156,12 +1563,27 @@ show_prometheus(struct sbuf *b, const struct ps_cfg *c, jv tick,
 	}
 	jv_free(ds);
 	src = jget(tick, "postgres");
-	if (!c->no_postgres && jv_get_kind(src) == JV_KIND_OBJECT)
+	if (!c->no_postgres && jv_get_kind(src) == JV_KIND_OBJECT) {
 		prom_postgres(&e, src, raw);
+		prom_nodes(&e, src, F_PG_NODE_UP, F_PG_NODE_PRIMARY, F_COUNT,
+		    F_PG_NODE_LAG_BYTES, F_PG_NODE_LAG_S);
+	}
+	jv_free(src);
+	src = jget(tick, "pgbouncers");
+	prom_bouncers(&e, src);
 	jv_free(src);
 	src = jget(tick, "redis");
-	if (!c->no_redis && jv_get_kind(src) == JV_KIND_OBJECT)
+	if (!c->no_redis && jv_get_kind(src) == JV_KIND_OBJECT) {
 		prom_redis(&e, src, raw);
+		if (jtrue(src, "up")) {
+			prom_nodes(&e, src, F_COUNT, F_REDIS_NODE_PRIMARY,
+			    F_REDIS_NODE_OFFSET, F_REDIS_NODE_LAG_BYTES,
+			    F_REDIS_NODE_LAG_S);
+			sample(&e, F_REDIS_REPLICAS, jnum(src,
+			    "connected_replicas"), 0, NULL);
+		}
+		prom_sentinels(&e, src);
+	}
 	jv_free(src);
 	for (i = 0; i < F_COUNT; i++) {
 		if (e.s[i].len == 0)

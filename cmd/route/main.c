@@ -46,11 +46,12 @@ static const struct opt options[] = {
 	    "all"),
 	O_TEXT("redis", "URL", redis_url,
 	    "$LABPULSE_REDIS, else redis://127.0.0.1:6379/0",
-	    "redis://HOST[:PORT][/DB] or unix:PATH"),
+	    "redis://HOST[:PORT][/DB], "
+	    "sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB] or unix:PATH"),
 	O_TEXT("rules", "FILE", rules_path, "$LABPULSE_RULES, else "
 	    LABPULSE_SYSCONFDIR "/labpulse/route.jq", "the jq program"),
-	O_TEXT("stats", "PATH", stats_path, "$LABPULSE_RUNDIR/route.sock",
-	    "stats socket, or none"),
+	O_TEXT("stats", "ADDR", stats_path, "$LABPULSE_RUNDIR/route.sock",
+	    "stats socket: a path, tcp:HOST:PORT, or none"),
 	O_FLAG("test", test, "route NDJSON events from standard input to "
 	    "standard output, touching no Redis; exit 65 if a rule failed"),
 	O_STR("to", "ADDR", to, "stream:routed",
