@@ -26,6 +26,148 @@ pgconn_error(PGconn *c, const PGresult *res, char *err, size_t errlen)
 		err[--n] = '\0';
 }
 
+/* The n-th (from 0) of the comma-separated items of list, into buf: the
+ * item itself, or list whole when it has one item (libpq's rule for port
+ * and hostaddr); "" past the end. */
+static void
+nth_item(const char *list, int n, char *buf, size_t len)
+{
+	const char *p = list, *comma;
+	size_t k;
+
+	*buf = '\0';
+	if (list == NULL)
+		return;
+	if (strchr(list, ',') == NULL) {
+		snprintf(buf, len, "%s", list);
+		return;
+	}
+	for (; n > 0 && p; n--)
+		if ((p = strchr(p, ',')) != NULL)
+			p++;
+	if (p == NULL)
+		return;
+	comma = strchr(p, ',');
+	k = comma ? (size_t)(comma - p) : strlen(p);
+	if (k < len) {
+		memcpy(buf, p, k);
+		buf[k] = '\0';
+	}
+}
+
+/* What a server must be for target_session_attrs. */
+enum want { W_ANY, W_PRIMARY, W_STANDBY };
+
+/* Whether c, asked itself, is what want says: 1, 0, or -1 when it does
+ * not even answer. */
+static int
+server_is(PGconn *c, enum want want)
+{
+	PGresult *r = PQexec(c, "SELECT pg_catalog.pg_is_in_recovery()");
+	int ok = -1;
+
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+		int standby = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+
+		ok = want == W_ANY || (want == W_STANDBY) == standby;
+	}
+	PQclear(r);
+	return ok;
+}
+
+/* The target_session_attrs of c's options, as far as this file checks
+ * them itself; *prefer for prefer-standby. */
+static enum want
+wanted(const PQconninfoOption *opts, int *prefer)
+{
+	const PQconninfoOption *o;
+
+	*prefer = 0;
+	for (o = opts; o->keyword; o++) {
+		if (strcmp(o->keyword, "target_session_attrs") != 0 || !o->val)
+			continue;
+		if (strcmp(o->val, "read-write") == 0 ||
+		    strcmp(o->val, "primary") == 0)
+			return W_PRIMARY;
+		if (strcmp(o->val, "read-only") == 0 ||
+		    strcmp(o->val, "standby") == 0)
+			return W_STANDBY;
+		if (strcmp(o->val, "prefer-standby") == 0)
+			*prefer = 1;
+	}
+	return W_ANY;
+}
+
+/* A multi-host conninfo through PgBouncer (one in front of each node)
+ * meets two things libpq cannot see through. A PgBouncer whose server is
+ * gone still accepts logins, answering from what it kept of its last
+ * server login, and fails the first query ("server login has been
+ * failing"); and it tells new clients the in_hot_standby of that login,
+ * so a standby promoted behind it still looks like a standby to
+ * target_session_attrs (PgBouncer 1.18). So when opts names several
+ * hosts, the server libpq chose is asked what it is; when it does not
+ * answer or is not what target_session_attrs wants, each host is tried
+ * alone, in order, with every other setting as given but
+ * target_session_attrs, which the server answers here instead. c is
+ * libpq's connection (kept when it is right) or NULL; the connection to
+ * use, or NULL. */
+static PGconn *
+each_host(PQconninfoOption *opts, PGconn *c)
+{
+	const char *keys[64], *vals[64], *hosts = NULL, *addrs = NULL;
+	const char *ports = NULL, *list;
+	char host[256], addr[256], port[32];
+	int n = 0, ih = -1, ia = -1, ip = -1, it = -1, i, nhosts, prefer;
+	int pass;
+	enum want want = wanted(opts, &prefer);
+	PQconninfoOption *o;
+
+	for (o = opts; o->keyword && n < 60; o++) {
+		if (o->val == NULL || *o->val == '\0')
+			continue;
+		if (strcmp(o->keyword, "host") == 0)
+			hosts = o->val, ih = n;
+		else if (strcmp(o->keyword, "hostaddr") == 0)
+			addrs = o->val, ia = n;
+		else if (strcmp(o->keyword, "port") == 0)
+			ports = o->val, ip = n;
+		else if (strcmp(o->keyword, "target_session_attrs") == 0)
+			it = n;
+		keys[n] = o->keyword;
+		vals[n++] = o->val;
+	}
+	keys[n] = vals[n] = NULL;
+	list = hosts ? hosts : addrs ? addrs : "";
+	for (nhosts = 1, i = 0; list[i]; i++)
+		nhosts += list[i] == ',';
+	if (nhosts < 2)
+		return c;
+	if (c != NULL && server_is(c, want) == 1)
+		return c;
+	PQfinish(c);
+	if (it >= 0)
+		vals[it] = "any";
+	/* prefer-standby: a standby first, then any server */
+	for (pass = prefer ? 0 : 1; pass < 2; pass++)
+		for (i = 0; i < nhosts; i++) {
+			nth_item(hosts, i, host, sizeof host);
+			nth_item(addrs, i, addr, sizeof addr);
+			nth_item(ports, i, port, sizeof port);
+			if (ih >= 0)
+				vals[ih] = host;
+			if (ia >= 0)
+				vals[ia] = addr;
+			if (ip >= 0)
+				vals[ip] = port;
+			c = PQconnectdbParams(keys, vals, 0);
+			if (c != NULL && PQstatus(c) == CONNECTION_OK &&
+			    server_is(c, pass == 0 ? W_STANDBY : want) == 1)
+				return c;
+			PQfinish(c);
+		}
+	return NULL;
+}
+
 PGconn *
 pgconn_open(const char *conninfo, const char *appname, char *err,
     size_t errlen)
@@ -41,8 +183,10 @@ pgconn_open_timeout(const char *conninfo, const char *appname,
 	    "connect_timeout", NULL };
 	const char *vals[4];
 	char timeout[32];
+	PQconninfoOption *opts;
 	PGconn *c;
 
+	*err = '\0';
 	if (conninfo == NULL)
 		conninfo = getenv("DATABASE_URL");
 	vals[0] = conninfo && *conninfo ? conninfo : NULL;
@@ -62,10 +206,18 @@ pgconn_open_timeout(const char *conninfo, const char *appname,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	opts = PQconninfo(c);
 	if (PQstatus(c) != CONNECTION_OK) {
 		pgconn_error(c, NULL, err, errlen);
 		PQfinish(c);
-		return NULL;
+		c = NULL;
 	}
+	if (opts == NULL)
+		return c;	/* out of memory: libpq's choice stands */
+	c = each_host(opts, c);
+	PQconninfoFree(opts);
+	if (c == NULL && *err == '\0')
+		snprintf(err, errlen, "no server of the conninfo answered as "
+		    "target_session_attrs asks");
 	return c;
 }

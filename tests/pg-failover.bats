@@ -152,9 +152,8 @@ wait_count() {
 	feed pb pb 2000 2500
 	pgha_promote S2
 	# PgBouncer 1.18 keeps telling new clients the in_hot_standby=on of its
-	# first server login, and libpq believes it: the promotion is not over
-	# until the PgBouncer in front of the promoted node forgets it
-	psql -XtAq -d "$B2S_ADMIN" -c RECONNECT
+	# first server login, so libpq alone would refuse the promoted node;
+	# batch-commit asks the server itself (lib/pgconn.c)
 	feed pb pb 2500 3000
 	wait_count S2 pb 3000
 	wait_until '[ "$(pending pb commit)" = 0 ]'
@@ -163,4 +162,31 @@ wait_count() {
 	run -0 on S2 "select sum(events) from student_progress where class_id = 'pb'"
 	assert_output 3000
 	grep -q ': warning: lost PostgreSQL; retrying' "$pb_LOG"
+}
+
+@test "the PgBouncer of the dead primary listed first: batch-commit goes on to the next host" {
+	# a PgBouncer whose server is gone still accepts logins and fails the
+	# first query ("server login has been failing"), so libpq takes it for
+	# a primary: batch-commit asks the server and tries the next host
+	pgha_primary P3
+	pgha_standby S3 P3
+	migrate-indexes --db "$P3_DB" --dir "$TOP/etc/migrations" up 2>"$BATS_TEST_TMPDIR/migrate.log" ||
+		{ cat "$BATS_TEST_TMPDIR/migrate.log" >&2; false; }
+	pgb_start B3P P3 2
+	pgb_start B3S S3 2
+	wait_until '[ "$(on S3 "select count(*) from labpulse_migrations" 2>/dev/null)" = 3 ]'
+	start_bc pf --from stream:pf@commit --consumer pf --trim-interval 0 --batch-size 20 --max-wait 10ms \
+		--db "host=127.0.0.1,127.0.0.1 port=$B3P_PORT,$B3S_PORT user=labpulse password=labpulse dbname=labpulse target_session_attrs=read-write"
+	feed pf pf 0 500
+	wait_count P3 pf 500
+	pgha_stop P3 fast
+	pgha_promote S3
+	# the dead primary's PgBouncer refuses logins for itself now
+	run psql -XtAq -d "host=127.0.0.1 port=$B3P_PORT user=labpulse password=labpulse dbname=labpulse" -c 'select 1'
+	assert_failure
+	feed pf pf 500 1000
+	wait_count S3 pf 1000
+	wait_until '[ "$(pending pf commit)" = 0 ]'
+	run -0 on S3 "select count(distinct (student_id, event_id)) from events where class_id = 'pf'"
+	assert_output 1000
 }
