@@ -190,3 +190,38 @@ wait_count() {
 	run -0 on S3 "select count(distinct (student_id, event_id)) from events where class_id = 'pf'"
 	assert_output 1000
 }
+
+@test "the old primary back as a standby behind the same PgBouncer: batch-commit leaves it for the new primary" {
+	# batch-commit's connection to PgBouncer outlives the server behind it:
+	# once that server is a standby every write fails with "cannot execute
+	# COPY during recovery" on a connection that is otherwise fine
+	pgha_primary P4
+	pgha_standby S4 P4
+	migrate-indexes --db "$P4_DB" --dir "$TOP/etc/migrations" up 2>"$BATS_TEST_TMPDIR/migrate.log" ||
+		{ cat "$BATS_TEST_TMPDIR/migrate.log" >&2; false; }
+	pgb_start B4P P4 2
+	pgb_start B4S S4 2
+	wait_until '[ "$(on S4 "select count(*) from labpulse_migrations" 2>/dev/null)" = 3 ]'
+	start_bc pd --from stream:pd@commit --consumer pd --trim-interval 0 --batch-size 20 --max-wait 10ms \
+		--db "host=127.0.0.1,127.0.0.1 port=$B4P_PORT,$B4S_PORT user=labpulse password=labpulse dbname=labpulse target_session_attrs=read-write"
+	feed pd pd 0 500
+	wait_count P4 pd 500
+	pgha_stop P4 fast
+	pgha_promote S4
+	# a new standby of S4 where P4 was, behind the same PgBouncer
+	local dir
+	dir=$(pgha_dir P4b)
+	as_pgha "$(pgha_bin)/pg_basebackup" -h 127.0.0.1 -p "$S4_PORT" -U labpulse \
+		-D "$dir/data" -R -X stream -c fast >"$dir/basebackup.log" 2>&1 ||
+		{ cat "$dir/basebackup.log" >&2; false; }
+	pgha_start P4b "$dir" "$P4_PORT"
+	pgha_wait_streaming P4b
+	feed pd pd 500 1000
+	wait_count S4 pd 1000
+	wait_until '[ "$(pending pd commit)" = 0 ]'
+	run -0 on S4 "select count(distinct (student_id, event_id)) from events where class_id = 'pd'"
+	assert_output 1000
+	run -0 on S4 "select sum(events) from student_progress where class_id = 'pd'"
+	assert_output 1000
+	grep -q 'reason="the server is a standby now"' "$pd_LOG"
+}

@@ -174,6 +174,32 @@ pg_ensure(struct bc *b)
 	return 0;
 }
 
+/* A primary demoted under a connection (a failover brought it back as a
+ * standby) refuses every write, "cannot execute COPY during recovery",
+ * while the connection itself is fine: target_session_attrs is checked
+ * only when a connection is made. After a failed batch the server is
+ * asked, and a standby's connection dropped, so that the next one finds
+ * the primary. */
+static void
+drop_if_standby(struct bc *b)
+{
+	PGresult *r;
+	int standby;
+
+	if (b->pg == NULL || PQstatus(b->pg) != CONNECTION_OK)
+		return;
+	r = PQexec(b->pg, "SELECT pg_catalog.pg_is_in_recovery()");
+	standby = PQresultStatus(r) == PGRES_TUPLES_OK &&
+	    PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	if (!standby)
+		return;
+	daemon_pg_state(&b->d, 0, "the server is a standby now");
+	PQfinish(b->pg);
+	b->pg = NULL;
+	b->pg_reconnects++;
+}
+
 void
 commit_close(struct bc *b)
 {
@@ -976,6 +1002,7 @@ commit_batch(struct bc *b, struct batch *bt)
 			log_warn("batch not committed; will retry rows=%zu "
 			    "reason=\"%s\"", bt->n, a.err);
 			snprintf(b->pg_error, sizeof b->pg_error, "%s", a.err);
+			drop_if_standby(b);
 		}
 		if (b->d.stop) {
 			log_info("stopping: batch abandoned unacknowledged rows=%zu",
