@@ -111,8 +111,8 @@ check_report() {
 		(.slo | slo("\($path).slo"; false));
 	. as $r |
 	members(""; ["version", "run_id", "seed", "started_at", "duration_s", "model", "interrupted", "config", "stages",
-		"total", "dashboards", "delivery_pct", "verify_db", "cpu", "timeline", "slo",
-		"first_failed_stage", "pass"]),
+		"total", "dashboards", "delivery_pct", "verify_db", "cpu", "timeline",
+		"timeline_t0_ms", "slo", "first_failed_stage", "pass"]),
 	want(".version"; .version == 1; "1"),
 	want(".run_id"; .run_id | type == "string" and length > 0; "a string"),
 	want(".seed"; .seed | count; "a count"),
@@ -169,9 +169,12 @@ check_report() {
 			(.saturated | type == "boolean"); "numbers and a boolean")),
 	want(".timeline"; (.timeline | type) == "array" and (.timeline | length) > 0; "a non-empty array"),
 	(.timeline | to_entries[] | .key as $i | .value |
-		members(".timeline[\($i)]"; ["t_s", "stage", "requests_per_s", "events_per_s", "ack_p99_us", "errors"]),
+		members(".timeline[\($i)]"; ["t_s", "stage", "requests_per_s", "events_per_s", "ack_p99_us", "e2e_p99_us",
+			"errors", "lost"]),
 		want(".timeline[\($i)]"; (.t_s | num) and (.stage | count) and (.requests_per_s | num) and (.events_per_s | num) and
-			(.ack_p99_us | num) and (.errors | count); "numbers")),
+			(.ack_p99_us | num) and (.e2e_p99_us | num) and (.errors | count) and (.lost | count); "numbers")),
+	want(".timeline_t0_ms"; (.timeline_t0_ms | count) and .timeline_t0_ms > 1.7e12; "milliseconds since the epoch"),
+	want(".timeline[].lost"; ([.timeline[].lost] | add) == .total.events.lost; "adding up to .total.events.lost"),
 	(.slo | slo(".slo"; true)),
 	want(".first_failed_stage"; .first_failed_stage == null or (.first_failed_stage | count); "null or an index"),
 	want(".pass"; .pass | type == "boolean"; "a boolean"),
@@ -248,6 +251,12 @@ csv_field() {
 	expect "$J" '.total.e2e_us.count > 0 and .total.e2e_us.count == ([.dashboards[].e2e_us.count] | add)'
 	# one timeline point a second of the run
 	expect "$J" '(.timeline | length) >= 4 and (.timeline | length) <= 6'
+	# each second has the dashboards' e2e p99 of what they received in it,
+	# none above the run's; nothing was given up
+	expect "$J" '.total.e2e_us.max as $max | any(.timeline[]; .e2e_p99_us > 0) and
+		all(.timeline[]; .e2e_p99_us <= $max) and all(.timeline[]; .lost == 0)'
+	# the timeline began on the wall clock after the run was started
+	expect "$J" '.timeline_t0_ms / 1000 >= (.started_at | fromdateiso8601)'
 	# --setup made an instructor for the run's classes, and revoked it
 	assert_equal "$(psql -tAXc "select i.disabled_at is not null, string_agg(c.class_id, ' ' order by c.class_id)
 		from instructors i join instructor_classes c on c.instructor_id = i.id
@@ -378,6 +387,31 @@ csv_field() {
 	wait_for grep -q 'stopped requests=' "$BATS_TEST_TMPDIR/ss.err"
 	held=$(sed -n 's/.*stall ends: answering held=\([0-9]*\).*/\1/p' "$BATS_TEST_TMPDIR/ss.err")
 	[ "${held:-0}" -ge 1 ] && [ "$held" -le 4 ] || { cat "$BATS_TEST_TMPDIR/ss.err"; false; }
+}
+
+@test "a server that stops answering: the events given up show in the timeline's lost, second by second" {
+	[ -x "$STALLSERVER" ] || { echo "tests/tools/stallserver is not built: make unit"; false; }
+	# it holds every answer from 1 s after loadgen's health check, for
+	# longer than the run and its retries
+	"$STALLSERVER" --stall-after 1 --stall 60 >"$BATS_TEST_TMPDIR/ss.out" 2>"$BATS_TEST_TMPDIR/ss.err" 3>&- &
+	ss_pid=$!
+	track "$ss_pid"
+	wait_for grep -q '^listening on ' "$BATS_TEST_TMPDIR/ss.out"
+	addr=$(sed -n 's/^listening on //p' "$BATS_TEST_TMPDIR/ss.out")
+	J=$BATS_TEST_TMPDIR/lost.json
+	# each held request times out after 1 s, and so do its 3 retries: the
+	# events of the last second are given up
+	run -1 --separate-stderr loadgen --url "http://$addr" --dashboards 0 --students 10 \
+		--rate 20 --conns 4 --duration 2s --timeout 1s --slo 'lost=0' --json "$J"
+	assert_line --regexp '^SLO failed: lost=0 \(measured [1-9][0-9]*\)$'
+	run -0 check_report "$J"
+	assert_output ""
+	# what was given up is in the timeline, after the stall began, and adds
+	# up to the total
+	expect "$J" '.total.events.lost > 0 and ([.timeline[].lost] | add) == .total.events.lost'
+	expect "$J" '.timeline[0].lost == 0'
+	# no dashboard: no e2e figure in any second
+	expect "$J" 'all(.timeline[]; .e2e_p99_us == 0)'
 }
 
 @test "usage errors exit 64: a bad flag, --slo, --stages, an impossible rate, dashboards without notify or token" {

@@ -161,6 +161,7 @@ match(struct lg_dash *d, const char *id, size_t len)
 			hist_record(d->e2e, (uint64_t)(now - e->sent_us));
 			hist_record(lg->st[e->stage].e2e,
 			    (uint64_t)(now - e->sent_us));
+			hist_record(lg->sec_e2e, (uint64_t)(now - e->sent_us));
 		}
 	}
 	if (e->state == EV_ACKED) {

@@ -166,7 +166,9 @@ struct lg_tick {
 	double t_s;
 	double rps, eps;
 	uint64_t p99_us;
+	uint64_t e2e_p99_us;	/* dashboards' end-to-end, 0 when none */
 	unsigned long errors;
+	unsigned long lost;	/* events given up on that second */
 	int stage;
 };
 
@@ -232,6 +234,7 @@ struct lg {
 	struct lg_metrics st[LG_MAX_STAGES], total;
 	int64_t plan_end[LG_MAX_STAGES];	/* from run_t0 */
 	int64_t run_t0, run_t1, drain_t1;
+	int64_t run_t0_wall;	/* run_t0 on the wall clock, for the timeline */
 	struct event *stage_ev, *tick_ev, *drain_ev, *sig_ev[2];
 
 	/* dashboards */
@@ -244,8 +247,9 @@ struct lg {
 	struct lg_tick *tl;
 	size_t ntl, captl;
 	struct hist *sec_hist;
+	struct hist *sec_e2e;	/* what dashboards received this second */
 	struct hist *so_far;	/* the progress line's */
-	uint64_t last_ok, last_acked, last_err;
+	uint64_t last_ok, last_acked, last_err, last_lost;
 	int64_t last_tick;
 
 	/* PostgreSQL */

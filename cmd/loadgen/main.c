@@ -430,13 +430,17 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	t->rps = (double)(lg->total.ok - lg->last_ok) / dt;
 	t->eps = (double)(lg->total.ev_acked - lg->last_acked) / dt;
 	t->p99_us = hist_percentile(lg->sec_hist, 99);
+	t->e2e_p99_us = hist_percentile(lg->sec_e2e, 99);
 	t->errors = (unsigned long)(err - lg->last_err);
+	t->lost = (unsigned long)(lg->total.ev_lost - lg->last_lost);
 	t->stage = lg->stage;
 	lg->last_ok = lg->total.ok;
 	lg->last_acked = lg->total.ev_acked;
 	lg->last_err = err;
+	lg->last_lost = lg->total.ev_lost;
 	lg->last_tick = now;
 	hist_reset(lg->sec_hist);
+	hist_reset(lg->sec_e2e);
 	progress(lg, 0);
 }
 
@@ -608,6 +612,7 @@ run(struct lg *lg)
 	getrusage(RUSAGE_SELF, &lg->ru0);
 	lg->cpu_t0 = lg_now_us();
 	lg->run_t0 = lg_now_us();
+	lg->run_t0_wall = lg_wall_us();
 	lg->last_tick = lg->run_t0;
 	lg->phase = PH_RUN;
 	students_start(lg);
@@ -626,6 +631,13 @@ run(struct lg *lg)
 	lg->phase = PH_DONE;
 	progress(lg, 1);
 	students_abandon(lg);
+	/* what the end gave up on counts in the last second, so the
+	 * timeline adds up to the total */
+	if (lg->ntl > 0) {
+		lg->tl[lg->ntl - 1].lost += (unsigned long)(lg->total.ev_lost -
+		    lg->last_lost);
+		lg->last_lost = lg->total.ev_lost;
+	}
 	dash_close_all(lg);
 
 	event_free(lg->stage_ev);
@@ -863,7 +875,8 @@ acquire(struct lg *lg)
 		lg->plan_end[s] = (s ? lg->plan_end[s - 1] : 0) +
 		    c->stages[s].ms * 1000;
 	}
-	if ((lg->sec_hist = hist_new()) == NULL)
+	if ((lg->sec_hist = hist_new()) == NULL ||
+	    (lg->sec_e2e = hist_new()) == NULL)
 		die_nomem();
 	if (http_init(lg, err, sizeof err) < 0)
 		die(EX_OSERR, "%s", err);
@@ -909,6 +922,7 @@ release(struct lg *lg)
 		metrics_free(&lg->st[s]);
 	metrics_free(&lg->total);
 	hist_free(lg->sec_hist);
+	hist_free(lg->sec_e2e);
 	hist_free(lg->so_far);
 	free(lg->tl);
 	free(lg->slo_stage);

@@ -600,10 +600,15 @@ report_json(struct lg *lg, FILE *f)
 		    jv_number(round(t->eps * 10) / 10));
 		x = jv_object_set(x, jv_string("ack_p99_us"),
 		    jv_number((double)t->p99_us));
+		x = jv_object_set(x, jv_string("e2e_p99_us"),
+		    jv_number((double)t->e2e_p99_us));
 		x = jv_object_set(x, jv_string("errors"), jv_number(t->errors));
+		x = jv_object_set(x, jv_string("lost"), jv_number(t->lost));
 		a = jv_array_append(a, x);
 	}
 	o = jv_object_set(o, jv_string("timeline"), a);
+	o = jv_object_set(o, jv_string("timeline_t0_ms"),
+	    jv_number((double)(lg->run_t0_wall / 1000)));
 	o = jv_object_set(o, jv_string("slo"), slo_json(lg, lg->slo_total, 1));
 	o = jv_object_set(o, jv_string("first_failed_stage"),
 	    lg->first_failed_stage >= 0 ? jv_number(lg->first_failed_stage) :
