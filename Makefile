@@ -23,6 +23,7 @@ TOOLS    = tests/tools/lpwatch tests/tools/stallserver
 BINS = $(PROGS:%=bin/%) bin/labpulse bin/stack bin/setup
 
 .PHONY: all deps test check unit asan bench install uninstall clean demo lint \
+	cluster-up cluster-down cluster-test \
 	fuzz fuzz-build fuzz-replay fuzz-merge libs-check check-fresh
 all: $(BINS)
 
@@ -206,6 +207,8 @@ bench: deps
 	sh tests/bench/durability.sh
 	sh tests/bench/stack.sh
 	sh tests/bench/soak.sh
+	@if [ "$$(id -u)" -eq 0 ]; then sh tests/bench/cluster.sh; \
+	else echo "make: bench: tests/bench/cluster.sh skipped: the cluster needs root (network namespaces)"; fi
 
 # The README's first command: what the programs need, the programs, and the
 # demo (DEMO), built in a make of its own after deps (see DEPCFLAGS).
@@ -219,6 +222,27 @@ demo:
 # units booted in it (mk/check-fresh.sh; needs root).
 check-fresh:
 	sh mk/check-fresh.sh
+
+# The scale-out cluster of tests/cluster/: nine hosts in network namespaces
+# around Redis Sentinel, pg_auto_failover, PgBouncer and HAProxy (root
+# only); cluster-test runs its failure tests, which bring it up themselves.
+CLUSTER = bash tests/cluster/cluster.sh
+CLUSTER_ROOT = @[ "$$(id -u)" -eq 0 ] || { echo "make: $@ needs root (network namespaces)" >&2; exit 77; }
+cluster-up:
+	$(CLUSTER_ROOT)
+	@$(DEPS) test
+	@$(MAKE) --no-print-directory all
+	$(CLUSTER) up
+
+cluster-down:
+	$(CLUSTER_ROOT)
+	$(CLUSTER) down
+
+cluster-test:
+	$(CLUSTER_ROOT)
+	@$(DEPS) test
+	@$(MAKE) --no-print-directory all
+	bats tests/cluster/smoke.bats tests/cluster/failover.bats
 
 lint:
 	mandoc -Tlint -W warning man/man1/*.1 man/man7/*.7
