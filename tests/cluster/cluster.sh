@@ -537,10 +537,11 @@ cmd_up() {
 	local t0 h pgd
 	need_root
 	t0=$(now_ms)
-	cmd_down 2>/dev/null
+	# an interrupt from here on, even in the cleaning, leaves nothing
 	trap up_exit EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
+	cmd_down 2>/dev/null
 	[ -L "$run/pgstate" ] && rm -rf "$(readlink "$run/pgstate")"
 	rm -rf "$run"
 	mkdir -p "$run" && chmod 755 "$run" || die 69 "cannot make $run"

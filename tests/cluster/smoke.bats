@@ -133,13 +133,11 @@ backends_up() {	# HAProxy's stats: both ingest servers UP
 	assert_line --index 1 "$primary"
 }
 
-@test "down leaves no lpc- namespace and no process of the cluster" {
-	run "$CLUSTER" down
-	assert_success
+# nothing_left: no lpc- namespace, no process in another network
+# namespace, none started from the cluster's files.
+nothing_left() {
 	run ip netns list
 	refute_output --partial lpc-
-	# no process left in another network namespace, nor one started
-	# from the cluster's files
 	local p self left=
 	self=$(readlink /proc/self/ns/net)
 	for p in /proc/[0-9]*; do
@@ -150,4 +148,26 @@ backends_up() {	# HAProxy's stats: both ingest servers UP
 	assert_equal "$left" ""
 	run pgrep -f "$TOP/tests/cluster/run"
 	assert_failure
+}
+
+@test "down leaves no lpc- namespace and no process of the cluster" {
+	run "$CLUSTER" down
+	assert_success
+	nothing_left
+}
+
+@test "up interrupted (TERM) half-way tears down what it built" {
+	"$CLUSTER" down >/dev/null 2>&1 3>&-
+	"$CLUSTER" up >"$BATS_TEST_TMPDIR/up.log" 2>&1 </dev/null 3>&- &
+	local up=$!
+	# the Redis hosts are built before PostgreSQL's: interrupt while the
+	# engines start
+	wait_until '[ -s "$TOP/tests/cluster/run/pids/redis1.pid" ]' ||
+		{ kill -TERM "$up"; wait "$up" || true; false; }
+	kill -TERM "$up"
+	local rc=0
+	wait "$up" || rc=$?
+	assert_equal "$rc" 143
+	grep -q 'up did not finish; tearing down what it built' "$BATS_TEST_TMPDIR/up.log"
+	nothing_left
 }
