@@ -36,24 +36,22 @@ teardown() {
 	stop_tracked
 }
 
-# gen CLASS FROM TO: events FROM to TO-1 of CLASS as NDJSON.
-gen() {
-	awk -v c="$1" -v from="$2" -v to="$3" 'BEGIN {
-		split("cell_executed notebook_saved help", types, " ")
-		for (i = from; i < to; i++)
-			printf "{\"eventId\":\"%s-%d\",\"eventType\":\"%s\",\"classId\":\"%s\",\"emailAddress\":\"s%d@x.edu\",\"notebookPath\":\"nb%d.ipynb\",\"eventTime\":\"2026-12-06T%02d:%02d:%02dZ\",\"hasError\":%s}\n",
-			    c, i, types[i % 3 + 1], c, i % 20, i % 3, 8 + int(i / 3600), int(i % 3600 / 60), i % 60,
-			    i % 7 == 0 ? "true" : "false"
-	}'
+# bouncer_pair N: a migrated primary PN and its standby SN, with a
+# PgBouncer in front of each, BNP and BNS (transaction mode, pool of 2).
+bouncer_pair() {
+	pgha_primary "P$1"
+	pgha_standby "S$1" "P$1"
+	local db=P$1_DB
+	migrate-indexes --db "${!db}" --dir "$TOP/etc/migrations" up 2>"$BATS_TEST_TMPDIR/migrate.log" ||
+		{ cat "$BATS_TEST_TMPDIR/migrate.log" >&2; return 1; }
+	pgb_start "B$1P" "P$1" 2
+	pgb_start "B$1S" "S$1" 2
+	wait_until "[ \"\$(on S$1 'select count(*) from labpulse_migrations' 2>/dev/null)\" = 3 ]"
 }
 
 # feed STREAM CLASS FROM TO: those events into labpulse:STREAM.
 feed() {
-	local key=labpulse:$1 l
-	gen "$2" "$3" "$4" | while IFS= read -r l; do
-		LC_ALL=C printf '*5\r\n$4\r\nXADD\r\n$%d\r\n%s\r\n$1\r\n*\r\n$5\r\nevent\r\n$%d\r\n%s\r\n' \
-			"${#key}" "$key" "$(LC_ALL=C; echo ${#l})" "$l"
-	done | redis-cli -s "${LABPULSE_REDIS#unix:}" --pipe >/dev/null
+	pgha_gen "$2" "$3" "$4" | pgha_xadd "$1"
 }
 
 # on NODE SQL: SQL's answer from NODE's database labpulse.
@@ -136,13 +134,7 @@ wait_count() {
 }
 
 @test "through a PgBouncer in front of each node (transaction mode): the same failover, every event once" {
-	pgha_primary P2
-	pgha_standby S2 P2
-	migrate-indexes --db "$P2_DB" --dir "$TOP/etc/migrations" up 2>"$BATS_TEST_TMPDIR/migrate.log" ||
-		{ cat "$BATS_TEST_TMPDIR/migrate.log" >&2; false; }
-	pgb_start B2P P2 2
-	pgb_start B2S S2 2
-	wait_until '[ "$(on S2 "select count(*) from labpulse_migrations" 2>/dev/null)" = 3 ]'
+	bouncer_pair 2
 	start_bc pb --from stream:pb@commit --consumer pb --trim-interval 0 --batch-size 20 --max-wait 10ms \
 		--db "host=127.0.0.1,127.0.0.1 port=$B2S_PORT,$B2P_PORT user=labpulse password=labpulse dbname=labpulse target_session_attrs=read-write"
 	feed pb pb 0 1000
@@ -168,13 +160,7 @@ wait_count() {
 	# a PgBouncer whose server is gone still accepts logins and fails the
 	# first query ("server login has been failing"), so libpq takes it for
 	# a primary: batch-commit asks the server and tries the next host
-	pgha_primary P3
-	pgha_standby S3 P3
-	migrate-indexes --db "$P3_DB" --dir "$TOP/etc/migrations" up 2>"$BATS_TEST_TMPDIR/migrate.log" ||
-		{ cat "$BATS_TEST_TMPDIR/migrate.log" >&2; false; }
-	pgb_start B3P P3 2
-	pgb_start B3S S3 2
-	wait_until '[ "$(on S3 "select count(*) from labpulse_migrations" 2>/dev/null)" = 3 ]'
+	bouncer_pair 3
 	start_bc pf --from stream:pf@commit --consumer pf --trim-interval 0 --batch-size 20 --max-wait 10ms \
 		--db "host=127.0.0.1,127.0.0.1 port=$B3P_PORT,$B3S_PORT user=labpulse password=labpulse dbname=labpulse target_session_attrs=read-write"
 	feed pf pf 0 500
@@ -195,13 +181,7 @@ wait_count() {
 	# batch-commit's connection to PgBouncer outlives the server behind it:
 	# once that server is a standby every write fails with "cannot execute
 	# COPY during recovery" on a connection that is otherwise fine
-	pgha_primary P4
-	pgha_standby S4 P4
-	migrate-indexes --db "$P4_DB" --dir "$TOP/etc/migrations" up 2>"$BATS_TEST_TMPDIR/migrate.log" ||
-		{ cat "$BATS_TEST_TMPDIR/migrate.log" >&2; false; }
-	pgb_start B4P P4 2
-	pgb_start B4S S4 2
-	wait_until '[ "$(on S4 "select count(*) from labpulse_migrations" 2>/dev/null)" = 3 ]'
+	bouncer_pair 4
 	start_bc pd --from stream:pd@commit --consumer pd --trim-interval 0 --batch-size 20 --max-wait 10ms \
 		--db "host=127.0.0.1,127.0.0.1 port=$B4P_PORT,$B4S_PORT user=labpulse password=labpulse dbname=labpulse target_session_attrs=read-write"
 	feed pd pd 0 500

@@ -40,27 +40,6 @@ teardown() {
 	stop_tracked
 }
 
-# gen CLASS FROM TO: events FROM to TO-1 of CLASS as NDJSON, 20 students,
-# three notebooks, types and errors that vary, a second apart.
-gen() {
-	awk -v c="$1" -v from="$2" -v to="$3" 'BEGIN {
-		split("cell_executed notebook_saved help", types, " ")
-		for (i = from; i < to; i++)
-			printf "{\"eventId\":\"%s-%d\",\"eventType\":\"%s\",\"classId\":\"%s\",\"emailAddress\":\"s%d@x.edu\",\"notebookPath\":\"nb%d.ipynb\",\"eventTime\":\"2026-12-06T%02d:%02d:%02dZ\",\"hasError\":%s}\n",
-			    c, i, types[i % 3 + 1], c, i % 20, i % 3, 8 + int(i / 3600), int(i % 3600 / 60), i % 60,
-			    i % 7 == 0 ? "true" : "false"
-	}'
-}
-
-# xadd STREAM FILE: each NDJSON line of FILE an entry of labpulse:STREAM.
-xadd() {
-	local key=labpulse:$1 l
-	while IFS= read -r l; do
-		LC_ALL=C printf '*5\r\n$4\r\nXADD\r\n$%d\r\n%s\r\n$1\r\n*\r\n$5\r\nevent\r\n$%d\r\n%s\r\n' \
-			"${#key}" "$key" "$(LC_ALL=C; echo ${#l})" "$l"
-	done <"$2" | redis-cli -s "${LABPULSE_REDIS#unix:}" --pipe >/dev/null
-}
-
 # The progress rows of CLASS that disagree with a recount from events.
 progress_mismatches() {
 	psql -tAXc "
@@ -90,8 +69,8 @@ bc_sum() {
 }
 
 @test "three batch-commits through one PgBouncer (transaction mode, pool of 2) commit every event once" {
-	gen pool 0 3000 >"$BATS_TEST_TMPDIR/a.ndjson"
-	xadd pool "$BATS_TEST_TMPDIR/a.ndjson"
+	pgha_gen pool 0 3000 >"$BATS_TEST_TMPDIR/a.ndjson"
+	pgha_xadd pool <"$BATS_TEST_TMPDIR/a.ndjson"
 	for c in pa pb pc; do
 		start_bc "$c" --from stream:pool@commit --consumer "$c" --db "$PGB_DB" \
 			--batch-size 40 --max-wait 20ms --trim-interval 0
@@ -118,23 +97,23 @@ bc_sum() {
 }
 
 @test "through PgBouncer, batches that take the staging path: duplicates skipped once, refused rows in dead_events" {
-	gen stage 0 600 >"$BATS_TEST_TMPDIR/new.ndjson"
+	pgha_gen stage 0 600 >"$BATS_TEST_TMPDIR/new.ndjson"
 	# the first 200 again, so that later batches meet events already there
-	gen stage 0 200 >"$BATS_TEST_TMPDIR/dup.ndjson"
+	pgha_gen stage 0 200 >"$BATS_TEST_TMPDIR/dup.ndjson"
 	cat >"$BATS_TEST_TMPDIR/bad.ndjson" <<-'EOF'
 	{"eventId":"bad-range","eventType":"cell_executed","classId":"stage","emailAddress":"b@x","cellIndex":10000000000}
 	{"eventId":"bad-time","eventType":"cell_executed","classId":"stage","emailAddress":"d@x","eventTime":"0000-01-01T00:00:00"}
 	EOF
-	xadd stage "$BATS_TEST_TMPDIR/new.ndjson"
+	pgha_xadd stage <"$BATS_TEST_TMPDIR/new.ndjson"
 	for c in sa sb sc; do
 		start_bc "$c" --from stream:stage@commit --consumer "$c" --db "$PGB_DB" \
 			--batch-size 25 --max-wait 20ms --trim-interval 0
 	done
 	wait_rows stage 600 120
-	xadd stage "$BATS_TEST_TMPDIR/dup.ndjson"
-	xadd stage "$BATS_TEST_TMPDIR/bad.ndjson"
-	gen stage 600 1000 >"$BATS_TEST_TMPDIR/more.ndjson"
-	xadd stage "$BATS_TEST_TMPDIR/more.ndjson"
+	pgha_xadd stage <"$BATS_TEST_TMPDIR/dup.ndjson"
+	pgha_xadd stage <"$BATS_TEST_TMPDIR/bad.ndjson"
+	pgha_gen stage 600 1000 >"$BATS_TEST_TMPDIR/more.ndjson"
+	pgha_xadd stage <"$BATS_TEST_TMPDIR/more.ndjson"
 	wait_rows stage 1000 120
 	wait_for eval '[ "$(pending stage commit)" = 0 ]'
 	run -0 psql -tAXc "select count(distinct (student_id, event_id)) from events where class_id = 'stage'"

@@ -215,3 +215,25 @@ pgb_start() {
 	pgha_until "$PGHA_WAIT_S" "psql -XtAq -d '$admin' -c 'show version' >/dev/null 2>&1" ||
 		{ cat "$dir/pgbouncer.log" >&2; return 1; }
 }
+
+# pgha_gen CLASS FROM TO: events FROM to TO-1 of CLASS as NDJSON, 20
+# students, three notebooks, types and errors that vary, a second apart.
+pgha_gen() {
+	awk -v c="$1" -v from="$2" -v to="$3" 'BEGIN {
+		split("cell_executed notebook_saved help", types, " ")
+		for (i = from; i < to; i++)
+			printf "{\"eventId\":\"%s-%d\",\"eventType\":\"%s\",\"classId\":\"%s\",\"emailAddress\":\"s%d@x.edu\",\"notebookPath\":\"nb%d.ipynb\",\"eventTime\":\"2026-12-06T%02d:%02d:%02dZ\",\"hasError\":%s}\n",
+			    c, i, types[i % 3 + 1], c, i % 20, i % 3, 8 + int(i / 3600), int(i % 3600 / 60), i % 60,
+			    i % 7 == 0 ? "true" : "false"
+	}'
+}
+
+# pgha_xadd STREAM: each NDJSON line of standard input an entry of
+# labpulse:STREAM, in the Redis of $LABPULSE_REDIS (unix:PATH).
+pgha_xadd() {
+	local key=labpulse:$1 l
+	while IFS= read -r l; do
+		LC_ALL=C printf '*5\r\n$4\r\nXADD\r\n$%d\r\n%s\r\n$1\r\n*\r\n$5\r\nevent\r\n$%d\r\n%s\r\n' \
+			"${#key}" "$key" "$(LC_ALL=C; echo ${#l})" "$l"
+	done | redis-cli -s "${LABPULSE_REDIS#unix:}" --pipe >/dev/null
+}
