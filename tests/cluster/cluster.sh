@@ -241,7 +241,7 @@ redis_conf() {	# host: writes its redis.conf
 		echo "replica-announce-ip ${ip[$h]}"
 		# A node that comes back after a failover starts as a replica of
 		# the primary Sentinel names, never as a second primary.
-		m=$(current_redis_primary)
+		m=$(agreed_redis_primary)
 		if [ -z "$m" ]; then
 			[ "$h" = redis1 ] || echo "replicaof ${ip[redis1]} 6379"
 		elif [ "$m" != "${ip[$h]}" ]; then
@@ -277,6 +277,23 @@ current_redis_primary() {
 			sentinel get-master-addr-by-name "$master" 2>/dev/null | head -n 1)
 		case $a in "$net".*) echo "$a"; return 0 ;; esac
 	done
+}
+
+# The primary every sentinel that answers names, at least two of them
+# answering and none naming another; fails otherwise. A sentinel that has
+# not yet heard of a failover still names the old primary: a node started
+# on its word would come back as a second primary.
+agreed_redis_primary() {
+	local h a seen= n=0
+	for h in redis1 redis2 mon; do
+		ns_exists "$h" || continue
+		a=$(nsx "$h" timeout 2 redis-cli -h "${ip[$h]}" -p 26379 \
+			sentinel get-master-addr-by-name "$master" 2>/dev/null | head -n 1)
+		case $a in "$net".*) ;; *) continue ;; esac
+		[ -z "$seen" ] || [ "$seen" = "$a" ] || return 1
+		seen=$a n=$((n + 1))
+	done
+	[ "$n" -ge 2 ] && echo "$seen"
 }
 
 pgbouncer_conf() {	# app host, n (1: port 6432 to pg1; 2: 6433 to pg2)
@@ -378,6 +395,11 @@ start_svc() {
 	: >>"$logs/$name.log"
 	case $name in
 	redis1|redis2|redis3)
+		# a node that ran before comes back as a replica of the primary
+		# the sentinels agree on, once they do
+		[ ! -f "$run/$h/redis.conf" ] ||
+			wait_for 30 "the sentinels' agreement on a primary" agreed_redis_primary ||
+			return 1
 		redis_conf "$h"
 		spawn "$name" "$h" redis-server "$run/$h/redis.conf"
 		wait_for 20 "$name" redis_ready "$h" 6379 || return 1
