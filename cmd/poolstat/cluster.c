@@ -122,13 +122,19 @@ nodes_init(struct collector *co)
 		if (n > PG_NODES_MAX)
 			n = PG_NODES_MAX;
 		for (i = 0; i < n; i++) {
-			list_item(hosts ? hosts : addrs, i, co->node_host[i],
-			    sizeof co->node_host[i]);
-			list_item(ports, i, co->node_port[i],
-			    sizeof co->node_port[i]);
+			/* through locals: the compiler cannot tell the
+			 * arrays of co apart */
+			char host[sizeof co->node_host[i]];
+			char port[sizeof co->node_port[i]];
+
+			list_item(hosts ? hosts : addrs, i, host, sizeof host);
+			list_item(ports, i, port, sizeof port);
+			snprintf(co->node_host[i], sizeof co->node_host[i],
+			    "%s", host);
+			snprintf(co->node_port[i], sizeof co->node_port[i],
+			    "%s", port);
 			snprintf(co->node_name[i], sizeof co->node_name[i],
-			    "%s:%s", co->node_host[i], co->node_port[i][0] ?
-			    co->node_port[i] : "5432");
+			    "%s:%s", host, port[0] ? port : "5432");
 		}
 		co->nnodes = n;
 		/* hostaddr as the address, host kept for the name only */
