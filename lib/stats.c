@@ -2,7 +2,6 @@
  * object per connection, on the daemon's own event loop. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -18,11 +19,18 @@
 #include "hist.h"
 #include "stats.h"
 
+#define STATS_REPLY_S		1	/* to take a whole answer */
+#define STATS_MAX_REPLIES	32	/* answers being written at once */
+
+struct reply;
+
 struct stats_server {
 	struct evconnlistener *lev;
 	stats_fill_fn fn;
 	void *arg;
 	char path[256];		/* to unlink at the end; "" for TCP */
+	struct reply *replies;	/* being written */
+	int nreplies;
 };
 
 void
@@ -35,42 +43,81 @@ stats_default_path(const char *name, char *buf, size_t len)
 	snprintf(buf, len, "%s/%s.sock", dir, name);
 }
 
+/* One answer being written: the loop never waits on a reader. */
+struct reply {
+	struct stats_server *s;
+	struct bufferevent *bev;
+	struct reply *next;
+};
+
+static void
+reply_free(struct reply *r)
+{
+	struct reply **pp;
+
+	for (pp = &r->s->replies; *pp != r; pp = &(*pp)->next)
+		;
+	*pp = r->next;
+	r->s->nreplies--;
+	bufferevent_free(r->bev);
+	free(r);
+}
+
+static void
+reply_written(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	reply_free(arg);
+}
+
+static void
+reply_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;	/* an error, EOF or the deadline: the reader is gone */
+	reply_free(arg);
+}
+
+/* The figures, sent without blocking: a reader that does not read (a
+ * TCP stats port is reachable from other hosts) is dropped after
+ * STATS_REPLY_S, and past STATS_MAX_REPLIES answers in flight a new
+ * connection is closed at once, so neither a trickle nor a flood of
+ * readers holds the daemon's loop or its memory. */
 static void
 accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int socklen, void *arg)
 {
 	struct stats_server *s = arg;
-	struct timeval tv = { 1, 0 };
+	struct timeval tv = { STATS_REPLY_S, 0 };
+	struct reply *r;
 	jv obj;
-	const char *txt;
-	size_t len, off = 0;
-	ssize_t n;
 
-	(void)lev;
 	(void)sa;
 	(void)socklen;
+	if (s->nreplies >= STATS_MAX_REPLIES ||
+	    (r = calloc(1, sizeof *r)) == NULL) {
+		close(fd);
+		return;
+	}
+	r->bev = bufferevent_socket_new(evconnlistener_get_base(lev), fd,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (r->bev == NULL) {
+		close(fd);
+		free(r);
+		return;
+	}
+	r->s = s;
+	r->next = s->replies;
+	s->replies = r;
+	s->nreplies++;
 	obj = jv_dump_string(s->fn(s->arg), 0);
-	txt = jv_string_value(obj);
-	len = strlen(txt);
-	/* The answer is a few kilobytes: a blocking write with a short
-	 * deadline keeps this simple without holding the loop for long. */
-	{
-		int fl = fcntl(fd, F_GETFL);
-		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-	}
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	while (off < len) {
-		n = send(fd, txt + off, len - off, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		off += n;
-	}
-	if (off == len)
-		(void)!send(fd, "\n", 1, MSG_NOSIGNAL);
+	bufferevent_write(r->bev, jv_string_value(obj),
+	    (size_t)jv_string_length_bytes(jv_copy(obj)));
+	bufferevent_write(r->bev, "\n", 1);
 	jv_free(obj);
-	close(fd);
+	bufferevent_setcb(r->bev, NULL, reply_written, reply_event, r);
+	bufferevent_set_timeouts(r->bev, NULL, &tv);
+	bufferevent_enable(r->bev, EV_WRITE);
 }
 
 int
@@ -167,6 +214,8 @@ stats_close(struct stats_server *s)
 	if (s == NULL)
 		return;
 	evconnlistener_free(s->lev);
+	while (s->replies)
+		reply_free(s->replies);
 	if (s->path[0])
 		unlink(s->path);
 	free(s);
