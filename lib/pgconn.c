@@ -26,14 +26,10 @@ pgconn_error(PGconn *c, const PGresult *res, char *err, size_t errlen)
 		err[--n] = '\0';
 }
 
-/* The n-th (from 0) of the comma-separated items of list, into buf: the
- * item itself, or list whole when it has one item (libpq's rule for port
- * and hostaddr); "" past the end. */
-static void
-nth_item(const char *list, int n, char *buf, size_t len)
+void
+pgconn_list_item(const char *list, int n, char *buf, size_t len)
 {
 	const char *p = list, *comma;
-	size_t k;
 
 	*buf = '\0';
 	if (list == NULL)
@@ -48,11 +44,20 @@ nth_item(const char *list, int n, char *buf, size_t len)
 	if (p == NULL)
 		return;
 	comma = strchr(p, ',');
-	k = comma ? (size_t)(comma - p) : strlen(p);
-	if (k < len) {
-		memcpy(buf, p, k);
-		buf[k] = '\0';
-	}
+	snprintf(buf, len, "%.*s", (int)(comma ? comma - p : (long)strlen(p)),
+	    p);
+}
+
+int
+pgconn_list_count(const char *list)
+{
+	int n = 1;
+
+	if (list == NULL || *list == '\0')
+		return 0;
+	for (; *list; list++)
+		n += *list == ',';
+	return n;
 }
 
 /* What a server must be for target_session_attrs. */
@@ -115,7 +120,7 @@ static PGconn *
 each_host(PQconninfoOption *opts, PGconn *c)
 {
 	const char *keys[64], *vals[64], *hosts = NULL, *addrs = NULL;
-	const char *ports = NULL, *list;
+	const char *ports = NULL;
 	char host[256], addr[256], port[32];
 	int n = 0, ih = -1, ia = -1, ip = -1, it = -1, i, nhosts, prefer;
 	int pass;
@@ -137,9 +142,7 @@ each_host(PQconninfoOption *opts, PGconn *c)
 		vals[n++] = o->val;
 	}
 	keys[n] = vals[n] = NULL;
-	list = hosts ? hosts : addrs ? addrs : "";
-	for (nhosts = 1, i = 0; list[i]; i++)
-		nhosts += list[i] == ',';
+	nhosts = pgconn_list_count(hosts ? hosts : addrs);
 	if (nhosts < 2)
 		return c;
 	if (c != NULL && server_is(c, want) == 1)
@@ -150,9 +153,9 @@ each_host(PQconninfoOption *opts, PGconn *c)
 	/* prefer-standby: a standby first, then any server */
 	for (pass = prefer ? 0 : 1; pass < 2; pass++)
 		for (i = 0; i < nhosts; i++) {
-			nth_item(hosts, i, host, sizeof host);
-			nth_item(addrs, i, addr, sizeof addr);
-			nth_item(ports, i, port, sizeof port);
+			pgconn_list_item(hosts, i, host, sizeof host);
+			pgconn_list_item(addrs, i, addr, sizeof addr);
+			pgconn_list_item(ports, i, port, sizeof port);
 			if (ih >= 0)
 				vals[ih] = host;
 			if (ia >= 0)

@@ -15,6 +15,13 @@ PGconn *pgconn_open(const char *conninfo, const char *appname,
  * connect_timeout: at least 2; pgconn_open waits 10). */
 PGconn *pgconn_open_timeout(const char *conninfo, const char *appname,
     long timeout_s, char *err, size_t errlen);
+/* Lists of libpq's multi-host settings (host, hostaddr, port): the n-th
+ * item (from 0) of the comma-separated list into buf, or the list whole
+ * when it has one item, as libpq applies a single port to every host;
+ * "" past the end or for NULL. */
+void pgconn_list_item(const char *list, int n, char *buf, size_t len);
+/* Its items: 0 for NULL or "". */
+int pgconn_list_count(const char *list);
 /* A one-line form of PostgreSQL's message of res (or of the connection). */
 void pgconn_error(PGconn *c, const PGresult *res, char *err, size_t errlen);
 

@@ -34,45 +34,6 @@ static const char node_sql[] =
 " extract(epoch from replay_lag)"
 " from pg_stat_replication order by 1, 2";
 
-/* The i-th of a comma-separated list, or the only one when there is one
- * (libpq's rule for port); "" past its end. */
-static void
-list_item(const char *list, int i, char *buf, size_t len)
-{
-	const char *p = list, *comma;
-	int k;
-
-	buf[0] = '\0';
-	if (list == NULL)
-		return;
-	if (strchr(list, ',') == NULL) {
-		snprintf(buf, len, "%s", list);
-		return;
-	}
-	for (k = 0; k < i && p; k++) {
-		p = strchr(p, ',');
-		if (p)
-			p++;
-	}
-	if (p == NULL)
-		return;
-	comma = strchr(p, ',');
-	snprintf(buf, len, "%.*s", (int)(comma ? comma - p : (long)strlen(p)),
-	    p);
-}
-
-static int
-list_count(const char *list)
-{
-	int n = 1;
-
-	if (list == NULL || *list == '\0')
-		return 0;
-	for (; *list; list++)
-		n += *list == ',';
-	return n;
-}
-
 /* The value of key in a parsed conninfo, or NULL. */
 static const char *
 ci_value(PQconninfoOption *o, const char *key)
@@ -116,7 +77,7 @@ nodes_init(struct collector *co)
 		addrs = getenv("PGHOSTADDR");
 		ports = getenv("PGPORT");
 	}
-	n = list_count(hosts ? hosts : addrs);
+	n = pgconn_list_count(hosts ? hosts : addrs);
 	/* one host: the node is the connection poolstat has anyway */
 	if (n > 1) {
 		if (n > PG_NODES_MAX)
@@ -127,8 +88,9 @@ nodes_init(struct collector *co)
 			char host[sizeof co->node_host[i]];
 			char port[sizeof co->node_port[i]];
 
-			list_item(hosts ? hosts : addrs, i, host, sizeof host);
-			list_item(ports, i, port, sizeof port);
+			pgconn_list_item(hosts ? hosts : addrs, i, host,
+			    sizeof host);
+			pgconn_list_item(ports, i, port, sizeof port);
 			snprintf(co->node_host[i], sizeof co->node_host[i],
 			    "%s", host);
 			snprintf(co->node_port[i], sizeof co->node_port[i],
