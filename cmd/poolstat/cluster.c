@@ -481,44 +481,14 @@ down:
 static const char *
 info_str(const char *info, const char *key, char *buf, size_t len)
 {
-	size_t kl = strlen(key), n;
-	const char *p = info;
-
-	buf[0] = '\0';
-	while (p && *p) {
-		if (strncmp(p, key, kl) == 0 && p[kl] == ':') {
-			p += kl + 1;
-			n = strcspn(p, "\r\n");
-			snprintf(buf, len, "%.*s", (int)n, p);
-			break;
-		}
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-	return buf;
+	return field_str(info, key, ':', "\r\n", buf, len);
 }
 
 /* A field of a replica's line "ip=…,port=…,state=…,offset=…,lag=…". */
 static const char *
 kv_str(const char *line, const char *key, char *buf, size_t len)
 {
-	size_t kl = strlen(key), n;
-	const char *p = line;
-
-	buf[0] = '\0';
-	while (p && *p) {
-		if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
-			p += kl + 1;
-			n = strcspn(p, ",");
-			snprintf(buf, len, "%.*s", (int)n, p);
-			break;
-		}
-		p = strchr(p, ',');
-		if (p)
-			p++;
-	}
-	return buf;
+	return field_str(line, key, '=', ",", buf, len);
 }
 
 static double

@@ -975,20 +975,33 @@ rstr(const redisReply *v)
 	return jv_null();
 }
 
+const char *
+field_str(const char *text, const char *key, int kv, const char *ends,
+    char *buf, size_t len)
+{
+	size_t kl = strlen(key);
+	const char *p = text;
+
+	buf[0] = '\0';
+	while (p && *p) {
+		if (strncmp(p, key, kl) == 0 && p[kl] == kv) {
+			p += kl + 1;
+			snprintf(buf, len, "%.*s", (int)strcspn(p, ends), p);
+			break;
+		}
+		if ((p = strpbrk(p, ends)) != NULL)
+			p += strspn(p, ends);
+	}
+	return buf;
+}
+
 double
 info_num(const char *info, const char *key)
 {
-	size_t kl = strlen(key);
-	const char *p = info;
+	char v[64];
 
-	while (p && *p) {
-		if (strncmp(p, key, kl) == 0 && p[kl] == ':')
-			return strtod(p + kl + 1, NULL);
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-	return NAN;
+	return *field_str(info, key, ':', "\r\n", v, sizeof v) ?
+	    strtod(v, NULL) : NAN;
 }
 
 static int

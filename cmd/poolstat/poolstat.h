@@ -113,6 +113,12 @@ int pg_query(struct collector *co, PGconn *pg, const char *sql,
     PGresult **res, int nres, char *err, size_t errlen);
 void pg_clear(PGresult **res, int n);
 double pg_num(const PGresult *r, int row, int col);
+/* The value of key in text made of items KEY<kv>VALUE, each ended by a
+ * byte of ends: INFO's lines (':', "\r\n") or the fields of its replica
+ * lines ('=', ","); "" when it is not there. */
+const char *field_str(const char *text, const char *key, int kv,
+    const char *ends, char *buf, size_t len);
+/* INFO's field key as a number, NAN when it is not there. */
 double info_num(const char *info, const char *key);
 
 /* cluster.c: what runs on several hosts. */
