@@ -63,21 +63,28 @@ pgconn_list_count(const char *list)
 /* What a server must be for target_session_attrs. */
 enum want { W_ANY, W_PRIMARY, W_STANDBY };
 
+int
+pgconn_in_recovery(PGconn *c)
+{
+	PGresult *r = PQexec(c, "SELECT pg_catalog.pg_is_in_recovery()");
+	int rc = -1;
+
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		rc = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	return rc;
+}
+
 /* Whether c, asked itself, is what want says: 1, 0, or -1 when it does
  * not even answer. */
 static int
 server_is(PGconn *c, enum want want)
 {
-	PGresult *r = PQexec(c, "SELECT pg_catalog.pg_is_in_recovery()");
-	int ok = -1;
+	int standby = pgconn_in_recovery(c);
 
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
-		int standby = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-
-		ok = want == W_ANY || (want == W_STANDBY) == standby;
-	}
-	PQclear(r);
-	return ok;
+	if (standby < 0)
+		return -1;
+	return want == W_ANY || (want == W_STANDBY) == standby;
 }
 
 /* The target_session_attrs of c's options, as far as this file checks

@@ -15,6 +15,9 @@ PGconn *pgconn_open(const char *conninfo, const char *appname,
  * connect_timeout: at least 2; pgconn_open waits 10). */
 PGconn *pgconn_open_timeout(const char *conninfo, const char *appname,
     long timeout_s, char *err, size_t errlen);
+/* Whether c's server is a standby (pg_is_in_recovery()): 1 or 0, or -1
+ * when it does not answer. */
+int pgconn_in_recovery(PGconn *c);
 /* Lists of libpq's multi-host settings (host, hostaddr, port): the n-th
  * item (from 0) of the comma-separated list into buf, or the list whole
  * when it has one item, as libpq applies a single port to every host;

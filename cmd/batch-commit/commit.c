@@ -183,16 +183,8 @@ pg_ensure(struct bc *b)
 static void
 drop_if_standby(struct bc *b)
 {
-	PGresult *r;
-	int standby;
-
-	if (b->pg == NULL || PQstatus(b->pg) != CONNECTION_OK)
-		return;
-	r = PQexec(b->pg, "SELECT pg_catalog.pg_is_in_recovery()");
-	standby = PQresultStatus(r) == PGRES_TUPLES_OK &&
-	    PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-	PQclear(r);
-	if (!standby)
+	if (b->pg == NULL || PQstatus(b->pg) != CONNECTION_OK ||
+	    pgconn_in_recovery(b->pg) != 1)
 		return;
 	daemon_pg_state(&b->d, 0, "the server is a standby now");
 	PQfinish(b->pg);
