@@ -62,8 +62,8 @@ sentinels="$net.21:26379,$net.22:26379,$net.30:26379"
 master=labpulse
 db_direct="host=$net.31,$net.32 port=5432,5432 dbname=labpulse user=labpulse target_session_attrs=read-write"
 db_read="host=$net.32,$net.31 port=5432,5432 dbname=labpulse user=labpulse target_session_attrs=prefer-standby"
-# batch-commit's, through the host's two PgBouncers; LPC_BATCH_DB replaces it
-db_bouncer=${LPC_BATCH_DB:-"host=127.0.0.1,127.0.0.1 port=6432,6433 dbname=labpulse user=labpulse target_session_attrs=read-write"}
+# batch-commit's, through the host's two PgBouncers
+db_bouncer="host=127.0.0.1,127.0.0.1 port=6432,6433 dbname=labpulse user=labpulse target_session_attrs=read-write"
 monitor_uri="postgres://autoctl_node@$net.30:5431/pg_auto_failover?sslmode=disable"
 
 # Daemons must not inherit the caller's descriptors: a test runner (bats)
