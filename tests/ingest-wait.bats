@@ -22,6 +22,7 @@ setup_file() {
 	track "$(cat "$d/replica.pid")"
 	wait_until '[[ "$(redis-cli -p "$q" info replication)" == *master_link_status:up* ]]'
 	wait_until '[[ "$(redis-cli -p "$p" info replication)" == *connected_slaves:1* ]]'
+	wait_until 'replicas_acked "$p" 1'
 	echo "$p" >"$d/primary.port"
 	echo "$q" >"$d/replica.port"
 }

@@ -280,7 +280,8 @@ labpulse_redis_connected_replicas 1"
 	[[ $output == *" redis_replicas=0;;0" ]]
 	# and comes back, in sync, for the tests after
 	rha_cli "$REDIS_HA_REPLICA_PORT" REPLICAOF 127.0.0.1 "$REDIS_HA_PRIMARY_PORT" >/dev/null
-	wait_until "rha_cli $REDIS_HA_REPLICA_PORT INFO replication | grep -q '^master_link_status:up'"
+	wait_until "rha_cli $REDIS_HA_REPLICA_PORT INFO replication | grep -q '^master_link_status:up' &&
+		replicas_acked $REDIS_HA_PRIMARY_PORT 1"
 }
 
 @test "after a Sentinel failover, poolstat follows the new primary and every sentinel names it" {

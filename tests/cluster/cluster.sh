@@ -599,10 +599,15 @@ cmd_up() {
 	info "up in $(( ($(now_ms) - t0) / 1000 ))s; ingest http://${ip[lb]}:8000, notify http://${ip[lb]}:8080, HAProxy's stats http://${ip[lb]}:8404/"
 }
 
+# Online, and fed: after a diskless full sync redis1 streams nothing to a
+# replica until its first acknowledgement, up to a second later; a write
+# (a PUBLISH, which leaves no key) acknowledged by both says it is past.
 redis_replica_up() {
 	nsx redis1 redis-cli -h "${ip[redis1]}" info replication >"$run/replication" &&
 		grep -q "^slave0:.*state=online" "$run/replication" &&
-		grep -q "^slave1:.*state=online" "$run/replication"
+		grep -q "^slave1:.*state=online" "$run/replication" &&
+		[ "$(printf 'PUBLISH labpulse:probe 1\nWAIT 2 500\n' |
+			nsx redis1 timeout 5 redis-cli -h "${ip[redis1]}" 2>/dev/null | tail -n 1)" = 2 ]
 }
 
 # The role the programs connect as: it owns the database, which

@@ -175,6 +175,18 @@ xlen() {
 	redis-cli -s "${LABPULSE_REDIS#unix:}" XLEN "labpulse:${1:-events}"
 }
 
+# replicas_acked PORT N: a write on the Redis primary on PORT (a PUBLISH,
+# which leaves no key) is acknowledged by N replicas within half a second.
+# A replica whose link is up may still not be fed: after a diskless full
+# sync the primary streams nothing until the replica's first
+# acknowledgement, which comes up to a second later.
+replicas_acked() {
+	local n
+	n=$(printf 'PUBLISH labpulse:probe 1\nWAIT %s 500\n' "$2" |
+		timeout 5 redis-cli -h 127.0.0.1 -p "$1" 2>/dev/null | tail -n 1)
+	[ "$n" = "$2" ]
+}
+
 # start_ingest NAME [ARGS...]: a second ingest with its own flags, on a free
 # port; sets ${NAME}_URL, ${NAME}_PID, ${NAME}_LOG, ${NAME}_STATS.
 start_ingest() {

@@ -71,7 +71,7 @@ redis_ha_server() {
 }
 
 # redis_ha_up [N]: a primary, its replica and N sentinels (3 by default),
-# once the replica is in sync and every sentinel sees both.
+# once the replica is in sync and fed, and every sentinel sees both.
 redis_ha_up() {
 	local n=${1:-3} i p conf urls=
 	REDIS_HA_DIR=$(mktemp -d "${BATS_FILE_TMPDIR:-${TMPDIR:-/tmp}}/redis-ha.XXXXXX")
@@ -80,8 +80,8 @@ redis_ha_up() {
 	redis_ha_server primary "$REDIS_HA_PRIMARY_PORT" || return 1
 	redis_ha_server replica "$REDIS_HA_REPLICA_PORT" \
 		--replicaof 127.0.0.1 "$REDIS_HA_PRIMARY_PORT" || return 1
-	redis_ha_wait 30 "rha_cli $REDIS_HA_REPLICA_PORT INFO replication | grep -q '^master_link_status:up'" ||
-		return 1
+	redis_ha_wait 30 "rha_cli $REDIS_HA_REPLICA_PORT INFO replication | grep -q '^master_link_status:up' &&
+		replicas_acked $REDIS_HA_PRIMARY_PORT 1" || return 1
 	REDIS_HA_SENTINEL_PORTS=
 	for i in $(seq "$n"); do
 		p=$(redis_ha_port) || return 1
@@ -116,7 +116,7 @@ redis_ha_up() {
 
 # redis_ha_failover: SENTINEL FAILOVER, then wait (at most 60 s) until
 # every sentinel names the replica as primary, it says master, and the
-# old primary is its replica again, in sync (Sentinel converts it some
+# old primary is its replica again, in sync and fed (Sentinel converts it some
 # seconds after the switch, and then closes its clients' connections).
 # Swaps REDIS_HA_PRIMARY_PORT and REDIS_HA_REPLICA_PORT.
 redis_ha_failover() {
@@ -131,7 +131,8 @@ redis_ha_failover() {
 	done
 	redis_ha_wait 60 "[ \"\$(redis_ha_role $new)\" = master ] &&
 		[ \"\$(redis_ha_role $old)\" = slave ] &&
-		rha_cli $old INFO replication | grep -q '^master_link_status:up'" || {
+		rha_cli $old INFO replication | grep -q '^master_link_status:up' &&
+		replicas_acked $new 1" || {
 		cat "$REDIS_HA_DIR"/sentinel-*.log >&2
 		return 1
 	}
