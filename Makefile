@@ -171,7 +171,7 @@ unit: $(UNIT) $(TOOLS) fuzz-replay
 
 # The whole suite: C unit tests and command-level tests, all as TAP under
 # prove. Built in a make of its own, after deps (see DEPCFLAGS).
-PROVE = prove -f -j1
+PROVE = prove -f -o -j1
 test check: deps
 	@$(MAKE) --no-print-directory all unit
 	$(PROVE) $(UNIT) tests/*.bats
@@ -186,7 +186,7 @@ asan: deps
 	rm -rf $(ASAN_DIR) && mkdir -p $(ASAN_DIR)
 	ASAN_OPTIONS=detect_leaks=1:log_path=$(ASAN_DIR)/asan \
 	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(ASAN_DIR)/ubsan \
-		prove -f -j1 $(UNIT) tests/*.bats
+		$(PROVE) $(UNIT) tests/*.bats
 	@if [ -n "$$(ls $(ASAN_DIR))" ]; then cat $(ASAN_DIR)/*; \
 		echo "asan: sanitizer reports above" >&2; exit 1; fi
 	rm -rf $(ASAN_DIR)
