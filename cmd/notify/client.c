@@ -48,13 +48,22 @@
 	" ORDER BY last_activity DESC, student_id, notebook_path), '[]')::text"
 static const char sql_snapshot[] =
 	SNAPSHOT_ROWS " FROM student_progress WHERE class_id = $1";
-/* The same from --db-read, with whether it holds all that --db held when
- * the snapshot was asked ($2, --db's WAL position then): a standby that
- * has replayed up to there, or a server that is no standby. In the same
- * statement, so in the same snapshot of the data. */
+/* Whether a --db-read server holds all that --db held when the snapshot
+ * was asked ($1, --db's WAL position then): a standby that has replayed
+ * up to there, or a server that is no standby. A statement takes its
+ * snapshot of the data when it starts, before anything of it is
+ * evaluated; so this is asked in a statement of its own, and only a
+ * statement started after its yes reads the rows: replay only goes
+ * forward. */
+#define READ_CAUGHT_UP(n) \
+	"NOT pg_is_in_recovery() OR pg_last_wal_replay_lsn() >= $" #n "::pg_lsn"
+static const char sql_read_ready[] = "SELECT " READ_CAUGHT_UP(1);
+/* The rows from --db-read, and the same question again: the pool's
+ * connection may be to another server of a --db-read that names
+ * several, and one behind is caught here (late, by the scan's length,
+ * which only the question asked first rules out). */
 static const char sql_snapshot_read[] =
-	SNAPSHOT_ROWS ", NOT pg_is_in_recovery() OR"
-	" pg_last_wal_replay_lsn() >= $2::pg_lsn"
+	SNAPSHOT_ROWS ", " READ_CAUGHT_UP(2)
 	" FROM student_progress WHERE class_id = $1";
 /* --db's WAL position: everything committed there so far is at or before
  * it (a --db that is itself a standby: what it has replayed). */
@@ -463,34 +472,17 @@ on_read_retry(evutil_socket_t fd, short what, void *arg)
 	ask_read(sr);
 }
 
+/* --db-read's server is behind --db's position: asked again in a while,
+ * or of --db once that is past --db-read-max-lag. */
 static void
-on_read_snapshot(PGresult *res, const char *err, void *arg)
+read_behind(struct snapreq *sr)
 {
-	struct snapreq *sr = arg;
 	struct client *c = sr->c;
 	struct notify *n = c->n;
 	struct timeval tv = { 0, READ_RETRY_US };
 
-	if (c->dead || c->state != CS_SNAPSHOT) {
-		client_release(c);
-		snapreq_free(sr);
-		return;
-	}
-	if (res == NULL || PQntuples(res) != 1 || PQnfields(res) != 2) {
-		n->read_unavailable++;
-		log_warn("snapshot from --db-read failed; asking --db peer=%s "
-		    "class=%s error=\"%s\"", c->peer, sr->klass,
-		    err ? err : "no row");
-		ask_db(sr);
-		return;
-	}
-	if (strcmp(PQgetvalue(res, 0, 1), "t") == 0) {
-		n->read_snapshots++;
-		on_snapshot(res, NULL, sr);
-		return;
-	}
-	/* behind what --db had: the snapshot would miss messages older than
-	 * its id, that no live message brings back */
+	/* the snapshot would miss messages older than its id, that no live
+	 * message brings back */
 	if (stats_mono_us() >= sr->deadline_us) {
 		n->read_lagging++;
 		log_info("--db-read is behind --db; asking --db peer=%s "
@@ -509,13 +501,62 @@ on_read_snapshot(PGresult *res, const char *err, void *arg)
 	evtimer_add(sr->retry, &tv);
 }
 
+/* An answer of --db-read with nfields columns, the last whether it has
+ * caught up: 1 yes, 0 no, -1 when the request is over (the client gone,
+ * or --db asked instead). */
+static int
+read_answer(struct snapreq *sr, PGresult *res, const char *err, int nfields)
+{
+	struct client *c = sr->c;
+
+	if (c->dead || c->state != CS_SNAPSHOT) {
+		client_release(c);
+		snapreq_free(sr);
+		return -1;
+	}
+	if (res == NULL || PQntuples(res) != 1 || PQnfields(res) != nfields) {
+		c->n->read_unavailable++;
+		log_warn("snapshot from --db-read failed; asking --db peer=%s "
+		    "class=%s error=\"%s\"", c->peer, sr->klass,
+		    err ? err : "no row");
+		ask_db(sr);
+		return -1;
+	}
+	if (strcmp(PQgetvalue(res, 0, nfields - 1), "t") == 0)
+		return 1;
+	read_behind(sr);
+	return 0;
+}
+
+static void
+on_read_snapshot(PGresult *res, const char *err, void *arg)
+{
+	struct snapreq *sr = arg;
+
+	if (read_answer(sr, res, err, 2) == 1) {
+		sr->c->n->read_snapshots++;
+		on_snapshot(res, NULL, sr);
+	}
+}
+
+static void
+on_read_ready(PGresult *res, const char *err, void *arg)
+{
+	struct snapreq *sr = arg;
+	const char *p[2] = { sr->klass, sr->lsn };
+
+	if (read_answer(sr, res, err, 1) == 1)
+		pgpool_query(sr->c->n->read_pool, sql_snapshot_read, 2, p,
+		    on_read_snapshot, sr);
+}
+
 static void
 ask_read(struct snapreq *sr)
 {
-	const char *p[2] = { sr->klass, sr->lsn };
+	const char *p[1] = { sr->lsn };
 
-	pgpool_query(sr->c->n->read_pool, sql_snapshot_read, 2, p,
-	    on_read_snapshot, sr);
+	pgpool_query(sr->c->n->read_pool, sql_read_ready, 1, p, on_read_ready,
+	    sr);
 }
 
 /* What the client's snapshots ask --db-read for: --db's position now. */
