@@ -86,21 +86,24 @@ nodes_init(struct collector *co)
 			/* through locals: the compiler cannot tell the
 			 * arrays of co apart */
 			char host[sizeof co->node_host[i]];
+			char addr[sizeof co->node_addr[i]];
 			char port[sizeof co->node_port[i]];
 
-			pgconn_list_item(hosts ? hosts : addrs, i, host,
-			    sizeof host);
+			pgconn_list_item(hosts, i, host, sizeof host);
+			pgconn_list_item(addrs, i, addr, sizeof addr);
 			pgconn_list_item(ports, i, port, sizeof port);
 			snprintf(co->node_host[i], sizeof co->node_host[i],
 			    "%s", host);
+			snprintf(co->node_addr[i], sizeof co->node_addr[i],
+			    "%s", addr);
 			snprintf(co->node_port[i], sizeof co->node_port[i],
 			    "%s", port);
+			/* named by host, as it was written, else by address */
 			snprintf(co->node_name[i], sizeof co->node_name[i],
-			    "%s:%s", host, port[0] ? port : "5432");
+			    "%s:%s", host[0] ? host : addr,
+			    port[0] ? port : "5432");
 		}
 		co->nnodes = n;
-		/* hostaddr as the address, host kept for the name only */
-		co->node_by_addr = hosts == NULL;
 	}
 	PQconninfoFree(o);
 }
@@ -110,7 +113,7 @@ static PGconn *
 node_open(struct collector *co, int i, char *err, size_t errlen)
 {
 	const struct ps_cfg *c = co->cfg;
-	const char *keys[8], *vals[8], *ci = db_conninfo(c);
+	const char *keys[9], *vals[9], *ci = db_conninfo(c);
 	char timeout[32];
 	PGconn *pg;
 	int k = 0;
@@ -121,8 +124,15 @@ node_open(struct collector *co, int i, char *err, size_t errlen)
 		keys[k] = "dbname";
 		vals[k++] = ci;
 	}
-	keys[k] = co->node_by_addr ? "hostaddr" : "host";
-	vals[k++] = co->node_host[i];
+	/* both when both are listed: libpq wants as many of each */
+	if (co->node_host[i][0]) {
+		keys[k] = "host";
+		vals[k++] = co->node_host[i];
+	}
+	if (co->node_addr[i][0]) {
+		keys[k] = "hostaddr";
+		vals[k++] = co->node_addr[i];
+	}
 	if (co->node_port[i][0]) {
 		keys[k] = "port";
 		vals[k++] = co->node_port[i];
@@ -384,9 +394,13 @@ pool_size(const PGresult *dbs, const char *db)
 static jv
 bouncer_pools(const PGresult *pools, const PGresult *dbs)
 {
+	/* SHOW POOLS's counts, copied as they are */
+	static const char *const counts[] = { "cl_active", "cl_waiting",
+		"sv_active", "sv_idle", "sv_used", "sv_tested", "sv_login" };
 	jv arr = jv_array(), p;
 	const char *db;
 	double act, size, mw;
+	size_t k;
 	int i;
 
 	for (i = 0; i < PQntuples(pools); i++) {
@@ -405,19 +419,9 @@ bouncer_pools(const PGresult *pools, const PGresult *dbs)
 		    jv_string(colstr(pools, i, "user")));
 		p = jv_object_set(p, jv_string("pool_mode"),
 		    jv_string(colstr(pools, i, "pool_mode")));
-		p = jv_object_set(p, jv_string("cl_active"),
-		    num_or_null(colnum(pools, i, "cl_active")));
-		p = jv_object_set(p, jv_string("cl_waiting"),
-		    num_or_null(colnum(pools, i, "cl_waiting")));
-		p = jv_object_set(p, jv_string("sv_active"), num_or_null(act));
-		p = jv_object_set(p, jv_string("sv_idle"),
-		    num_or_null(colnum(pools, i, "sv_idle")));
-		p = jv_object_set(p, jv_string("sv_used"),
-		    num_or_null(colnum(pools, i, "sv_used")));
-		p = jv_object_set(p, jv_string("sv_tested"),
-		    num_or_null(colnum(pools, i, "sv_tested")));
-		p = jv_object_set(p, jv_string("sv_login"),
-		    num_or_null(colnum(pools, i, "sv_login")));
+		for (k = 0; k < sizeof counts / sizeof *counts; k++)
+			p = jv_object_set(p, jv_string(counts[k]),
+			    num_or_null(colnum(pools, i, counts[k])));
 		p = jv_object_set(p, jv_string("maxwait_us"), num_or_null(mw));
 		p = jv_object_set(p, jv_string("pool_size"), num_or_null(size));
 		p = jv_object_set(p, jv_string("util_pct"), num_or_null(
@@ -451,7 +455,8 @@ read_pgbouncers(struct collector *co)
 		    sizeof err) < 0 || pg_query(co, co->bouncer[i],
 		    "SHOW DATABASES", &dbs, 1, err, sizeof err) < 0) {
 			PQclear(pools);
-			pools = NULL;
+			PQclear(dbs);
+			pools = dbs = NULL;
 			PQfinish(co->bouncer[i]);
 			co->bouncer[i] = NULL;
 			goto down;
@@ -519,9 +524,9 @@ redis_replication(struct collector *co, const char *info, jv o)
 	const redisContext *rc = co->redis;
 	char self[300], role[32], key[32], line[512], ip[256], port[16],
 	    st[64], v[300], mh[256];
-	double top, off;
+	double top, off, io;
 	jv nodes = jv_array(), n;
-	int i, nrep;
+	int i;
 
 	if (rc->connection_type == REDIS_CONN_UNIX)
 		snprintf(self, sizeof self, "unix:%s", rc->unix_sock.path);
@@ -529,9 +534,14 @@ redis_replication(struct collector *co, const char *info, jv o)
 		snprintf(self, sizeof self, "%s:%d", rc->tcp.host, rc->tcp.port);
 	info_str(info, "role", role, sizeof role);
 	if (strcmp(role, "slave") == 0) {
-		/* connected to a replica: its own view of its primary */
+		/* connected to a replica: its own view of its primary; its
+		 * link down, -1 since the last I/O, and the lag is how long
+		 * it has been down */
+		io = info_num(info, "master_last_io_seconds_ago");
+		if (io < 0)
+			io = info_num(info, "master_link_down_since_seconds");
 		n = rnode(self, "replica", info_num(info, "slave_repl_offset"),
-		    NAN, info_num(info, "master_last_io_seconds_ago"));
+		    NAN, io < 0 ? NAN : io);
 		snprintf(v, sizeof v, "%s:%s", info_str(info, "master_host",
 		    mh, sizeof mh), info_str(info, "master_port", port,
 		    sizeof port));
@@ -545,7 +555,6 @@ redis_replication(struct collector *co, const char *info, jv o)
 		return jv_object_set(o, jv_string("nodes"), nodes);
 	}
 	top = info_num(info, "master_repl_offset");
-	nrep = (int)info_num(info, "connected_slaves");
 	nodes = jv_array_append(nodes, rnode(self, "primary", top, NAN, NAN));
 	for (i = 0; i < 64; i++) {
 		snprintf(key, sizeof key, "slave%d", i);
@@ -562,7 +571,7 @@ redis_replication(struct collector *co, const char *info, jv o)
 	}
 	o = jv_object_set(o, jv_string("role"), jv_string("primary"));
 	o = jv_object_set(o, jv_string("connected_replicas"),
-	    num_or_null(nrep < 0 ? NAN : nrep));
+	    num_or_null(info_num(info, "connected_slaves")));
 	return jv_object_set(o, jv_string("nodes"), nodes);
 }
 

@@ -44,7 +44,7 @@ static const struct opt options[] = {
 	O_LIST("pgbouncer", "CONNINFO", pgbouncers, npgbouncers,
 	    TEXT(PGBOUNCERS_MAX), NULL, "a PgBouncer's admin console "
 	    "(dbname=pgbouncer): its SHOW POOLS beside labpulse's pools; "
-	    "repeatable"),
+	    "repeatable, up to " TEXT(PGBOUNCERS_MAX) " times"),
 	O_FLAG("prometheus", prometheus,
 	    "each tick in the Prometheus text format 0.0.4"),
 	O_STR("record", "FILE", record, NULL,
@@ -61,8 +61,9 @@ static const struct opt options[] = {
 	    "take two samples this far apart for the rates; 0 takes one, no "
 	    "rates"),
 	O_LIST("socket", "ADDR", sockets, nsockets, TEXT(SOCKETS_MAX), NULL,
-	    "read this stats socket (a path, or tcp:HOST:PORT of a daemon on "
-	    "another host) rather than the rundir's; repeatable"),
+	    "read this stats socket (a path, or tcp:ADDRESS:PORT or "
+	    "tcp:[IPV6]:PORT of a daemon on another host) rather than the "
+	    "rundir's; repeatable, up to " TEXT(SOCKETS_MAX) " times"),
 	O_DURATION("timeout", timeout_ms, "1ms", "1m", "2s",
 	    "for each socket, PostgreSQL and Redis"),
 	O_FN("warn", "EXPR", th[L_WARN], opt_threshold,

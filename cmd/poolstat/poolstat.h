@@ -89,9 +89,10 @@ struct collector {
 	/* a multi-host --db: a connection to each of its hosts, by name */
 	int nnodes;
 	char node_name[PG_NODES_MAX][300];
-	char node_host[PG_NODES_MAX][256], node_port[PG_NODES_MAX][16];
+	/* the node's items of the host, hostaddr and port lists ("" none) */
+	char node_host[PG_NODES_MAX][256], node_addr[PG_NODES_MAX][256];
+	char node_port[PG_NODES_MAX][16];
 	PGconn *node[PG_NODES_MAX];
-	int node_by_addr;		/* listed by hostaddr, not host */
 	PGconn *bouncer[PGBOUNCERS_MAX];	/* --pgbouncer's consoles */
 	long redis_sent;	/* commands we sent, left out of ops/s */
 	jv prev;		/* the tick before, or jv_null() */
