@@ -30,7 +30,7 @@ struct rconn {
 	long backoff_ms, sub_backoff_ms;
 	/* Sentinel: the one to ask first (the last that served), how many
 	 * were asked in this round, the one subscribed to */
-	int sidx, asked, asking, subidx, subscribed, role_pending;
+	int sidx, asked, asking, subidx, role_pending;
 	int setup_failed;
 	char addr[300];			/* HOST:PORT or unix:PATH */
 	char via[300];			/* the sentinel that named addr */
@@ -741,12 +741,11 @@ sub_lost(struct rconn *rc)
 	redisAsyncContext *sub = rc->sub;
 
 	rc->sub = NULL;
-	rc->subscribed = 0;
 	if (sub)
 		redisAsyncFree(sub);
 	if (rc->freeing)
 		return;
-	rc->subidx++;	/* the next sentinel */
+	rc->subidx = (rc->subidx + 1) % rc->t.nsentinels;	/* the next */
 	arm(rc->subtimer, rc->sub_backoff_ms);
 	rc->sub_backoff_ms *= 2;
 	if (rc->sub_backoff_ms > 2000)
@@ -769,7 +768,6 @@ on_switch(redisAsyncContext *ac, void *r, void *priv)
 		return;
 	msg = reply->element[2];
 	if (strcmp(reply->element[0]->str, "subscribe") == 0) {
-		rc->subscribed = 1;
 		rc->sub_backoff_ms = 50;
 		evtimer_del(rc->subtimer);
 		return;
@@ -833,7 +831,6 @@ sub_connect(struct rconn *rc)
 	redisAsyncSetDisconnectCallback(sub, on_sub_disconnect);
 	redisEnableKeepAlive(&sub->c);
 	rc->sub = sub;
-	rc->subscribed = 0;
 	redisAsyncCommand(sub, on_switch, NULL, "SUBSCRIBE %s",
 	    "+switch-master");
 	arm(rc->subtimer, RCONN_SENTINEL_MS);
@@ -883,12 +880,6 @@ const char *
 rconn_url(const struct rconn *rc)
 {
 	return rc->t.url;
-}
-
-const char *
-rconn_addr(const struct rconn *rc)
-{
-	return rc->addr;
 }
 
 const char *

@@ -74,9 +74,6 @@ void rconn_start(struct rconn *rc);
 redisAsyncContext *rconn_ctx(struct rconn *rc);
 int rconn_is_up(const struct rconn *rc);
 const char *rconn_url(const struct rconn *rc);
-/* The server the connection is on, HOST:PORT or unix:PATH: through
- * Sentinel, the primary last named ("" before any). */
-const char *rconn_addr(const struct rconn *rc);
 const char *rconn_last_error(const struct rconn *rc);
 /* Drop the connection (callbacks in flight get a NULL reply) and reconnect. */
 void rconn_reset(struct rconn *rc, const char *why);
