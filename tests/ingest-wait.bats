@@ -91,6 +91,24 @@ post_bg() {
 	track "$!"
 }
 
+# posts_bg N NAME: N POSTs in the background to the ingest NAME, the
+# events NAME-1 to NAME-N, each as post_bg; $bg is set anew.
+posts_bg() {
+	local url=${2}_URL i
+	bg=
+	for i in $(seq "$1"); do
+		post_bg "$i" "${!url}" "$2-$i"
+	done
+}
+
+# codes_are N CODE: the POSTs 1 to N of posts_bg were all answered CODE.
+codes_are() {
+	local i
+	for i in $(seq "$1"); do
+		assert_equal "$(cat "$BATS_TEST_TMPDIR/code.$i")" "$2"
+	done
+}
+
 @test "--redis-wait 1: 202 once the replica holds the event" {
 	ingest_wait w1 --redis-wait 1
 	post "$w1_URL/api/v1/events" "$(ext_event w1-a)"
@@ -142,10 +160,7 @@ post_bg() {
 	# hand, queued in Redis behind it; the next WAIT answers for all 49
 	ingest_wait w4 --redis-wait 1 --redis-wait-timeout 50s --redis-timeout 1m
 	kill -STOP "$(replica_pid)"
-	bg=
-	for i in $(seq 50); do
-		post_bg "$i" "$w4_URL" "w4-$i"
-	done
+	posts_bg 50 w4
 	wait_until '[ "$(st w4 .cl_waiting)" = 50 ]'
 	assert_equal "$(st w4 .wait_sent)" 1
 	kill -CONT "$(replica_pid)"
@@ -162,15 +177,10 @@ post_bg() {
 
 @test "200 concurrent POSTs: all 202, all in the replica" {
 	ingest_wait w5 --redis-wait 1
-	bg=
-	for i in $(seq 200); do
-		post_bg "$i" "$w5_URL" "w5-$i"
-	done
+	posts_bg 200 w5
 	# shellcheck disable=SC2086
 	wait $bg
-	for i in $(seq 200); do
-		assert_equal "$(cat "$BATS_TEST_TMPDIR/code.$i")" 202
-	done
+	codes_are 200 202
 	# at most one WAIT a transaction, however they arrive
 	run -0 jq -e '.posts_accepted == 200 and .wait_sent <= 200 and .wait_short == 0' \
 		<<<"$(stats "$w5_STATS")"
@@ -186,14 +196,11 @@ post_bg() {
 	# --redis-timeout in all, though Redis never went quiet that long
 	ingest_wait w6 --redis-wait 1 --redis-wait-timeout 600ms --redis-timeout 1s
 	kill -STOP "$(replica_pid)"
-	bg=
-	for i in $(seq 10); do
-		post_bg "$i" "$w6_URL" "w6-$i"
-	done
+	posts_bg 10 w6
 	# shellcheck disable=SC2086
 	wait $bg
+	codes_are 10 503
 	for i in $(seq 10); do
-		assert_equal "$(cat "$BATS_TEST_TMPDIR/code.$i")" 503
 		assert_equal "$(cat "$BATS_TEST_TMPDIR/body.$i")" '{"error":"not replicated","replicas":0,"wanted":1}'
 	done
 	assert_equal "$(st w6 '[.redis.timeouts, .redis.losses, .rejected.not_replicated]')" '[0,0,10]'
